@@ -1,0 +1,70 @@
+// What every kms tool shares: the common options, --version, messages on stderr, the mapping of
+// errors to exit codes, signals, and the TTY-only progress line.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+#include "common/exit_codes.hpp"
+#include "kms/events.hpp"
+#include "kms/loop.hpp"
+
+namespace kms::app {
+
+struct CommonOptions {
+    bool json = false;
+    int verbose = 0;
+    bool quiet = false;
+    double duration = 0;  ///< seconds; 0 = until stopped
+    std::string events;   ///< "" none, "-" stdout, a path, or fd:N
+};
+
+/// The tool's identity, used in --version and in every message.
+struct ToolInfo {
+    const char* name;     ///< "kms-call"
+    const char* summary;  ///< one line for --help
+    const char* examples; ///< the EXAMPLES block of --help, one example per mode
+};
+
+class Tool {
+public:
+    explicit Tool(ToolInfo info);
+
+    CLI::App& app() { return app_; }
+    CommonOptions& common() { return common_; }
+    const char* name() const { return info_.name; }
+    EventWriter& events() { return events_; }
+
+    /// "kms-call 0.1.0 (libkms 0.1.0, GStreamer 1.22.0)"
+    std::string version_line() const;
+
+    /// Parses argv and runs body; returns the exit status. kms::Error and CLI11 errors become the
+    /// documented codes with a message on stderr.
+    int run(int argc, char** argv, const std::function<int()>& body);
+
+    /// A message for people on stderr, shown at verbosity >= level (0 = normal, -1 = even with -q).
+    void say(int level, const std::string& message) const;
+    void error(const std::string& message) const { say(-1, std::string("error: ") + message); }
+
+    /// SIGINT/SIGTERM call stop once; a second signal exits 130 at once.
+    void handle_signals(Loop& loop, std::function<void()> stop);
+
+    /// Draws a one-line status on stderr when it is a terminal and --quiet is off.
+    void progress(const std::string& line);
+    void end_progress();
+
+private:
+    ToolInfo info_;
+    CLI::App app_;
+    CommonOptions common_;
+    EventWriter events_;
+    bool progress_shown_ = false;
+    bool tty_ = false;
+};
+
+/// Parses "LO-HI" into two ports; throws Error(InvalidArgument).
+void parse_port_range(const std::string& text, unsigned& lo, unsigned& hi);
+
+}  // namespace kms::app

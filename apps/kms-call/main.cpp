@@ -1,0 +1,295 @@
+// kms-call: one-off WebRTC calls from a shell.
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+
+#include "common/output.hpp"
+#include "common/tool.hpp"
+#include "kms-call/sdp_io.hpp"
+#include "kms/sdp.hpp"
+#include "kms/webrtc_endpoint.hpp"
+
+namespace {
+
+using namespace kms;
+using namespace kms::app;
+
+constexpr const char* kExamples =
+    "  # a call between two shells joined by two fifos\n"
+    "  mkfifo o a\n"
+    "  kms-call offer --sdp-out o --sdp-in a -o call.webm &\n"
+    "  kms-call answer --sdp-in o --sdp-out a --send test:av?pattern=ball\n"
+    "  # the same through one fifo and a pipe, for 10 seconds\n"
+    "  mkfifo back; kms-call offer -t 10 < back | kms-call answer -t 10 > back\n"
+    "  # a browser peer: paste its offer as JSON, copy the answer back\n"
+    "  kms-call answer --sdp-format json --no-audio --video-codec h264\n"
+    "  # a text chat beside the call\n"
+    "  kms-call offer --sdp-out o --sdp-in a --data chat --no-audio --no-video\n";
+
+struct CallOptions {
+    std::string sdp_in = "-";
+    std::string sdp_out = "-";
+    std::string sdp_format = "sdp";
+    double sdp_timeout = 300;
+    std::string send = "test:av";
+    std::string output = "null:";
+    bool no_audio = false, no_video = false, sendonly = false, recvonly = false;
+    std::string video_codec = "vp8,vp9,h264";
+    std::string audio_codec = "opus,pcmu,pcma,g722";
+    std::vector<std::string> bind;
+    std::string stun;
+    std::vector<std::string> turn;
+    std::string turn_user, turn_password;
+    std::string ice_policy = "all";
+    std::string port_range;
+    unsigned max_bitrate = 0, min_bitrate = 0, start_bitrate = 0;
+    std::string data;
+    double stats_interval = 1.0;
+    double ice_timeout = 10.0;
+    double media_timeout = 0.0;
+};
+
+std::vector<std::string> split_list(const std::string& s) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start <= s.size()) {
+        size_t comma = s.find(',', start);
+        std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (!item.empty()) out.push_back(item);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return out;
+}
+
+void add_options(CLI::App& app, CallOptions& o) {
+    app.add_option("--sdp-in", o.sdp_in, "Read the peer's SDP from FILE or fifo (default: stdin)")->option_text("FILE");
+    app.add_option("--sdp-out", o.sdp_out, "Write our SDP to FILE or fifo (default: stdout)")->option_text("FILE");
+    app.add_option("--sdp-format", o.sdp_format, "sdp, json ({\"type\",\"sdp\"} as browsers) or base64 (of that JSON)")
+        ->check(CLI::IsMember({"sdp", "json", "base64"}));
+    app.add_option("--sdp-timeout", o.sdp_timeout, "Give up when the peer's SDP has not come after SECONDS (exit 4)")
+        ->check(CLI::PositiveNumber)
+        ->option_text("SECONDS");
+    app.add_option("--send", o.send, "Media to send: test:av, test:video, a file, v4l2:/dev/video0, pulse:, alsa:DEV")
+        ->option_text("URI");
+    app.add_option("-o,--output", o.output, "Where received media goes: FILE.webm|.mkv|.mp4, - (Matroska), null:, display:")
+        ->option_text("URI");
+    app.add_flag("--no-audio", o.no_audio, "Neither send nor receive audio");
+    app.add_flag("--no-video", o.no_video, "Neither send nor receive video");
+    auto* so = app.add_flag("--sendonly", o.sendonly, "Only send media");
+    app.add_flag("--recvonly", o.recvonly, "Only receive media")->excludes(so);
+    app.add_option("--video-codec", o.video_codec, "Preference list from vp8, vp9, h264")->option_text("LIST");
+    app.add_option("--audio-codec", o.audio_codec, "Preference list from opus, pcmu, pcma, g722")->option_text("LIST");
+    app.add_option("--bind", o.bind, "Gather host candidates on IFACE or ADDR only (repeatable)")->option_text("IFACE|ADDR");
+    app.add_option("--stun", o.stun, "STUN server, stun:HOST[:PORT]")->option_text("URI");
+    app.add_option("--turn", o.turn, "TURN server, turn[s]:[USER:PASS@]HOST[:PORT][?transport=udp|tcp] (repeatable)")
+        ->option_text("URI");
+    app.add_option("--turn-user", o.turn_user, "TURN user name when the URI has none")->option_text("USER");
+    app.add_option("--turn-password", o.turn_password, "TURN password when the URI has none")->option_text("PASS");
+    app.add_option("--ice-transport-policy", o.ice_policy, "all, or relay to use TURN only")
+        ->check(CLI::IsMember({"all", "relay"}));
+    app.add_option("--port-range", o.port_range, "Local UDP ports for ICE, e.g. 40000-40100")->option_text("LO-HI");
+    app.add_option("--max-bitrate", o.max_bitrate, "Video never above KBPS (also sent as b=AS/b=TIAS)")
+        ->option_text("KBPS");
+    app.add_option("--min-bitrate", o.min_bitrate, "Video never below KBPS while adapting")->option_text("KBPS");
+    app.add_option("--start-bitrate", o.start_bitrate, "Video starts at KBPS (default 1000, capped by the maximum)")
+        ->option_text("KBPS");
+    app.add_option("--data", o.data, "Open an ordered data channel: stdin lines are sent, messages printed on stdout")
+        ->option_text("LABEL");
+    app.add_option("--stats-interval", o.stats_interval, "W3C stats events every SECONDS (0: none)")
+        ->check(CLI::NonNegativeNumber)
+        ->option_text("SECONDS");
+    app.add_option("--ice-timeout", o.ice_timeout, "The peer is gone after SECONDS unheard (exit 4)")
+        ->check(CLI::PositiveNumber)
+        ->option_text("SECONDS");
+    app.add_option("--media-timeout", o.media_timeout, "Exit 6 when no media arrived within SECONDS (0: off)")
+        ->check(CLI::NonNegativeNumber)
+        ->option_text("SECONDS");
+}
+
+WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
+    WebRtcOptions w;
+    w.role = role;
+    w.direction = o.sendonly ? MediaDirection::SendOnly : o.recvonly ? MediaDirection::RecvOnly : MediaDirection::SendRecv;
+    w.audio = !o.no_audio;
+    w.video = !o.no_video;
+    w.send = parse_source_uri(o.send);
+    w.output = parse_sink_uri(o.output);
+    if (w.send.kind == MediaUri::Kind::Test) {
+        if (!w.send.video && !o.no_video && !o.recvonly && o.sendonly) w.video = false;
+        if (!w.send.audio && !o.no_audio && !o.recvonly && o.sendonly) w.audio = false;
+    }
+    const auto unsupported_send = {MediaUri::Kind::Rtsp, MediaUri::Kind::Http, MediaUri::Kind::Rtp, MediaUri::Kind::Whep};
+    for (auto k : unsupported_send)
+        if (w.send.kind == k)
+            throw Error(ErrorCode::InvalidArgument, "--send " + w.send.redacted() + ": kms-call sends test:, files, "
+                                                    "stdin (-), v4l2:, pulse: and alsa: sources");
+    if (w.output.kind != MediaUri::Kind::Null && w.output.kind != MediaUri::Kind::Display &&
+        w.output.kind != MediaUri::Kind::File && w.output.kind != MediaUri::Kind::Stdio)
+        throw Error(ErrorCode::InvalidArgument, "-o " + w.output.redacted() + ": kms-call writes to a file, -, null: or display:");
+    if (w.output.kind == MediaUri::Kind::Stdio && (o.sdp_out == "-" || !o.data.empty()))
+        throw Error(ErrorCode::InvalidArgument, "-o - puts media on stdout; give --sdp-out FILE and no --data");
+    if (w.send.kind == MediaUri::Kind::Stdio && o.sdp_in == "-")
+        throw Error(ErrorCode::InvalidArgument, "--send - reads media from stdin; give --sdp-in FILE");
+    w.video_codecs = split_list(o.video_codec);
+    w.audio_codecs = split_list(o.audio_codec);
+    w.ice.bind = o.bind;
+    w.ice.stun = o.stun;
+    w.ice.turn = o.turn;
+    w.ice.turn_user = o.turn_user;
+    w.ice.turn_password = o.turn_password;
+    w.ice.relay_only = o.ice_policy == "relay";
+    if (w.ice.relay_only && o.turn.empty())
+        throw Error(ErrorCode::InvalidArgument, "--ice-transport-policy relay needs a --turn server");
+    if (!o.port_range.empty()) parse_port_range(o.port_range, w.ice.port_min, w.ice.port_max);
+    w.max_bitrate_kbps = o.max_bitrate;
+    w.min_bitrate_kbps = o.min_bitrate;
+    w.start_bitrate_kbps = o.start_bitrate;
+    w.data_label = o.data;
+    w.stats_interval_s = o.stats_interval;
+    w.ice_timeout_s = o.ice_timeout;
+    w.media_timeout_s = o.media_timeout;
+    return w;
+}
+
+int call(Tool& tool, const CallOptions& o, Role role) {
+    const SdpFormat format = parse_sdp_format(o.sdp_format);
+    WebRtcOptions wopt = to_webrtc(o, role);
+    const bool stdout_free = o.output != "-";
+    Loop loop;
+    std::optional<CallEnd> result;
+    std::unique_ptr<WebRtcEndpoint> ep;
+    std::vector<std::string> queued;  // lines typed before the channel opened
+    bool channel_open = false;
+    bool got_remote = false;
+    auto end_with = [&](ErrorCode code, const std::string& msg) {
+        if (!result) result = CallEnd{false, code, msg};
+        tool.events().emit("error", Json{{"code", to_string(code)}, {"message", msg}});
+        loop.quit();
+    };
+    const char* peer_type = role == Role::Offerer ? "answer" : "offer";
+
+    auto on_remote = [&, peer_type](SdpRead r) {
+        if (result) return;
+        if (!r.ok)
+            return end_with(r.eof && role == Role::Offerer ? ErrorCode::Negotiation : ErrorCode::BadInput,
+                            std::string(peer_type) + " from " + (o.sdp_in == "-" ? "stdin" : o.sdp_in) + ": " +
+                                r.error + (r.eof && role == Role::Offerer ? " (the peer refused or failed)" : ""));
+        if (!r.type.empty() && r.type != peer_type)
+            return end_with(ErrorCode::BadInput, std::string("expected an ") + peer_type + ", got an " + r.type);
+        got_remote = true;
+        tool.say(1, std::string("received the ") + peer_type);
+        try {
+            ep->set_remote_description(r.sdp);
+        } catch (const Error& e) {
+            end_with(e.code(), e.what());
+        }
+    };
+    auto on_line = [&](std::string line) {
+        if (o.data.empty()) return;
+        if (!channel_open) {
+            queued.push_back(std::move(line));
+            return;
+        }
+        if (!ep->send_data(line)) tool.say(0, "data channel: could not send a line");
+    };
+    auto read_remote = [&] {
+        const bool data_on_stdin = !o.data.empty() && o.sdp_in == "-";
+        if (data_on_stdin)
+            read_sdp_async(loop, o.sdp_in, format, on_remote, on_line, [] {});
+        else
+            read_sdp_async(loop, o.sdp_in, format, on_remote);
+        loop.after(static_cast<unsigned>(o.sdp_timeout * 1000), [&, peer_type] {
+            if (!got_remote && !result)
+                end_with(ErrorCode::Network, std::string("no ") + peer_type + " within " +
+                                                 std::to_string(int(o.sdp_timeout)) + " s (--sdp-timeout)");
+        });
+    };
+
+    WebRtcEndpoint::Callbacks cb;
+    cb.local_description = [&](const std::string& sdp) {
+        SdpEnvelope env{role == Role::Offerer ? "offer" : "answer", sdp};
+        write_async(loop, o.sdp_out, encode_sdp(env, format), [&](const std::string& error) {
+            if (!error.empty()) return end_with(ErrorCode::Io, "cannot write our SDP: " + error);
+            tool.say(1, role == Role::Offerer ? "offer written; waiting for the answer" : "answer written");
+            if (role == Role::Offerer) read_remote();
+        });
+    };
+    cb.data_open = [&] {
+        channel_open = true;
+        tool.say(0, "data channel '" + o.data + "' open");
+        if (o.sdp_in != "-") read_lines_async(loop, on_line, [] {});
+        for (auto& l : queued) ep->send_data(l);
+        queued.clear();
+    };
+    cb.data_message = [&](const std::string& msg) {
+        if (!stdout_free) return;
+        std::fprintf(stdout, "%s\n", msg.c_str());
+        std::fflush(stdout);
+    };
+    cb.ended = [&](const CallEnd& end) {
+        if (!result) result = end;
+        loop.quit();
+    };
+
+    ep = std::make_unique<WebRtcEndpoint>(wopt, cb, tool.events());
+    tool.handle_signals(loop, [&] { ep->stop(); });
+    if (tool.common().duration > 0)
+        loop.after(static_cast<unsigned>(tool.common().duration * 1000), [&] { ep->stop(); });
+    ep->start();
+    if (role == Role::Answerer) read_remote();
+    loop.run();
+
+    const CallSummary s = ep->summary();
+    ep.reset();  // finalises output before we report
+    tool.end_progress();
+    Output out(tool.common().json);
+    if (tool.common().json || !tool.common().quiet) {
+        if (!tool.common().json) {
+            // Text results are for people: stderr, so stdout stays data.
+            Output text(false, stderr);
+            text.field("videoFramesDecoded", "video frames decoded", s.video_frames_decoded);
+            text.field("audioFramesDecoded", "audio frames decoded", s.audio_frames_decoded);
+            text.field("videoFramesSent", "video frames sent", s.video_frames_sent);
+            if (!o.data.empty())
+                text.field("dataMessages", "data messages sent/received",
+                           std::to_string(s.data_messages_sent) + "/" + std::to_string(s.data_messages_received));
+        } else {
+            out.field("result", "result", result && !result->clean ? to_string(result->code) : "ok");
+            if (result && !result->clean) out.field("error", "error", result->message);
+            out.field("videoFramesDecoded", "video frames decoded", s.video_frames_decoded);
+            out.field("audioFramesDecoded", "audio frames decoded", s.audio_frames_decoded);
+            out.field("videoFramesSent", "video frames sent", s.video_frames_sent);
+            out.field("audioPacketsSent", "audio packets sent", s.audio_frames_sent);
+            out.field("dataMessagesSent", "data messages sent", s.data_messages_sent);
+            out.field("dataMessagesReceived", "data messages received", s.data_messages_received);
+            out.finish();
+        }
+    }
+    if (result && !result->clean) {
+        std::fprintf(stderr, "%s: %s\n", tool.name(), result->message.c_str());
+        return exit_code_for(result->code);
+    }
+    return kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Tool tool({"kms-call", "kms-call: one-off WebRTC calls from a shell (offer/answer over stdio, files or fifos)",
+               kExamples});
+    CLI::App& app = tool.app();
+    CallOptions o;
+    add_options(app, o);
+    app.require_subcommand(1, 1);
+    app.fallthrough();
+    CLI::App* offer = app.add_subcommand("offer", "Write an offer, then read the answer");
+    CLI::App* answer = app.add_subcommand("answer", "Read an offer, then write the answer");
+    int rc = tool.run(argc, argv, [&] { return call(tool, o, offer->parsed() ? Role::Offerer : Role::Answerer); });
+    (void)answer;
+    std::fflush(nullptr);
+    // Threads reading stdin or a fifo may still be blocked; they hold nothing that needs closing.
+    _exit(rc);
+}

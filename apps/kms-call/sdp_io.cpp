@@ -1,0 +1,129 @@
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "kms-call/sdp_io.hpp"
+
+namespace kms::app {
+
+bool SdpFramer::feed(const std::string& raw) {
+    std::string line = raw;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const bool blank = line.find_first_not_of(" \t") == std::string::npos;
+    if (blank) return !buffer_.empty() && format_ == SdpFormat::Sdp;
+    switch (format_) {
+        case SdpFormat::Sdp:
+            buffer_ += line + "\r\n";
+            return false;
+        case SdpFormat::Base64:
+            buffer_ = line;
+            return true;
+        case SdpFormat::Json:
+            buffer_ += line + "\n";
+            return nlohmann::json::accept(buffer_);
+    }
+    return false;
+}
+
+namespace {
+
+std::FILE* open_input(const std::string& path, std::string* error) {
+    if (path == "-") return stdin;
+    std::FILE* f = std::fopen(path.c_str(), "r");
+    if (!f) *error = path + ": " + std::strerror(errno);
+    return f;
+}
+
+bool next_line(std::FILE* f, std::string& line) {
+    line.clear();
+    char* buf = nullptr;
+    size_t cap = 0;
+    ssize_t n = getline(&buf, &cap, f);
+    if (n >= 0) {
+        line.assign(buf, static_cast<size_t>(n));
+        if (!line.empty() && line.back() == '\n') line.pop_back();
+    }
+    std::free(buf);
+    return n >= 0;
+}
+
+}  // namespace
+
+void read_sdp_async(Loop& loop, const std::string& path, SdpFormat format, std::function<void(SdpRead)> done,
+                    std::function<void(std::string)> lines, std::function<void()> closed) {
+    std::thread([&loop, path, format, done = std::move(done), lines = std::move(lines),
+                 closed = std::move(closed)] {
+        SdpRead r;
+        std::FILE* f = open_input(path, &r.error);
+        if (!f) {
+            loop.post([done, r] { done(r); });
+            return;
+        }
+        SdpFramer framer(format);
+        std::string line;
+        bool complete = false;
+        bool more = true;
+        while (!complete && (more = next_line(f, line))) {
+            complete = framer.feed(line);
+            if (framer.too_large()) {
+                r.error = "the description is larger than 256 KiB";
+                break;
+            }
+        }
+        if (!complete && r.error.empty()) {
+            if (!more && framer.finish() && format == SdpFormat::Sdp) {
+                complete = true;
+            } else {
+                r.eof = framer.text().empty();
+                r.error = r.eof ? "the input closed before a description arrived"
+                                : "the input closed in the middle of a description";
+            }
+        }
+        if (complete) {
+            std::string why;
+            if (auto env = decode_sdp(framer.text(), format, &why)) {
+                r.ok = true;
+                r.sdp = env->sdp;
+                r.type = env->type;
+            } else {
+                r.error = why;
+            }
+        }
+        loop.post([done, r] { done(r); });
+        if (!lines || !r.ok) {
+            if (f != stdin) std::fclose(f);
+            return;
+        }
+        while (next_line(f, line)) loop.post([lines, line] { lines(line); });
+        if (closed) loop.post(closed);
+        if (f != stdin) std::fclose(f);
+    }).detach();
+}
+
+void read_lines_async(Loop& loop, std::function<void(std::string)> lines, std::function<void()> closed) {
+    std::thread([&loop, lines = std::move(lines), closed = std::move(closed)] {
+        std::string line;
+        while (next_line(stdin, line)) loop.post([lines, line] { lines(line); });
+        if (closed) loop.post(closed);
+    }).detach();
+}
+
+void write_async(Loop& loop, const std::string& path, std::string text, std::function<void(std::string)> done) {
+    std::thread([&loop, path, text = std::move(text), done = std::move(done)] {
+        std::string error;
+        std::FILE* f = path == "-" ? stdout : std::fopen(path.c_str(), "w");
+        if (!f) {
+            error = path + ": " + std::strerror(errno);
+        } else {
+            if (std::fwrite(text.data(), 1, text.size(), f) != text.size() || std::fflush(f) != 0)
+                error = (path == "-" ? std::string("stdout") : path) + ": " + std::strerror(errno);
+            if (f != stdout) std::fclose(f);
+        }
+        loop.post([done, error] { done(error); });
+    }).detach();
+}
+
+}  // namespace kms::app

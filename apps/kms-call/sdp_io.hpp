@@ -1,0 +1,52 @@
+// SDP over stdio, files and fifos, on threads of their own so that a blocking open() or read()
+// of a fifo never stalls the main loop.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "kms/loop.hpp"
+#include "kms/sdp.hpp"
+
+namespace kms::app {
+
+struct SdpRead {
+    bool ok = false;
+    std::string sdp;    ///< the description, unwrapped from its format
+    std::string type;   ///< "offer"/"answer" when the format carries it
+    std::string error;  ///< why not ok
+    bool eof = false;   ///< the input closed before a description arrived
+};
+
+/// Reads one description from path ("-" = stdin) in the given format and hands it to done on the
+/// loop's thread. When lines is set, every later line of the same input goes to lines, and
+/// closed is called at the end of the input.
+void read_sdp_async(Loop& loop, const std::string& path, SdpFormat format,
+                    std::function<void(SdpRead)> done, std::function<void(std::string)> lines = {},
+                    std::function<void()> closed = {});
+
+/// Reads lines of stdin and hands each to lines on the loop's thread; closed at end of input.
+void read_lines_async(Loop& loop, std::function<void(std::string)> lines, std::function<void()> closed);
+
+/// Writes text to path ("-" = stdout) and calls done(error or "") on the loop's thread.
+void write_async(Loop& loop, const std::string& path, std::string text, std::function<void(std::string)> done);
+
+/// Cuts one description off the front of a stream's lines: "" until it is complete. Exposed for
+/// tests. A plain SDP ends at an empty line (or end of input, via finish); json ends when the
+/// object is complete; base64 is one line.
+class SdpFramer {
+public:
+    explicit SdpFramer(SdpFormat format) : format_(format) {}
+    /// Feeds one line (without its newline). Returns true when a description is complete.
+    bool feed(const std::string& line);
+    /// End of input: true when what was fed makes a description.
+    bool finish() const { return !buffer_.empty(); }
+    const std::string& text() const { return buffer_; }
+    bool too_large() const { return buffer_.size() > 256 * 1024; }
+
+private:
+    SdpFormat format_;
+    std::string buffer_;
+};
+
+}  // namespace kms::app

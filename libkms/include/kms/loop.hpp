@@ -1,0 +1,39 @@
+// The process's main loop: one per process, on the main thread (see architecture.md).
+#pragma once
+
+#include <functional>
+#include <memory>
+
+namespace kms {
+
+class Loop {
+public:
+    Loop();
+    ~Loop();
+    Loop(const Loop&) = delete;
+    Loop& operator=(const Loop&) = delete;
+
+    /// Runs until quit(). Returns at once if quit() was already called.
+    void run();
+    void quit();
+
+    /// Calls fn on the loop's thread; safe from any thread.
+    void post(std::function<void()> fn);
+
+    /// Calls fn once after ms milliseconds; returns an id for cancel().
+    unsigned after(unsigned ms, std::function<void()> fn);
+
+    /// Calls fn every ms milliseconds while it returns true.
+    unsigned every(unsigned ms, std::function<bool()> fn);
+
+    void cancel(unsigned id);
+
+    /// Calls fn on the loop's thread each time the Unix signal arrives (SIGINT, SIGTERM, SIGHUP).
+    void on_signal(int signum, std::function<void()> fn);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kms

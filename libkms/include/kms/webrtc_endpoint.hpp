@@ -1,0 +1,109 @@
+// A WebRTC endpoint (Kurento's WebRtcEndpoint): sends a media source to one peer, receives the
+// peer's media into a sink, and carries an optional data channel. SDP travels outside, as text.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kms/error.hpp"
+#include "kms/events.hpp"
+#include "kms/uri.hpp"
+
+namespace kms {
+
+enum class Role { Offerer, Answerer };
+enum class MediaDirection { SendRecv, SendOnly, RecvOnly };
+
+struct IceOptions {
+    std::vector<std::string> bind;  ///< interface names or addresses to gather host candidates on
+    std::string stun;               ///< stun:host[:port]
+    std::vector<std::string> turn;  ///< turn[s]:[user:pass@]host[:port][?transport=udp|tcp]
+    std::string turn_user;          ///< used when a TURN URI carries no credentials
+    std::string turn_password;
+    bool relay_only = false;  ///< --ice-transport-policy relay
+    unsigned port_min = 0;    ///< --port-range; 0 = any
+    unsigned port_max = 0;
+};
+
+struct WebRtcOptions {
+    Role role = Role::Offerer;
+    MediaDirection direction = MediaDirection::SendRecv;
+    bool audio = true;
+    bool video = true;
+    MediaUri send;    ///< what to send (default test:av)
+    MediaUri output;  ///< where received media goes (default null:)
+    /// Preference lists, most wanted first. Names: vp8 vp9 h264 / opus pcmu pcma g722.
+    std::vector<std::string> video_codecs{"vp8", "vp9", "h264"};
+    std::vector<std::string> audio_codecs{"opus", "pcmu", "pcma", "g722"};
+    IceOptions ice;
+    unsigned max_bitrate_kbps = 0;  ///< 0 = no limit; also written as b=AS / b=TIAS
+    unsigned min_bitrate_kbps = 0;
+    unsigned start_bitrate_kbps = 0;  ///< 0 = chosen from max/min (default 1000 for video)
+    std::string data_label;           ///< non-empty: an ordered data channel with this label
+    double stats_interval_s = 1.0;    ///< 0 = no periodic stats
+    double ice_timeout_s = 10.0;      ///< remote unheard of this long: Network error
+    double media_timeout_s = 0.0;     ///< 0 = off; nothing received this long: NoMedia error
+};
+
+/// Why a call ended. code is meaningful only when !clean.
+struct CallEnd {
+    bool clean = true;
+    ErrorCode code = ErrorCode::Runtime;
+    std::string message;
+};
+
+/// Counters a caller can read at the end of a call.
+struct CallSummary {
+    unsigned long long video_frames_decoded = 0;
+    unsigned long long audio_frames_decoded = 0;
+    unsigned long long video_frames_sent = 0;
+    unsigned long long audio_frames_sent = 0;
+    unsigned long long data_messages_sent = 0;
+    unsigned long long data_messages_received = 0;
+};
+
+class WebRtcEndpoint {
+public:
+    struct Callbacks {
+        /// The complete local description (ICE gathering finished), as SDP text.
+        std::function<void(const std::string& sdp)> local_description;
+        /// The data channel opened: send_data() works from now on.
+        std::function<void()> data_open;
+        /// A text message arrived on the data channel.
+        std::function<void(const std::string& message)> data_message;
+        /// The call is over; the endpoint has already stopped its media.
+        std::function<void(const CallEnd& end)> ended;
+    };
+
+    /// Builds the media graph. Throws Error(InvalidArgument or MissingPlugin) on a bad option.
+    /// Events go to events (which must outlive the endpoint). Call from the loop's thread.
+    WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, EventWriter& events);
+    ~WebRtcEndpoint();
+    WebRtcEndpoint(const WebRtcEndpoint&) = delete;
+    WebRtcEndpoint& operator=(const WebRtcEndpoint&) = delete;
+
+    /// Offerer: creates the offer; local_description fires when gathering completes.
+    /// Answerer: waits for set_remote_description().
+    void start();
+
+    /// Applies the peer's description. Throws Error(BadInput) for malformed SDP (naming the line),
+    /// Error(Negotiation) for a missing fingerprint or no common codec.
+    void set_remote_description(const std::string& sdp);
+
+    /// Sends a text message on the data channel; false when it is not open.
+    bool send_data(const std::string& message);
+
+    /// Ends the call cleanly: closes the data channel, finishes the output (EOS), then fires
+    /// ended with clean = true. A second call stops at once.
+    void stop();
+
+    CallSummary summary() const;
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace kms

@@ -1,0 +1,98 @@
+#include <glib-unix.h>
+#include <glib.h>
+
+#include <map>
+
+#include "kms/loop.hpp"
+
+namespace kms {
+
+struct Loop::Impl {
+    GMainContext* context = nullptr;
+    GMainLoop* loop = nullptr;
+    bool quit_requested = false;
+    std::map<unsigned, GSource*> sources;
+};
+
+namespace {
+
+struct Once {
+    std::function<void()> fn;
+};
+struct Repeat {
+    std::function<bool()> fn;
+};
+
+gboolean run_once(gpointer data) {
+    static_cast<Once*>(data)->fn();
+    return G_SOURCE_REMOVE;
+}
+gboolean run_repeat(gpointer data) {
+    return static_cast<Repeat*>(data)->fn() ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+void free_once(gpointer data) { delete static_cast<Once*>(data); }
+void free_repeat(gpointer data) { delete static_cast<Repeat*>(data); }
+
+}  // namespace
+
+Loop::Loop() : impl_(std::make_unique<Impl>()) {
+    impl_->context = g_main_context_default();
+    impl_->loop = g_main_loop_new(impl_->context, FALSE);
+}
+
+Loop::~Loop() {
+    for (auto& [id, src] : impl_->sources) {
+        g_source_destroy(src);
+        g_source_unref(src);
+    }
+    g_main_loop_unref(impl_->loop);
+}
+
+void Loop::run() {
+    if (impl_->quit_requested) return;
+    g_main_loop_run(impl_->loop);
+}
+
+void Loop::quit() {
+    impl_->quit_requested = true;
+    g_main_loop_quit(impl_->loop);
+}
+
+void Loop::post(std::function<void()> fn) {
+    g_main_context_invoke_full(impl_->context, G_PRIORITY_DEFAULT, run_once,
+                               new Once{std::move(fn)}, free_once);
+}
+
+unsigned Loop::after(unsigned ms, std::function<void()> fn) {
+    GSource* src = g_timeout_source_new(ms);
+    g_source_set_callback(src, run_once, new Once{std::move(fn)}, free_once);
+    unsigned id = g_source_attach(src, impl_->context);
+    impl_->sources[id] = src;
+    return id;
+}
+
+unsigned Loop::every(unsigned ms, std::function<bool()> fn) {
+    GSource* src = g_timeout_source_new(ms);
+    g_source_set_callback(src, run_repeat, new Repeat{std::move(fn)}, free_repeat);
+    unsigned id = g_source_attach(src, impl_->context);
+    impl_->sources[id] = src;
+    return id;
+}
+
+void Loop::cancel(unsigned id) {
+    auto it = impl_->sources.find(id);
+    if (it == impl_->sources.end()) return;
+    g_source_destroy(it->second);
+    g_source_unref(it->second);
+    impl_->sources.erase(it);
+}
+
+void Loop::on_signal(int signum, std::function<void()> fn) {
+    auto* r = new Repeat{[f = std::move(fn)] {
+        f();
+        return true;
+    }};
+    g_unix_signal_add_full(G_PRIORITY_HIGH, signum, run_repeat, r, free_repeat);
+}
+
+}  // namespace kms

@@ -1,0 +1,145 @@
+// RAII owners for GLib/GStreamer/OpenSSL handles. Business code never calls *_unref by hand.
+//
+// Floating references: gst_element_factory_make() and gst_parse_bin_from_description() return
+// a floating reference; gst_bin_add() sinks it, so an element added to a bin is owned by the bin
+// and must not be wrapped in GstPtr afterwards unless we take a reference of our own (ref()).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <gst/gst.h>
+#include <gst/sdp/sdp.h>
+#include <gst/webrtc/webrtc.h>
+#include <openssl/x509.h>
+
+#include "kms/error.hpp"
+
+namespace kms::gst {
+
+struct ObjectUnref {
+    void operator()(gpointer p) const { gst_object_unref(p); }
+};
+template <typename T>
+using ObjectPtr = std::unique_ptr<T, ObjectUnref>;
+using ElementPtr = ObjectPtr<GstElement>;
+using PadPtr = ObjectPtr<GstPad>;
+using BusPtr = ObjectPtr<GstBus>;
+
+/// Takes a new reference and owns it.
+template <typename T>
+ObjectPtr<T> ref(T* obj) {
+    return ObjectPtr<T>(obj ? static_cast<T*>(gst_object_ref(obj)) : nullptr);
+}
+
+struct GFreeDeleter {
+    void operator()(gpointer p) const { g_free(p); }
+};
+using GCharPtr = std::unique_ptr<gchar, GFreeDeleter>;
+
+struct GErrorDeleter {
+    void operator()(GError* e) const { g_error_free(e); }
+};
+using GErrorPtr = std::unique_ptr<GError, GErrorDeleter>;
+
+struct CapsUnref {
+    void operator()(GstCaps* c) const { gst_caps_unref(c); }
+};
+using CapsPtr = std::unique_ptr<GstCaps, CapsUnref>;
+
+struct StructureFree {
+    void operator()(GstStructure* s) const { gst_structure_free(s); }
+};
+using StructurePtr = std::unique_ptr<GstStructure, StructureFree>;
+
+struct PromiseUnref {
+    void operator()(GstPromise* p) const { gst_promise_unref(p); }
+};
+using PromisePtr = std::unique_ptr<GstPromise, PromiseUnref>;
+
+struct MessageUnref {
+    void operator()(GstMessage* m) const { gst_message_unref(m); }
+};
+using MessagePtr = std::unique_ptr<GstMessage, MessageUnref>;
+
+struct SdpMessageFree {
+    void operator()(GstSDPMessage* m) const { gst_sdp_message_free(m); }
+};
+using SdpMessagePtr = std::unique_ptr<GstSDPMessage, SdpMessageFree>;
+
+struct SessionDescriptionFree {
+    void operator()(GstWebRTCSessionDescription* d) const {
+        gst_webrtc_session_description_free(d);
+    }
+};
+using SessionDescriptionPtr =
+    std::unique_ptr<GstWebRTCSessionDescription, SessionDescriptionFree>;
+
+struct X509Free {
+    void operator()(X509* x) const { X509_free(x); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+
+struct IterFree {
+    void operator()(GstIterator* it) const { gst_iterator_free(it); }
+};
+using IteratorPtr = std::unique_ptr<GstIterator, IterFree>;
+
+/// A GError becomes a kms::Error at once, with its message.
+[[noreturn]] inline void throw_gerror(GError* raw, ErrorCode code, const std::string& what) {
+    GErrorPtr err(raw);
+    throw Error(code, what + (err ? std::string(": ") + err->message : std::string()));
+}
+
+/// A signal handler connection that disconnects when it goes out of scope.
+class SignalConnection {
+public:
+    SignalConnection() = default;
+    SignalConnection(gpointer instance, gulong id)
+        : instance_(instance ? g_object_ref(instance) : nullptr), id_(id) {}
+    ~SignalConnection() { reset(); }
+    SignalConnection(SignalConnection&& o) noexcept
+        : instance_(std::exchange(o.instance_, nullptr)), id_(std::exchange(o.id_, 0)) {}
+    SignalConnection& operator=(SignalConnection&& o) noexcept {
+        if (this != &o) {
+            reset();
+            instance_ = std::exchange(o.instance_, nullptr);
+            id_ = std::exchange(o.id_, 0);
+        }
+        return *this;
+    }
+    SignalConnection(const SignalConnection&) = delete;
+    SignalConnection& operator=(const SignalConnection&) = delete;
+
+    void reset() {
+        if (instance_) {
+            if (id_ && g_signal_handler_is_connected(instance_, id_))
+                g_signal_handler_disconnect(instance_, id_);
+            g_object_unref(instance_);
+        }
+        instance_ = nullptr;
+        id_ = 0;
+    }
+
+private:
+    gpointer instance_ = nullptr;
+    gulong id_ = 0;
+};
+
+/// A bus watch that is removed when it goes out of scope.
+class BusWatch {
+public:
+    BusWatch() = default;
+    explicit BusWatch(GstBus* bus) : bus_(ref(bus)) {}
+    ~BusWatch() {
+        if (bus_) gst_bus_remove_watch(bus_.get());
+    }
+    BusWatch(const BusWatch&) = delete;
+    BusWatch& operator=(const BusWatch&) = delete;
+
+private:
+    BusPtr bus_;
+};
+
+}  // namespace kms::gst

@@ -1,0 +1,302 @@
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+
+#include "kms/error.hpp"
+#include "kms/uri.hpp"
+
+namespace kms {
+
+namespace {
+
+[[noreturn]] void bad(std::string_view uri, const std::string& why) {
+    throw Error(ErrorCode::InvalidArgument, "'" + redact_url(uri) + "': " + why);
+}
+
+bool parse_int(std::string_view s, int& out) {
+    if (s.empty()) return false;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size();
+}
+
+// RFC 3986 §2.1 percent-decoding, for file:// URIs.
+std::string percent_decode(std::string_view in, std::string_view uri) {
+    std::string out;
+    for (size_t i = 0; i < in.size(); ++i) {
+        if (in[i] != '%') {
+            out += in[i];
+            continue;
+        }
+        if (i + 2 >= in.size() || !std::isxdigit(static_cast<unsigned char>(in[i + 1])) ||
+            !std::isxdigit(static_cast<unsigned char>(in[i + 2])))
+            bad(uri, "bad percent-escape in the path");
+        out += static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
+        i += 2;
+    }
+    if (out.find('\0') != std::string::npos) bad(uri, "the path contains a NUL byte");
+    return out;
+}
+
+// The scheme of "name:rest" when name looks like a URI scheme (RFC 3986 §3.1); "" otherwise.
+std::string scheme_of(std::string_view s) {
+    if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return {};
+    size_t i = 1;
+    while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '+' ||
+                            s[i] == '-' || s[i] == '.'))
+        ++i;
+    if (i >= s.size() || s[i] != ':') return {};
+    std::string scheme(s.substr(0, i));
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    return scheme;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view q, std::string_view uri) {
+    std::map<std::string, std::string> out;
+    while (!q.empty()) {
+        size_t amp = q.find('&');
+        std::string_view kv = q.substr(0, amp);
+        q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+        if (kv.empty()) continue;
+        size_t eq = kv.find('=');
+        if (eq == 0 || eq == std::string_view::npos || eq + 1 == kv.size())
+            bad(uri, "query part '" + std::string(kv) + "' is not key=value");
+        out[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+    }
+    return out;
+}
+
+constexpr std::array kPatterns = {"smpte",   "snow",      "black",  "white",   "red",
+                                  "green",   "blue",      "checkers-1", "checkers-2",
+                                  "checkers-4", "checkers-8", "circular", "blink", "smpte75",
+                                  "zone-plate", "gamut", "chroma-zone-plate", "solid-color",
+                                  "ball", "smpte100", "bar", "pinwheel", "spokes",
+                                  "gradient", "colors"};
+constexpr std::array kWaves = {"sine", "square", "saw", "triangle", "silence", "white-noise",
+                               "pink-noise", "ticks"};
+
+MediaUri parse_test(std::string_view text, std::string_view rest) {
+    MediaUri u;
+    u.kind = MediaUri::Kind::Test;
+    size_t q = rest.find('?');
+    std::string_view what = rest.substr(0, q);
+    if (what.empty() || what == "av") {
+        u.video = u.audio = true;
+    } else if (what == "video") {
+        u.audio = false;
+    } else if (what == "audio") {
+        u.video = false;
+    } else {
+        bad(text, "unknown test source '" + std::string(what) + "'; use test:av, test:video or test:audio");
+    }
+    if (q != std::string_view::npos) u.params = parse_query(rest.substr(q + 1), text);
+    struct Range {
+        const char* key;
+        int lo, hi;
+    };
+    static constexpr Range ranges[] = {{"width", 16, 7680},  {"height", 16, 4320},
+                                       {"fps", 1, 240},      {"freq", 1, 24000},
+                                       {"rate", 8000, 96000}, {"channels", 1, 8}};
+    for (const auto& [key, value] : u.params) {
+        if (key == "pattern") {
+            if (std::find(kPatterns.begin(), kPatterns.end(), value) == kPatterns.end())
+                bad(text, "unknown pattern '" + value + "' (try smpte, ball, snow, gradient)");
+            continue;
+        }
+        if (key == "wave") {
+            if (std::find(kWaves.begin(), kWaves.end(), value) == kWaves.end())
+                bad(text, "unknown wave '" + value + "' (try sine, square, ticks)");
+            continue;
+        }
+        auto r = std::find_if(std::begin(ranges), std::end(ranges),
+                              [&](const Range& x) { return key == x.key; });
+        if (r == std::end(ranges))
+            bad(text, "unknown parameter '" + key +
+                          "'; test: takes pattern, width, height, fps, wave, freq, rate, channels");
+        int v = 0;
+        if (!parse_int(value, v) || v < r->lo || v > r->hi)
+            bad(text, key + "=" + value + " is not a whole number from " + std::to_string(r->lo) +
+                          " to " + std::to_string(r->hi));
+    }
+    return u;
+}
+
+MediaUri parse_file(std::string_view text, std::string_view rest) {
+    // file:///abs/path or file://localhost/abs/path (RFC 8089)
+    if (rest.substr(0, 2) != "//") bad(text, "a file URI is file:///absolute/path");
+    rest.remove_prefix(2);
+    if (rest.substr(0, 9) == "localhost") rest.remove_prefix(9);
+    if (rest.empty() || rest[0] != '/')
+        bad(text, "file URIs on other hosts are not supported; use file:///absolute/path");
+    MediaUri u;
+    u.kind = MediaUri::Kind::File;
+    u.location = percent_decode(rest, text);
+    return u;
+}
+
+MediaUri parse_common(std::string_view text, bool source) {
+    if (text.empty()) bad(text, "empty URI");
+    if (text == "-") {
+        MediaUri u;
+        u.kind = MediaUri::Kind::Stdio;
+        return u;
+    }
+    const std::string scheme = scheme_of(text);
+    const std::string_view rest = scheme.empty() ? text : text.substr(scheme.size() + 1);
+    MediaUri u;
+    if (scheme.empty()) {
+        if (text.find('\0') != std::string_view::npos) bad(text, "the path contains a NUL byte");
+        u.kind = MediaUri::Kind::File;
+        u.location = std::string(text);
+        return u;
+    }
+    if (scheme == "test") {
+        if (!source) bad(text, "test: is a source; it cannot receive media");
+        return parse_test(text, rest);
+    }
+    if (scheme == "file") return parse_file(text, rest);
+    if (scheme == "null") {
+        if (source) bad(text, "null: is a sink; use test: for a synthetic source");
+        if (!rest.empty()) bad(text, "null: takes nothing after the colon");
+        u.kind = MediaUri::Kind::Null;
+        return u;
+    }
+    if (scheme == "display") {
+        if (source) bad(text, "display: is a sink");
+        if (!rest.empty()) bad(text, "display: takes nothing after the colon");
+        u.kind = MediaUri::Kind::Display;
+        return u;
+    }
+    if (scheme == "v4l2") {
+        if (!source) bad(text, "v4l2: is a source (a camera)");
+        if (rest.empty() || rest[0] != '/') bad(text, "expected v4l2:/dev/videoN");
+        u.kind = MediaUri::Kind::V4l2;
+        u.location = std::string(rest);
+        return u;
+    }
+    if (scheme == "pulse") {
+        u.kind = MediaUri::Kind::Pulse;
+        u.location = std::string(rest);
+        return u;
+    }
+    if (scheme == "alsa") {
+        if (rest.empty()) bad(text, "expected alsa:DEVICE, e.g. alsa:hw:0");
+        u.kind = MediaUri::Kind::Alsa;
+        u.location = std::string(rest);
+        return u;
+    }
+    auto net = [&](MediaUri::Kind kind, std::string_view loc) {
+        if (loc.size() < 3 || loc.substr(0, 2) != "//") bad(text, "expected " + scheme + "://HOST...");
+        u.kind = kind;
+        u.location = std::string(loc);
+    };
+    if (scheme == "rtsp" || scheme == "rtsps") {
+        if (!source) bad(text, "rtsp: is a source");
+        net(MediaUri::Kind::Rtsp, rest);
+        u.location = std::string(text);
+        return u;
+    }
+    if (scheme == "http" || scheme == "https") {
+        if (!source) bad(text, "http(s): is a source; to push over WebRTC use whip+" + scheme + "://");
+        net(MediaUri::Kind::Http, rest);
+        u.location = std::string(text);
+        return u;
+    }
+    if (scheme == "rtp") {
+        net(MediaUri::Kind::Rtp, rest);
+        size_t q = u.location.find('?');
+        if (q != std::string::npos) {
+            u.params = parse_query(std::string_view(u.location).substr(q + 1), text);
+            u.location.resize(q);
+        }
+        u.location = u.location.substr(2);
+        size_t colon = u.location.rfind(':');
+        int port = 0;
+        if (colon == std::string::npos ||
+            !parse_int(std::string_view(u.location).substr(colon + 1), port) || port < 1 ||
+            port > 65535)
+            bad(text, "expected rtp://ADDRESS:PORT with a port from 1 to 65535");
+        return u;
+    }
+    if (scheme == "whep+http" || scheme == "whep+https") {
+        if (!source) bad(text, "whep+http(s): pulls media; to push use whip+http(s)://");
+        net(MediaUri::Kind::Whep, rest);
+        u.location = std::string(text.substr(5));
+        return u;
+    }
+    if (scheme == "whip+http" || scheme == "whip+https") {
+        if (source) bad(text, "whip+http(s): pushes media; to pull use whep+http(s)://");
+        net(MediaUri::Kind::Whip, rest);
+        u.location = std::string(text.substr(5));
+        return u;
+    }
+    bad(text, "unknown URI scheme '" + scheme +
+                  ":'; for a file whose name has a colon, write ./" + std::string(text));
+}
+
+}  // namespace
+
+MediaUri parse_source_uri(std::string_view text) { return parse_common(text, true); }
+MediaUri parse_sink_uri(std::string_view text) { return parse_common(text, false); }
+
+std::string container_for_path(std::string_view path) {
+    size_t dot = path.rfind('.');
+    size_t slash = path.rfind('/');
+    if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) return {};
+    std::string ext(path.substr(dot + 1));
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ext == "webm" || ext == "weba") return "webm";
+    if (ext == "mkv" || ext == "mka") return "matroska";
+    if (ext == "mp4" || ext == "m4a" || ext == "mov") return "mp4";
+    if (ext == "ogg" || ext == "opus" || ext == "oga") return "ogg";
+    return {};
+}
+
+std::string redact_url(std::string_view url) {
+    size_t scheme_end = url.find("://");
+    size_t start = scheme_end == std::string_view::npos ? url.find(':') : scheme_end + 3;
+    if (start == std::string_view::npos) return std::string(url);
+    if (scheme_end == std::string_view::npos) ++start;
+    size_t end = url.find_first_of("/?#", start);
+    std::string_view authority = url.substr(start, end == std::string_view::npos ? url.npos : end - start);
+    size_t at = authority.rfind('@');
+    if (at == std::string_view::npos) return std::string(url);
+    std::string_view userinfo = authority.substr(0, at);
+    size_t colon = userinfo.find(':');
+    std::string out(url.substr(0, start));
+    out += colon == std::string_view::npos ? std::string(userinfo) : std::string(userinfo.substr(0, colon)) + ":***";
+    out += url.substr(start + at);
+    return out;
+}
+
+std::string MediaUri::redacted() const {
+    switch (kind) {
+        case Kind::Test: return video && audio ? "test:av" : video ? "test:video" : "test:audio";
+        case Kind::File: return location;
+        case Kind::Stdio: return "-";
+        case Kind::V4l2: return "v4l2:" + location;
+        case Kind::Pulse: return "pulse:" + location;
+        case Kind::Alsa: return "alsa:" + location;
+        case Kind::Null: return "null:";
+        case Kind::Display: return "display:";
+        case Kind::Rtp: return "rtp://" + location;
+        case Kind::Whep: return "whep+" + redact_url(location);
+        case Kind::Whip: return "whip+" + redact_url(location);
+        default: return redact_url(location);
+    }
+}
+
+int MediaUri::param_int(const std::string& key, int fallback) const {
+    auto it = params.find(key);
+    int v = fallback;
+    if (it != params.end() && parse_int(it->second, v)) return v;
+    return fallback;
+}
+
+std::string MediaUri::param(const std::string& key, const std::string& fallback) const {
+    auto it = params.find(key);
+    return it == params.end() ? fallback : it->second;
+}
+
+}  // namespace kms

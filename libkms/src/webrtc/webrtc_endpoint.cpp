@@ -1,0 +1,1626 @@
+// WebRtcEndpoint on webrtcbin.
+//
+// Negotiation order (GStreamer 1.22): webrtcbin connects a requested sink pad to its transceiver
+// only when the signalling state returns to stable. So both roles learn the negotiated codec from
+// the peer's SDP first, then request "sink_<mline>" pads and link encoders, and only then apply
+// the description that makes the state stable (the answer: local for the answerer, remote for
+// the offerer).
+//
+// Threads: webrtcbin signals and promise replies arrive on GStreamer threads. Each handler holds
+// a weak reference to Impl and hands the work to the main context; nothing blocks there.
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include <gst/gst.h>
+#include <gst/sdp/sdp.h>
+#include <gst/webrtc/webrtc.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "core/log.hpp"
+#include "core/process.hpp"
+#include "gst/handles.hpp"
+#include "kms/runtime.hpp"
+#include "kms/sdp.hpp"
+#include "kms/webrtc_endpoint.hpp"
+#include "webrtc/codecs.hpp"
+
+namespace kms {
+
+using webrtc::CodecInfo;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string camel_case(std::string_view kebab) {
+    std::string out;
+    bool up = false;
+    for (char c : kebab) {
+        if (c == '-' || c == '_') {
+            up = true;
+            continue;
+        }
+        out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+        up = false;
+    }
+    return out;
+}
+
+const char* enum_nick(GType type, int value) {
+    GEnumClass* klass = static_cast<GEnumClass*>(g_type_class_ref(type));
+    GEnumValue* v = g_enum_get_value(klass, value);
+    const char* nick = v ? v->value_nick : "unknown";
+    g_type_class_unref(klass);
+    return nick;
+}
+
+// One GstStructure of webrtcbin's stats as W3C-named JSON.
+Json stats_to_json(const GstStructure* s) {
+    Json out = Json::object();
+    const int n = gst_structure_n_fields(s);
+    for (int i = 0; i < n; ++i) {
+        const char* name = gst_structure_nth_field_name(s, i);
+        const GValue* v = gst_structure_get_value(s, name);
+        const std::string key = camel_case(name);
+        if (key == "type" || key == "timestamp") continue;
+        switch (G_TYPE_FUNDAMENTAL(G_VALUE_TYPE(v))) {
+            case G_TYPE_STRING:
+                if (g_value_get_string(v)) out[key] = g_value_get_string(v);
+                break;
+            case G_TYPE_BOOLEAN: out[key] = static_cast<bool>(g_value_get_boolean(v)); break;
+            case G_TYPE_INT: out[key] = g_value_get_int(v); break;
+            case G_TYPE_UINT: out[key] = g_value_get_uint(v); break;
+            case G_TYPE_INT64: out[key] = g_value_get_int64(v); break;
+            case G_TYPE_UINT64: out[key] = g_value_get_uint64(v); break;
+            case G_TYPE_DOUBLE: out[key] = g_value_get_double(v); break;
+            case G_TYPE_FLOAT: out[key] = g_value_get_float(v); break;
+            case G_TYPE_ENUM: out[key] = enum_nick(G_VALUE_TYPE(v), g_value_get_enum(v)); break;
+            default: break;  // nested structures (e.g. gst-rtpsource-stats) stay GStreamer's
+        }
+    }
+    return out;
+}
+
+std::string hex_colon(const unsigned char* md, unsigned len) {
+    static const char* digits = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned i = 0; i < len; ++i) {
+        if (i) out += ':';
+        out += digits[md[i] >> 4];
+        out += digits[md[i] & 15];
+    }
+    return out;
+}
+
+// RFC 8122 §5: the fingerprint is the hash of the DER certificate, upper-case hex with colons.
+std::string certificate_fingerprint(const std::string& pem, const std::string& algorithm) {
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    if (!bio) return {};
+    gst::X509Ptr cert(PEM_read_bio_X509(bio, nullptr, nullptr, nullptr));
+    BIO_free(bio);
+    if (!cert) return {};
+    const EVP_MD* md = algorithm == "sha-1"     ? EVP_sha1()
+                       : algorithm == "sha-224" ? EVP_sha224()
+                       : algorithm == "sha-384" ? EVP_sha384()
+                       : algorithm == "sha-512" ? EVP_sha512()
+                                                : EVP_sha256();
+    unsigned char buf[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    if (X509_digest(cert.get(), md, buf, &len) != 1) return {};
+    return hex_colon(buf, len);
+}
+
+// Addresses of an interface name, or the argument itself when it is an address.
+std::vector<std::string> resolve_bind(const std::string& what) {
+    unsigned char buf[sizeof(in6_addr)];
+    if (inet_pton(AF_INET, what.c_str(), buf) == 1 || inet_pton(AF_INET6, what.c_str(), buf) == 1)
+        return {what};
+    std::vector<std::string> out;
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0)
+        throw Error(ErrorCode::Runtime, "cannot list network interfaces for --bind " + what);
+    for (ifaddrs* i = list; i; i = i->ifa_next) {
+        if (!i->ifa_addr || what != i->ifa_name) continue;
+        char text[INET6_ADDRSTRLEN] = {};
+        if (i->ifa_addr->sa_family == AF_INET)
+            inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text, sizeof text);
+        else if (i->ifa_addr->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, text, sizeof text);
+        else
+            continue;
+        // Link-local IPv6 needs a scope id that ICE candidates cannot carry.
+        if (std::string_view(text).substr(0, 4) == "fe80") continue;
+        out.emplace_back(text);
+    }
+    freeifaddrs(list);
+    if (out.empty())
+        throw Error(ErrorCode::InvalidArgument,
+                    "--bind " + what + ": no such interface or address (see `ip addr`)");
+    return out;
+}
+
+// turn[s]:[user:pass@]host[:port][?transport=udp|tcp] -> webrtcbin's turn(s)://user:pass@host:port
+std::string webrtcbin_turn_uri(const std::string& uri, const IceOptions& ice) {
+    std::string rest;
+    std::string scheme;
+    if (uri.rfind("turns:", 0) == 0) {
+        scheme = "turns";
+        rest = uri.substr(6);
+    } else if (uri.rfind("turn:", 0) == 0) {
+        scheme = "turn";
+        rest = uri.substr(5);
+    } else {
+        throw Error(ErrorCode::InvalidArgument,
+                    "--turn '" + redact_url(uri) + "': expected turn:[USER:PASS@]HOST[:PORT][?transport=udp|tcp]");
+    }
+    if (rest.rfind("//", 0) == 0) rest = rest.substr(2);
+    std::string query;
+    if (size_t q = rest.find('?'); q != std::string::npos) {
+        query = rest.substr(q + 1);
+        rest.resize(q);
+        if (query != "transport=udp" && query != "transport=tcp")
+            throw Error(ErrorCode::InvalidArgument,
+                        "--turn '" + redact_url(uri) + "': only ?transport=udp or ?transport=tcp is understood");
+    }
+    if (rest.find('@') == std::string::npos) {
+        if (ice.turn_user.empty())
+            throw Error(ErrorCode::InvalidArgument, "--turn " + redact_url(uri) +
+                                                        ": no credentials; put USER:PASS@ in the URI or "
+                                                        "give --turn-user and --turn-password");
+        gst::GCharPtr user(g_uri_escape_string(ice.turn_user.c_str(), nullptr, FALSE));
+        gst::GCharPtr pass(g_uri_escape_string(ice.turn_password.c_str(), nullptr, FALSE));
+        rest = std::string(user.get()) + ":" + pass.get() + "@" + rest;
+    }
+    if (rest.empty() || rest.back() == '@')
+        throw Error(ErrorCode::InvalidArgument, "--turn '" + redact_url(uri) + "': no host");
+    return scheme + "://" + rest + (query.empty() ? "" : "?" + query);
+}
+
+std::string direction_name(GstWebRTCRTPTransceiverDirection d) {
+    switch (d) {
+        case GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY: return "sendonly";
+        case GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY: return "recvonly";
+        case GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_INACTIVE: return "inactive";
+        default: return "sendrecv";
+    }
+}
+
+}  // namespace
+
+struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
+    struct Track {
+        std::string kind;
+        const CodecInfo* codec = nullptr;
+        int pt = -1;
+        int mline = -1;
+        bool send = false;
+        bool recv = false;
+        GstElement* encoder = nullptr;  // borrowed; owned by the pipeline
+        GstElement* mux_queue = nullptr;  // entry to the muxer for this kind, when recording
+    };
+
+    WebRtcOptions opt;
+    Callbacks cb;
+    EventWriter& events;
+
+    gst::ElementPtr pipeline;
+    GstElement* webrtc = nullptr;  // owned by pipeline
+    GstElement* mux = nullptr;     // owned by pipeline
+    GstElement* file_sink = nullptr;
+    std::vector<gst::SignalConnection> signals;
+    guint bus_watch = 0;
+    gst::ObjectPtr<GstWebRTCDataChannel> channel;
+    std::vector<Track> tracks;
+    std::vector<guint> timers;
+
+    // Negotiation state (main thread only).
+    bool offer_sent = false;
+    bool local_sent = false;
+    bool remote_applied = false;
+    bool ice_connected_once = false;
+    bool stopping = false;
+    bool ended = false;
+    std::string remote_fp_alg;
+    std::string remote_fp;
+    unsigned remote_video_limit_kbps = 0;
+    unsigned video_bitrate_kbps = 0;
+    Clock::time_point disconnected_since{};
+    bool disconnected = false;
+    bool selected_pair_reported = false;
+    bool data_open = false;
+    unsigned eos_pending = 0;
+    std::set<GstWebRTCDTLSTransport*> watched_dtls;
+
+    // Touched from streaming threads.
+    std::atomic<bool> verified{false};
+    std::atomic<bool> gate_closed{false};  // after stop(): drop what still arrives
+    std::atomic<int64_t> last_rx_us{0};
+    std::atomic<unsigned long long> frames_video{0}, frames_audio{0}, sent_video{0}, sent_audio{0};
+    std::atomic<unsigned long long> dc_sent{0}, dc_received{0};
+    std::mutex timing_mutex;
+    std::map<std::string, double> milestones;
+    std::map<std::string, bool> flowing;
+
+    Impl(WebRtcOptions o, Callbacks c, EventWriter& e) : opt(std::move(o)), cb(std::move(c)), events(e) {}
+
+    ~Impl() {
+        for (guint t : timers) g_source_remove(t);
+        if (bus_watch) g_source_remove(bus_watch);
+        signals.clear();
+        if (pipeline) gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+    }
+
+    // ---- plumbing ------------------------------------------------------------------------------
+
+    template <typename F>
+    void post(F&& fn) {
+        struct Job {
+            std::weak_ptr<Impl> self;
+            std::function<void(Impl&)> fn;
+        };
+        auto* job = new Job{weak_from_this(), std::forward<F>(fn)};
+        g_main_context_invoke_full(
+            nullptr, G_PRIORITY_DEFAULT,
+            [](gpointer data) -> gboolean {
+                auto* j = static_cast<Job*>(data);
+                if (auto self = j->self.lock(); self && !self->ended) j->fn(*self);
+                return G_SOURCE_REMOVE;
+            },
+            job, [](gpointer data) { delete static_cast<Job*>(data); });
+    }
+
+    void add_timer(unsigned ms, std::function<bool(Impl&)> fn) {
+        struct Job {
+            std::weak_ptr<Impl> self;
+            std::function<bool(Impl&)> fn;
+        };
+        auto* job = new Job{weak_from_this(), std::move(fn)};
+        timers.push_back(g_timeout_add_full(
+            G_PRIORITY_DEFAULT, ms,
+            [](gpointer data) -> gboolean {
+                auto* j = static_cast<Job*>(data);
+                auto self = j->self.lock();
+                if (!self || self->ended) return G_SOURCE_REMOVE;
+                return j->fn(*self) ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+            },
+            job, [](gpointer data) { delete static_cast<Job*>(data); }));
+    }
+
+    // A C signal handler whose user data is a weak reference to this Impl.
+    void connect(gpointer instance, const char* signal, GCallback handler) {
+        auto* weak = new std::weak_ptr<Impl>(weak_from_this());
+        gulong id = g_signal_connect_data(
+            instance, signal, handler, weak,
+            [](gpointer data, GClosure*) { delete static_cast<std::weak_ptr<Impl>*>(data); },
+            static_cast<GConnectFlags>(0));
+        signals.emplace_back(instance, id);
+    }
+
+    static std::shared_ptr<Impl> from(gpointer data) {
+        return static_cast<std::weak_ptr<Impl>*>(data)->lock();
+    }
+
+    double mark(const std::string& milestone) {
+        std::lock_guard lock(timing_mutex);
+        auto it = milestones.find(milestone);
+        if (it != milestones.end()) return it->second;
+        double t = process_uptime_ms();
+        milestones[milestone] = t;
+        return t;
+    }
+
+    void fail(ErrorCode code, const std::string& message) {
+        if (ended) return;
+        KMS_LOG(webrtc, ERROR, "%s", message.c_str());
+        events.emit("error", Json{{"code", to_string(code)}, {"message", message}});
+        finish(CallEnd{false, code, message});
+    }
+
+    void finish(const CallEnd& end) {
+        if (ended) return;
+        ended = true;
+        emit_timing();
+        emit_summary();
+        for (guint t : timers) g_source_remove(t);
+        timers.clear();
+        if (pipeline) gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+        if (cb.ended) cb.ended(end);
+    }
+
+    // ---- building the graph --------------------------------------------------------------------
+
+    GstElement* make(const char* factory, const char* name = nullptr) {
+        GstElement* e = gst_element_factory_make(factory, name);
+        if (!e) throw Error(ErrorCode::MissingPlugin, std::string("cannot create GStreamer element ") + factory);
+        return e;
+    }
+
+    GstElement* parse_bin(const std::string& description) {
+        GError* err = nullptr;
+        GstElement* bin = gst_parse_bin_from_description(description.c_str(), TRUE, &err);
+        if (!bin) gst::throw_gerror(err, ErrorCode::Runtime, "cannot build '" + description + "'");
+        if (err) g_error_free(err);
+        return bin;
+    }
+
+    void build() {
+        std::vector<PluginNeed> needs = {{"webrtcbin", "gstreamer1.0-plugins-bad"},
+                                         {"nicesrc", "gstreamer1.0-nice"},
+                                         {"dtlssrtpenc", "gstreamer1.0-plugins-bad"},
+                                         {"srtpenc", "gstreamer1.0-plugins-bad"},
+                                         {"rtpbin", "gstreamer1.0-plugins-good"}};
+        if (!opt.data_label.empty()) needs.push_back({"sctpenc", "gstreamer1.0-plugins-bad"});
+        for (const auto* list : {&opt.video_codecs, &opt.audio_codecs})
+            for (const auto& name : *list)
+                if (const CodecInfo* c = webrtc::find_codec(name))
+                    needs.insert(needs.end(), c->needs.begin(), c->needs.end());
+        if (opt.send.kind == MediaUri::Kind::Test) needs.push_back({"videotestsrc", "gstreamer1.0-plugins-base"});
+        require_elements(needs);
+
+        pipeline.reset(GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new("kms-call"))));
+        webrtc = make("webrtcbin", "webrtc");
+        gst_bin_add(GST_BIN(pipeline.get()), webrtc);
+        g_object_set(webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", 100u,
+                     nullptr);
+        if (!opt.ice.stun.empty()) {
+            std::string stun = opt.ice.stun;
+            if (stun.rfind("stun:", 0) == 0 && stun.rfind("stun://", 0) != 0) stun = "stun://" + stun.substr(5);
+            if (stun.rfind("stun://", 0) != 0)
+                throw Error(ErrorCode::InvalidArgument, "--stun '" + stun + "': expected stun:HOST[:PORT]");
+            g_object_set(webrtc, "stun-server", stun.c_str(), nullptr);
+        }
+        for (const auto& t : opt.ice.turn) {
+            gboolean ok = FALSE;
+            g_signal_emit_by_name(webrtc, "add-turn-server", webrtcbin_turn_uri(t, opt.ice).c_str(), &ok);
+            if (!ok) throw Error(ErrorCode::InvalidArgument, "--turn " + redact_url(t) + ": webrtcbin refused it");
+        }
+        if (opt.ice.relay_only)
+            g_object_set(webrtc, "ice-transport-policy", GST_WEBRTC_ICE_TRANSPORT_POLICY_RELAY, nullptr);
+
+        GstWebRTCICE* ice_raw = nullptr;
+        g_object_get(webrtc, "ice-agent", &ice_raw, nullptr);
+        gst::ObjectPtr<GstWebRTCICE> ice(ice_raw);
+        if (ice) {
+            for (const auto& b : opt.ice.bind)
+                for (const auto& addr : resolve_bind(b)) {
+                    gboolean ok = FALSE;
+                    g_signal_emit_by_name(ice.get(), "add-local-ip-address", addr.c_str(), &ok);
+                    if (!ok) throw Error(ErrorCode::InvalidArgument, "--bind " + addr + ": the ICE agent refused it");
+                }
+            if (opt.ice.port_min)
+                g_object_set(ice.get(), "min-rtp-port", opt.ice.port_min, "max-rtp-port", opt.ice.port_max, nullptr);
+        }
+
+        connect(webrtc, "on-ice-candidate", G_CALLBACK(+[](GstElement*, guint mline, gchar* cand, gpointer d) {
+                    if (auto self = from(d)) self->on_candidate(mline, cand ? cand : "");
+                }));
+        for (const char* prop : {"notify::ice-gathering-state", "notify::ice-connection-state",
+                                 "notify::connection-state"})
+            connect(webrtc, prop, G_CALLBACK(+[](GstElement*, GParamSpec* spec, gpointer d) {
+                        if (auto self = from(d)) {
+                            std::string name = spec->name;
+                            self->post([name](Impl& s) { s.on_state(name); });
+                        }
+                    }));
+        connect(webrtc, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
+                    if (auto self = from(d)) self->on_pad_added(pad);
+                }));
+        connect(webrtc, "on-data-channel", G_CALLBACK(+[](GstElement*, GstWebRTCDataChannel* ch, gpointer d) {
+                    if (auto self = from(d)) {
+                        auto owned = gst::ref(ch);
+                        GstWebRTCDataChannel* raw = owned.release();
+                        self->post([raw](Impl& s) { s.adopt_channel(gst::ObjectPtr<GstWebRTCDataChannel>(raw)); });
+                    }
+                }));
+
+        gst::BusPtr bus(gst_pipeline_get_bus(GST_PIPELINE(pipeline.get())));
+        auto* weak = new std::weak_ptr<Impl>(weak_from_this());
+        bus_watch = gst_bus_add_watch_full(
+            bus.get(), G_PRIORITY_DEFAULT,
+            [](GstBus*, GstMessage* msg, gpointer d) -> gboolean {
+                if (auto self = from(d)) self->on_bus(msg);
+                return G_SOURCE_CONTINUE;
+            },
+            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+
+        build_output();
+
+        if (opt.role == Role::Offerer) {
+            add_offer_transceivers();
+            if (!opt.data_label.empty()) create_channel();
+        }
+        if (gst_element_set_state(pipeline.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+            throw Error(ErrorCode::Runtime, "the pipeline would not start (run with GST_DEBUG=3 for details)");
+    }
+
+    void build_output() {
+        if (opt.output.kind != MediaUri::Kind::File && opt.output.kind != MediaUri::Kind::Stdio) return;
+        std::string container = opt.output.kind == MediaUri::Kind::Stdio
+                                    ? "matroska"
+                                    : container_for_path(opt.output.location);
+        const char* muxer = container == "webm" ? "webmmux"
+                            : container == "mp4" ? "mp4mux"
+                            : container == "matroska" ? "matroskamux"
+                                                      : nullptr;
+        if (!muxer)
+            throw Error(ErrorCode::InvalidArgument,
+                        "-o " + opt.output.location + ": unknown container; end the name in .webm, .mkv or .mp4");
+        require_elements({{muxer, container == "mp4" ? "gstreamer1.0-plugins-good" : "gstreamer1.0-plugins-good"}});
+        mux = make(muxer, "mux");
+        if (container != "mp4") g_object_set(mux, "streamable", opt.output.kind == MediaUri::Kind::Stdio, nullptr);
+        if (opt.output.kind == MediaUri::Kind::Stdio) {
+            file_sink = make("fdsink", "out");
+            g_object_set(file_sink, "fd", 1, "sync", FALSE, nullptr);
+        } else {
+            file_sink = make("filesink", "out");
+            g_object_set(file_sink, "location", opt.output.location.c_str(), "sync", FALSE, "async", FALSE, nullptr);
+        }
+        gst_bin_add_many(GST_BIN(pipeline.get()), mux, file_sink, nullptr);
+        gst_element_link(mux, file_sink);
+        watch_eos(file_sink);
+    }
+
+    void watch_eos(GstElement* sink) {
+        ++eos_pending;
+        gst::PadPtr pad(gst_element_get_static_pad(sink, "sink"));
+        auto* weak = new std::weak_ptr<Impl>(weak_from_this());
+        gst_pad_add_probe(
+            pad.get(), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+            [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+                    if (auto self = from(d)) self->post([](Impl& s) { s.on_sink_eos(); });
+                return GST_PAD_PROBE_OK;
+            },
+            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+    }
+
+    GstCaps* codec_caps(const CodecInfo& c, int pt) {
+        std::string s = std::string("application/x-rtp, media=(string)") + c.kind +
+                        ", encoding-name=(string)" + c.encoding_name +
+                        ", clock-rate=(int)" + std::to_string(c.clock_rate) + ", payload=(int)" + std::to_string(pt);
+        if (*c.fmtp) s += std::string(", ") + c.fmtp;
+        if (std::string_view(c.kind) == "video")
+            s += ", rtcp-fb-nack=(boolean)true, rtcp-fb-nack-pli=(boolean)true, rtcp-fb-ccm-fir=(boolean)true";
+        GstCaps* caps = gst_caps_from_string(s.c_str());
+        if (!caps) throw Error(ErrorCode::Runtime, "bad caps " + s);
+        return caps;
+    }
+
+    GstWebRTCRTPTransceiverDirection wanted_direction() const {
+        switch (opt.direction) {
+            case MediaDirection::SendOnly: return GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY;
+            case MediaDirection::RecvOnly: return GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY;
+            default: return GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV;
+        }
+    }
+
+    void add_offer_transceivers() {
+        for (const char* kind : {"video", "audio"}) {
+            const bool video = std::string_view(kind) == "video";
+            if (video ? !opt.video : !opt.audio) continue;
+            if (opt.direction != MediaDirection::RecvOnly && opt.send.kind == MediaUri::Kind::Test &&
+                (video ? !opt.send.video : !opt.send.audio) && opt.direction == MediaDirection::SendOnly)
+                continue;
+            gst::CapsPtr caps(gst_caps_new_empty());
+            const auto& list = video ? opt.video_codecs : opt.audio_codecs;
+            std::set<int> used;
+            for (const auto& name : list) {
+                const CodecInfo* c = webrtc::find_codec(name);
+                int pt = c->default_pt;
+                while (used.count(pt)) ++pt;
+                used.insert(pt);
+                gst_caps_append(caps.get(), codec_caps(*c, pt));
+            }
+            GstWebRTCRTPTransceiver* trans = nullptr;
+            g_signal_emit_by_name(webrtc, "add-transceiver", wanted_direction(), caps.get(), &trans);
+            if (!trans) throw Error(ErrorCode::Runtime, std::string("webrtcbin would not add a ") + kind + " transceiver");
+            gst::ObjectPtr<GstWebRTCRTPTransceiver> owned(trans);
+            Track t;
+            t.kind = kind;
+            tracks.push_back(t);
+        }
+    }
+
+    void create_channel() {
+        gst::StructurePtr options(gst_structure_new("options", "ordered", G_TYPE_BOOLEAN, TRUE, nullptr));
+        GstWebRTCDataChannel* ch = nullptr;
+        g_signal_emit_by_name(webrtc, "create-data-channel", opt.data_label.c_str(), options.get(), &ch);
+        if (!ch) throw Error(ErrorCode::Runtime, "webrtcbin would not create the data channel (is sctpenc installed?)");
+        adopt_channel(gst::ObjectPtr<GstWebRTCDataChannel>(ch));
+    }
+
+    void adopt_channel(gst::ObjectPtr<GstWebRTCDataChannel> ch) {
+        if (channel) return;  // one channel per call
+        channel = std::move(ch);
+        connect(channel.get(), "on-open", G_CALLBACK(+[](GstWebRTCDataChannel*, gpointer d) {
+                    if (auto self = from(d)) self->post([](Impl& s) { s.on_channel_open(); });
+                }));
+        connect(channel.get(), "on-close", G_CALLBACK(+[](GstWebRTCDataChannel*, gpointer d) {
+                    if (auto self = from(d)) self->post([](Impl& s) { s.on_channel_close(); });
+                }));
+        connect(channel.get(), "on-message-string", G_CALLBACK(+[](GstWebRTCDataChannel*, gchar* str, gpointer d) {
+                    if (auto self = from(d)) {
+                        std::string msg = str ? str : "";
+                        self->dc_received++;
+                        self->post([msg](Impl& s) {
+                            if (s.cb.data_message) s.cb.data_message(msg);
+                        });
+                    }
+                }));
+        GstWebRTCDataChannelState state{};
+        g_object_get(channel.get(), "ready-state", &state, nullptr);
+        if (state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN) on_channel_open();
+    }
+
+    void on_channel_open() {
+        if (data_open) return;
+        data_open = true;
+        gchar* label = nullptr;
+        g_object_get(channel.get(), "label", &label, nullptr);
+        gst::GCharPtr owned(label);
+        events.emit("data-channel", Json{{"label", label ? label : ""}, {"state", "open"}});
+        if (cb.data_open) cb.data_open();
+    }
+
+    void on_channel_close() {
+        events.emit("data-channel", Json{{"state", "closed"}});
+        if (!stopping && data_open) {
+            // The peer closed the channel: an orderly end of the call.
+            events.emit("remote-closed", Json{{"reason", "data channel closed by the peer"}});
+            stop_graceful();
+        }
+    }
+
+    // Links a raw source for one kind to an encoder bin ending in the payloader, and that to
+    // webrtcbin's sink_<mline>.
+    void link_sender(Track& t) {
+        const CodecInfo& c = *t.codec;
+        const bool video = t.kind == "video";
+        unsigned kbps = 0;
+        std::string enc = c.encode;
+        if (video) {
+            kbps = opt.start_bitrate_kbps ? opt.start_bitrate_kbps : 1000;
+            if (opt.max_bitrate_kbps) kbps = std::min(kbps, opt.max_bitrate_kbps);
+            if (remote_video_limit_kbps) kbps = std::min(kbps, remote_video_limit_kbps);
+            kbps = std::max(kbps, opt.min_bitrate_kbps);
+            video_bitrate_kbps = kbps;
+            auto replace = [&](const std::string& key, const std::string& value) {
+                if (size_t p = enc.find(key); p != std::string::npos) enc.replace(p, key.size(), value);
+            };
+            replace("{bps}", std::to_string(kbps * 1000));
+            replace("{kbps}", std::to_string(kbps));
+        }
+        std::string src;
+        const MediaUri& s = opt.send;
+        if (s.kind == MediaUri::Kind::Test) {
+            if (video) {
+                src = "videotestsrc is-live=true pattern=" + s.param("pattern", "smpte") +
+                      " ! video/x-raw,width=" + std::to_string(s.param_int("width", 640)) +
+                      ",height=" + std::to_string(s.param_int("height", 480)) +
+                      ",framerate=" + std::to_string(s.param_int("fps", 30)) + "/1";
+            } else {
+                src = "audiotestsrc is-live=true wave=" + s.param("wave", "sine") +
+                      " freq=" + std::to_string(s.param_int("freq", 440)) + " samplesperbuffer=960";
+            }
+        } else if (s.kind == MediaUri::Kind::V4l2 && video) {
+            src = "v4l2src device=" + s.location;
+        } else if (s.kind == MediaUri::Kind::Pulse && !video) {
+            src = "pulsesrc" + (s.location.empty() ? std::string() : " device=" + s.location);
+        } else if (s.kind == MediaUri::Kind::Alsa && !video) {
+            src = "alsasrc device=" + s.location;
+        }
+        std::string convert = video ? "videoconvert ! videoscale ! queue max-size-buffers=2 leaky=downstream ! "
+                                    : "audioconvert ! queue max-size-time=100000000 leaky=downstream ! ";
+        std::string tail = enc + " ! " + c.pay + " pt=" + std::to_string(t.pt) + " mtu=1200 name=pay";
+        GstElement* bin = nullptr;
+        if (!src.empty()) {
+            bin = parse_bin(src + " ! " + convert + tail);
+        } else if (s.kind == MediaUri::Kind::File || s.kind == MediaUri::Kind::Stdio) {
+            bin = parse_bin(convert + tail);
+            link_file_source(bin, video);
+        } else {
+            throw Error(ErrorCode::InvalidArgument,
+                        "--send " + s.redacted() + ": cannot send " + t.kind + " from this source");
+        }
+        gst_bin_add(GST_BIN(pipeline.get()), bin);
+        t.encoder = gst_bin_get_by_name(GST_BIN(bin), video ? "venc" : "aenc");
+        if (t.encoder) gst_object_unref(t.encoder);  // the bin keeps it alive; we only borrow
+        std::string pad_name = "sink_" + std::to_string(t.mline);
+        GstPad* sink = gst_element_request_pad_simple(webrtc, pad_name.c_str());
+        if (!sink) throw Error(ErrorCode::Runtime, "webrtcbin gave no pad " + pad_name);
+        gst::PadPtr sink_owned(sink);
+        gst::PadPtr src_pad(gst_element_get_static_pad(bin, "src"));
+        if (gst_pad_link(src_pad.get(), sink) != GST_PAD_LINK_OK)
+            throw Error(ErrorCode::Runtime, "cannot link the " + t.kind + " sender to webrtcbin");
+        gst_element_sync_state_with_parent(bin);
+        count_sent(src_pad.get(), video);
+    }
+
+    void count_sent(GstPad* pad, bool video) {
+        auto* weak = new std::weak_ptr<Impl>(weak_from_this());
+        gst_pad_add_probe(
+            pad, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+            video ? static_cast<GstPadProbeCallback>([](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                // An RTP packet with the marker bit set ends a video frame (RFC 7741 §4.1).
+                auto marked = [](GstBuffer* buf) {
+                    guint8 b1 = 0;
+                    return gst_buffer_extract(buf, 1, &b1, 1) == 1 && (b1 & 0x80);
+                };
+                auto self = from(d);
+                if (!self) return GST_PAD_PROBE_OK;
+                if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+                    GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+                    for (guint i = 0; i < gst_buffer_list_length(list); ++i)
+                        if (marked(gst_buffer_list_get(list, i))) self->on_sent(true);
+                } else if (marked(GST_PAD_PROBE_INFO_BUFFER(info))) {
+                    self->on_sent(true);
+                }
+                return GST_PAD_PROBE_OK;
+            })
+                  : static_cast<GstPadProbeCallback>([](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                        if (auto self = from(d)) self->on_sent(false);
+                        return GST_PAD_PROBE_OK;
+                    }),
+            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+    }
+
+    void on_sent(bool video) {
+        auto n = video ? ++sent_video : ++sent_audio;
+        if (n == 1) {
+            std::string kind = video ? "video" : "audio";
+            post([kind](Impl& s) { s.media_flow("out", kind, true); });
+        }
+    }
+
+    void link_file_source(GstElement* encoder_bin, bool video) {
+        // One decodebin per kind keeps the two encoder bins independent of each other.
+        const MediaUri& s = opt.send;
+        GstElement* src = s.kind == MediaUri::Kind::Stdio ? make("fdsrc") : make("filesrc");
+        if (s.kind == MediaUri::Kind::File) g_object_set(src, "location", s.location.c_str(), nullptr);
+        GstElement* dec = make("decodebin");
+        gst_bin_add_many(GST_BIN(pipeline.get()), src, dec, nullptr);
+        gst_element_link(src, dec);
+        struct Ctx {
+            GstElement* target;
+            bool video;
+        };
+        auto* ctx = new Ctx{encoder_bin, video};
+        g_signal_connect_data(dec, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
+                                  auto* c = static_cast<Ctx*>(d);
+                                  gst::CapsPtr caps(gst_pad_get_current_caps(pad));
+                                  if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
+                                  const char* name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
+                                  const bool is_video = g_str_has_prefix(name, "video/");
+                                  if (is_video != c->video) return;
+                                  gst::PadPtr sink(gst_element_get_static_pad(c->target, "sink"));
+                                  if (!gst_pad_is_linked(sink.get())) gst_pad_link(pad, sink.get());
+                              }),
+                              ctx, [](gpointer d, GClosure*) { delete static_cast<Ctx*>(d); },
+                              static_cast<GConnectFlags>(0));
+        gst_element_sync_state_with_parent(src);
+        gst_element_sync_state_with_parent(dec);
+    }
+
+    // ---- receiving -----------------------------------------------------------------------------
+
+    // Runs on a streaming thread: webrtcbin pushes into the pad as soon as this returns, so the
+    // branch must be linked here, not later on the main loop (an unlinked pad errors out).
+    void on_pad_added(GstPad* pad) {
+        if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
+        try {
+            link_receiver(pad);
+        } catch (const Error& e) {
+            ErrorCode code = e.code();
+            std::string msg = e.what();
+            post([code, msg](Impl& s) { s.fail(code, msg); });
+        }
+    }
+
+    void link_receiver(GstPad* pad) {
+        gst::CapsPtr caps(gst_pad_get_current_caps(pad));
+        if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
+        const GstStructure* st = gst_caps_get_structure(caps.get(), 0);
+        const char* enc = gst_structure_get_string(st, "encoding-name");
+        const CodecInfo* c = enc ? webrtc::find_codec(enc) : nullptr;
+        if (!c) {
+            KMS_LOG(webrtc, WARNING, "ignoring a stream with caps %" GST_PTR_FORMAT, caps.get());
+            return;
+        }
+        const bool video = std::string_view(c->kind) == "video";
+        GstElement* entry = make("queue");
+        GstElement* depay = make(c->depay);
+        GstElement* tee = make("tee");
+        g_object_set(tee, "allow-not-linked", TRUE, nullptr);
+        gst_bin_add_many(GST_BIN(pipeline.get()), entry, depay, tee, nullptr);
+        gst_element_link_many(entry, depay, tee, nullptr);
+
+        // Decoding branch: frames are counted after the decoder, and shown or dropped.
+        std::string sink_desc;
+        if (opt.output.kind == MediaUri::Kind::Display)
+            sink_desc = video ? "videoconvert ! autovideosink sync=false" : "audioconvert ! audioresample ! autoaudiosink sync=false";
+        else
+            sink_desc = "fakesink sync=false async=false name=sink";
+        GstElement* decode = parse_bin(std::string("queue ! ") + c->decode + " name=dec ! " + sink_desc);
+        gst_bin_add(GST_BIN(pipeline.get()), decode);
+        link_tee(tee, decode);
+        GstElement* dec = gst_bin_get_by_name(GST_BIN(decode), "dec");
+        if (dec) {
+            gst::PadPtr dsrc(gst_element_get_static_pad(dec, "src"));
+            count_decoded(dsrc.get(), video);
+            gst_object_unref(dec);
+        }
+        if (GstElement* sink = gst_bin_get_by_name(GST_BIN(decode), "sink")) {
+            if (!mux) watch_eos(sink);
+            gst_object_unref(sink);
+        }
+
+        // Recording branch: what arrived, untouched (passthrough), into the muxer.
+        if (mux) {
+            std::string parse = *c->mux_parse ? std::string(c->mux_parse) + " ! " : "";
+            GstElement* rec = parse_bin("queue ! " + parse + "identity name=last");
+            gst_bin_add(GST_BIN(pipeline.get()), rec);
+            link_tee(tee, rec);
+            GstPad* mpad = gst_element_request_pad_simple(mux, video ? "video_%u" : "audio_%u");
+            if (!mpad)
+                throw Error(ErrorCode::Io, std::string("-o ") + opt.output.redacted() + ": this container cannot hold " +
+                                               c->encoding_name + "; use .mkv");
+            gst::PadPtr mpad_owned(mpad);
+            gst::PadPtr rsrc(gst_element_get_static_pad(rec, "src"));
+            if (gst_pad_link(rsrc.get(), mpad) != GST_PAD_LINK_OK)
+                throw Error(ErrorCode::Io, std::string("-o ") + opt.output.redacted() + ": the container cannot hold " +
+                                               c->encoding_name + "; use .mkv");
+            gst_element_sync_state_with_parent(rec);
+        }
+        gst_element_sync_state_with_parent(decode);
+        gst_element_sync_state_with_parent(tee);
+        gst_element_sync_state_with_parent(depay);
+        gst_element_sync_state_with_parent(entry);
+
+        gst::PadPtr entry_sink(gst_element_get_static_pad(entry, "sink"));
+        // Until the peer's certificate matches its fingerprint, nothing received is used.
+        auto* weak = new std::weak_ptr<Impl>(weak_from_this());
+        gst_pad_add_probe(
+            entry_sink.get(), GST_PAD_PROBE_TYPE_BUFFER,
+            [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                auto self = from(d);
+                if (!self || !self->verified || self->gate_closed) return GST_PAD_PROBE_DROP;
+                self->mark("firstRtp");
+                return GST_PAD_PROBE_OK;
+            },
+            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+        if (gst_pad_link(pad, entry_sink.get()) != GST_PAD_LINK_OK)
+            throw Error(ErrorCode::Runtime, "cannot link the received " + std::string(c->kind) + " stream");
+        events.emit("track", Json{{"direction", "in"}, {"kind", c->kind}, {"codec", c->name}});
+    }
+
+    void link_tee(GstElement* tee, GstElement* branch) {
+        GstPad* tpad = gst_element_request_pad_simple(tee, "src_%u");
+        gst::PadPtr owned(tpad);
+        gst::PadPtr bsink(gst_element_get_static_pad(branch, "sink"));
+        gst_pad_link(tpad, bsink.get());
+    }
+
+    void count_decoded(GstPad* pad, bool video) {
+        auto* weak = new std::weak_ptr<Impl>(weak_from_this());
+        gst_pad_add_probe(
+            pad, GST_PAD_PROBE_TYPE_BUFFER,
+            video ? static_cast<GstPadProbeCallback>([](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                if (auto self = from(d)) self->on_decoded(true);
+                return GST_PAD_PROBE_OK;
+            })
+                  : static_cast<GstPadProbeCallback>([](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                        if (auto self = from(d)) self->on_decoded(false);
+                        return GST_PAD_PROBE_OK;
+                    }),
+            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+    }
+
+    void on_decoded(bool video) {
+        auto n = video ? ++frames_video : ++frames_audio;
+        if (n == 1) {
+            mark("firstFrame");
+            std::string kind = video ? "video" : "audio";
+            post([kind](Impl& s) { s.media_flow("in", kind, true); });
+        }
+    }
+
+    void media_flow(const std::string& direction, const std::string& kind, bool on) {
+        const std::string key = direction + kind;
+        if (flowing[key] == on) return;
+        flowing[key] = on;
+        events.emit("media-flow", Json{{"direction", direction}, {"kind", kind}, {"state", on ? "flowing" : "not-flowing"}});
+    }
+
+    // ---- negotiation ---------------------------------------------------------------------------
+
+    using PromiseHandler = void (Impl::*)(GstPromise*);
+
+    GstPromise* promise(PromiseHandler handler) {
+        struct Ctx {
+            std::weak_ptr<Impl> self;
+            PromiseHandler handler;
+        };
+        auto* ctx = new Ctx{weak_from_this(), handler};
+        return gst_promise_new_with_change_func(
+            [](GstPromise* p, gpointer d) {
+                auto* c = static_cast<Ctx*>(d);
+                auto self = c->self.lock();
+                if (!self) return;
+                gst_promise_ref(p);
+                PromiseHandler h = c->handler;
+                self->post([p, h](Impl& s) {
+                    gst::PromisePtr owned(p);
+                    (s.*h)(p);
+                });
+            },
+            ctx, [](gpointer d) { delete static_cast<Ctx*>(d); });
+    }
+
+    // Whether a promise succeeded; on failure the call ends naming what went wrong. A success
+    // may carry no structure (set-*-description replies with none).
+    bool replied(GstPromise* p, const char* what, const GstStructure** reply = nullptr) {
+        if (gst_promise_wait(p) != GST_PROMISE_RESULT_REPLIED) {
+            fail(ErrorCode::Runtime, std::string(what) + " did not complete");
+            return false;
+        }
+        const GstStructure* r = gst_promise_get_reply(p);
+        GError* err = nullptr;
+        if (r && gst_structure_has_field(r, "error") && gst_structure_get(r, "error", G_TYPE_ERROR, &err, nullptr) &&
+            err) {
+            gst::GErrorPtr owned(err);
+            fail(ErrorCode::Negotiation, std::string(what) + " failed: " + err->message);
+            return false;
+        }
+        if (reply) *reply = r;
+        return true;
+    }
+
+    void start() {
+        mark("start");
+        if (opt.role == Role::Offerer) {
+            g_signal_emit_by_name(webrtc, "create-offer", nullptr, promise(&Impl::on_offer_created));
+        }
+    }
+
+    void limit_bandwidth(GstSDPMessage* sdp) {
+        if (!opt.max_bitrate_kbps) return;
+        for (guint i = 0; i < gst_sdp_message_medias_len(sdp); ++i) {
+            auto* m = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(sdp, i));
+            if (g_strcmp0(gst_sdp_media_get_media(m), "video") != 0) continue;
+            // RFC 8866 §5.8 b=AS in kbit/s; RFC 3890 b=TIAS in bit/s, without IP/UDP overhead.
+            gst_sdp_media_add_bandwidth(m, "AS", opt.max_bitrate_kbps);
+            gst_sdp_media_add_bandwidth(m, "TIAS", opt.max_bitrate_kbps * 1000);
+        }
+    }
+
+    void on_offer_created(GstPromise* p) {
+        const GstStructure* r = nullptr;
+        if (!replied(p, "creating the offer", &r)) return;
+        if (!r) return fail(ErrorCode::Runtime, "webrtcbin made no offer");
+        GstWebRTCSessionDescription* offer = nullptr;
+        gst_structure_get(r, "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &offer, nullptr);
+        gst::SessionDescriptionPtr owned(offer);
+        if (!offer) return fail(ErrorCode::Runtime, "webrtcbin made no offer");
+        limit_bandwidth(offer->sdp);
+        g_signal_emit_by_name(webrtc, "set-local-description", offer, promise(&Impl::on_local_set));
+    }
+
+    void on_local_set(GstPromise* p) {
+        if (!replied(p, "setting the local description")) return;
+        events.emit("signaling", Json{{"state", "local-description-set"}});
+        if (opt.role == Role::Answerer) watch_transports();
+        maybe_send_local();
+    }
+
+    void maybe_send_local() {
+        if (local_sent) return;
+        GstWebRTCICEGatheringState g{};
+        g_object_get(webrtc, "ice-gathering-state", &g, nullptr);
+        if (g != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) return;
+        GstWebRTCSessionDescription* desc = nullptr;
+        g_object_get(webrtc, "local-description", &desc, nullptr);
+        gst::SessionDescriptionPtr owned(desc);
+        if (!desc) return;
+        gst::GCharPtr text(gst_sdp_message_as_text(desc->sdp));
+        local_sent = true;
+        mark("sdpReady");
+        events.emit("local-description", Json{{"sdpType", desc->type == GST_WEBRTC_SDP_TYPE_OFFER ? "offer" : "answer"}});
+        if (cb.local_description) cb.local_description(text.get());
+        if (opt.role == Role::Answerer) start_watchdogs();
+    }
+
+    // Picks, for each offered m-line, the first codec (in the offer's order) that we accept.
+    void choose_codecs(const Sdp& sdp) {
+        tracks.clear();
+        for (size_t i = 0; i < sdp.media.size(); ++i) {
+            const SdpMedia& m = sdp.media[i];
+            if (m.kind != "audio" && m.kind != "video") continue;
+            Track t;
+            t.kind = m.kind;
+            t.mline = static_cast<int>(i);
+            if (m.rejected() || (m.kind == "video" ? !opt.video : !opt.audio)) {
+                tracks.push_back(t);
+                continue;
+            }
+            const auto& ours = m.kind == "video" ? opt.video_codecs : opt.audio_codecs;
+            for (const auto& c : m.codecs) {
+                const CodecInfo* info = webrtc::find_codec(c.name);
+                if (!info || std::find(ours.begin(), ours.end(), info->name) == ours.end()) continue;
+                if (info->clock_rate != c.clock_rate && c.clock_rate != 0) continue;
+                t.codec = info;
+                t.pt = c.payload;
+                break;
+            }
+            if (!t.codec) {
+                std::string theirs, mine;
+                for (const auto& c : m.codecs)
+                    if (c.name != "rtx" && c.name != "red" && c.name != "ulpfec" && c.name != "telephone-event" &&
+                        !c.name.empty() && theirs.find(c.name) == std::string::npos)
+                        theirs += (theirs.empty() ? "" : ", ") + c.name;
+                for (const auto& c : ours) mine += (mine.empty() ? "" : ", ") + c;
+                throw Error(ErrorCode::Negotiation, "no common " + m.kind + " codec (line " + std::to_string(m.line) +
+                                                        "): the peer offers " + (theirs.empty() ? "none" : theirs) +
+                                                        "; we accept " + mine);
+            }
+            const bool peer_sends = m.direction == "sendrecv" || m.direction == "sendonly";
+            const bool peer_recvs = m.direction == "sendrecv" || m.direction == "recvonly";
+            t.send = peer_recvs && opt.direction != MediaDirection::RecvOnly;
+            t.recv = peer_sends && opt.direction != MediaDirection::SendOnly;
+            tracks.push_back(t);
+        }
+    }
+
+    // For the offerer: what the answer accepted, m-line by m-line.
+    void read_answer(const Sdp& sdp) {
+        size_t av = 0;
+        for (size_t i = 0; i < sdp.media.size(); ++i) {
+            const SdpMedia& m = sdp.media[i];
+            if (m.kind != "audio" && m.kind != "video") continue;
+            if (av >= tracks.size()) break;
+            Track& t = tracks[av++];
+            t.mline = static_cast<int>(i);
+            if (m.rejected() || m.codecs.empty()) continue;
+            for (const auto& c : m.codecs) {
+                const CodecInfo* info = webrtc::find_codec(c.name);
+                if (!info) continue;
+                t.codec = info;
+                t.pt = c.payload;
+                break;
+            }
+            if (!t.codec)
+                throw Error(ErrorCode::Negotiation, "the answer's " + m.kind + " line " + std::to_string(m.line) +
+                                                        " names no codec we offered");
+            t.send = (m.direction == "sendrecv" || m.direction == "recvonly") && opt.direction != MediaDirection::RecvOnly;
+            t.recv = (m.direction == "sendrecv" || m.direction == "sendonly") && opt.direction != MediaDirection::SendOnly;
+        }
+        bool any = std::any_of(tracks.begin(), tracks.end(), [](const Track& t) { return t.codec; });
+        if (!any && !tracks.empty() && opt.data_label.empty())
+            throw Error(ErrorCode::Negotiation, "the answer rejected every media line; no common codec");
+    }
+
+    unsigned remote_video_bandwidth(const std::string& text) {
+        // The peer's b=AS on its video m-line caps what we send (RFC 8866 §5.8).
+        unsigned limit = 0;
+        GstSDPMessage* raw = nullptr;
+        gst_sdp_message_new(&raw);
+        gst::SdpMessagePtr msg(raw);
+        if (gst_sdp_message_parse_buffer(reinterpret_cast<const guint8*>(text.data()),
+                                         static_cast<guint>(text.size()), msg.get()) != GST_SDP_OK)
+            return 0;
+        for (guint i = 0; i < gst_sdp_message_medias_len(msg.get()); ++i) {
+            const GstSDPMedia* m = gst_sdp_message_get_media(msg.get(), i);
+            if (g_strcmp0(gst_sdp_media_get_media(m), "video") != 0) continue;
+            for (guint b = 0; b < gst_sdp_media_bandwidths_len(m); ++b) {
+                const GstSDPBandwidth* bw = gst_sdp_media_get_bandwidth(m, b);
+                if (g_strcmp0(bw->bwtype, "AS") == 0 && bw->bandwidth > 0) limit = bw->bandwidth;
+            }
+        }
+        return limit;
+    }
+
+    void set_remote(const std::string& text) {
+        if (remote_applied) throw Error(ErrorCode::InvalidArgument, "a remote description was already applied");
+        SdpParse parsed = parse_sdp(text, true);
+        if (!parsed) {
+            const SdpError& e = parsed.error;
+            std::string where = e.line ? "line " + std::to_string(e.line) + ": " : "";
+            if (e.message.rfind("line ", 0) == 0) where.clear();
+            throw Error(e.code, std::string(opt.role == Role::Offerer ? "answer" : "offer") + " SDP " + where + e.message);
+        }
+        const Sdp& sdp = *parsed.sdp;
+        remote_fp_alg = sdp.fingerprint_algorithm;
+        remote_fp = sdp.fingerprint;
+        remote_video_limit_kbps = remote_video_bandwidth(sdp.text);
+        gst::SdpMessagePtr msg;
+        {
+            GstSDPMessage* raw = nullptr;
+            gst_sdp_message_new(&raw);
+            msg.reset(raw);
+            gst_sdp_message_parse_buffer(reinterpret_cast<const guint8*>(sdp.text.data()),
+                                         static_cast<guint>(sdp.text.size()), msg.get());
+        }
+        remote_applied = true;
+        mark("remoteDescription");
+        if (opt.role == Role::Answerer) {
+            choose_codecs(sdp);
+            gst::SessionDescriptionPtr desc(
+                gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, msg.release()));
+            g_signal_emit_by_name(webrtc, "set-remote-description", desc.get(), promise(&Impl::on_remote_offer_set));
+        } else {
+            read_answer(sdp);
+            link_senders();
+            gst::SessionDescriptionPtr desc(
+                gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, msg.release()));
+            g_signal_emit_by_name(webrtc, "set-remote-description", desc.get(), promise(&Impl::on_remote_answer_set));
+        }
+    }
+
+    void link_senders() {
+        for (auto& t : tracks) {
+            if (!t.codec || !t.send) continue;
+            link_sender(t);
+            events.emit("track", Json{{"direction", "out"}, {"kind", t.kind}, {"codec", t.codec->name}, {"payloadType", t.pt}});
+        }
+    }
+
+    void on_remote_offer_set(GstPromise* p) {
+        if (!replied(p, "applying the offer")) return;
+        // Tell each transceiver the one codec and direction we chose, then link what we send.
+        try {
+            for (auto& t : tracks) {
+                GstWebRTCRTPTransceiver* trans = nullptr;
+                g_signal_emit_by_name(webrtc, "get-transceiver", t.mline, &trans);
+                if (!trans) continue;
+                gst::ObjectPtr<GstWebRTCRTPTransceiver> owned(trans);
+                GstWebRTCRTPTransceiverDirection dir = t.send && t.recv ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV
+                                                       : t.send         ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY
+                                                       : t.recv         ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY
+                                                                        : GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_INACTIVE;
+                g_object_set(trans, "direction", dir, nullptr);
+                if (t.codec) {
+                    gst::CapsPtr caps(codec_caps(*t.codec, t.pt));
+                    g_object_set(trans, "codec-preferences", caps.get(), nullptr);
+                }
+                KMS_LOG(webrtc, INFO, "m-line %d: %s %s", t.mline, t.codec ? t.codec->name : "-",
+                        direction_name(dir).c_str());
+            }
+            link_senders();
+        } catch (const Error& e) {
+            return fail(e.code(), e.what());
+        }
+        g_signal_emit_by_name(webrtc, "create-answer", nullptr, promise(&Impl::on_answer_created));
+    }
+
+    void on_answer_created(GstPromise* p) {
+        const GstStructure* r = nullptr;
+        if (!replied(p, "creating the answer", &r)) return;
+        if (!r) return fail(ErrorCode::Negotiation, "webrtcbin made no answer");
+        GstWebRTCSessionDescription* answer = nullptr;
+        gst_structure_get(r, "answer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &answer, nullptr);
+        gst::SessionDescriptionPtr owned(answer);
+        if (!answer) return fail(ErrorCode::Negotiation, "webrtcbin made no answer");
+        limit_bandwidth(answer->sdp);
+        g_signal_emit_by_name(webrtc, "set-local-description", answer, promise(&Impl::on_local_set));
+    }
+
+    void on_remote_answer_set(GstPromise* p) {
+        if (!replied(p, "applying the answer")) return;
+        events.emit("signaling", Json{{"state", "stable"}});
+        watch_transports();
+        start_watchdogs();
+    }
+
+    // ---- ICE, DTLS and the fingerprint check ---------------------------------------------------
+
+    void on_candidate(guint mline, const std::string& cand) {
+        // "candidate:1 1 UDP 2015363327 127.0.0.1 40236 typ host"
+        std::string c = cand.rfind("candidate:", 0) == 0 ? cand.substr(10) : cand;
+        std::vector<std::string> f;
+        size_t i = 0;
+        while (i < c.size()) {
+            size_t j = c.find(' ', i);
+            if (j == std::string::npos) j = c.size();
+            f.push_back(c.substr(i, j - i));
+            i = j + 1;
+        }
+        Json ev{{"sdpMLineIndex", mline}, {"candidate", cand}};
+        if (f.size() >= 8) {
+            ev["foundation"] = f[0];
+            ev["protocol"] = f[2];
+            ev["priority"] = std::strtoul(f[3].c_str(), nullptr, 10);
+            ev["address"] = f[4];
+            ev["port"] = std::atoi(f[5].c_str());
+            ev["candidateType"] = f[7];
+        }
+        ev["elapsed"] = process_uptime_ms();
+        events.emit("local-candidate", ev);
+    }
+
+    void on_state(const std::string& prop) {
+        if (prop == "ice-gathering-state") {
+            GstWebRTCICEGatheringState g{};
+            g_object_get(webrtc, "ice-gathering-state", &g, nullptr);
+            events.emit("ice-gathering-state", Json{{"state", enum_nick(GST_TYPE_WEBRTC_ICE_GATHERING_STATE, g)}});
+            if (g == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) {
+                mark("gathered");
+                maybe_send_local();
+            }
+        } else if (prop == "ice-connection-state") {
+            GstWebRTCICEConnectionState s{};
+            g_object_get(webrtc, "ice-connection-state", &s, nullptr);
+            events.emit("ice-connection-state", Json{{"state", enum_nick(GST_TYPE_WEBRTC_ICE_CONNECTION_STATE, s)}});
+            if (s == GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED || s == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED) {
+                mark("iceConnected");
+                ice_connected_once = true;
+                disconnected = false;
+                last_rx_us = g_get_monotonic_time();
+            } else if (s == GST_WEBRTC_ICE_CONNECTION_STATE_DISCONNECTED) {
+                if (!disconnected) disconnected_since = Clock::now();
+                disconnected = true;
+            } else if (s == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) {
+                fail(ErrorCode::Network, ice_connected_once ? "ICE failed: the peer is gone or the path broke"
+                                                            : "ICE failed: no candidate pair worked; check --bind, "
+                                                              "--stun and --turn, and that the peer can reach us");
+            }
+        } else if (prop == "connection-state") {
+            GstWebRTCPeerConnectionState s{};
+            g_object_get(webrtc, "connection-state", &s, nullptr);
+            events.emit("connection-state", Json{{"state", enum_nick(GST_TYPE_WEBRTC_PEER_CONNECTION_STATE, s)}});
+        }
+    }
+
+    void watch_transports() {
+        GArray* arr = nullptr;
+        g_signal_emit_by_name(webrtc, "get-transceivers", &arr);
+        std::vector<GstWebRTCDTLSTransport*> found;
+        if (arr) {
+            for (guint i = 0; i < arr->len; ++i) {
+                auto* trans = g_array_index(arr, GstWebRTCRTPTransceiver*, i);
+                GstWebRTCRTPReceiver* recv = nullptr;
+                g_object_get(trans, "receiver", &recv, nullptr);
+                if (!recv) continue;
+                GstWebRTCDTLSTransport* dtls = nullptr;
+                g_object_get(recv, "transport", &dtls, nullptr);
+                gst_object_unref(recv);
+                if (dtls) found.push_back(dtls);
+            }
+            g_array_unref(arr);
+        }
+        GstWebRTCSCTPTransport* sctp = nullptr;
+        g_object_get(webrtc, "sctp-transport", &sctp, nullptr);
+        if (sctp) {
+            GstWebRTCDTLSTransport* dtls = nullptr;
+            g_object_get(sctp, "transport", &dtls, nullptr);
+            if (dtls) found.push_back(dtls);
+            gst_object_unref(sctp);
+        }
+        for (auto* dtls : found) {
+            gst::ObjectPtr<GstWebRTCDTLSTransport> owned(dtls);
+            if (watched_dtls.count(dtls)) continue;
+            watched_dtls.insert(dtls);
+            connect(dtls, "notify::state", G_CALLBACK(+[](GstWebRTCDTLSTransport* t, GParamSpec*, gpointer d) {
+                        if (auto self = from(d)) {
+                            auto owned_t = gst::ref(t);
+                            GstWebRTCDTLSTransport* raw = owned_t.release();
+                            self->post([raw](Impl& s) { s.on_dtls_state(gst::ObjectPtr<GstWebRTCDTLSTransport>(raw)); });
+                        }
+                    }));
+            // The state may have changed before we connected.
+            on_dtls_state(gst::ref(dtls));
+        }
+    }
+
+    void on_dtls_state(gst::ObjectPtr<GstWebRTCDTLSTransport> t) {
+        GstWebRTCDTLSTransportState state{};
+        g_object_get(t.get(), "state", &state, nullptr);
+        if (state == GST_WEBRTC_DTLS_TRANSPORT_STATE_NEW) return;
+        events.emit("dtls-state", Json{{"state", enum_nick(GST_TYPE_WEBRTC_DTLS_TRANSPORT_STATE, state)}});
+        if (state == GST_WEBRTC_DTLS_TRANSPORT_STATE_FAILED)
+            return fail(ErrorCode::Negotiation, "DTLS handshake failed");
+        if (state == GST_WEBRTC_DTLS_TRANSPORT_STATE_CLOSED && !stopping && verified) {
+            events.emit("remote-closed", Json{{"reason", "DTLS closed by the peer"}});
+            return stop_graceful();
+        }
+        if (state != GST_WEBRTC_DTLS_TRANSPORT_STATE_CONNECTED || verified) return;
+        // webrtcbin 1.22 does not compare the peer's certificate with a=fingerprint
+        // (stack-notes.md); without this check anyone on the path could sit in the middle.
+        gchar* pem = nullptr;
+        g_object_get(t.get(), "remote-certificate", &pem, nullptr);
+        gst::GCharPtr owned(pem);
+        if (!pem) return fail(ErrorCode::Negotiation, "DTLS connected but the peer's certificate is unreadable");
+        std::string got = certificate_fingerprint(pem, remote_fp_alg);
+        if (got.empty() || got != remote_fp) {
+            events.emit("fingerprint", Json{{"verified", false}, {"expected", remote_fp}, {"actual", got}});
+            return fail(ErrorCode::Negotiation,
+                        "the peer's DTLS certificate does not match the SDP's a=fingerprint (" + remote_fp_alg +
+                            " " + remote_fp + " expected, " + got +
+                            " presented); someone may be in the middle of the call");
+        }
+        verified = true;
+        mark("dtlsConnected");
+        events.emit("fingerprint", Json{{"verified", true}, {"algorithm", remote_fp_alg}});
+        watch_incoming();
+    }
+
+    // Every packet the peer sends (RTP, RTCP, DTLS, SCTP) passes a nicesrc; silence there for
+    // --ice-timeout means the peer is gone even when ICE has not noticed.
+    void watch_incoming() {
+        gst::IteratorPtr it(gst_bin_iterate_recurse(GST_BIN(webrtc)));
+        GValue item = G_VALUE_INIT;
+        while (gst_iterator_next(it.get(), &item) == GST_ITERATOR_OK) {
+            auto* e = GST_ELEMENT(g_value_get_object(&item));
+            GstElementFactory* f = gst_element_get_factory(e);
+            if (f && g_strcmp0(GST_OBJECT_NAME(f), "nicesrc") == 0) {
+                gst::PadPtr src(gst_element_get_static_pad(e, "src"));
+                auto* weak = new std::weak_ptr<Impl>(weak_from_this());
+                gst_pad_add_probe(
+                    src.get(), static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                    [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                        if (auto self = from(d)) self->last_rx_us = g_get_monotonic_time();
+                        return GST_PAD_PROBE_OK;
+                    },
+                    weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+            }
+            g_value_reset(&item);
+        }
+        g_value_unset(&item);
+        // The remote's RTCP BYE is an orderly goodbye.
+        gst::IteratorPtr it2(gst_bin_iterate_recurse(GST_BIN(webrtc)));
+        GValue item2 = G_VALUE_INIT;
+        while (gst_iterator_next(it2.get(), &item2) == GST_ITERATOR_OK) {
+            auto* e = GST_ELEMENT(g_value_get_object(&item2));
+            GstElementFactory* f = gst_element_get_factory(e);
+            if (f && g_strcmp0(GST_OBJECT_NAME(f), "rtpbin") == 0)
+                connect(e, "on-bye-ssrc", G_CALLBACK(+[](GstElement*, guint, guint, gpointer d) {
+                            if (auto self = from(d))
+                                self->post([](Impl& s) {
+                                    if (s.stopping) return;
+                                    s.events.emit("remote-closed", Json{{"reason", "RTCP BYE from the peer"}});
+                                    s.stop_graceful();
+                                });
+                        }));
+            g_value_reset(&item2);
+        }
+        g_value_unset(&item2);
+    }
+
+    void start_watchdogs() {
+        const auto started = Clock::now();
+        add_timer(250, [started](Impl& s) {
+            const double since = std::chrono::duration<double>(Clock::now() - started).count();
+            if (s.stopping) return false;
+            if (!s.ice_connected_once && since > s.opt.ice_timeout_s) {
+                s.fail(ErrorCode::Network, "ICE did not connect within " + std::to_string(int(s.opt.ice_timeout_s)) +
+                                               " s; check --bind, --stun and --turn, and that the peer can reach us");
+                return false;
+            }
+            if (s.disconnected &&
+                std::chrono::duration<double>(Clock::now() - s.disconnected_since).count() > s.opt.ice_timeout_s) {
+                s.fail(ErrorCode::Network, "ICE disconnected for more than " +
+                                               std::to_string(int(s.opt.ice_timeout_s)) + " s: the peer is gone");
+                return false;
+            }
+            if (s.verified) {
+                const double quiet = (g_get_monotonic_time() - s.last_rx_us) / 1e6;
+                if (quiet > s.opt.ice_timeout_s) {
+                    s.fail(ErrorCode::Network, "nothing heard from the peer for " + std::to_string(int(quiet)) +
+                                                   " s: it is gone or the path broke");
+                    return false;
+                }
+            }
+            if (s.opt.media_timeout_s > 0 && since > s.opt.media_timeout_s && s.expects_media() &&
+                s.frames_video + s.frames_audio == 0) {
+                s.fail(ErrorCode::NoMedia, "no media received within " + std::to_string(int(s.opt.media_timeout_s)) +
+                                               " s (--media-timeout)");
+                return false;
+            }
+            return true;
+        });
+        if (opt.stats_interval_s > 0)
+            add_timer(static_cast<unsigned>(opt.stats_interval_s * 1000), [](Impl& s) {
+                s.request_stats();
+                return true;
+            });
+    }
+
+    bool expects_media() const {
+        return std::any_of(tracks.begin(), tracks.end(), [](const Track& t) { return t.recv && t.codec; });
+    }
+
+    // ---- statistics ----------------------------------------------------------------------------
+
+    void request_stats() {
+        if (!verified) return;
+        g_signal_emit_by_name(webrtc, "get-stats", nullptr, promise(&Impl::on_stats));
+    }
+
+    void on_stats(GstPromise* p) {
+        if (gst_promise_wait(p) != GST_PROMISE_RESULT_REPLIED) return;
+        const GstStructure* r = gst_promise_get_reply(p);
+        if (!r) return;
+        std::map<std::string, Json> by_id;
+        std::vector<std::pair<std::string, Json>> out;
+        const int n = gst_structure_n_fields(r);
+        for (int i = 0; i < n; ++i) {
+            const GValue* v = gst_structure_get_value(r, gst_structure_nth_field_name(r, i));
+            if (!GST_VALUE_HOLDS_STRUCTURE(v)) continue;
+            const GstStructure* s = gst_value_get_structure(v);
+            GstWebRTCStatsType type{};
+            if (!gst_structure_get_enum(s, "type", GST_TYPE_WEBRTC_STATS_TYPE, reinterpret_cast<gint*>(&type)))
+                continue;
+            Json j = stats_to_json(s);
+            const std::string tname = enum_nick(GST_TYPE_WEBRTC_STATS_TYPE, type);
+            if (j.contains("id")) by_id[j["id"].get<std::string>()] = j;
+            out.emplace_back(tname, std::move(j));
+        }
+        auto kind_of = [&](Json& j) {
+            if (j.contains("kind")) return;
+            if (j.contains("codecId") && by_id.count(j["codecId"].get<std::string>())) {
+                const Json& codec = by_id[j["codecId"].get<std::string>()];
+                std::string mime = codec.value("mimeType", "");
+                if (mime.rfind("video", 0) == 0) j["kind"] = "video";
+                else if (mime.rfind("audio", 0) == 0) j["kind"] = "audio";
+            }
+        };
+        for (auto& [type, j] : out) {
+            if (type == "inbound-rtp") {
+                kind_of(j);
+                const std::string kind = j.value("kind", "");
+                if (kind == "video") j["framesDecoded"] = frames_video.load();
+                if (kind == "audio") j["audioFramesDecoded"] = frames_audio.load();
+            } else if (type == "outbound-rtp") {
+                kind_of(j);
+                if (j.value("kind", "") == "video") {
+                    j["framesSent"] = sent_video.load();
+                    j["targetBitrate"] = video_bitrate_kbps * 1000;
+                }
+            } else if (type == "remote-inbound-rtp") {
+                kind_of(j);
+                if (j.value("kind", "") == "video") adapt_bitrate(j);
+            } else if (type == "candidate-pair") {
+                report_pair(j, by_id);
+            } else if (type != "transport" && type != "remote-outbound-rtp" && type != "data-channel") {
+                continue;
+            }
+            events.emit(type, j);
+        }
+        check_flow();
+    }
+
+    void report_pair(const Json& pair, std::map<std::string, Json>& by_id) {
+        if (selected_pair_reported) return;
+        auto cand = [&](const char* key) {
+            Json c = Json::object();
+            if (pair.contains(key) && by_id.count(pair[key].get<std::string>())) {
+                const Json& s = by_id[pair[key].get<std::string>()];
+                for (const char* f : {"address", "port", "candidateType", "protocol", "priority", "url"})
+                    if (s.contains(f)) c[f] = s[f];
+            }
+            return c;
+        };
+        selected_pair_reported = true;
+        events.emit("selected-candidate-pair", Json{{"local", cand("localCandidateId")}, {"remote", cand("remoteCandidateId")}});
+    }
+
+    // A loss-based controller between --min-bitrate and --max-bitrate (the loss half of GCC,
+    // draft-ietf-rmcat-gcc-02 §6): above 10 % loss back off, below 2 % grow by 8 %.
+    void adapt_bitrate(const Json& rr) {
+        if (!video_bitrate_kbps) return;
+        double loss = rr.value("fractionLost", -1.0);
+        if (loss < 0) return;
+        if (loss > 1.0) loss /= 256.0;  // some versions report the RTCP field (x/256)
+        unsigned ceiling = opt.max_bitrate_kbps ? opt.max_bitrate_kbps : 2500;
+        if (remote_video_limit_kbps) ceiling = std::min(ceiling, remote_video_limit_kbps);
+        const unsigned floor = std::max(opt.min_bitrate_kbps, 30u);
+        double next = video_bitrate_kbps;
+        if (loss > 0.10) next *= (1.0 - 0.5 * loss);
+        else if (loss < 0.02) next *= 1.08;
+        unsigned kbps = std::clamp(static_cast<unsigned>(next), std::min(floor, ceiling), ceiling);
+        if (kbps == video_bitrate_kbps) return;
+        video_bitrate_kbps = kbps;
+        for (auto& t : tracks) {
+            if (t.kind != "video" || !t.encoder) continue;
+            if (std::string_view(t.codec->name) == "h264")
+                g_object_set(t.encoder, "bitrate", kbps, nullptr);
+            else
+                g_object_set(t.encoder, "target-bitrate", static_cast<gint>(kbps * 1000), nullptr);
+        }
+        events.emit("bitrate", Json{{"kind", "video"}, {"targetBitrate", kbps * 1000}, {"fractionLost", loss}});
+    }
+
+    unsigned long long last_video_frames = 0, last_audio_frames = 0;
+    void check_flow() {
+        // Kurento's MediaFlowIn: a track that stopped delivering frames since the last report.
+        const auto v = frames_video.load(), a = frames_audio.load();
+        if (v > 0) media_flow("in", "video", v != last_video_frames);
+        if (a > 0) media_flow("in", "audio", a != last_audio_frames);
+        last_video_frames = v;
+        last_audio_frames = a;
+    }
+
+    // ---- timing and summary ---------------------------------------------------------------------
+
+    bool timing_emitted = false;
+
+    void emit_timing() {
+        if (timing_emitted) return;
+        timing_emitted = true;
+        Json milestones_json = Json::object();
+        Json phases = Json::object();
+        std::lock_guard lock(timing_mutex);
+        auto at = [&](const char* k) { return milestones.count(k) ? milestones[k] : -1.0; };
+        for (const char* k : {"start", "sdpReady", "remoteDescription", "iceConnected", "dtlsConnected", "firstRtp", "firstFrame"})
+            if (at(k) >= 0) milestones_json[k] = std::round(at(k) * 10) / 10;
+        auto phase = [&](const char* name, const char* from, const char* to) {
+            if (at(from) >= 0 && at(to) >= 0) phases[name] = std::round((at(to) - at(from)) * 10) / 10;
+        };
+        phase("gather", "start", "sdpReady");
+        // ICE checks start once both descriptions are in place.
+        if (at("iceConnected") >= 0 && at("sdpReady") >= 0 && at("remoteDescription") >= 0)
+            phases["ice"] = std::round((at("iceConnected") - std::max(at("sdpReady"), at("remoteDescription"))) * 10) / 10;
+        phase("dtls", "iceConnected", "dtlsConnected");
+        phase("firstRtp", "dtlsConnected", "firstRtp");
+        phase("firstFrame", "firstRtp", "firstFrame");
+        events.emit("timing", Json{{"phases", phases}, {"sinceProcessStart", milestones_json}});
+    }
+
+    void emit_summary() {
+        events.emit("summary", Json{{"videoFramesDecoded", frames_video.load()},
+                                    {"audioFramesDecoded", frames_audio.load()},
+                                    {"videoFramesSent", sent_video.load()},
+                                    {"audioPacketsSent", sent_audio.load()},
+                                    {"dataMessagesSent", dc_sent.load()},
+                                    {"dataMessagesReceived", dc_received.load()}});
+    }
+
+    // ---- bus and shutdown ----------------------------------------------------------------------
+
+    void on_bus(GstMessage* msg) {
+        switch (GST_MESSAGE_TYPE(msg)) {
+            case GST_MESSAGE_ERROR: {
+                GError* err = nullptr;
+                gchar* dbg = nullptr;
+                gst_message_parse_error(msg, &err, &dbg);
+                gst::GErrorPtr e(err);
+                gst::GCharPtr d(dbg);
+                if (stopping) return;  // errors while tearing down lose nothing
+                GST_DEBUG_BIN_TO_DOT_FILE_WITH_TS(GST_BIN(pipeline.get()), GST_DEBUG_GRAPH_SHOW_ALL, "kms-error");
+                ErrorCode code = ErrorCode::Runtime;
+                if (e->domain == GST_RESOURCE_ERROR &&
+                    (e->code == GST_RESOURCE_ERROR_OPEN_WRITE || e->code == GST_RESOURCE_ERROR_WRITE ||
+                     e->code == GST_RESOURCE_ERROR_NO_SPACE_LEFT))
+                    code = ErrorCode::Io;
+                else if (e->domain == GST_RESOURCE_ERROR &&
+                         (e->code == GST_RESOURCE_ERROR_NOT_FOUND || e->code == GST_RESOURCE_ERROR_OPEN_READ))
+                    code = ErrorCode::BadInput;
+                else if (e->domain == GST_STREAM_ERROR &&
+                         (e->code == GST_STREAM_ERROR_TYPE_NOT_FOUND || e->code == GST_STREAM_ERROR_DECODE ||
+                          e->code == GST_STREAM_ERROR_WRONG_TYPE))
+                    code = ErrorCode::BadInput;
+                gst::GCharPtr src_name(gst_object_get_path_string(GST_MESSAGE_SRC(msg)));
+                KMS_LOG(webrtc, ERROR, "%s: %s", src_name.get(), d ? d.get() : "");
+                fail(code, std::string(e->message) + " (" + src_name.get() + ")");
+                break;
+            }
+            case GST_MESSAGE_WARNING: {
+                GError* err = nullptr;
+                gchar* dbg = nullptr;
+                gst_message_parse_warning(msg, &err, &dbg);
+                gst::GErrorPtr e(err);
+                gst::GCharPtr d(dbg);
+                KMS_LOG(webrtc, WARNING, "%s (%s)", e->message, d ? d.get() : "");
+                break;
+            }
+            case GST_MESSAGE_LATENCY:
+                gst_bin_recalculate_latency(GST_BIN(pipeline.get()));
+                break;
+            default: break;
+        }
+    }
+
+    void on_sink_eos() {
+        if (eos_pending) --eos_pending;
+        if (stopping && eos_pending == 0) finish(CallEnd{});
+    }
+
+    void stop_graceful() {
+        if (ended) return;
+        if (stopping) return finish(CallEnd{});
+        stopping = true;
+        events.emit("stopping", Json::object());
+        if (channel && data_open) gst_webrtc_data_channel_close(channel.get());
+        gate_closed = true;
+        // EOS into every branch: senders (so rtpbin says BYE) and receivers (files finalised).
+        gst::IteratorPtr it(gst_bin_iterate_elements(GST_BIN(pipeline.get())));
+        GValue item = G_VALUE_INIT;
+        std::vector<GstElement*> sources;
+        while (gst_iterator_next(it.get(), &item) == GST_ITERATOR_OK) {
+            auto* e = GST_ELEMENT(g_value_get_object(&item));
+            if (e != webrtc) sources.push_back(GST_ELEMENT(gst_object_ref(e)));
+            g_value_reset(&item);
+        }
+        g_value_unset(&item);
+        for (GstElement* e : sources) {
+            gst::ElementPtr owned(e);
+            // Send EOS on every unlinked-upstream sink pad's peer chain start: a bin whose sink pad
+            // is linked to webrtcbin is a receiver entry; an element with no sink pads is a source.
+            if (GST_ELEMENT(e)->numsinkpads == 0) {
+                gst_element_send_event(e, gst_event_new_eos());
+                continue;
+            }
+            gst::PadPtr sink(gst_element_get_static_pad(e, "sink"));
+            if (!sink) continue;
+            gst::PadPtr peer(gst_pad_get_peer(sink.get()));
+            if (peer && GST_PAD_PARENT(peer.get()) == webrtc) gst_pad_send_event(sink.get(), gst_event_new_eos());
+        }
+        const unsigned grace = mux ? 3000 : 300;
+        if (eos_pending == 0) {
+            add_timer(200, [](Impl& s) {
+                s.finish(CallEnd{});
+                return false;
+            });
+        } else {
+            add_timer(grace, [](Impl& s) {
+                s.finish(CallEnd{});
+                return false;
+            });
+        }
+    }
+};
+
+WebRtcEndpoint::WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, EventWriter& events) {
+    init();
+    options.video_codecs = webrtc::check_codec_list(options.video_codecs, "video");
+    options.audio_codecs = webrtc::check_codec_list(options.audio_codecs, "audio");
+    if (!options.audio && !options.video && options.data_label.empty())
+        throw Error(ErrorCode::InvalidArgument, "--no-audio and --no-video leave nothing to do; add --data LABEL");
+    if (options.max_bitrate_kbps && options.min_bitrate_kbps > options.max_bitrate_kbps)
+        throw Error(ErrorCode::InvalidArgument, "--min-bitrate is above --max-bitrate");
+    if (options.ice.port_min > options.ice.port_max)
+        throw Error(ErrorCode::InvalidArgument, "--port-range LO-HI needs LO <= HI");
+    impl_ = std::make_shared<Impl>(std::move(options), std::move(callbacks), events);
+    impl_->build();
+}
+
+WebRtcEndpoint::~WebRtcEndpoint() = default;
+
+void WebRtcEndpoint::start() { impl_->start(); }
+
+void WebRtcEndpoint::set_remote_description(const std::string& sdp) { impl_->set_remote(sdp); }
+
+bool WebRtcEndpoint::send_data(const std::string& message) {
+    if (!impl_->channel || !impl_->data_open) return false;
+    GError* err = nullptr;
+    if (!gst_webrtc_data_channel_send_string_full(impl_->channel.get(), message.c_str(), &err)) {
+        if (err) g_error_free(err);
+        return false;
+    }
+    impl_->dc_sent++;
+    return true;
+}
+
+void WebRtcEndpoint::stop() { impl_->stop_graceful(); }
+
+CallSummary WebRtcEndpoint::summary() const {
+    CallSummary s;
+    s.video_frames_decoded = impl_->frames_video;
+    s.audio_frames_decoded = impl_->frames_audio;
+    s.video_frames_sent = impl_->sent_video;
+    s.audio_frames_sent = impl_->sent_audio;
+    s.data_messages_sent = impl_->dc_sent;
+    s.data_messages_received = impl_->dc_received;
+    return s;
+}
+
+}  // namespace kms
