@@ -19,6 +19,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include <gst/gst.h>
 #include <gst/sdp/sdp.h>
@@ -218,6 +219,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     GstElement* webrtc = nullptr;  // owned by pipeline
     GstElement* mux = nullptr;     // owned by pipeline
     GstElement* file_sink = nullptr;
+    std::map<std::string, gst::PadPtr> mux_pads;  // by kind; requested before media flows
     std::vector<gst::SignalConnection> signals;
     guint bus_watch = 0;
     gst::ObjectPtr<GstWebRTCDataChannel> channel;
@@ -254,7 +256,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     Impl(WebRtcOptions o, Callbacks c, EventWriter& e) : opt(std::move(o)), cb(std::move(c)), events(e) {}
 
+    std::thread certificate_warmup;
+
     ~Impl() {
+        if (certificate_warmup.joinable()) certificate_warmup.join();
         for (guint t : timers) g_source_remove(t);
         if (bus_watch) g_source_remove(bus_watch);
         signals.clear();
@@ -355,6 +360,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     }
 
     void build() {
+        // dtlsdec makes the process's RSA-2048 DTLS certificate when the first one is created
+        // (about 200 ms here). Make it now on another core, while we build and, for the answerer,
+        // while the offer is on its way, rather than inside create-offer/answer.
+        certificate_warmup = std::thread([] {
+            if (GstElement* e = gst_element_factory_make("dtlsdec", nullptr)) gst_object_unref(gst_object_ref_sink(e));
+        });
         std::vector<PluginNeed> needs = {{"webrtcbin", "gstreamer1.0-plugins-bad"},
                                          {"nicesrc", "gstreamer1.0-nice"},
                                          {"dtlssrtpenc", "gstreamer1.0-plugins-bad"},
@@ -400,6 +411,16 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 }
             if (opt.ice.port_min)
                 g_object_set(ice.get(), "min-rtp-port", opt.ice.port_min, "max-rtp-port", opt.ice.port_max, nullptr);
+            // libnice asks the LAN's router for a UPnP port mapping and waits 200 ms for it before
+            // gathering completes; a command-line peer wants neither the delay nor the mapping.
+            GObject* agent = nullptr;
+            if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice.get()), "agent"))
+                g_object_get(ice.get(), "agent", &agent, nullptr);
+            if (agent) {
+                if (g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "upnp"))
+                    g_object_set(agent, "upnp", FALSE, nullptr);
+                g_object_unref(agent);
+            }
         }
 
         connect(webrtc, "on-ice-candidate", G_CALLBACK(+[](GstElement*, guint mline, gchar* cand, gpointer d) {
@@ -771,11 +792,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             GstElement* rec = parse_bin("queue ! " + parse + "identity name=last");
             gst_bin_add(GST_BIN(pipeline.get()), rec);
             link_tee(tee, rec);
-            GstPad* mpad = gst_element_request_pad_simple(mux, video ? "video_%u" : "audio_%u");
-            if (!mpad)
-                throw Error(ErrorCode::Io, std::string("-o ") + opt.output.redacted() + ": this container cannot hold " +
-                                               c->encoding_name + "; use .mkv");
-            gst::PadPtr mpad_owned(mpad);
+            GstPad* mpad = mux_pad(c->kind);
             gst::PadPtr rsrc(gst_element_get_static_pad(rec, "src"));
             if (gst_pad_link(rsrc.get(), mpad) != GST_PAD_LINK_OK)
                 throw Error(ErrorCode::Io, std::string("-o ") + opt.output.redacted() + ": the container cannot hold " +
@@ -802,6 +819,23 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (gst_pad_link(pad, entry_sink.get()) != GST_PAD_LINK_OK)
             throw Error(ErrorCode::Runtime, "cannot link the received " + std::string(c->kind) + " stream");
         events.emit("track", Json{{"direction", "in"}, {"kind", c->kind}, {"codec", c->name}});
+    }
+
+    // Muxers refuse new pads once they have started writing, so every pad a call will need is
+    // requested as soon as the negotiated tracks are known, before any media flows.
+    GstPad* mux_pad(const std::string& kind) {
+        auto it = mux_pads.find(kind);
+        if (it != mux_pads.end()) return it->second.get();
+        GstPad* pad = gst_element_request_pad_simple(mux, kind == "video" ? "video_%u" : "audio_%u");
+        if (!pad) throw Error(ErrorCode::Io, "-o " + opt.output.redacted() + ": the container takes no " + kind);
+        mux_pads[kind].reset(pad);
+        return pad;
+    }
+
+    void prepare_mux() {
+        if (!mux) return;
+        for (const auto& t : tracks)
+            if (t.recv && t.codec) mux_pad(t.kind);
     }
 
     void link_tee(GstElement* tee, GstElement* branch) {
@@ -1054,11 +1088,13 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         mark("remoteDescription");
         if (opt.role == Role::Answerer) {
             choose_codecs(sdp);
+            prepare_mux();
             gst::SessionDescriptionPtr desc(
                 gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, msg.release()));
             g_signal_emit_by_name(webrtc, "set-remote-description", desc.get(), promise(&Impl::on_remote_offer_set));
         } else {
             read_answer(sdp);
+            prepare_mux();
             link_senders();
             gst::SessionDescriptionPtr desc(
                 gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, msg.release()));
@@ -1564,6 +1600,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             gst::PadPtr peer(gst_pad_get_peer(sink.get()));
             if (peer && GST_PAD_PARENT(peer.get()) == webrtc) gst_pad_send_event(sink.get(), gst_event_new_eos());
         }
+        // A track that was negotiated but never arrived must not keep the file open.
+        for (auto& [kind, pad] : mux_pads)
+            if (!gst_pad_is_linked(pad.get())) gst_pad_send_event(pad.get(), gst_event_new_eos());
         const unsigned grace = mux ? 3000 : 300;
         if (eos_pending == 0) {
             add_timer(200, [](Impl& s) {
