@@ -70,7 +70,7 @@ void Tool::handle_signals(Loop& loop, std::function<void()> stop) {
         if (++*count > 1) {
             end_progress();
             std::fprintf(stderr, "%s: aborted\n", info_.name);
-            std::fflush(nullptr);
+            std::fflush(stdout);  // stdin's lock may be held by a reader thread
             _exit(kAborted);
         }
         say(0, "stopping (signal again to abort)");

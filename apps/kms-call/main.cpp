@@ -1,4 +1,5 @@
 // kms-call: one-off WebRTC calls from a shell.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -154,6 +155,12 @@ WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
     return w;
 }
 
+// Opens and closes a fifo without blocking, so a peer waiting to read it sees end of input.
+void close_for_peer(const std::string& path) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) ::close(fd);
+}
+
 int call(Tool& tool, const CallOptions& o, Role role) {
     const SdpFormat format = parse_sdp_format(o.sdp_format);
     WebRtcOptions wopt = to_webrtc(o, role);
@@ -164,8 +171,11 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     std::vector<std::string> queued;  // lines typed before the channel opened
     bool channel_open = false;
     bool got_remote = false;
+    bool local_written = false;
     auto end_with = [&](ErrorCode code, const std::string& msg) {
         if (!result) result = CallEnd{false, code, msg};
+        // A peer blocked reading our fifo learns at once that no description will come.
+        if (!local_written && o.sdp_out != "-") close_for_peer(o.sdp_out);
         tool.events().emit("error", Json{{"code", to_string(code)}, {"message", msg}});
         loop.quit();
     };
@@ -213,6 +223,7 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         SdpEnvelope env{role == Role::Offerer ? "offer" : "answer", sdp};
         write_async(loop, o.sdp_out, encode_sdp(env, format), [&](const std::string& error) {
             if (!error.empty()) return end_with(ErrorCode::Io, "cannot write our SDP: " + error);
+            local_written = true;
             tool.say(1, role == Role::Offerer ? "offer written; waiting for the answer" : "answer written");
             if (role == Role::Offerer) read_remote();
         });
@@ -231,6 +242,7 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     };
     cb.ended = [&](const CallEnd& end) {
         if (!result) result = end;
+        if (!end.clean && !local_written && o.sdp_out != "-") close_for_peer(o.sdp_out);
         loop.quit();
     };
 
@@ -289,7 +301,8 @@ int main(int argc, char** argv) {
     CLI::App* answer = app.add_subcommand("answer", "Read an offer, then write the answer");
     int rc = tool.run(argc, argv, [&] { return call(tool, o, offer->parsed() ? Role::Offerer : Role::Answerer); });
     (void)answer;
-    std::fflush(nullptr);
+    std::fflush(stdout);
+    std::fflush(stderr);  // not fflush(nullptr): a reader thread may hold stdin's lock
     // Threads reading stdin or a fifo may still be blocked; they hold nothing that needs closing.
     _exit(rc);
 }

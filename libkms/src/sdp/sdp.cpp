@@ -228,6 +228,7 @@ SdpParse parse_sdp(std::string_view text, bool webrtc) {
     std::vector<int> mlines;
     for (const auto& l : lines)
         if (l.type == 'm') mlines.push_back(l.number);
+    if (webrtc && mlines.empty()) return fail(0, "no m= line; a WebRTC description has at least one media section");
 
     // Pass 2: the structure, through GStreamer's parser.
     GstSDPMessage* raw_msg = nullptr;

@@ -232,7 +232,7 @@ MediaUri parse_common(std::string_view text, bool source) {
         return u;
     }
     bad(text, "unknown URI scheme '" + scheme +
-                  ":'; for a file whose name has a colon, write ./" + std::string(text));
+                  ":'; for a file whose name has a colon, write ./" + redact_url(text));
 }
 
 }  // namespace

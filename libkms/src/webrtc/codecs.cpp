@@ -41,16 +41,17 @@ const std::vector<CodecInfo>& all_codecs() {
          "rtpopusdepay", "opusdec", "opusparse",
          {{"opusenc", kBase}, {"rtpopuspay", kGood}, {"opusdec", kBase}}},
         {"pcmu", "audio", "PCMU", 8000, 0, "",
-         "audioresample ! audio/x-raw,rate=8000,channels=1 ! mulawenc name=aenc", "rtppcmupay",
+         "audioresample ! audio/x-raw,rate=8000,channels=1 ! mulawenc name=aenc", "rtppcmupay max-ptime=20000000",
          "rtppcmudepay", "mulawdec", "",
          {{"mulawenc", kGood}, {"rtppcmupay", kGood}, {"mulawdec", kGood}}},
         {"pcma", "audio", "PCMA", 8000, 8, "",
-         "audioresample ! audio/x-raw,rate=8000,channels=1 ! alawenc name=aenc", "rtppcmapay",
+         "audioresample ! audio/x-raw,rate=8000,channels=1 ! alawenc name=aenc", "rtppcmapay max-ptime=20000000",
          "rtppcmadepay", "alawdec", "",
          {{"alawenc", kGood}, {"rtppcmapay", kGood}, {"alawdec", kGood}}},
+        // Audio payloaders would fill the MTU (150 ms of G.711); WebRTC peers expect 20 ms packets.
         // RFC 3551 §4.5.2: G.722 is 16 kHz audio but its RTP clock rate is 8000.
         {"g722", "audio", "G722", 8000, 9, "",
-         "audioresample ! audio/x-raw,rate=16000,channels=1 ! avenc_g722 name=aenc", "rtpg722pay",
+         "audioresample ! audio/x-raw,rate=16000,channels=1 ! avenc_g722 name=aenc", "rtpg722pay max-ptime=20000000",
          "rtpg722depay", "avdec_g722", "",
          {{"avenc_g722", kLibav}, {"rtpg722pay", kGood}, {"avdec_g722", kLibav}}},
     };

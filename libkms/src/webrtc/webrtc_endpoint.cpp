@@ -233,6 +233,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     bool ice_connected_once = false;
     bool stopping = false;
     bool ended = false;
+    CallEnd pending_end;
+    std::mutex rx_mutex;
+    std::vector<GstElement*> rx_entries;  // borrowed: the first element of each receive branch
     std::string remote_fp_alg;
     std::string remote_fp;
     unsigned remote_video_limit_kbps = 0;
@@ -250,6 +253,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<int64_t> last_rx_us{0};
     std::atomic<unsigned long long> frames_video{0}, frames_audio{0}, sent_video{0}, sent_audio{0};
     std::atomic<unsigned long long> dc_sent{0}, dc_received{0};
+    std::mutex ssrc_mutex;
+    std::map<guint32, std::string> ssrc_kind;  // webrtcbin 1.22's stats give every SSRC of a bundle one codec
     std::mutex timing_mutex;
     std::map<std::string, double> milestones;
     std::map<std::string, bool> flowing;
@@ -329,7 +334,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (ended) return;
         KMS_LOG(webrtc, ERROR, "%s", message.c_str());
         events.emit("error", Json{{"code", to_string(code)}, {"message", message}});
-        finish(CallEnd{false, code, message});
+        const CallEnd end{false, code, message};
+        if (mux && !stopping) return wind_down(end);
+        finish(end);
     }
 
     void finish(const CallEnd& end) {
@@ -457,12 +464,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
         build_output();
 
-        if (opt.role == Role::Offerer) {
-            add_offer_transceivers();
-            if (!opt.data_label.empty()) create_channel();
-        }
+        if (opt.role == Role::Offerer) add_offer_transceivers();
         if (gst_element_set_state(pipeline.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
             throw Error(ErrorCode::Runtime, "the pipeline would not start (run with GST_DEBUG=3 for details)");
+        // webrtcbin refuses data channels while it is in the NULL state.
+        if (opt.role == Role::Offerer && !opt.data_label.empty()) create_channel();
     }
 
     void build_output() {
@@ -669,6 +675,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     }
 
     void count_sent(GstPad* pad, bool video) {
+        learn_ssrc_on(pad, video ? "video" : "audio");
         auto* weak = new std::weak_ptr<Impl>(weak_from_this());
         gst_pad_add_probe(
             pad, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
@@ -696,12 +703,42 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
     }
 
+    // RFC 3550 §5.1: the SSRC is bytes 8-11 of the RTP header.
+    void learn_ssrc(GstBuffer* buf, const char* kind) {
+        guint8 h[12];
+        if (gst_buffer_extract(buf, 0, h, sizeof h) != sizeof h) return;
+        const guint32 ssrc = (guint32(h[8]) << 24) | (guint32(h[9]) << 16) | (guint32(h[10]) << 8) | h[11];
+        std::lock_guard lock(ssrc_mutex);
+        ssrc_kind.emplace(ssrc, kind);
+    }
+
     void on_sent(bool video) {
         auto n = video ? ++sent_video : ++sent_audio;
         if (n == 1) {
             std::string kind = video ? "video" : "audio";
             post([kind](Impl& s) { s.media_flow("out", kind, true); });
         }
+    }
+
+    // Learns the SSRC of the first RTP packet through the pad, then removes itself.
+    void learn_ssrc_on(GstPad* pad, const char* kind) {
+        struct Ctx {
+            std::weak_ptr<Impl> self;
+            const char* kind;
+        };
+        gst_pad_add_probe(
+            pad, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+            [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                auto* c = static_cast<Ctx*>(d);
+                auto self = c->self.lock();
+                if (!self) return GST_PAD_PROBE_REMOVE;
+                GstBuffer* buf = (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST)
+                                     ? gst_buffer_list_get(GST_PAD_PROBE_INFO_BUFFER_LIST(info), 0)
+                                     : GST_PAD_PROBE_INFO_BUFFER(info);
+                if (buf) self->learn_ssrc(buf, c->kind);
+                return GST_PAD_PROBE_REMOVE;
+            },
+            new Ctx{weak_from_this(), kind}, [](gpointer d) { delete static_cast<Ctx*>(d); });
     }
 
     void link_file_source(GstElement* encoder_bin, bool video) {
@@ -816,6 +853,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 return GST_PAD_PROBE_OK;
             },
             weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+        learn_ssrc_on(entry_sink.get(), c->kind);
+        {
+            std::lock_guard lock(rx_mutex);
+            rx_entries.push_back(entry);
+        }
         if (gst_pad_link(pad, entry_sink.get()) != GST_PAD_LINK_OK)
             throw Error(ErrorCode::Runtime, "cannot link the received " + std::string(c->kind) + " stream");
         events.emit("track", Json{{"direction", "in"}, {"kind", c->kind}, {"codec", c->name}});
@@ -1401,6 +1443,14 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             out.emplace_back(tname, std::move(j));
         }
         auto kind_of = [&](Json& j) {
+            if (j.contains("ssrc")) {
+                std::lock_guard lock(ssrc_mutex);
+                auto it = ssrc_kind.find(j["ssrc"].get<guint32>());
+                if (it != ssrc_kind.end()) {
+                    j["kind"] = it->second;
+                    return;
+                }
+            }
             if (j.contains("kind")) return;
             if (j.contains("codecId") && by_id.count(j["codecId"].get<std::string>())) {
                 const Json& codec = by_id[j["codecId"].get<std::string>()];
@@ -1565,57 +1615,67 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         }
     }
 
-    void on_sink_eos() {
-        if (eos_pending) --eos_pending;
-        if (stopping && eos_pending == 0) finish(CallEnd{});
-    }
-
-    void stop_graceful() {
-        if (ended) return;
-        if (stopping) return finish(CallEnd{});
-        stopping = true;
-        events.emit("stopping", Json::object());
-        if (channel && data_open) gst_webrtc_data_channel_close(channel.get());
-        gate_closed = true;
-        // EOS into every branch: senders (so rtpbin says BYE) and receivers (files finalised).
-        gst::IteratorPtr it(gst_bin_iterate_elements(GST_BIN(pipeline.get())));
+    // RFC 3550 §6.6: leave the session with an RTCP BYE so the peer ends at once rather than
+    // after --ice-timeout. rtpsession schedules the BYE when EOS reaches its send_rtp_sink; the
+    // EOS from our sources does not get through webrtcbin 1.22 to there, so send it directly.
+    void say_bye() {
+        gst::IteratorPtr it(gst_bin_iterate_recurse(GST_BIN(webrtc)));
         GValue item = G_VALUE_INIT;
-        std::vector<GstElement*> sources;
         while (gst_iterator_next(it.get(), &item) == GST_ITERATOR_OK) {
             auto* e = GST_ELEMENT(g_value_get_object(&item));
-            if (e != webrtc) sources.push_back(GST_ELEMENT(gst_object_ref(e)));
+            GstElementFactory* f = gst_element_get_factory(e);
+            if (f && g_strcmp0(GST_OBJECT_NAME(f), "rtpsession") == 0) {
+                gst::PadPtr pad(gst_element_get_static_pad(e, "send_rtp_sink"));
+                if (pad) {
+                    KMS_LOG(webrtc, DEBUG, "BYE through %s", GST_OBJECT_NAME(e));
+                    gst_pad_send_event(pad.get(), gst_event_new_eos());
+                }
+            }
             g_value_reset(&item);
         }
         g_value_unset(&item);
-        for (GstElement* e : sources) {
-            gst::ElementPtr owned(e);
-            // Send EOS on every unlinked-upstream sink pad's peer chain start: a bin whose sink pad
-            // is linked to webrtcbin is a receiver entry; an element with no sink pads is a source.
-            if (GST_ELEMENT(e)->numsinkpads == 0) {
-                gst_element_send_event(e, gst_event_new_eos());
-                continue;
-            }
-            gst::PadPtr sink(gst_element_get_static_pad(e, "sink"));
-            if (!sink) continue;
-            gst::PadPtr peer(gst_pad_get_peer(sink.get()));
-            if (peer && GST_PAD_PARENT(peer.get()) == webrtc) gst_pad_send_event(sink.get(), gst_event_new_eos());
+    }
+
+    void on_sink_eos() {
+        if (eos_pending) --eos_pending;
+        if (stopping && eos_pending == 0) finish(pending_end);
+    }
+
+    // Ends the call: an orderly goodbye when clean, and in every case the recording is
+    // finalised before the end is reported (a failure loses nothing already recorded).
+    void wind_down(const CallEnd& end) {
+        if (ended) return;
+        if (stopping) return finish(pending_end.clean ? end : pending_end);  // second request: at once
+        stopping = true;
+        pending_end = end;
+        events.emit("stopping", Json{{"clean", end.clean}});
+        gate_closed = true;
+        if (end.clean) {
+            if (channel && data_open) gst_webrtc_data_channel_close(channel.get());
+            say_bye();
+        }
+        std::vector<gst::ElementPtr> entries;
+        {
+            std::lock_guard lock(rx_mutex);
+            for (GstElement* e : rx_entries) entries.push_back(gst::ref(e));
+        }
+        for (auto& e : entries) {
+            gst::PadPtr sink(gst_element_get_static_pad(e.get(), "sink"));
+            gst_pad_send_event(sink.get(), gst_event_new_eos());
         }
         // A track that was negotiated but never arrived must not keep the file open.
         for (auto& [kind, pad] : mux_pads)
             if (!gst_pad_is_linked(pad.get())) gst_pad_send_event(pad.get(), gst_event_new_eos());
-        const unsigned grace = mux ? 3000 : 300;
-        if (eos_pending == 0) {
-            add_timer(200, [](Impl& s) {
-                s.finish(CallEnd{});
-                return false;
-            });
-        } else {
-            add_timer(grace, [](Impl& s) {
-                s.finish(CallEnd{});
-                return false;
-            });
-        }
+        // The RTCP thread sends the BYE within tens of milliseconds; 500 ms leaves it room. A
+        // muxer gets up to 3 s to write its index.
+        const unsigned wait = eos_pending ? 3000 : end.clean ? 500 : 0;
+        add_timer(wait, [](Impl& s) {
+            s.finish(s.pending_end);
+            return false;
+        });
     }
+
+    void stop_graceful() { wind_down(CallEnd{}); }
 };
 
 WebRtcEndpoint::WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, EventWriter& events) {

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Two kms-call in a private namespace joined by fifos send audio and video both ways; each side
+# decodes frames, and the offerer's recording is read back by ffprobe.
+. "$(dirname "$0")/../lib/kms-test.sh"
+
+call_pair "-t 4 -o rec.webm --stats-interval 0.5" "-t 4 --send test:av?pattern=ball --stats-interval 0.5"
+show_logs
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || fail "exit codes offer=$RC_OFF answer=$RC_ANS"
+
+for side in off ans; do
+  v=$(ev $side.jsonl inbound-rtp framesDecoded video)
+  a=$(ev $side.jsonl inbound-rtp audioFramesDecoded audio)
+  s=$(ev $side.jsonl outbound-rtp framesSent video)
+  echo "$side: video frames decoded $v, audio frames decoded $a, video frames sent $s"
+  (( v >= 30 )) || fail "$side decoded only $v video frames"
+  (( a >= 50 )) || fail "$side decoded only $a audio frames"
+  (( s >= 30 )) || fail "$side sent only $s video frames"
+  [[ $(jq -s '[.[] | select(.type=="fingerprint")][0].verified' $side.jsonl) == true ]] || fail "$side: fingerprint not verified"
+  [[ $(jq -s '[.[] | select(.type=="selected-candidate-pair")][0].local.address' $side.jsonl) == '"127.0.0.1"' ]] ||
+    fail "$side: no selected pair on loopback"
+  jq -e -s '[.[] | select(.type=="timing")][0].sinceProcessStart.firstFrame > 0' $side.jsonl >/dev/null ||
+    fail "$side: timing has no first frame"
+  jq -e -s '[.[] | select(.type=="local-candidate")] | length > 0' $side.jsonl >/dev/null || fail "$side: no candidate events"
+  jq -e -s '[.[] | select(.type=="media-flow" and .direction=="in" and .state=="flowing")] | length == 2' \
+    $side.jsonl >/dev/null || fail "$side: media-flow in events missing"
+done
+
+# The recording holds what arrived, untouched: VP8 and Opus, about as long as the media flowed.
+probe=$(ffprobe -v error -count_frames -show_entries stream=codec_name,nb_read_frames -show_entries format=duration -of json rec.webm)
+echo "$probe" | jq -c .
+[[ $(echo "$probe" | jq -r '[.streams[].codec_name] | sort | join(",")') == "opus,vp8" ]] || fail "recording codecs"
+echo "$probe" | jq -e '(.format.duration | tonumber) > 2 and (.format.duration | tonumber) < 5' >/dev/null ||
+  fail "recording duration"
+echo "$probe" | jq -e '[.streams[] | select(.codec_name=="vp8") | .nb_read_frames | tonumber][0] > 30' >/dev/null ||
+  fail "recording has too few video frames"
+pass "audio and video both ways, recorded"

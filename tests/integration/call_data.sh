@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# A data channel beside no media: a line typed on each side arrives on the other's stdout, and
+# closing one side ends the other cleanly (exit 0).
+. "$(dirname "$0")/../lib/kms-test.sh"
+
+rm -f o a; mkfifo o a in_off in_ans
+# Each side's stdin is a fifo we write to once the channel is open.
+"$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a --data chat --no-audio --no-video \
+  --events off.jsonl <in_off >off.out 2>off.err &
+PIDS+=($!); PID_off=$!
+"$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o --sdp-out a --data chat --no-audio --no-video \
+  --events ans.jsonl <in_ans >ans.out 2>ans.err &
+PIDS+=($!); PID_ans=$!
+exec 3>in_off 4>in_ans
+for i in $(seq 100); do
+  grep -q '"state":"open"' off.jsonl 2>/dev/null && grep -q '"state":"open"' ans.jsonl 2>/dev/null && break
+  sleep 0.1
+done
+grep -q '"state":"open"' ans.jsonl || { show_logs; fail "the data channel did not open"; }
+echo "hello from the offerer" >&3
+echo "and hello back, with ünïcode" >&4
+for i in $(seq 50); do
+  grep -q "hello from the offerer" ans.out && grep -q "hello back" off.out && break
+  sleep 0.1
+done
+grep -qx "hello from the offerer" ans.out || fail "the answerer did not print the offerer's line"
+grep -qx "and hello back, with ünïcode" off.out || fail "the offerer did not print the answerer's line"
+kill -TERM "$PID_off"
+wait_for "$PID_off" 10; expect_rc 0 "offerer after SIGTERM"
+wait_for "$PID_ans" 10; expect_rc 0 "answerer after the peer closed the channel"
+jq -e -s '[.[] | select(.type=="remote-closed")] | length == 1' ans.jsonl >/dev/null || fail "no remote-closed event"
+pass "data channel both ways, orderly close"

@@ -1,0 +1,67 @@
+# Shared helpers for the shell tests. Source it first thing:
+#   . "$(dirname "$0")/../lib/kms-test.sh"
+# It re-runs the test inside a private network namespace that holds only a loopback interface
+# (testing.md, "The network rule"), makes a scratch directory, and kills every process the test
+# started when it ends.
+set -euo pipefail
+
+BUILD=${KMS_BUILD:-${1:-build}}
+BUILD=$(cd "$BUILD" && pwd)
+KMS_CALL=$BUILD/apps/kms-call
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DATA=$TOP/tests/data
+export KMS_BUILD=$BUILD
+
+if [[ -z ${KMS_IN_NETNS:-} ]]; then
+  export KMS_IN_NETNS=1
+  exec unshare --net -- "$BASH" ${KMS_TRACE:+-x} "$0" "$@"
+fi
+ip link set lo up
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kms-test.XXXXXX")
+PIDS=()
+cleanup() {
+  local rc=$?
+  for p in "${PIDS[@]:-}"; do
+    [[ -n $p ]] || continue
+    kill -9 "$p" 2>/dev/null && { wait "$p" 2>/dev/null || true; }
+  done
+  if [[ $rc != 0 && -n ${KMS_KEEP:-} ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+  exit $rc
+}
+trap cleanup EXIT
+cd "$WORK"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+# Runs a command in the background, remembering its PID for cleanup: bg NAME CMD...
+# (Redirections go inside the command, e.g. bg x sh -c '...', not after bg.)
+bg() { local n=$1; shift; "$@" & PIDS+=($!); eval "PID_$n=$!"; }
+# Waits for a background PID with a deadline; sets RC. wait_for PID SECONDS
+wait_for() {
+  local pid=$1 secs=$2 i=0
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 0.1; i=$((i + 1))
+    if (( i > secs * 10 )); then kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; RC=124; return; fi
+  done
+  set +e; wait "$pid"; RC=$?; set -e
+}
+expect_rc() { [[ $RC == "$1" ]] || fail "$2: exit $RC, expected $1"; }
+# Last value of FIELD among events of TYPE (optionally with kind KIND): ev FILE TYPE FIELD [KIND]
+ev() {
+  local kind=${4:-}
+  if [[ -n $kind ]]; then jq -s "[.[] | select(.type==\"$2\" and .kind==\"$kind\") | .$3] | last // 0" "$1"
+  else jq -s "[.[] | select(.type==\"$2\") | .$3] | last // 0" "$1"; fi
+}
+# Two kms-call joined by fifos: call_pair "OFFER ARGS" "ANSWER ARGS"; events in off.jsonl/ans.jsonl,
+# stderr in off.err/ans.err; exit codes in RC_OFF/RC_ANS. Waits at most CALL_DEADLINE seconds.
+call_pair() {
+  rm -f o a; mkfifo o a
+  "$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a --events off.jsonl $1 2>off.err >off.out </dev/null &
+  PIDS+=($!); PID_off=$!
+  "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o --sdp-out a --events ans.jsonl $2 2>ans.err >ans.out </dev/null &
+  PIDS+=($!); PID_ans=$!
+  wait_for "$PID_off" "${CALL_DEADLINE:-30}"; RC_OFF=$RC
+  wait_for "$PID_ans" "${CALL_DEADLINE:-30}"; RC_ANS=$RC
+}
+show_logs() { for f in off.err ans.err; do [[ -s $f ]] && { echo "--- $f"; tail -5 "$f"; }; done >&2; }
