@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -157,8 +158,17 @@ WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
 
 // Opens and closes a fifo without blocking, so a peer waiting to read it sees end of input.
 void close_for_peer(const std::string& path) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd >= 0) ::close(fd);
+    // A fifo with no reader yet refuses (ENXIO); the peer may be about to open it, so try for
+    // up to half a second.
+    for (int i = 0; i < 10; ++i) {
+        int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0) {
+            ::close(fd);
+            return;
+        }
+        if (errno != ENXIO) return;
+        ::usleep(50'000);
+    }
 }
 
 int call(Tool& tool, const CallOptions& o, Role role) {
@@ -221,11 +231,13 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     WebRtcEndpoint::Callbacks cb;
     cb.local_description = [&](const std::string& sdp) {
         SdpEnvelope env{role == Role::Offerer ? "offer" : "answer", sdp};
+        // The offerer opens its input at once, beside the write: a peer that fails early can
+        // then close our fifo and we see end of input instead of waiting for --sdp-timeout.
+        if (role == Role::Offerer) read_remote();
         write_async(loop, o.sdp_out, encode_sdp(env, format), [&](const std::string& error) {
             if (!error.empty()) return end_with(ErrorCode::Io, "cannot write our SDP: " + error);
             local_written = true;
             tool.say(1, role == Role::Offerer ? "offer written; waiting for the answer" : "answer written");
-            if (role == Role::Offerer) read_remote();
         });
     };
     cb.data_open = [&] {
