@@ -21,14 +21,22 @@ enum Exit : int {
 
 constexpr int exit_code_for(ErrorCode code) {
     switch (code) {
-        case ErrorCode::InvalidArgument: return kUsage;
-        case ErrorCode::BadInput: return kBadInput;
-        case ErrorCode::Network: return kNetwork;
-        case ErrorCode::Negotiation: return kNegotiation;
-        case ErrorCode::NoMedia: return kNoMedia;
-        case ErrorCode::Io: return kOutput;
-        case ErrorCode::MissingPlugin: return kMissingComponent;
-        case ErrorCode::Runtime: return kFailure;
+        case ErrorCode::InvalidArgument:
+            return kUsage;
+        case ErrorCode::BadInput:
+            return kBadInput;
+        case ErrorCode::Network:
+            return kNetwork;
+        case ErrorCode::Negotiation:
+            return kNegotiation;
+        case ErrorCode::NoMedia:
+            return kNoMedia;
+        case ErrorCode::Io:
+            return kOutput;
+        case ErrorCode::MissingPlugin:
+            return kMissingComponent;
+        case ErrorCode::Runtime:
+            return kFailure;
     }
     return kFailure;
 }

@@ -10,7 +10,7 @@
 namespace kms::app {
 
 class Output {
-public:
+  public:
     explicit Output(bool json, std::FILE* out = stdout) : json_(json), out_(out) {}
 
     /// Adds key = value; text form prints "label: value".
@@ -21,7 +21,7 @@ public:
     /// Writes the JSON object (in JSON mode); text was written as it came.
     void finish();
 
-private:
+  private:
     bool json_;
     std::FILE* out_;
     Json doc_ = Json::object();

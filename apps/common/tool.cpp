@@ -12,19 +12,25 @@ namespace kms::app {
 
 Tool::Tool(ToolInfo info) : info_(info), app_(info.summary, info.name) {
     app_.set_help_flag("-h,--help", "Print this help and exit");
-    app_.set_version_flag("--version", [this] { return version_line(); }, "Print the version and exit");
+    app_.set_version_flag(
+        "--version", [this] { return version_line(); }, "Print the version and exit");
     app_.add_flag("--json", common_.json, "Write the result on stdout as JSON");
-    app_.add_flag("-v,--verbose", common_.verbose, "More messages on stderr (repeatable; GST_DEBUG=kms*:N works too)");
+    app_.add_flag("-v,--verbose", common_.verbose,
+                  "More messages on stderr (repeatable; GST_DEBUG=kms*:N works too)");
     app_.add_flag("-q,--quiet", common_.quiet, "Only errors on stderr");
-    app_.add_option("-t,--duration", common_.duration, "Stop by itself after SECONDS, as on SIGTERM")
+    app_.add_option("-t,--duration", common_.duration,
+                    "Stop by itself after SECONDS, as on SIGTERM")
         ->check(CLI::NonNegativeNumber)
         ->option_text("SECONDS");
-    app_.add_option("--events", common_.events, "JSON-lines event stream to FILE, - (stdout) or fd:N")
+    app_.add_option("--events", common_.events,
+                    "JSON-lines event stream to FILE, - (stdout) or fd:N")
         ->option_text("FILE|-");
     app_.footer(std::string("EXAMPLES\n") + info.examples +
-                "\nEXIT STATUS\n  0 ok, 1 failure, 2 usage, 3 bad input, 4 network, 5 negotiation refused,\n"
+                "\nEXIT STATUS\n  0 ok, 1 failure, 2 usage, 3 bad input, 4 network, 5 negotiation "
+                "refused,\n"
                 "  6 no media, 7 output failure, 69 missing component, 130 aborted.\n"
-                "See man " + info.name + " for everything.");
+                "See man " +
+                info.name + " for everything.");
     app_.get_formatter()->column_width(34);
     tty_ = isatty(STDERR_FILENO) == 1;
 }
@@ -102,11 +108,13 @@ void parse_port_range(const std::string& text, unsigned& lo, unsigned& hi) {
         size_t a = 0, b = 0;
         unsigned long l = std::stoul(text.substr(0, dash), &a);
         unsigned long h = std::stoul(text.substr(dash + 1), &b);
-        if (a != dash || b != text.size() - dash - 1 || l < 1 || h > 65535 || l > h) throw std::invalid_argument("");
+        if (a != dash || b != text.size() - dash - 1 || l < 1 || h > 65535 || l > h)
+            throw std::invalid_argument("");
         lo = static_cast<unsigned>(l);
         hi = static_cast<unsigned>(h);
     } catch (const std::logic_error&) {
-        throw Error(ErrorCode::InvalidArgument, "--port-range '" + text + "': expected LO-HI with 1 <= LO <= HI <= 65535");
+        throw Error(ErrorCode::InvalidArgument,
+                    "--port-range '" + text + "': expected LO-HI with 1 <= LO <= HI <= 65535");
     }
 }
 

@@ -23,13 +23,13 @@ struct CommonOptions {
 
 /// The tool's identity, used in --version and in every message.
 struct ToolInfo {
-    const char* name;     ///< "kms-call"
-    const char* summary;  ///< one line for --help
-    const char* examples; ///< the EXAMPLES block of --help, one example per mode
+    const char* name;      ///< "kms-call"
+    const char* summary;   ///< one line for --help
+    const char* examples;  ///< the EXAMPLES block of --help, one example per mode
 };
 
 class Tool {
-public:
+  public:
     explicit Tool(ToolInfo info);
 
     CLI::App& app() { return app_; }
@@ -55,7 +55,7 @@ public:
     void progress(const std::string& line);
     void end_progress();
 
-private:
+  private:
     ToolInfo info_;
     CLI::App app_;
     CommonOptions common_;

@@ -58,7 +58,8 @@ std::vector<std::string> split_list(const std::string& s) {
     size_t start = 0;
     while (start <= s.size()) {
         size_t comma = s.find(',', start);
-        std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        std::string item =
+            s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
         if (!item.empty()) out.push_back(item);
         if (comma == std::string::npos) break;
         start = comma + 1;
@@ -67,46 +68,65 @@ std::vector<std::string> split_list(const std::string& s) {
 }
 
 void add_options(CLI::App& app, CallOptions& o) {
-    app.add_option("--sdp-in", o.sdp_in, "Read the peer's SDP from FILE or fifo (default: stdin)")->option_text("FILE");
-    app.add_option("--sdp-out", o.sdp_out, "Write our SDP to FILE or fifo (default: stdout)")->option_text("FILE");
-    app.add_option("--sdp-format", o.sdp_format, "sdp, json ({\"type\",\"sdp\"} as browsers) or base64 (of that JSON)")
+    app.add_option("--sdp-in", o.sdp_in, "Read the peer's SDP from FILE or fifo (default: stdin)")
+        ->option_text("FILE");
+    app.add_option("--sdp-out", o.sdp_out, "Write our SDP to FILE or fifo (default: stdout)")
+        ->option_text("FILE");
+    app.add_option("--sdp-format", o.sdp_format,
+                   "sdp, json ({\"type\",\"sdp\"} as browsers) or base64 (of that JSON)")
         ->check(CLI::IsMember({"sdp", "json", "base64"}));
-    app.add_option("--sdp-timeout", o.sdp_timeout, "Give up when the peer's SDP has not come after SECONDS (exit 4)")
+    app.add_option("--sdp-timeout", o.sdp_timeout,
+                   "Give up when the peer's SDP has not come after SECONDS (exit 4)")
         ->check(CLI::PositiveNumber)
         ->option_text("SECONDS");
-    app.add_option("--send", o.send, "Media to send: test:av, test:video, a file, v4l2:/dev/video0, pulse:, alsa:DEV")
+    app.add_option("--send", o.send,
+                   "Media to send: test:av, test:video, a file, v4l2:/dev/video0, pulse:, alsa:DEV")
         ->option_text("URI");
-    app.add_option("-o,--output", o.output, "Where received media goes: FILE.webm|.mkv|.mp4, - (Matroska), null:, display:")
+    app.add_option("-o,--output", o.output,
+                   "Where received media goes: FILE.webm|.mkv|.mp4, - (Matroska), null:, display:")
         ->option_text("URI");
     app.add_flag("--no-audio", o.no_audio, "Neither send nor receive audio");
     app.add_flag("--no-video", o.no_video, "Neither send nor receive video");
     auto* so = app.add_flag("--sendonly", o.sendonly, "Only send media");
     app.add_flag("--recvonly", o.recvonly, "Only receive media")->excludes(so);
-    app.add_option("--video-codec", o.video_codec, "Preference list from vp8, vp9, h264")->option_text("LIST");
-    app.add_option("--audio-codec", o.audio_codec, "Preference list from opus, pcmu, pcma, g722")->option_text("LIST");
-    app.add_option("--bind", o.bind, "Gather host candidates on IFACE or ADDR only (repeatable)")->option_text("IFACE|ADDR");
+    app.add_option("--video-codec", o.video_codec, "Preference list from vp8, vp9, h264")
+        ->option_text("LIST");
+    app.add_option("--audio-codec", o.audio_codec, "Preference list from opus, pcmu, pcma, g722")
+        ->option_text("LIST");
+    app.add_option("--bind", o.bind, "Gather host candidates on IFACE or ADDR only (repeatable)")
+        ->option_text("IFACE|ADDR");
     app.add_option("--stun", o.stun, "STUN server, stun:HOST[:PORT]")->option_text("URI");
-    app.add_option("--turn", o.turn, "TURN server, turn[s]:[USER:PASS@]HOST[:PORT][?transport=udp|tcp] (repeatable)")
+    app.add_option("--turn", o.turn,
+                   "TURN server, turn[s]:[USER:PASS@]HOST[:PORT][?transport=udp|tcp] (repeatable)")
         ->option_text("URI");
-    app.add_option("--turn-user", o.turn_user, "TURN user name when the URI has none")->option_text("USER");
-    app.add_option("--turn-password", o.turn_password, "TURN password when the URI has none")->option_text("PASS");
+    app.add_option("--turn-user", o.turn_user, "TURN user name when the URI has none")
+        ->option_text("USER");
+    app.add_option("--turn-password", o.turn_password, "TURN password when the URI has none")
+        ->option_text("PASS");
     app.add_option("--ice-transport-policy", o.ice_policy, "all, or relay to use TURN only")
         ->check(CLI::IsMember({"all", "relay"}));
-    app.add_option("--port-range", o.port_range, "Local UDP ports for ICE, e.g. 40000-40100")->option_text("LO-HI");
-    app.add_option("--max-bitrate", o.max_bitrate, "Video never above KBPS (also sent as b=AS/b=TIAS)")
+    app.add_option("--port-range", o.port_range, "Local UDP ports for ICE, e.g. 40000-40100")
+        ->option_text("LO-HI");
+    app.add_option("--max-bitrate", o.max_bitrate,
+                   "Video never above KBPS (also sent as b=AS/b=TIAS)")
         ->option_text("KBPS");
-    app.add_option("--min-bitrate", o.min_bitrate, "Video never below KBPS while adapting")->option_text("KBPS");
-    app.add_option("--start-bitrate", o.start_bitrate, "Video starts at KBPS (default 1000, capped by the maximum)")
+    app.add_option("--min-bitrate", o.min_bitrate, "Video never below KBPS while adapting")
         ->option_text("KBPS");
-    app.add_option("--data", o.data, "Open an ordered data channel: stdin lines are sent, messages printed on stdout")
+    app.add_option("--start-bitrate", o.start_bitrate,
+                   "Video starts at KBPS (default 1000, capped by the maximum)")
+        ->option_text("KBPS");
+    app.add_option("--data", o.data,
+                   "Open an ordered data channel: stdin lines are sent, messages printed on stdout")
         ->option_text("LABEL");
     app.add_option("--stats-interval", o.stats_interval, "W3C stats events every SECONDS (0: none)")
         ->check(CLI::NonNegativeNumber)
         ->option_text("SECONDS");
-    app.add_option("--ice-timeout", o.ice_timeout, "The peer is gone after SECONDS unheard (exit 4)")
+    app.add_option("--ice-timeout", o.ice_timeout,
+                   "The peer is gone after SECONDS unheard (exit 4)")
         ->check(CLI::PositiveNumber)
         ->option_text("SECONDS");
-    app.add_option("--media-timeout", o.media_timeout, "Exit 6 when no media arrived within SECONDS (0: off)")
+    app.add_option("--media-timeout", o.media_timeout,
+                   "Exit 6 when no media arrived within SECONDS (0: off)")
         ->check(CLI::NonNegativeNumber)
         ->option_text("SECONDS");
 }
@@ -114,7 +134,9 @@ void add_options(CLI::App& app, CallOptions& o) {
 WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
     WebRtcOptions w;
     w.role = role;
-    w.direction = o.sendonly ? MediaDirection::SendOnly : o.recvonly ? MediaDirection::RecvOnly : MediaDirection::SendRecv;
+    w.direction = o.sendonly   ? MediaDirection::SendOnly
+                  : o.recvonly ? MediaDirection::RecvOnly
+                               : MediaDirection::SendRecv;
     w.audio = !o.no_audio;
     w.video = !o.no_video;
     w.send = parse_source_uri(o.send);
@@ -123,18 +145,25 @@ WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
         if (!w.send.video && !o.no_video && !o.recvonly && o.sendonly) w.video = false;
         if (!w.send.audio && !o.no_audio && !o.recvonly && o.sendonly) w.audio = false;
     }
-    const auto unsupported_send = {MediaUri::Kind::Rtsp, MediaUri::Kind::Http, MediaUri::Kind::Rtp, MediaUri::Kind::Whep};
+    const auto unsupported_send = {MediaUri::Kind::Rtsp, MediaUri::Kind::Http, MediaUri::Kind::Rtp,
+                                   MediaUri::Kind::Whep};
     for (auto k : unsupported_send)
         if (w.send.kind == k)
-            throw Error(ErrorCode::InvalidArgument, "--send " + w.send.redacted() + ": kms-call sends test:, files, "
-                                                    "stdin (-), v4l2:, pulse: and alsa: sources");
+            throw Error(ErrorCode::InvalidArgument,
+                        "--send " + w.send.redacted() +
+                            ": kms-call sends test:, files, "
+                            "stdin (-), v4l2:, pulse: and alsa: sources");
     if (w.output.kind != MediaUri::Kind::Null && w.output.kind != MediaUri::Kind::Display &&
         w.output.kind != MediaUri::Kind::File && w.output.kind != MediaUri::Kind::Stdio)
-        throw Error(ErrorCode::InvalidArgument, "-o " + w.output.redacted() + ": kms-call writes to a file, -, null: or display:");
+        throw Error(
+            ErrorCode::InvalidArgument,
+            "-o " + w.output.redacted() + ": kms-call writes to a file, -, null: or display:");
     if (w.output.kind == MediaUri::Kind::Stdio && (o.sdp_out == "-" || !o.data.empty()))
-        throw Error(ErrorCode::InvalidArgument, "-o - puts media on stdout; give --sdp-out FILE and no --data");
+        throw Error(ErrorCode::InvalidArgument,
+                    "-o - puts media on stdout; give --sdp-out FILE and no --data");
     if (w.send.kind == MediaUri::Kind::Stdio && o.sdp_in == "-")
-        throw Error(ErrorCode::InvalidArgument, "--send - reads media from stdin; give --sdp-in FILE");
+        throw Error(ErrorCode::InvalidArgument,
+                    "--send - reads media from stdin; give --sdp-in FILE");
     w.video_codecs = split_list(o.video_codec);
     w.audio_codecs = split_list(o.audio_codec);
     w.ice.bind = o.bind;
@@ -144,7 +173,8 @@ WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
     w.ice.turn_password = o.turn_password;
     w.ice.relay_only = o.ice_policy == "relay";
     if (w.ice.relay_only && o.turn.empty())
-        throw Error(ErrorCode::InvalidArgument, "--ice-transport-policy relay needs a --turn server");
+        throw Error(ErrorCode::InvalidArgument,
+                    "--ice-transport-policy relay needs a --turn server");
     if (!o.port_range.empty()) parse_port_range(o.port_range, w.ice.port_min, w.ice.port_max);
     w.max_bitrate_kbps = o.max_bitrate;
     w.min_bitrate_kbps = o.min_bitrate;
@@ -194,11 +224,14 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     auto on_remote = [&, peer_type](SdpRead r) {
         if (result) return;
         if (!r.ok)
-            return end_with(r.eof && role == Role::Offerer ? ErrorCode::Negotiation : ErrorCode::BadInput,
-                            std::string(peer_type) + " from " + (o.sdp_in == "-" ? "stdin" : o.sdp_in) + ": " +
-                                r.error + (r.eof && role == Role::Offerer ? " (the peer refused or failed)" : ""));
+            return end_with(
+                r.eof && role == Role::Offerer ? ErrorCode::Negotiation : ErrorCode::BadInput,
+                std::string(peer_type) + " from " + (o.sdp_in == "-" ? "stdin" : o.sdp_in) + ": " +
+                    r.error +
+                    (r.eof && role == Role::Offerer ? " (the peer refused or failed)" : ""));
         if (!r.type.empty() && r.type != peer_type)
-            return end_with(ErrorCode::BadInput, std::string("expected an ") + peer_type + ", got an " + r.type);
+            return end_with(ErrorCode::BadInput,
+                            std::string("expected an ") + peer_type + ", got an " + r.type);
         got_remote = true;
         tool.say(1, std::string("received the ") + peer_type);
         try {
@@ -224,7 +257,8 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         loop.after(static_cast<unsigned>(o.sdp_timeout * 1000), [&, peer_type] {
             if (!got_remote && !result)
                 end_with(ErrorCode::Network, std::string("no ") + peer_type + " within " +
-                                                 std::to_string(int(o.sdp_timeout)) + " s (--sdp-timeout)");
+                                                 std::to_string(int(o.sdp_timeout)) +
+                                                 " s (--sdp-timeout)");
         });
     };
 
@@ -237,7 +271,8 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         write_async(loop, o.sdp_out, encode_sdp(env, format), [&](const std::string& error) {
             if (!error.empty()) return end_with(ErrorCode::Io, "cannot write our SDP: " + error);
             local_written = true;
-            tool.say(1, role == Role::Offerer ? "offer written; waiting for the answer" : "answer written");
+            tool.say(1, role == Role::Offerer ? "offer written; waiting for the answer"
+                                              : "answer written");
         });
     };
     cb.data_open = [&] {
@@ -279,9 +314,11 @@ int call(Tool& tool, const CallOptions& o, Role role) {
             text.field("videoFramesSent", "video frames sent", s.video_frames_sent);
             if (!o.data.empty())
                 text.field("dataMessages", "data messages sent/received",
-                           std::to_string(s.data_messages_sent) + "/" + std::to_string(s.data_messages_received));
+                           std::to_string(s.data_messages_sent) + "/" +
+                               std::to_string(s.data_messages_received));
         } else {
-            out.field("result", "result", result && !result->clean ? to_string(result->code) : "ok");
+            out.field("result", "result",
+                      result && !result->clean ? to_string(result->code) : "ok");
             if (result && !result->clean) out.field("error", "error", result->message);
             out.field("videoFramesDecoded", "video frames decoded", s.video_frames_decoded);
             out.field("audioFramesDecoded", "audio frames decoded", s.audio_frames_decoded);
@@ -302,8 +339,10 @@ int call(Tool& tool, const CallOptions& o, Role role) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    Tool tool({"kms-call", "kms-call: one-off WebRTC calls from a shell (offer/answer over stdio, files or fifos)",
-               kExamples});
+    Tool tool(
+        {"kms-call",
+         "kms-call: one-off WebRTC calls from a shell (offer/answer over stdio, files or fifos)",
+         kExamples});
     CLI::App& app = tool.app();
     CallOptions o;
     add_options(app, o);
@@ -311,7 +350,9 @@ int main(int argc, char** argv) {
     app.fallthrough();
     CLI::App* offer = app.add_subcommand("offer", "Write an offer, then read the answer");
     CLI::App* answer = app.add_subcommand("answer", "Read an offer, then write the answer");
-    int rc = tool.run(argc, argv, [&] { return call(tool, o, offer->parsed() ? Role::Offerer : Role::Answerer); });
+    int rc = tool.run(argc, argv, [&] {
+        return call(tool, o, offer->parsed() ? Role::Offerer : Role::Answerer);
+    });
     (void)answer;
     std::fflush(stdout);
     std::fflush(stderr);  // not fflush(nullptr): a reader thread may hold stdin's lock

@@ -3,30 +3,9 @@
 #include <cstring>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
 #include "kms-call/sdp_io.hpp"
 
 namespace kms::app {
-
-bool SdpFramer::feed(const std::string& raw) {
-    std::string line = raw;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    const bool blank = line.find_first_not_of(" \t") == std::string::npos;
-    if (blank) return !buffer_.empty() && format_ == SdpFormat::Sdp;
-    switch (format_) {
-        case SdpFormat::Sdp:
-            buffer_ += line + "\r\n";
-            return false;
-        case SdpFormat::Base64:
-            buffer_ = line;
-            return true;
-        case SdpFormat::Json:
-            buffer_ += line + "\n";
-            return nlohmann::json::accept(buffer_);
-    }
-    return false;
-}
 
 namespace {
 
@@ -52,8 +31,9 @@ bool next_line(std::FILE* f, std::string& line) {
 
 }  // namespace
 
-void read_sdp_async(Loop& loop, const std::string& path, SdpFormat format, std::function<void(SdpRead)> done,
-                    std::function<void(std::string)> lines, std::function<void()> closed) {
+void read_sdp_async(Loop& loop, const std::string& path, SdpFormat format,
+                    std::function<void(SdpRead)> done, std::function<void(std::string)> lines,
+                    std::function<void()> closed) {
     std::thread([&loop, path, format, done = std::move(done), lines = std::move(lines),
                  closed = std::move(closed)] {
         SdpRead r;
@@ -103,7 +83,8 @@ void read_sdp_async(Loop& loop, const std::string& path, SdpFormat format, std::
     }).detach();
 }
 
-void read_lines_async(Loop& loop, std::function<void(std::string)> lines, std::function<void()> closed) {
+void read_lines_async(Loop& loop, std::function<void(std::string)> lines,
+                      std::function<void()> closed) {
     std::thread([&loop, lines = std::move(lines), closed = std::move(closed)] {
         std::string line;
         while (next_line(stdin, line)) loop.post([lines, line] { lines(line); });
@@ -111,7 +92,8 @@ void read_lines_async(Loop& loop, std::function<void(std::string)> lines, std::f
     }).detach();
 }
 
-void write_async(Loop& loop, const std::string& path, std::string text, std::function<void(std::string)> done) {
+void write_async(Loop& loop, const std::string& path, std::string text,
+                 std::function<void(std::string)> done) {
     std::thread([&loop, path, text = std::move(text), done = std::move(done)] {
         std::string error;
         std::FILE* f = path == "-" ? stdout : std::fopen(path.c_str(), "w");

@@ -26,27 +26,11 @@ void read_sdp_async(Loop& loop, const std::string& path, SdpFormat format,
                     std::function<void()> closed = {});
 
 /// Reads lines of stdin and hands each to lines on the loop's thread; closed at end of input.
-void read_lines_async(Loop& loop, std::function<void(std::string)> lines, std::function<void()> closed);
+void read_lines_async(Loop& loop, std::function<void(std::string)> lines,
+                      std::function<void()> closed);
 
 /// Writes text to path ("-" = stdout) and calls done(error or "") on the loop's thread.
-void write_async(Loop& loop, const std::string& path, std::string text, std::function<void(std::string)> done);
-
-/// Cuts one description off the front of a stream's lines: "" until it is complete. Exposed for
-/// tests. A plain SDP ends at an empty line (or end of input, via finish); json ends when the
-/// object is complete; base64 is one line.
-class SdpFramer {
-public:
-    explicit SdpFramer(SdpFormat format) : format_(format) {}
-    /// Feeds one line (without its newline). Returns true when a description is complete.
-    bool feed(const std::string& line);
-    /// End of input: true when what was fed makes a description.
-    bool finish() const { return !buffer_.empty(); }
-    const std::string& text() const { return buffer_; }
-    bool too_large() const { return buffer_.size() > 256 * 1024; }
-
-private:
-    SdpFormat format_;
-    std::string buffer_;
-};
+void write_async(Loop& loop, const std::string& path, std::string text,
+                 std::function<void(std::string)> done);
 
 }  // namespace kms::app

@@ -21,7 +21,7 @@ grep -q "nothing heard from the peer\|ICE" off.err || fail "message: $(tail -1 o
 echo "ok: killed peer ends the other side with 4"
 
 # SIGTERM: clean exit 0 for both, the peer learns of it through RTCP BYE.
-rm -f o a; mkfifo o a
+rm -f o a off.jsonl ans.jsonl; mkfifo o a
 "$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a --events off.jsonl -o rec.mkv 2>off.err </dev/null &
 PIDS+=($!); PID_off=$!
 "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o --sdp-out a --events ans.jsonl 2>ans.err </dev/null &

@@ -17,7 +17,7 @@ double now_ms();
 /// Writes one JSON object per line: {"type":..., "timestamp":..., fields...}. Thread-safe.
 /// A writer with no destination drops events, so callers need not check.
 class EventWriter {
-public:
+  public:
     EventWriter() = default;
     ~EventWriter();
     EventWriter(const EventWriter&) = delete;
@@ -30,7 +30,7 @@ public:
 
     void emit(const std::string& type, const Json& fields = Json::object());
 
-private:
+  private:
     std::mutex mutex_;
     std::FILE* out_ = nullptr;
     bool owned_ = false;

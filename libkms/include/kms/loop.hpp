@@ -7,7 +7,7 @@
 namespace kms {
 
 class Loop {
-public:
+  public:
     Loop();
     ~Loop();
     Loop(const Loop&) = delete;
@@ -31,7 +31,7 @@ public:
     /// Calls fn on the loop's thread each time the Unix signal arrives (SIGINT, SIGTERM, SIGHUP).
     void on_signal(int signum, std::function<void()> fn);
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

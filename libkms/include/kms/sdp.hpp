@@ -39,8 +39,9 @@ struct Sdp {
 };
 
 struct SdpError {
-    ErrorCode code = ErrorCode::BadInput;  ///< BadInput for syntax, Negotiation for what WebRTC refuses
-    int line = 0;                          ///< 0 when not tied to a line
+    ErrorCode code =
+        ErrorCode::BadInput;  ///< BadInput for syntax, Negotiation for what WebRTC refuses
+    int line = 0;             ///< 0 when not tied to a line
     std::string message;
 };
 
@@ -55,7 +56,7 @@ struct SdpParse {
 SdpParse parse_sdp(std::string_view text, bool webrtc = true);
 
 /// How an SDP travels between peers (--sdp-format).
-enum class SdpFormat { Sdp, Json, Base64 };
+enum class SdpFormat { Sdp, BrowserJson, Base64Json };
 
 /// Parses "sdp", "json" or "base64"; throws Error(InvalidArgument) otherwise.
 SdpFormat parse_sdp_format(std::string_view name);
@@ -72,5 +73,23 @@ std::optional<SdpEnvelope> decode_sdp(std::string_view data, SdpFormat format, s
 /// Wraps a description for sending. The plain format ends with an empty line so that a reader of
 /// a stream knows where it stops; json and base64 are one line.
 std::string encode_sdp(const SdpEnvelope& env, SdpFormat format);
+
+/// Cuts one description off the front of a stream's lines: "" until it is complete. A plain SDP
+/// ends at an empty line (or end of input, via finish); json ends when the object is complete;
+/// base64 is one line.
+class SdpFramer {
+  public:
+    explicit SdpFramer(SdpFormat format) : format_(format) {}
+    /// Feeds one line (without its newline). Returns true when a description is complete.
+    bool feed(const std::string& line);
+    /// End of input: true when what was fed makes a description.
+    bool finish() const { return !buffer_.empty(); }
+    const std::string& text() const { return buffer_; }
+    bool too_large() const { return buffer_.size() > 256 * 1024; }
+
+  private:
+    SdpFormat format_;
+    std::string buffer_;
+};
 
 }  // namespace kms

@@ -65,7 +65,7 @@ struct CallSummary {
 };
 
 class WebRtcEndpoint {
-public:
+  public:
     struct Callbacks {
         /// The complete local description (ICE gathering finished), as SDP text.
         std::function<void(const std::string& sdp)> local_description;
@@ -101,7 +101,7 @@ public:
 
     CallSummary summary() const;
 
-private:
+  private:
     struct Impl;
     std::shared_ptr<Impl> impl_;
 };

@@ -22,25 +22,39 @@ GstDebugCategory* cat_webrtc = nullptr;
 }  // namespace
 
 namespace log {
-GstDebugCategory* core() { return cat_core; }
-GstDebugCategory* webrtc() { return cat_webrtc; }
+GstDebugCategory* core() {
+    return cat_core;
+}
+GstDebugCategory* webrtc() {
+    return cat_webrtc;
+}
 }  // namespace log
 
 const char* to_string(ErrorCode code) noexcept {
     switch (code) {
-        case ErrorCode::Runtime: return "runtime";
-        case ErrorCode::InvalidArgument: return "invalid-argument";
-        case ErrorCode::BadInput: return "bad-input";
-        case ErrorCode::Network: return "network";
-        case ErrorCode::Negotiation: return "negotiation";
-        case ErrorCode::NoMedia: return "no-media";
-        case ErrorCode::Io: return "io";
-        case ErrorCode::MissingPlugin: return "missing-plugin";
+        case ErrorCode::Runtime:
+            return "runtime";
+        case ErrorCode::InvalidArgument:
+            return "invalid-argument";
+        case ErrorCode::BadInput:
+            return "bad-input";
+        case ErrorCode::Network:
+            return "network";
+        case ErrorCode::Negotiation:
+            return "negotiation";
+        case ErrorCode::NoMedia:
+            return "no-media";
+        case ErrorCode::Io:
+            return "io";
+        case ErrorCode::MissingPlugin:
+            return "missing-plugin";
     }
     return "runtime";
 }
 
-const char* version() noexcept { return KMS_VERSION; }
+const char* version() noexcept {
+    return KMS_VERSION;
+}
 
 std::string gstreamer_version() {
     guint major = 0, minor = 0, micro = 0, nano = 0;

@@ -21,15 +21,19 @@ void EventWriter::open(const std::string& destination) {
     if (destination.rfind("fd:", 0) == 0) {
         char* end = nullptr;
         long fd = std::strtol(destination.c_str() + 3, &end, 10);
-        if (*end != '\0' || fd < 0) throw Error(ErrorCode::InvalidArgument, "--events " + destination + ": not a file descriptor number");
+        if (*end != '\0' || fd < 0)
+            throw Error(ErrorCode::InvalidArgument,
+                        "--events " + destination + ": not a file descriptor number");
         out_ = fdopen(static_cast<int>(fd), "w");
-        if (!out_) throw Error(ErrorCode::Io, "--events " + destination + ": " + std::strerror(errno));
+        if (!out_)
+            throw Error(ErrorCode::Io, "--events " + destination + ": " + std::strerror(errno));
         owned_ = true;
         return;
     }
     out_ = std::fopen(destination.c_str(), "w");
     if (!out_)
-        throw Error(ErrorCode::Io, "cannot write events to " + destination + ": " + std::strerror(errno));
+        throw Error(ErrorCode::Io,
+                    "cannot write events to " + destination + ": " + std::strerror(errno));
     owned_ = true;
 }
 

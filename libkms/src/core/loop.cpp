@@ -30,8 +30,12 @@ gboolean run_once(gpointer data) {
 gboolean run_repeat(gpointer data) {
     return static_cast<Repeat*>(data)->fn() ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
-void free_once(gpointer data) { delete static_cast<Once*>(data); }
-void free_repeat(gpointer data) { delete static_cast<Repeat*>(data); }
+void free_once(gpointer data) {
+    delete static_cast<Once*>(data);
+}
+void free_repeat(gpointer data) {
+    delete static_cast<Repeat*>(data);
+}
 
 }  // namespace
 

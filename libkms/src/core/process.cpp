@@ -17,7 +17,8 @@ double start_since_boot() {
     std::ifstream f("/proc/self/stat");
     std::string line;
     if (!std::getline(f, line)) return -1;
-    // Field 2 (comm) may hold spaces; fields after the closing ')' are plain. starttime is field 22.
+    // Field 2 (comm) may hold spaces; fields after the closing ')' are plain. starttime is
+    // field 22.
     size_t close = line.rfind(')');
     if (close == std::string::npos) return -1;
     std::istringstream rest(line.substr(close + 2));
@@ -39,7 +40,8 @@ double process_uptime_ms() {
         if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
             return (static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9 - start) * 1000.0;
     }
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - g_loaded).count();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - g_loaded)
+        .count();
 }
 
 }  // namespace kms

@@ -73,8 +73,7 @@ struct SessionDescriptionFree {
         gst_webrtc_session_description_free(d);
     }
 };
-using SessionDescriptionPtr =
-    std::unique_ptr<GstWebRTCSessionDescription, SessionDescriptionFree>;
+using SessionDescriptionPtr = std::unique_ptr<GstWebRTCSessionDescription, SessionDescriptionFree>;
 
 struct X509Free {
     void operator()(X509* x) const { X509_free(x); }
@@ -94,7 +93,7 @@ using IteratorPtr = std::unique_ptr<GstIterator, IterFree>;
 
 /// A signal handler connection that disconnects when it goes out of scope.
 class SignalConnection {
-public:
+  public:
     SignalConnection() = default;
     SignalConnection(gpointer instance, gulong id)
         : instance_(instance ? g_object_ref(instance) : nullptr), id_(id) {}
@@ -122,14 +121,14 @@ public:
         id_ = 0;
     }
 
-private:
+  private:
     gpointer instance_ = nullptr;
     gulong id_ = 0;
 };
 
 /// A bus watch that is removed when it goes out of scope.
 class BusWatch {
-public:
+  public:
     BusWatch() = default;
     explicit BusWatch(GstBus* bus) : bus_(ref(bus)) {}
     ~BusWatch() {
@@ -138,7 +137,7 @@ public:
     BusWatch(const BusWatch&) = delete;
     BusWatch& operator=(const BusWatch&) = delete;
 
-private:
+  private:
     BusPtr bus_;
 };
 

@@ -50,7 +50,8 @@ std::vector<std::string_view> split_ws(std::string_view s) {
 
 std::string lower(std::string_view s) {
     std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     return out;
 }
 
@@ -81,7 +82,8 @@ bool valid_fingerprint(std::string_view v, std::string* alg, std::string* hex) {
     }
     *alg = a;
     hex->assign(h);
-    std::transform(hex->begin(), hex->end(), hex->begin(), [](unsigned char c) { return std::toupper(c); });
+    std::transform(hex->begin(), hex->end(), hex->begin(),
+                   [](unsigned char c) { return std::toupper(c); });
     return true;
 }
 
@@ -92,10 +94,12 @@ std::string check_line(const Line& l) {
         case 'v':
             return l.value == "0" ? "" : "v= must be 0";
         case 'o':
-            if (f.size() != 6) return "o= needs 6 fields (username sess-id sess-version nettype addrtype address)";
+            if (f.size() != 6)
+                return "o= needs 6 fields (username sess-id sess-version nettype addrtype address)";
             return "";
         case 't':
-            if (f.size() != 2 || !is_uint(f[0], ~0ul) || !is_uint(f[1], ~0ul)) return "t= needs two numbers";
+            if (f.size() != 2 || !is_uint(f[0], ~0ul) || !is_uint(f[1], ~0ul))
+                return "t= needs two numbers";
             return "";
         case 'c':
             if (f.size() != 3 || f[0] != "IN" || (f[1] != "IP4" && f[1] != "IP6"))
@@ -103,7 +107,8 @@ std::string check_line(const Line& l) {
             return "";
         case 'b': {
             size_t colon = l.value.find(':');
-            if (colon == std::string_view::npos || colon == 0 || !is_uint(l.value.substr(colon + 1), ~0ul))
+            if (colon == std::string_view::npos || colon == 0 ||
+                !is_uint(l.value.substr(colon + 1), ~0ul))
                 return "b= must be TYPE:NUMBER";
             return "";
         }
@@ -126,7 +131,8 @@ std::string check_line(const Line& l) {
             size_t colon = v.find(':');
             std::string_view name = v.substr(0, colon);
             if (name.empty()) return "a= has no attribute name";
-            std::string_view val = colon == std::string_view::npos ? std::string_view() : v.substr(colon + 1);
+            std::string_view val =
+                colon == std::string_view::npos ? std::string_view() : v.substr(colon + 1);
             if (name == "rtpmap") {
                 // a=rtpmap:<pt> <encoding>/<clock rate>[/<channels>] (RFC 8866 §6.6)
                 auto p = split_ws(val);
@@ -154,7 +160,14 @@ std::string check_line(const Line& l) {
             }
             return "";
         }
-        case 's': case 'i': case 'u': case 'e': case 'p': case 'z': case 'k': case 'r':
+        case 's':
+        case 'i':
+        case 'u':
+        case 'e':
+        case 'p':
+        case 'z':
+        case 'k':
+        case 'r':
             return "";
         default:
             return std::string("unknown line type '") + l.type + "='";
@@ -178,10 +191,14 @@ bool has_attr(const GstSDPMedia* m, std::string_view key) {
 SdpCodec static_codec(int pt) {
     // RFC 3551 §6 static payload types that WebRTC peers still use without a=rtpmap.
     switch (pt) {
-        case 0: return {"pcmu", 0, 8000, 1, ""};
-        case 8: return {"pcma", 8, 8000, 1, ""};
-        case 9: return {"g722", 9, 8000, 1, ""};
-        default: return {"", pt, 0, 0, ""};
+        case 0:
+            return {"pcmu", 0, 8000, 1, ""};
+        case 8:
+            return {"pcma", 8, 8000, 1, ""};
+        case 9:
+            return {"g722", 9, 8000, 1, ""};
+        default:
+            return {"", pt, 0, 0, ""};
     }
 }
 
@@ -198,18 +215,21 @@ SdpParse parse_sdp(std::string_view text, bool webrtc) {
     size_t pos = 0;
     while (pos < text.size()) {
         size_t nl = text.find('\n', pos);
-        std::string_view raw = text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos);
+        std::string_view raw =
+            text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos);
         pos = nl == std::string_view::npos ? text.size() : nl + 1;
         ++number;
         if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
         if (raw.empty()) {
-            // Trailing blank lines end a description read from a stream; a blank line inside is wrong.
+            // Trailing blank lines end a description read from a stream; a blank line inside is
+            // wrong.
             if (text.find_first_not_of("\r\n", pos) == std::string_view::npos) break;
             return fail(number, "empty line inside the SDP");
         }
         if (lines.size() >= kMaxLines) return fail(number, "more than 8192 lines");
         if (raw.size() < 2 || raw[1] != '=' || !std::islower(static_cast<unsigned char>(raw[0])))
-            return fail(number, "'" + std::string(raw.substr(0, 40)) + "' is not of the form x=value");
+            return fail(number,
+                        "'" + std::string(raw.substr(0, 40)) + "' is not of the form x=value");
         for (unsigned char c : raw)
             if ((c < 0x20 && c != '\t') || c == 0x7f)
                 return fail(number, "control character in line");
@@ -222,20 +242,23 @@ SdpParse parse_sdp(std::string_view text, bool webrtc) {
     }
     if (lines.empty()) return fail(0, "empty SDP");
     for (char required : {'o', 's', 't'}) {
-        if (std::none_of(lines.begin(), lines.end(), [&](const Line& l) { return l.type == required; }))
+        if (std::none_of(lines.begin(), lines.end(),
+                         [&](const Line& l) { return l.type == required; }))
             return fail(0, std::string("missing the ") + required + "= line");
     }
     std::vector<int> mlines;
     for (const auto& l : lines)
         if (l.type == 'm') mlines.push_back(l.number);
-    if (webrtc && mlines.empty()) return fail(0, "no m= line; a WebRTC description has at least one media section");
+    if (webrtc && mlines.empty())
+        return fail(0, "no m= line; a WebRTC description has at least one media section");
 
     // Pass 2: the structure, through GStreamer's parser.
     GstSDPMessage* raw_msg = nullptr;
     gst_sdp_message_new(&raw_msg);
     gst::SdpMessagePtr msg(raw_msg);
     if (gst_sdp_message_parse_buffer(reinterpret_cast<const guint8*>(normalised.data()),
-                                     static_cast<guint>(normalised.size()), msg.get()) != GST_SDP_OK)
+                                     static_cast<guint>(normalised.size()),
+                                     msg.get()) != GST_SDP_OK)
         return fail(0, "GStreamer's SDP parser rejected the description");
     if (gst_sdp_message_medias_len(msg.get()) != mlines.size())
         return fail(0, "m= lines and parsed media sections disagree");
@@ -282,7 +305,8 @@ SdpParse parse_sdp(std::string_view text, bool webrtc) {
                     codec.channels = static_cast<int>(ch);
                 } else if (key == "fmtp") {
                     size_t sp = val.find(' ');
-                    codec.fmtp = sp == std::string_view::npos ? "" : std::string(val.substr(sp + 1));
+                    codec.fmtp =
+                        sp == std::string_view::npos ? "" : std::string(val.substr(sp + 1));
                 }
             }
             media.codecs.push_back(codec);
@@ -292,16 +316,24 @@ SdpParse parse_sdp(std::string_view text, bool webrtc) {
         media.bundle_only = has_attr(m, "bundle-only");
         const bool live = !media.rejected();
         if (webrtc && live) {
-            const std::string where = "line " + std::to_string(media.line) + " (m=" + media.kind + ")";
+            const std::string where =
+                "line " + std::to_string(media.line) + " (m=" + media.kind + ")";
             if (mfp.empty() && attr(nullptr, msg.get(), "fingerprint").empty())
-                return fail(media.line, where + ": missing a=fingerprint (DTLS needs one); is the peer a WebRTC endpoint?",
-                            ErrorCode::Negotiation);
+                return fail(
+                    media.line,
+                    where +
+                        ": missing a=fingerprint (DTLS needs one); is the peer a WebRTC endpoint?",
+                    ErrorCode::Negotiation);
             if (attr(m, msg.get(), "ice-ufrag").empty() || attr(m, msg.get(), "ice-pwd").empty())
-                return fail(media.line, where + ": missing a=ice-ufrag or a=ice-pwd; is the peer a WebRTC endpoint?",
-                            ErrorCode::Negotiation);
-            if (media.proto.find("DTLS") == std::string::npos && media.proto.find("SAVP") == std::string::npos)
-                return fail(media.line, where + ": protocol " + media.proto +
-                                            " is not secure; WebRTC needs UDP/TLS/RTP/SAVPF",
+                return fail(
+                    media.line,
+                    where + ": missing a=ice-ufrag or a=ice-pwd; is the peer a WebRTC endpoint?",
+                    ErrorCode::Negotiation);
+            if (media.proto.find("DTLS") == std::string::npos &&
+                media.proto.find("SAVP") == std::string::npos)
+                return fail(media.line,
+                            where + ": protocol " + media.proto +
+                                " is not secure; WebRTC needs UDP/TLS/RTP/SAVPF",
                             ErrorCode::Negotiation);
         }
         out.media.push_back(std::move(media));
@@ -320,9 +352,10 @@ SdpParse parse_sdp(std::string_view text, bool webrtc) {
 
 SdpFormat parse_sdp_format(std::string_view name) {
     if (name == "sdp") return SdpFormat::Sdp;
-    if (name == "json") return SdpFormat::Json;
-    if (name == "base64") return SdpFormat::Base64;
-    throw Error(ErrorCode::InvalidArgument, "unknown SDP format '" + std::string(name) + "'; use sdp, json or base64");
+    if (name == "json") return SdpFormat::BrowserJson;
+    if (name == "base64") return SdpFormat::Base64Json;
+    throw Error(ErrorCode::InvalidArgument,
+                "unknown SDP format '" + std::string(name) + "'; use sdp, json or base64");
 }
 
 namespace {
@@ -334,7 +367,8 @@ std::string b64_encode(std::string_view in) {
     out.reserve((in.size() + 2) / 3 * 4);
     size_t i = 0;
     for (; i + 2 < in.size(); i += 3) {
-        unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+        unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                     (static_cast<unsigned char>(in[i + 1]) << 8) |
                      static_cast<unsigned char>(in[i + 2]);
         for (int s = 18; s >= 0; s -= 6) out += kB64[(v >> s) & 63];
     }
@@ -378,7 +412,7 @@ bool b64_decode(std::string_view in, std::string* out) {
 std::optional<SdpEnvelope> decode_sdp(std::string_view data, SdpFormat format, std::string* error) {
     std::string json_text;
     if (format == SdpFormat::Sdp) return SdpEnvelope{"", std::string(data)};
-    if (format == SdpFormat::Base64) {
+    if (format == SdpFormat::Base64Json) {
         if (!b64_decode(data, &json_text)) {
             if (error) *error = "not valid base64";
             return std::nullopt;
@@ -412,7 +446,26 @@ std::string encode_sdp(const SdpEnvelope& env, SdpFormat format) {
     j["type"] = env.type;
     j["sdp"] = env.sdp;
     std::string text = j.dump();
-    return (format == SdpFormat::Json ? text : b64_encode(text)) + "\n";
+    return (format == SdpFormat::BrowserJson ? text : b64_encode(text)) + "\n";
+}
+
+bool SdpFramer::feed(const std::string& raw) {
+    std::string line = raw;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const bool blank = line.find_first_not_of(" \t") == std::string::npos;
+    if (blank) return !buffer_.empty() && format_ == SdpFormat::Sdp;
+    switch (format_) {
+        case SdpFormat::Sdp:
+            buffer_ += line + "\r\n";
+            return false;
+        case SdpFormat::Base64Json:
+            buffer_ = line;
+            return true;
+        case SdpFormat::BrowserJson:
+            buffer_ += line + "\n";
+            return nlohmann::json::accept(buffer_);
+    }
+    return false;
 }
 
 }  // namespace kms

@@ -67,14 +67,33 @@ std::map<std::string, std::string> parse_query(std::string_view q, std::string_v
     return out;
 }
 
-constexpr std::array kPatterns = {"smpte",   "snow",      "black",  "white",   "red",
-                                  "green",   "blue",      "checkers-1", "checkers-2",
-                                  "checkers-4", "checkers-8", "circular", "blink", "smpte75",
-                                  "zone-plate", "gamut", "chroma-zone-plate", "solid-color",
-                                  "ball", "smpte100", "bar", "pinwheel", "spokes",
-                                  "gradient", "colors"};
-constexpr std::array kWaves = {"sine", "square", "saw", "triangle", "silence", "white-noise",
-                               "pink-noise", "ticks"};
+constexpr std::array kPatterns = {"smpte",
+                                  "snow",
+                                  "black",
+                                  "white",
+                                  "red",
+                                  "green",
+                                  "blue",
+                                  "checkers-1",
+                                  "checkers-2",
+                                  "checkers-4",
+                                  "checkers-8",
+                                  "circular",
+                                  "blink",
+                                  "smpte75",
+                                  "zone-plate",
+                                  "gamut",
+                                  "chroma-zone-plate",
+                                  "solid-color",
+                                  "ball",
+                                  "smpte100",
+                                  "bar",
+                                  "pinwheel",
+                                  "spokes",
+                                  "gradient",
+                                  "colors"};
+constexpr std::array kWaves = {"sine",    "square",      "saw",        "triangle",
+                               "silence", "white-noise", "pink-noise", "ticks"};
 
 MediaUri parse_test(std::string_view text, std::string_view rest) {
     MediaUri u;
@@ -88,15 +107,16 @@ MediaUri parse_test(std::string_view text, std::string_view rest) {
     } else if (what == "audio") {
         u.video = false;
     } else {
-        bad(text, "unknown test source '" + std::string(what) + "'; use test:av, test:video or test:audio");
+        bad(text, "unknown test source '" + std::string(what) +
+                      "'; use test:av, test:video or test:audio");
     }
     if (q != std::string_view::npos) u.params = parse_query(rest.substr(q + 1), text);
     struct Range {
         const char* key;
         int lo, hi;
     };
-    static constexpr Range ranges[] = {{"width", 16, 7680},  {"height", 16, 4320},
-                                       {"fps", 1, 240},      {"freq", 1, 24000},
+    static constexpr Range ranges[] = {{"width", 16, 7680},   {"height", 16, 4320},
+                                       {"fps", 1, 240},       {"freq", 1, 24000},
                                        {"rate", 8000, 96000}, {"channels", 1, 8}};
     for (const auto& [key, value] : u.params) {
         if (key == "pattern") {
@@ -187,7 +207,8 @@ MediaUri parse_common(std::string_view text, bool source) {
         return u;
     }
     auto net = [&](MediaUri::Kind kind, std::string_view loc) {
-        if (loc.size() < 3 || loc.substr(0, 2) != "//") bad(text, "expected " + scheme + "://HOST...");
+        if (loc.size() < 3 || loc.substr(0, 2) != "//")
+            bad(text, "expected " + scheme + "://HOST...");
         u.kind = kind;
         u.location = std::string(loc);
     };
@@ -198,7 +219,8 @@ MediaUri parse_common(std::string_view text, bool source) {
         return u;
     }
     if (scheme == "http" || scheme == "https") {
-        if (!source) bad(text, "http(s): is a source; to push over WebRTC use whip+" + scheme + "://");
+        if (!source)
+            bad(text, "http(s): is a source; to push over WebRTC use whip+" + scheme + "://");
         net(MediaUri::Kind::Http, rest);
         u.location = std::string(text);
         return u;
@@ -231,21 +253,27 @@ MediaUri parse_common(std::string_view text, bool source) {
         u.location = std::string(text.substr(5));
         return u;
     }
-    bad(text, "unknown URI scheme '" + scheme +
-                  ":'; for a file whose name has a colon, write ./" + redact_url(text));
+    bad(text, "unknown URI scheme '" + scheme + ":'; for a file whose name has a colon, write ./" +
+                  redact_url(text));
 }
 
 }  // namespace
 
-MediaUri parse_source_uri(std::string_view text) { return parse_common(text, true); }
-MediaUri parse_sink_uri(std::string_view text) { return parse_common(text, false); }
+MediaUri parse_source_uri(std::string_view text) {
+    return parse_common(text, true);
+}
+MediaUri parse_sink_uri(std::string_view text) {
+    return parse_common(text, false);
+}
 
 std::string container_for_path(std::string_view path) {
     size_t dot = path.rfind('.');
     size_t slash = path.rfind('/');
-    if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) return {};
+    if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash))
+        return {};
     std::string ext(path.substr(dot + 1));
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     if (ext == "webm" || ext == "weba") return "webm";
     if (ext == "mkv" || ext == "mka") return "matroska";
     if (ext == "mp4" || ext == "m4a" || ext == "mov") return "mp4";
@@ -259,31 +287,45 @@ std::string redact_url(std::string_view url) {
     if (start == std::string_view::npos) return std::string(url);
     if (scheme_end == std::string_view::npos) ++start;
     size_t end = url.find_first_of("/?#", start);
-    std::string_view authority = url.substr(start, end == std::string_view::npos ? url.npos : end - start);
+    std::string_view authority =
+        url.substr(start, end == std::string_view::npos ? url.npos : end - start);
     size_t at = authority.rfind('@');
     if (at == std::string_view::npos) return std::string(url);
     std::string_view userinfo = authority.substr(0, at);
     size_t colon = userinfo.find(':');
     std::string out(url.substr(0, start));
-    out += colon == std::string_view::npos ? std::string(userinfo) : std::string(userinfo.substr(0, colon)) + ":***";
+    out += colon == std::string_view::npos ? std::string(userinfo)
+                                           : std::string(userinfo.substr(0, colon)) + ":***";
     out += url.substr(start + at);
     return out;
 }
 
 std::string MediaUri::redacted() const {
     switch (kind) {
-        case Kind::Test: return video && audio ? "test:av" : video ? "test:video" : "test:audio";
-        case Kind::File: return location;
-        case Kind::Stdio: return "-";
-        case Kind::V4l2: return "v4l2:" + location;
-        case Kind::Pulse: return "pulse:" + location;
-        case Kind::Alsa: return "alsa:" + location;
-        case Kind::Null: return "null:";
-        case Kind::Display: return "display:";
-        case Kind::Rtp: return "rtp://" + location;
-        case Kind::Whep: return "whep+" + redact_url(location);
-        case Kind::Whip: return "whip+" + redact_url(location);
-        default: return redact_url(location);
+        case Kind::Test:
+            return video && audio ? "test:av" : video ? "test:video" : "test:audio";
+        case Kind::File:
+            return location;
+        case Kind::Stdio:
+            return "-";
+        case Kind::V4l2:
+            return "v4l2:" + location;
+        case Kind::Pulse:
+            return "pulse:" + location;
+        case Kind::Alsa:
+            return "alsa:" + location;
+        case Kind::Null:
+            return "null:";
+        case Kind::Display:
+            return "display:";
+        case Kind::Rtp:
+            return "rtp://" + location;
+        case Kind::Whep:
+            return "whep+" + redact_url(location);
+        case Kind::Whip:
+            return "whip+" + redact_url(location);
+        default:
+            return redact_url(location);
     }
 }
 

@@ -19,40 +19,95 @@ const std::vector<CodecInfo>& all_codecs() {
     // late receiver starts soon. libvpx runs one thread: its worker threads spin-wait on each
     // other, and perf showed 75 % of a call's CPU in that spin when two peers share two cores.
     static const std::vector<CodecInfo> codecs = {
-        {"vp8", "video", "VP8", 90000, 96, "",
+        {"vp8",
+         "video",
+         "VP8",
+         90000,
+         96,
+         "",
          "vp8enc deadline=1 cpu-used=8 threads=1 end-usage=cbr lag-in-frames=0 "
          "error-resilient=partitions keyframe-max-dist=60 target-bitrate={bps} name=venc",
-         "rtpvp8pay", "rtpvp8depay", "vp8dec threads=1", "",
+         "rtpvp8pay",
+         "rtpvp8depay",
+         "vp8dec threads=1",
+         "",
          {{"vp8enc", kGood}, {"rtpvp8pay", kGood}, {"vp8dec", kGood}}},
-        {"vp9", "video", "VP9", 90000, 98, "",
+        {"vp9",
+         "video",
+         "VP9",
+         90000,
+         98,
+         "",
          "vp9enc deadline=1 cpu-used=8 threads=1 end-usage=cbr lag-in-frames=0 row-mt=true "
          "keyframe-max-dist=60 target-bitrate={bps} name=venc",
-         "rtpvp9pay", "rtpvp9depay", "vp9dec threads=1", "",
+         "rtpvp9pay",
+         "rtpvp9depay",
+         "vp9dec threads=1",
+         "",
          {{"vp9enc", kGood}, {"rtpvp9pay", kGood}, {"vp9dec", kGood}}},
-        {"h264", "video", "H264", 90000, 102,
+        {"h264",
+         "video",
+         "H264",
+         90000,
+         102,
          "packetization-mode=(string)1, profile-level-id=(string)42e01f, "
          "level-asymmetry-allowed=(string)1",
          "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 bitrate={kbps} "
          "name=venc ! video/x-h264,profile=constrained-baseline ! h264parse config-interval=-1",
-         "rtph264pay", "rtph264depay", "h264parse ! avdec_h264", "h264parse",
+         "rtph264pay",
+         "rtph264depay",
+         "h264parse ! avdec_h264",
+         "h264parse",
          {{"x264enc", kUgly}, {"rtph264pay", kGood}, {"avdec_h264", kLibav}, {"h264parse", kBad}}},
-        {"opus", "audio", "OPUS", 48000, 111, "encoding-params=(string)2, minptime=(string)10, useinbandfec=(string)1",
-         "audioresample ! audio/x-raw,rate=48000 ! opusenc bitrate=32000 frame-size=20 name=aenc", "rtpopuspay",
-         "rtpopusdepay", "opusdec", "opusparse",
+        {"opus",
+         "audio",
+         "OPUS",
+         48000,
+         111,
+         "encoding-params=(string)2, minptime=(string)10, useinbandfec=(string)1",
+         "audioresample ! audio/x-raw,rate=48000 ! opusenc bitrate=32000 frame-size=20 name=aenc",
+         "rtpopuspay",
+         "rtpopusdepay",
+         "opusdec",
+         "opusparse",
          {{"opusenc", kBase}, {"rtpopuspay", kGood}, {"opusdec", kBase}}},
-        {"pcmu", "audio", "PCMU", 8000, 0, "",
-         "audioresample ! audio/x-raw,rate=8000,channels=1 ! mulawenc name=aenc", "rtppcmupay max-ptime=20000000",
-         "rtppcmudepay", "mulawdec", "",
+        {"pcmu",
+         "audio",
+         "PCMU",
+         8000,
+         0,
+         "",
+         "audioresample ! audio/x-raw,rate=8000,channels=1 ! mulawenc name=aenc",
+         "rtppcmupay max-ptime=20000000",
+         "rtppcmudepay",
+         "mulawdec",
+         "",
          {{"mulawenc", kGood}, {"rtppcmupay", kGood}, {"mulawdec", kGood}}},
-        {"pcma", "audio", "PCMA", 8000, 8, "",
-         "audioresample ! audio/x-raw,rate=8000,channels=1 ! alawenc name=aenc", "rtppcmapay max-ptime=20000000",
-         "rtppcmadepay", "alawdec", "",
+        {"pcma",
+         "audio",
+         "PCMA",
+         8000,
+         8,
+         "",
+         "audioresample ! audio/x-raw,rate=8000,channels=1 ! alawenc name=aenc",
+         "rtppcmapay max-ptime=20000000",
+         "rtppcmadepay",
+         "alawdec",
+         "",
          {{"alawenc", kGood}, {"rtppcmapay", kGood}, {"alawdec", kGood}}},
         // Audio payloaders would fill the MTU (150 ms of G.711); WebRTC peers expect 20 ms packets.
         // RFC 3551 §4.5.2: G.722 is 16 kHz audio but its RTP clock rate is 8000.
-        {"g722", "audio", "G722", 8000, 9, "",
-         "audioresample ! audio/x-raw,rate=16000,channels=1 ! avenc_g722 name=aenc", "rtpg722pay max-ptime=20000000",
-         "rtpg722depay", "avdec_g722", "",
+        {"g722",
+         "audio",
+         "G722",
+         8000,
+         9,
+         "",
+         "audioresample ! audio/x-raw,rate=16000,channels=1 ! avenc_g722 name=aenc",
+         "rtpg722pay max-ptime=20000000",
+         "rtpg722depay",
+         "avdec_g722",
+         "",
          {{"avenc_g722", kLibav}, {"rtpg722pay", kGood}, {"avdec_g722", kLibav}}},
     };
     return codecs;
@@ -63,7 +118,8 @@ const CodecInfo* find_codec(std::string_view name) {
     std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return std::tolower(c); });
     for (const auto& c : all_codecs()) {
         std::string enc = c.encoding_name;
-        std::transform(enc.begin(), enc.end(), enc.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        std::transform(enc.begin(), enc.end(), enc.begin(),
+                       [](unsigned char ch) { return std::tolower(ch); });
         if (n == c.name || n == enc) return &c;
     }
     return nullptr;
@@ -73,15 +129,17 @@ std::vector<std::string> check_codec_list(const std::vector<std::string>& names,
     std::vector<std::string> out;
     std::string known;
     for (const auto& c : all_codecs())
-        if (std::string_view(c.kind) == kind) known += (known.empty() ? "" : ", ") + std::string(c.name);
+        if (std::string_view(c.kind) == kind)
+            known += (known.empty() ? "" : ", ") + std::string(c.name);
     for (const auto& n : names) {
         const CodecInfo* c = find_codec(n);
         if (!c || std::string_view(c->kind) != kind)
-            throw Error(ErrorCode::InvalidArgument,
-                        "unknown " + std::string(kind) + " codec '" + n + "'; choose from " + known);
+            throw Error(ErrorCode::InvalidArgument, "unknown " + std::string(kind) + " codec '" +
+                                                        n + "'; choose from " + known);
         if (std::find(out.begin(), out.end(), c->name) == out.end()) out.push_back(c->name);
     }
-    if (out.empty()) throw Error(ErrorCode::InvalidArgument, std::string("empty ") + kind + " codec list");
+    if (out.empty())
+        throw Error(ErrorCode::InvalidArgument, std::string("empty ") + kind + " codec list");
     return out;
 }
 

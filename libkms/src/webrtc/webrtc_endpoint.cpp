@@ -79,15 +79,32 @@ Json stats_to_json(const GstStructure* s) {
             case G_TYPE_STRING:
                 if (g_value_get_string(v)) out[key] = g_value_get_string(v);
                 break;
-            case G_TYPE_BOOLEAN: out[key] = static_cast<bool>(g_value_get_boolean(v)); break;
-            case G_TYPE_INT: out[key] = g_value_get_int(v); break;
-            case G_TYPE_UINT: out[key] = g_value_get_uint(v); break;
-            case G_TYPE_INT64: out[key] = g_value_get_int64(v); break;
-            case G_TYPE_UINT64: out[key] = g_value_get_uint64(v); break;
-            case G_TYPE_DOUBLE: out[key] = g_value_get_double(v); break;
-            case G_TYPE_FLOAT: out[key] = g_value_get_float(v); break;
-            case G_TYPE_ENUM: out[key] = enum_nick(G_VALUE_TYPE(v), g_value_get_enum(v)); break;
-            default: break;  // nested structures (e.g. gst-rtpsource-stats) stay GStreamer's
+            case G_TYPE_BOOLEAN:
+                out[key] = static_cast<bool>(g_value_get_boolean(v));
+                break;
+            case G_TYPE_INT:
+                out[key] = g_value_get_int(v);
+                break;
+            case G_TYPE_UINT:
+                out[key] = g_value_get_uint(v);
+                break;
+            case G_TYPE_INT64:
+                out[key] = g_value_get_int64(v);
+                break;
+            case G_TYPE_UINT64:
+                out[key] = g_value_get_uint64(v);
+                break;
+            case G_TYPE_DOUBLE:
+                out[key] = g_value_get_double(v);
+                break;
+            case G_TYPE_FLOAT:
+                out[key] = g_value_get_float(v);
+                break;
+            case G_TYPE_ENUM:
+                out[key] = enum_nick(G_VALUE_TYPE(v), g_value_get_enum(v));
+                break;
+            default:
+                break;  // nested structures (e.g. gst-rtpsource-stats) stay GStreamer's
         }
     }
     return out;
@@ -135,9 +152,11 @@ std::vector<std::string> resolve_bind(const std::string& what) {
         if (!i->ifa_addr || what != i->ifa_name) continue;
         char text[INET6_ADDRSTRLEN] = {};
         if (i->ifa_addr->sa_family == AF_INET)
-            inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text, sizeof text);
+            inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text,
+                      sizeof text);
         else if (i->ifa_addr->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, text, sizeof text);
+            inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, text,
+                      sizeof text);
         else
             continue;
         // Link-local IPv6 needs a scope id that ICE candidates cannot carry.
@@ -163,7 +182,8 @@ std::string webrtcbin_turn_uri(const std::string& uri, const IceOptions& ice) {
         rest = uri.substr(5);
     } else {
         throw Error(ErrorCode::InvalidArgument,
-                    "--turn '" + redact_url(uri) + "': expected turn:[USER:PASS@]HOST[:PORT][?transport=udp|tcp]");
+                    "--turn '" + redact_url(uri) +
+                        "': expected turn:[USER:PASS@]HOST[:PORT][?transport=udp|tcp]");
     }
     if (rest.rfind("//", 0) == 0) rest = rest.substr(2);
     std::string query;
@@ -172,13 +192,15 @@ std::string webrtcbin_turn_uri(const std::string& uri, const IceOptions& ice) {
         rest.resize(q);
         if (query != "transport=udp" && query != "transport=tcp")
             throw Error(ErrorCode::InvalidArgument,
-                        "--turn '" + redact_url(uri) + "': only ?transport=udp or ?transport=tcp is understood");
+                        "--turn '" + redact_url(uri) +
+                            "': only ?transport=udp or ?transport=tcp is understood");
     }
     if (rest.find('@') == std::string::npos) {
         if (ice.turn_user.empty())
-            throw Error(ErrorCode::InvalidArgument, "--turn " + redact_url(uri) +
-                                                        ": no credentials; put USER:PASS@ in the URI or "
-                                                        "give --turn-user and --turn-password");
+            throw Error(ErrorCode::InvalidArgument,
+                        "--turn " + redact_url(uri) +
+                            ": no credentials; put USER:PASS@ in the URI or "
+                            "give --turn-user and --turn-password");
         gst::GCharPtr user(g_uri_escape_string(ice.turn_user.c_str(), nullptr, FALSE));
         gst::GCharPtr pass(g_uri_escape_string(ice.turn_password.c_str(), nullptr, FALSE));
         rest = std::string(user.get()) + ":" + pass.get() + "@" + rest;
@@ -190,10 +212,14 @@ std::string webrtcbin_turn_uri(const std::string& uri, const IceOptions& ice) {
 
 std::string direction_name(GstWebRTCRTPTransceiverDirection d) {
     switch (d) {
-        case GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY: return "sendonly";
-        case GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY: return "recvonly";
-        case GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_INACTIVE: return "inactive";
-        default: return "sendrecv";
+        case GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY:
+            return "sendonly";
+        case GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY:
+            return "recvonly";
+        case GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_INACTIVE:
+            return "inactive";
+        default:
+            return "sendrecv";
     }
 }
 
@@ -207,7 +233,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         int mline = -1;
         bool send = false;
         bool recv = false;
-        GstElement* encoder = nullptr;  // borrowed; owned by the pipeline
+        GstElement* encoder = nullptr;    // borrowed; owned by the pipeline
         GstElement* mux_queue = nullptr;  // entry to the muxer for this kind, when recording
     };
 
@@ -234,6 +260,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     bool stopping = false;
     bool ended = false;
     CallEnd pending_end;
+    Clock::time_point stop_started{};
+    static constexpr unsigned kByeGraceMs = 500;
     std::mutex rx_mutex;
     std::vector<GstElement*> rx_entries;  // borrowed: the first element of each receive branch
     std::string remote_fp_alg;
@@ -254,24 +282,33 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<unsigned long long> frames_video{0}, frames_audio{0}, sent_video{0}, sent_audio{0};
     std::atomic<unsigned long long> dc_sent{0}, dc_received{0};
     std::mutex ssrc_mutex;
-    std::map<guint32, std::string> ssrc_kind;  // webrtcbin 1.22's stats give every SSRC of a bundle one codec
+    std::map<guint32, std::string>
+        ssrc_kind;  // webrtcbin 1.22's stats give every SSRC of a bundle one codec
     std::mutex timing_mutex;
     std::map<std::string, double> milestones;
     std::map<std::string, bool> flowing;
 
-    Impl(WebRtcOptions o, Callbacks c, EventWriter& e) : opt(std::move(o)), cb(std::move(c)), events(e) {}
+    Impl(WebRtcOptions o, Callbacks c, EventWriter& e)
+        : opt(std::move(o)), cb(std::move(c)), events(e) {}
 
     std::thread certificate_warmup;
 
     ~Impl() {
         if (certificate_warmup.joinable()) certificate_warmup.join();
-        for (guint t : timers) g_source_remove(t);
+        cancel_timers();
         if (bus_watch) g_source_remove(bus_watch);
         signals.clear();
         if (pipeline) gst_element_set_state(pipeline.get(), GST_STATE_NULL);
     }
 
     // ---- plumbing ------------------------------------------------------------------------------
+
+    // One-shot timers remove themselves when they fire, so look each one up first.
+    void cancel_timers() {
+        for (guint t : timers)
+            if (GSource* src = g_main_context_find_source_by_id(nullptr, t)) g_source_destroy(src);
+        timers.clear();
+    }
 
     template <typename F>
     void post(F&& fn) {
@@ -333,9 +370,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void fail(ErrorCode code, const std::string& message) {
         if (ended) return;
         KMS_LOG(webrtc, ERROR, "%s", message.c_str());
+        if (stopping) return;  // the peer going away while we wind down changes nothing
         events.emit("error", Json{{"code", to_string(code)}, {"message", message}});
         const CallEnd end{false, code, message};
-        if (mux && !stopping) return wind_down(end);
+        if (mux) return wind_down(end);
         finish(end);
     }
 
@@ -344,8 +382,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         ended = true;
         emit_timing();
         emit_summary();
-        for (guint t : timers) g_source_remove(t);
-        timers.clear();
+        cancel_timers();
         if (pipeline) gst_element_set_state(pipeline.get(), GST_STATE_NULL);
         if (cb.ended) cb.ended(end);
     }
@@ -354,7 +391,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     GstElement* make(const char* factory, const char* name = nullptr) {
         GstElement* e = gst_element_factory_make(factory, name);
-        if (!e) throw Error(ErrorCode::MissingPlugin, std::string("cannot create GStreamer element ") + factory);
+        if (!e)
+            throw Error(ErrorCode::MissingPlugin,
+                        std::string("cannot create GStreamer element ") + factory);
         return e;
     }
 
@@ -371,7 +410,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         // (about 200 ms here). Make it now on another core, while we build and, for the answerer,
         // while the offer is on its way, rather than inside create-offer/answer.
         certificate_warmup = std::thread([] {
-            if (GstElement* e = gst_element_factory_make("dtlsdec", nullptr)) gst_object_unref(gst_object_ref_sink(e));
+            if (GstElement* e = gst_element_factory_make("dtlsdec", nullptr))
+                gst_object_unref(gst_object_ref_sink(e));
         });
         std::vector<PluginNeed> needs = {{"webrtcbin", "gstreamer1.0-plugins-bad"},
                                          {"nicesrc", "gstreamer1.0-nice"},
@@ -383,7 +423,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             for (const auto& name : *list)
                 if (const CodecInfo* c = webrtc::find_codec(name))
                     needs.insert(needs.end(), c->needs.begin(), c->needs.end());
-        if (opt.send.kind == MediaUri::Kind::Test) needs.push_back({"videotestsrc", "gstreamer1.0-plugins-base"});
+        if (opt.send.kind == MediaUri::Kind::Test)
+            needs.push_back({"videotestsrc", "gstreamer1.0-plugins-base"});
         require_elements(needs);
 
         pipeline.reset(GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new("kms-call"))));
@@ -393,18 +434,24 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                      nullptr);
         if (!opt.ice.stun.empty()) {
             std::string stun = opt.ice.stun;
-            if (stun.rfind("stun:", 0) == 0 && stun.rfind("stun://", 0) != 0) stun = "stun://" + stun.substr(5);
+            if (stun.rfind("stun:", 0) == 0 && stun.rfind("stun://", 0) != 0)
+                stun = "stun://" + stun.substr(5);
             if (stun.rfind("stun://", 0) != 0)
-                throw Error(ErrorCode::InvalidArgument, "--stun '" + stun + "': expected stun:HOST[:PORT]");
+                throw Error(ErrorCode::InvalidArgument,
+                            "--stun '" + stun + "': expected stun:HOST[:PORT]");
             g_object_set(webrtc, "stun-server", stun.c_str(), nullptr);
         }
         for (const auto& t : opt.ice.turn) {
             gboolean ok = FALSE;
-            g_signal_emit_by_name(webrtc, "add-turn-server", webrtcbin_turn_uri(t, opt.ice).c_str(), &ok);
-            if (!ok) throw Error(ErrorCode::InvalidArgument, "--turn " + redact_url(t) + ": webrtcbin refused it");
+            g_signal_emit_by_name(webrtc, "add-turn-server", webrtcbin_turn_uri(t, opt.ice).c_str(),
+                                  &ok);
+            if (!ok)
+                throw Error(ErrorCode::InvalidArgument,
+                            "--turn " + redact_url(t) + ": webrtcbin refused it");
         }
         if (opt.ice.relay_only)
-            g_object_set(webrtc, "ice-transport-policy", GST_WEBRTC_ICE_TRANSPORT_POLICY_RELAY, nullptr);
+            g_object_set(webrtc, "ice-transport-policy", GST_WEBRTC_ICE_TRANSPORT_POLICY_RELAY,
+                         nullptr);
 
         GstWebRTCICE* ice_raw = nullptr;
         g_object_get(webrtc, "ice-agent", &ice_raw, nullptr);
@@ -414,10 +461,13 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 for (const auto& addr : resolve_bind(b)) {
                     gboolean ok = FALSE;
                     g_signal_emit_by_name(ice.get(), "add-local-ip-address", addr.c_str(), &ok);
-                    if (!ok) throw Error(ErrorCode::InvalidArgument, "--bind " + addr + ": the ICE agent refused it");
+                    if (!ok)
+                        throw Error(ErrorCode::InvalidArgument,
+                                    "--bind " + addr + ": the ICE agent refused it");
                 }
             if (opt.ice.port_min)
-                g_object_set(ice.get(), "min-rtp-port", opt.ice.port_min, "max-rtp-port", opt.ice.port_max, nullptr);
+                g_object_set(ice.get(), "min-rtp-port", opt.ice.port_min, "max-rtp-port",
+                             opt.ice.port_max, nullptr);
             // libnice asks the LAN's router for a UPnP port mapping and waits 200 ms for it before
             // gathering completes; a command-line peer wants neither the delay nor the mapping.
             GObject* agent = nullptr;
@@ -430,7 +480,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             }
         }
 
-        connect(webrtc, "on-ice-candidate", G_CALLBACK(+[](GstElement*, guint mline, gchar* cand, gpointer d) {
+        connect(webrtc, "on-ice-candidate",
+                G_CALLBACK(+[](GstElement*, guint mline, gchar* cand, gpointer d) {
                     if (auto self = from(d)) self->on_candidate(mline, cand ? cand : "");
                 }));
         for (const char* prop : {"notify::ice-gathering-state", "notify::ice-connection-state",
@@ -444,11 +495,14 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         connect(webrtc, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
                     if (auto self = from(d)) self->on_pad_added(pad);
                 }));
-        connect(webrtc, "on-data-channel", G_CALLBACK(+[](GstElement*, GstWebRTCDataChannel* ch, gpointer d) {
+        connect(webrtc, "on-data-channel",
+                G_CALLBACK(+[](GstElement*, GstWebRTCDataChannel* ch, gpointer d) {
                     if (auto self = from(d)) {
                         auto owned = gst::ref(ch);
                         GstWebRTCDataChannel* raw = owned.release();
-                        self->post([raw](Impl& s) { s.adopt_channel(gst::ObjectPtr<GstWebRTCDataChannel>(raw)); });
+                        self->post([raw](Impl& s) {
+                            s.adopt_channel(gst::ObjectPtr<GstWebRTCDataChannel>(raw));
+                        });
                     }
                 }));
 
@@ -466,32 +520,38 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
         if (opt.role == Role::Offerer) add_offer_transceivers();
         if (gst_element_set_state(pipeline.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
-            throw Error(ErrorCode::Runtime, "the pipeline would not start (run with GST_DEBUG=3 for details)");
+            throw Error(ErrorCode::Runtime,
+                        "the pipeline would not start (run with GST_DEBUG=3 for details)");
         // webrtcbin refuses data channels while it is in the NULL state.
         if (opt.role == Role::Offerer && !opt.data_label.empty()) create_channel();
     }
 
     void build_output() {
-        if (opt.output.kind != MediaUri::Kind::File && opt.output.kind != MediaUri::Kind::Stdio) return;
+        if (opt.output.kind != MediaUri::Kind::File && opt.output.kind != MediaUri::Kind::Stdio)
+            return;
         std::string container = opt.output.kind == MediaUri::Kind::Stdio
                                     ? "matroska"
                                     : container_for_path(opt.output.location);
-        const char* muxer = container == "webm" ? "webmmux"
-                            : container == "mp4" ? "mp4mux"
+        const char* muxer = container == "webm"       ? "webmmux"
+                            : container == "mp4"      ? "mp4mux"
                             : container == "matroska" ? "matroskamux"
                                                       : nullptr;
         if (!muxer)
             throw Error(ErrorCode::InvalidArgument,
-                        "-o " + opt.output.location + ": unknown container; end the name in .webm, .mkv or .mp4");
-        require_elements({{muxer, container == "mp4" ? "gstreamer1.0-plugins-good" : "gstreamer1.0-plugins-good"}});
+                        "-o " + opt.output.location +
+                            ": unknown container; end the name in .webm, .mkv or .mp4");
+        require_elements({{muxer, container == "mp4" ? "gstreamer1.0-plugins-good"
+                                                     : "gstreamer1.0-plugins-good"}});
         mux = make(muxer, "mux");
-        if (container != "mp4") g_object_set(mux, "streamable", opt.output.kind == MediaUri::Kind::Stdio, nullptr);
+        if (container != "mp4")
+            g_object_set(mux, "streamable", opt.output.kind == MediaUri::Kind::Stdio, nullptr);
         if (opt.output.kind == MediaUri::Kind::Stdio) {
             file_sink = make("fdsink", "out");
             g_object_set(file_sink, "fd", 1, "sync", FALSE, nullptr);
         } else {
             file_sink = make("filesink", "out");
-            g_object_set(file_sink, "location", opt.output.location.c_str(), "sync", FALSE, "async", FALSE, nullptr);
+            g_object_set(file_sink, "location", opt.output.location.c_str(), "sync", FALSE, "async",
+                         FALSE, nullptr);
         }
         gst_bin_add_many(GST_BIN(pipeline.get()), mux, file_sink, nullptr);
         gst_element_link(mux, file_sink);
@@ -514,11 +574,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     GstCaps* codec_caps(const CodecInfo& c, int pt) {
         std::string s = std::string("application/x-rtp, media=(string)") + c.kind +
-                        ", encoding-name=(string)" + c.encoding_name +
-                        ", clock-rate=(int)" + std::to_string(c.clock_rate) + ", payload=(int)" + std::to_string(pt);
+                        ", encoding-name=(string)" + c.encoding_name + ", clock-rate=(int)" +
+                        std::to_string(c.clock_rate) + ", payload=(int)" + std::to_string(pt);
         if (*c.fmtp) s += std::string(", ") + c.fmtp;
         if (std::string_view(c.kind) == "video")
-            s += ", rtcp-fb-nack=(boolean)true, rtcp-fb-nack-pli=(boolean)true, rtcp-fb-ccm-fir=(boolean)true";
+            s += ", rtcp-fb-nack=(boolean)true, rtcp-fb-nack-pli=(boolean)true, "
+                 "rtcp-fb-ccm-fir=(boolean)true";
         GstCaps* caps = gst_caps_from_string(s.c_str());
         if (!caps) throw Error(ErrorCode::Runtime, "bad caps " + s);
         return caps;
@@ -526,9 +587,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     GstWebRTCRTPTransceiverDirection wanted_direction() const {
         switch (opt.direction) {
-            case MediaDirection::SendOnly: return GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY;
-            case MediaDirection::RecvOnly: return GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY;
-            default: return GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV;
+            case MediaDirection::SendOnly:
+                return GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY;
+            case MediaDirection::RecvOnly:
+                return GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY;
+            default:
+                return GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV;
         }
     }
 
@@ -536,8 +600,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         for (const char* kind : {"video", "audio"}) {
             const bool video = std::string_view(kind) == "video";
             if (video ? !opt.video : !opt.audio) continue;
-            if (opt.direction != MediaDirection::RecvOnly && opt.send.kind == MediaUri::Kind::Test &&
-                (video ? !opt.send.video : !opt.send.audio) && opt.direction == MediaDirection::SendOnly)
+            if (opt.direction != MediaDirection::RecvOnly &&
+                opt.send.kind == MediaUri::Kind::Test &&
+                (video ? !opt.send.video : !opt.send.audio) &&
+                opt.direction == MediaDirection::SendOnly)
                 continue;
             gst::CapsPtr caps(gst_caps_new_empty());
             const auto& list = video ? opt.video_codecs : opt.audio_codecs;
@@ -550,8 +616,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 gst_caps_append(caps.get(), codec_caps(*c, pt));
             }
             GstWebRTCRTPTransceiver* trans = nullptr;
-            g_signal_emit_by_name(webrtc, "add-transceiver", wanted_direction(), caps.get(), &trans);
-            if (!trans) throw Error(ErrorCode::Runtime, std::string("webrtcbin would not add a ") + kind + " transceiver");
+            g_signal_emit_by_name(webrtc, "add-transceiver", wanted_direction(), caps.get(),
+                                  &trans);
+            if (!trans)
+                throw Error(ErrorCode::Runtime,
+                            std::string("webrtcbin would not add a ") + kind + " transceiver");
             gst::ObjectPtr<GstWebRTCRTPTransceiver> owned(trans);
             Track t;
             t.kind = kind;
@@ -560,10 +629,14 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     }
 
     void create_channel() {
-        gst::StructurePtr options(gst_structure_new("options", "ordered", G_TYPE_BOOLEAN, TRUE, nullptr));
+        gst::StructurePtr options(
+            gst_structure_new("options", "ordered", G_TYPE_BOOLEAN, TRUE, nullptr));
         GstWebRTCDataChannel* ch = nullptr;
-        g_signal_emit_by_name(webrtc, "create-data-channel", opt.data_label.c_str(), options.get(), &ch);
-        if (!ch) throw Error(ErrorCode::Runtime, "webrtcbin would not create the data channel (is sctpenc installed?)");
+        g_signal_emit_by_name(webrtc, "create-data-channel", opt.data_label.c_str(), options.get(),
+                              &ch);
+        if (!ch)
+            throw Error(ErrorCode::Runtime,
+                        "webrtcbin would not create the data channel (is sctpenc installed?)");
         adopt_channel(gst::ObjectPtr<GstWebRTCDataChannel>(ch));
     }
 
@@ -576,7 +649,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         connect(channel.get(), "on-close", G_CALLBACK(+[](GstWebRTCDataChannel*, gpointer d) {
                     if (auto self = from(d)) self->post([](Impl& s) { s.on_channel_close(); });
                 }));
-        connect(channel.get(), "on-message-string", G_CALLBACK(+[](GstWebRTCDataChannel*, gchar* str, gpointer d) {
+        connect(channel.get(), "on-message-string",
+                G_CALLBACK(+[](GstWebRTCDataChannel*, gchar* str, gpointer d) {
                     if (auto self = from(d)) {
                         std::string msg = str ? str : "";
                         self->dc_received++;
@@ -605,7 +679,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (!stopping && data_open) {
             // The peer closed the channel: an orderly end of the call.
             events.emit("remote-closed", Json{{"reason", "data channel closed by the peer"}});
-            stop_graceful();
+            wind_down(CallEnd{});
         }
     }
 
@@ -623,7 +697,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             kbps = std::max(kbps, opt.min_bitrate_kbps);
             video_bitrate_kbps = kbps;
             auto replace = [&](const std::string& key, const std::string& value) {
-                if (size_t p = enc.find(key); p != std::string::npos) enc.replace(p, key.size(), value);
+                if (size_t p = enc.find(key); p != std::string::npos)
+                    enc.replace(p, key.size(), value);
             };
             replace("{bps}", std::to_string(kbps * 1000));
             replace("{kbps}", std::to_string(kbps));
@@ -647,9 +722,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         } else if (s.kind == MediaUri::Kind::Alsa && !video) {
             src = "alsasrc device=" + s.location;
         }
-        std::string convert = video ? "videoconvert ! videoscale ! queue max-size-buffers=2 leaky=downstream ! "
-                                    : "audioconvert ! queue max-size-time=100000000 leaky=downstream ! ";
-        std::string tail = enc + " ! " + c.pay + " pt=" + std::to_string(t.pt) + " mtu=1200 name=pay";
+        std::string convert =
+            video ? "videoconvert ! videoscale ! queue max-size-buffers=2 leaky=downstream ! "
+                  : "audioconvert ! queue max-size-time=100000000 leaky=downstream ! ";
+        std::string tail =
+            enc + " ! " + c.pay + " pt=" + std::to_string(t.pt) + " mtu=1200 name=pay";
         GstElement* bin = nullptr;
         if (!src.empty()) {
             bin = parse_bin(src + " ! " + convert + tail);
@@ -678,28 +755,33 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         learn_ssrc_on(pad, video ? "video" : "audio");
         auto* weak = new std::weak_ptr<Impl>(weak_from_this());
         gst_pad_add_probe(
-            pad, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-            video ? static_cast<GstPadProbeCallback>([](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
-                // An RTP packet with the marker bit set ends a video frame (RFC 7741 §4.1).
-                auto marked = [](GstBuffer* buf) {
-                    guint8 b1 = 0;
-                    return gst_buffer_extract(buf, 1, &b1, 1) == 1 && (b1 & 0x80);
-                };
-                auto self = from(d);
-                if (!self) return GST_PAD_PROBE_OK;
-                if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
-                    GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
-                    for (guint i = 0; i < gst_buffer_list_length(list); ++i)
-                        if (marked(gst_buffer_list_get(list, i))) self->on_sent(true);
-                } else if (marked(GST_PAD_PROBE_INFO_BUFFER(info))) {
-                    self->on_sent(true);
-                }
-                return GST_PAD_PROBE_OK;
-            })
-                  : static_cast<GstPadProbeCallback>([](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
-                        if (auto self = from(d)) self->on_sent(false);
-                        return GST_PAD_PROBE_OK;
-                    }),
+            pad,
+            static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                         GST_PAD_PROBE_TYPE_BUFFER_LIST),
+            video ? static_cast<GstPadProbeCallback>(
+                        [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                            // An RTP packet with the marker bit set ends a video frame (RFC 7741
+                            // §4.1).
+                            auto marked = [](GstBuffer* buf) {
+                                guint8 b1 = 0;
+                                return gst_buffer_extract(buf, 1, &b1, 1) == 1 && (b1 & 0x80);
+                            };
+                            auto self = from(d);
+                            if (!self) return GST_PAD_PROBE_OK;
+                            if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+                                GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+                                for (guint i = 0; i < gst_buffer_list_length(list); ++i)
+                                    if (marked(gst_buffer_list_get(list, i))) self->on_sent(true);
+                            } else if (marked(GST_PAD_PROBE_INFO_BUFFER(info))) {
+                                self->on_sent(true);
+                            }
+                            return GST_PAD_PROBE_OK;
+                        })
+                  : static_cast<GstPadProbeCallback>(
+                        [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                            if (auto self = from(d)) self->on_sent(false);
+                            return GST_PAD_PROBE_OK;
+                        }),
             weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
     }
 
@@ -707,7 +789,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void learn_ssrc(GstBuffer* buf, const char* kind) {
         guint8 h[12];
         if (gst_buffer_extract(buf, 0, h, sizeof h) != sizeof h) return;
-        const guint32 ssrc = (guint32(h[8]) << 24) | (guint32(h[9]) << 16) | (guint32(h[10]) << 8) | h[11];
+        const guint32 ssrc =
+            (guint32(h[8]) << 24) | (guint32(h[9]) << 16) | (guint32(h[10]) << 8) | h[11];
         std::lock_guard lock(ssrc_mutex);
         ssrc_kind.emplace(ssrc, kind);
     }
@@ -727,7 +810,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             const char* kind;
         };
         gst_pad_add_probe(
-            pad, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+            pad,
+            static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                         GST_PAD_PROBE_TYPE_BUFFER_LIST),
             [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
                 auto* c = static_cast<Ctx*>(d);
                 auto self = c->self.lock();
@@ -745,7 +830,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         // One decodebin per kind keeps the two encoder bins independent of each other.
         const MediaUri& s = opt.send;
         GstElement* src = s.kind == MediaUri::Kind::Stdio ? make("fdsrc") : make("filesrc");
-        if (s.kind == MediaUri::Kind::File) g_object_set(src, "location", s.location.c_str(), nullptr);
+        if (s.kind == MediaUri::Kind::File)
+            g_object_set(src, "location", s.location.c_str(), nullptr);
         GstElement* dec = make("decodebin");
         gst_bin_add_many(GST_BIN(pipeline.get()), src, dec, nullptr);
         gst_element_link(src, dec);
@@ -754,18 +840,19 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             bool video;
         };
         auto* ctx = new Ctx{encoder_bin, video};
-        g_signal_connect_data(dec, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
-                                  auto* c = static_cast<Ctx*>(d);
-                                  gst::CapsPtr caps(gst_pad_get_current_caps(pad));
-                                  if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
-                                  const char* name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
-                                  const bool is_video = g_str_has_prefix(name, "video/");
-                                  if (is_video != c->video) return;
-                                  gst::PadPtr sink(gst_element_get_static_pad(c->target, "sink"));
-                                  if (!gst_pad_is_linked(sink.get())) gst_pad_link(pad, sink.get());
-                              }),
-                              ctx, [](gpointer d, GClosure*) { delete static_cast<Ctx*>(d); },
-                              static_cast<GConnectFlags>(0));
+        g_signal_connect_data(
+            dec, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
+                auto* c = static_cast<Ctx*>(d);
+                gst::CapsPtr caps(gst_pad_get_current_caps(pad));
+                if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
+                const char* name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
+                const bool is_video = g_str_has_prefix(name, "video/");
+                if (is_video != c->video) return;
+                gst::PadPtr sink(gst_element_get_static_pad(c->target, "sink"));
+                if (!gst_pad_is_linked(sink.get())) gst_pad_link(pad, sink.get());
+            }),
+            ctx, [](gpointer d, GClosure*) { delete static_cast<Ctx*>(d); },
+            static_cast<GConnectFlags>(0));
         gst_element_sync_state_with_parent(src);
         gst_element_sync_state_with_parent(dec);
     }
@@ -792,7 +879,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         const char* enc = gst_structure_get_string(st, "encoding-name");
         const CodecInfo* c = enc ? webrtc::find_codec(enc) : nullptr;
         if (!c) {
-            KMS_LOG(webrtc, WARNING, "ignoring a stream with caps %" GST_PTR_FORMAT, caps.get());
+            KMS_LOG(webrtc, WARNING, "ignoring a stream with caps %" GST_PTR_FORMAT,
+                    static_cast<void*>(caps.get()));
             return;
         }
         const bool video = std::string_view(c->kind) == "video";
@@ -806,10 +894,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         // Decoding branch: frames are counted after the decoder, and shown or dropped.
         std::string sink_desc;
         if (opt.output.kind == MediaUri::Kind::Display)
-            sink_desc = video ? "videoconvert ! autovideosink sync=false" : "audioconvert ! audioresample ! autoaudiosink sync=false";
+            sink_desc = video ? "videoconvert ! autovideosink sync=false"
+                              : "audioconvert ! audioresample ! autoaudiosink sync=false";
         else
             sink_desc = "fakesink sync=false async=false name=sink";
-        GstElement* decode = parse_bin(std::string("queue ! ") + c->decode + " name=dec ! " + sink_desc);
+        GstElement* decode =
+            parse_bin(std::string("queue ! ") + c->decode + " name=dec ! " + sink_desc);
         gst_bin_add(GST_BIN(pipeline.get()), decode);
         link_tee(tee, decode);
         GstElement* dec = gst_bin_get_by_name(GST_BIN(decode), "dec");
@@ -817,10 +907,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             gst::PadPtr dsrc(gst_element_get_static_pad(dec, "src"));
             count_decoded(dsrc.get(), video);
             gst_object_unref(dec);
-        }
-        if (GstElement* sink = gst_bin_get_by_name(GST_BIN(decode), "sink")) {
-            if (!mux) watch_eos(sink);
-            gst_object_unref(sink);
         }
 
         // Recording branch: what arrived, untouched (passthrough), into the muxer.
@@ -832,8 +918,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             GstPad* mpad = mux_pad(c->kind);
             gst::PadPtr rsrc(gst_element_get_static_pad(rec, "src"));
             if (gst_pad_link(rsrc.get(), mpad) != GST_PAD_LINK_OK)
-                throw Error(ErrorCode::Io, std::string("-o ") + opt.output.redacted() + ": the container cannot hold " +
-                                               c->encoding_name + "; use .mkv");
+                throw Error(ErrorCode::Io, std::string("-o ") + opt.output.redacted() +
+                                               ": the container cannot hold " + c->encoding_name +
+                                               "; use .mkv");
             gst_element_sync_state_with_parent(rec);
         }
         gst_element_sync_state_with_parent(decode);
@@ -859,7 +946,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             rx_entries.push_back(entry);
         }
         if (gst_pad_link(pad, entry_sink.get()) != GST_PAD_LINK_OK)
-            throw Error(ErrorCode::Runtime, "cannot link the received " + std::string(c->kind) + " stream");
+            throw Error(ErrorCode::Runtime,
+                        "cannot link the received " + std::string(c->kind) + " stream");
         events.emit("track", Json{{"direction", "in"}, {"kind", c->kind}, {"codec", c->name}});
     }
 
@@ -868,8 +956,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     GstPad* mux_pad(const std::string& kind) {
         auto it = mux_pads.find(kind);
         if (it != mux_pads.end()) return it->second.get();
-        GstPad* pad = gst_element_request_pad_simple(mux, kind == "video" ? "video_%u" : "audio_%u");
-        if (!pad) throw Error(ErrorCode::Io, "-o " + opt.output.redacted() + ": the container takes no " + kind);
+        GstPad* pad =
+            gst_element_request_pad_simple(mux, kind == "video" ? "video_%u" : "audio_%u");
+        if (!pad)
+            throw Error(ErrorCode::Io,
+                        "-o " + opt.output.redacted() + ": the container takes no " + kind);
         mux_pads[kind].reset(pad);
         return pad;
     }
@@ -889,17 +980,19 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     void count_decoded(GstPad* pad, bool video) {
         auto* weak = new std::weak_ptr<Impl>(weak_from_this());
-        gst_pad_add_probe(
-            pad, GST_PAD_PROBE_TYPE_BUFFER,
-            video ? static_cast<GstPadProbeCallback>([](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
-                if (auto self = from(d)) self->on_decoded(true);
-                return GST_PAD_PROBE_OK;
-            })
-                  : static_cast<GstPadProbeCallback>([](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
-                        if (auto self = from(d)) self->on_decoded(false);
-                        return GST_PAD_PROBE_OK;
-                    }),
-            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+        gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER,
+                          video
+                              ? static_cast<GstPadProbeCallback>(
+                                    [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                                        if (auto self = from(d)) self->on_decoded(true);
+                                        return GST_PAD_PROBE_OK;
+                                    })
+                              : static_cast<GstPadProbeCallback>(
+                                    [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                                        if (auto self = from(d)) self->on_decoded(false);
+                                        return GST_PAD_PROBE_OK;
+                                    }),
+                          weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
     }
 
     void on_decoded(bool video) {
@@ -915,7 +1008,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         const std::string key = direction + kind;
         if (flowing[key] == on) return;
         flowing[key] = on;
-        events.emit("media-flow", Json{{"direction", direction}, {"kind", kind}, {"state", on ? "flowing" : "not-flowing"}});
+        events.emit("media-flow", Json{{"direction", direction},
+                                       {"kind", kind},
+                                       {"state", on ? "flowing" : "not-flowing"}});
     }
 
     // ---- negotiation ---------------------------------------------------------------------------
@@ -952,8 +1047,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         }
         const GstStructure* r = gst_promise_get_reply(p);
         GError* err = nullptr;
-        if (r && gst_structure_has_field(r, "error") && gst_structure_get(r, "error", G_TYPE_ERROR, &err, nullptr) &&
-            err) {
+        if (r && gst_structure_has_field(r, "error") &&
+            gst_structure_get(r, "error", G_TYPE_ERROR, &err, nullptr) && err) {
             gst::GErrorPtr owned(err);
             fail(ErrorCode::Negotiation, std::string(what) + " failed: " + err->message);
             return false;
@@ -965,7 +1060,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void start() {
         mark("start");
         if (opt.role == Role::Offerer) {
-            g_signal_emit_by_name(webrtc, "create-offer", nullptr, promise(&Impl::on_offer_created));
+            g_signal_emit_by_name(webrtc, "create-offer", nullptr,
+                                  promise(&Impl::on_offer_created));
         }
     }
 
@@ -1011,7 +1107,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         gst::GCharPtr text(gst_sdp_message_as_text(desc->sdp));
         local_sent = true;
         mark("sdpReady");
-        events.emit("local-description", Json{{"sdpType", desc->type == GST_WEBRTC_SDP_TYPE_OFFER ? "offer" : "answer"}});
+        events.emit(
+            "local-description",
+            Json{{"sdpType", desc->type == GST_WEBRTC_SDP_TYPE_OFFER ? "offer" : "answer"}});
         if (cb.local_description) cb.local_description(text.get());
         if (opt.role == Role::Answerer) start_watchdogs();
     }
@@ -1032,7 +1130,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             const auto& ours = m.kind == "video" ? opt.video_codecs : opt.audio_codecs;
             for (const auto& c : m.codecs) {
                 const CodecInfo* info = webrtc::find_codec(c.name);
-                if (!info || std::find(ours.begin(), ours.end(), info->name) == ours.end()) continue;
+                if (!info || std::find(ours.begin(), ours.end(), info->name) == ours.end())
+                    continue;
                 if (info->clock_rate != c.clock_rate && c.clock_rate != 0) continue;
                 t.codec = info;
                 t.pt = c.payload;
@@ -1041,13 +1140,15 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             if (!t.codec) {
                 std::string theirs, mine;
                 for (const auto& c : m.codecs)
-                    if (c.name != "rtx" && c.name != "red" && c.name != "ulpfec" && c.name != "telephone-event" &&
-                        !c.name.empty() && theirs.find(c.name) == std::string::npos)
+                    if (c.name != "rtx" && c.name != "red" && c.name != "ulpfec" &&
+                        c.name != "telephone-event" && !c.name.empty() &&
+                        theirs.find(c.name) == std::string::npos)
                         theirs += (theirs.empty() ? "" : ", ") + c.name;
                 for (const auto& c : ours) mine += (mine.empty() ? "" : ", ") + c;
-                throw Error(ErrorCode::Negotiation, "no common " + m.kind + " codec (line " + std::to_string(m.line) +
-                                                        "): the peer offers " + (theirs.empty() ? "none" : theirs) +
-                                                        "; we accept " + mine);
+                throw Error(ErrorCode::Negotiation,
+                            "no common " + m.kind + " codec (line " + std::to_string(m.line) +
+                                "): the peer offers " + (theirs.empty() ? "none" : theirs) +
+                                "; we accept " + mine);
             }
             const bool peer_sends = m.direction == "sendrecv" || m.direction == "sendonly";
             const bool peer_recvs = m.direction == "sendrecv" || m.direction == "recvonly";
@@ -1065,6 +1166,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             if (m.kind != "audio" && m.kind != "video") continue;
             if (av >= tracks.size()) break;
             Track& t = tracks[av++];
+            // RFC 8829 §5.3.1: an answer keeps the offer's m-lines in order and kind.
+            if (m.kind != t.kind)
+                throw Error(ErrorCode::BadInput, "answer SDP line " + std::to_string(m.line) +
+                                                     ": m=" + m.kind +
+                                                     " where the offer had m=" + t.kind);
             t.mline = static_cast<int>(i);
             if (m.rejected() || m.codecs.empty()) continue;
             for (const auto& c : m.codecs) {
@@ -1075,14 +1181,19 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 break;
             }
             if (!t.codec)
-                throw Error(ErrorCode::Negotiation, "the answer's " + m.kind + " line " + std::to_string(m.line) +
+                throw Error(ErrorCode::Negotiation, "the answer's " + m.kind + " line " +
+                                                        std::to_string(m.line) +
                                                         " names no codec we offered");
-            t.send = (m.direction == "sendrecv" || m.direction == "recvonly") && opt.direction != MediaDirection::RecvOnly;
-            t.recv = (m.direction == "sendrecv" || m.direction == "sendonly") && opt.direction != MediaDirection::SendOnly;
+            t.send = (m.direction == "sendrecv" || m.direction == "recvonly") &&
+                     opt.direction != MediaDirection::RecvOnly;
+            t.recv = (m.direction == "sendrecv" || m.direction == "sendonly") &&
+                     opt.direction != MediaDirection::SendOnly;
         }
-        bool any = std::any_of(tracks.begin(), tracks.end(), [](const Track& t) { return t.codec; });
+        bool any =
+            std::any_of(tracks.begin(), tracks.end(), [](const Track& t) { return t.codec; });
         if (!any && !tracks.empty() && opt.data_label.empty())
-            throw Error(ErrorCode::Negotiation, "the answer rejected every media line; no common codec");
+            throw Error(ErrorCode::Negotiation,
+                        "the answer rejected every media line; no common codec");
     }
 
     unsigned remote_video_bandwidth(const std::string& text) {
@@ -1106,13 +1217,15 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     }
 
     void set_remote(const std::string& text) {
-        if (remote_applied) throw Error(ErrorCode::InvalidArgument, "a remote description was already applied");
+        if (remote_applied)
+            throw Error(ErrorCode::InvalidArgument, "a remote description was already applied");
         SdpParse parsed = parse_sdp(text, true);
         if (!parsed) {
             const SdpError& e = parsed.error;
             std::string where = e.line ? "line " + std::to_string(e.line) + ": " : "";
             if (e.message.rfind("line ", 0) == 0) where.clear();
-            throw Error(e.code, std::string(opt.role == Role::Offerer ? "answer" : "offer") + " SDP " + where + e.message);
+            throw Error(e.code, std::string(opt.role == Role::Offerer ? "answer" : "offer") +
+                                    " SDP " + where + e.message);
         }
         const Sdp& sdp = *parsed.sdp;
         remote_fp_alg = sdp.fingerprint_algorithm;
@@ -1133,14 +1246,16 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             prepare_mux();
             gst::SessionDescriptionPtr desc(
                 gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, msg.release()));
-            g_signal_emit_by_name(webrtc, "set-remote-description", desc.get(), promise(&Impl::on_remote_offer_set));
+            g_signal_emit_by_name(webrtc, "set-remote-description", desc.get(),
+                                  promise(&Impl::on_remote_offer_set));
         } else {
             read_answer(sdp);
             prepare_mux();
             link_senders();
             gst::SessionDescriptionPtr desc(
                 gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, msg.release()));
-            g_signal_emit_by_name(webrtc, "set-remote-description", desc.get(), promise(&Impl::on_remote_answer_set));
+            g_signal_emit_by_name(webrtc, "set-remote-description", desc.get(),
+                                  promise(&Impl::on_remote_answer_set));
         }
     }
 
@@ -1148,7 +1263,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         for (auto& t : tracks) {
             if (!t.codec || !t.send) continue;
             link_sender(t);
-            events.emit("track", Json{{"direction", "out"}, {"kind", t.kind}, {"codec", t.codec->name}, {"payloadType", t.pt}});
+            events.emit("track", Json{{"direction", "out"},
+                                      {"kind", t.kind},
+                                      {"codec", t.codec->name},
+                                      {"payloadType", t.pt}});
         }
     }
 
@@ -1161,10 +1279,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 g_signal_emit_by_name(webrtc, "get-transceiver", t.mline, &trans);
                 if (!trans) continue;
                 gst::ObjectPtr<GstWebRTCRTPTransceiver> owned(trans);
-                GstWebRTCRTPTransceiverDirection dir = t.send && t.recv ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV
-                                                       : t.send         ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY
-                                                       : t.recv         ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY
-                                                                        : GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_INACTIVE;
+                GstWebRTCRTPTransceiverDirection dir =
+                    t.send && t.recv ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV
+                    : t.send         ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY
+                    : t.recv         ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY
+                                     : GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_INACTIVE;
                 g_object_set(trans, "direction", dir, nullptr);
                 if (t.codec) {
                     gst::CapsPtr caps(codec_caps(*t.codec, t.pt));
@@ -1189,7 +1308,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         gst::SessionDescriptionPtr owned(answer);
         if (!answer) return fail(ErrorCode::Negotiation, "webrtcbin made no answer");
         limit_bandwidth(answer->sdp);
-        g_signal_emit_by_name(webrtc, "set-local-description", answer, promise(&Impl::on_local_set));
+        g_signal_emit_by_name(webrtc, "set-local-description", answer,
+                              promise(&Impl::on_local_set));
     }
 
     void on_remote_answer_set(GstPromise* p) {
@@ -1229,7 +1349,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (prop == "ice-gathering-state") {
             GstWebRTCICEGatheringState g{};
             g_object_get(webrtc, "ice-gathering-state", &g, nullptr);
-            events.emit("ice-gathering-state", Json{{"state", enum_nick(GST_TYPE_WEBRTC_ICE_GATHERING_STATE, g)}});
+            events.emit("ice-gathering-state",
+                        Json{{"state", enum_nick(GST_TYPE_WEBRTC_ICE_GATHERING_STATE, g)}});
             if (g == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) {
                 mark("gathered");
                 maybe_send_local();
@@ -1237,8 +1358,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         } else if (prop == "ice-connection-state") {
             GstWebRTCICEConnectionState s{};
             g_object_get(webrtc, "ice-connection-state", &s, nullptr);
-            events.emit("ice-connection-state", Json{{"state", enum_nick(GST_TYPE_WEBRTC_ICE_CONNECTION_STATE, s)}});
-            if (s == GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED || s == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED) {
+            events.emit("ice-connection-state",
+                        Json{{"state", enum_nick(GST_TYPE_WEBRTC_ICE_CONNECTION_STATE, s)}});
+            if (s == GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED ||
+                s == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED) {
                 mark("iceConnected");
                 ice_connected_once = true;
                 disconnected = false;
@@ -1247,14 +1370,16 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 if (!disconnected) disconnected_since = Clock::now();
                 disconnected = true;
             } else if (s == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) {
-                fail(ErrorCode::Network, ice_connected_once ? "ICE failed: the peer is gone or the path broke"
-                                                            : "ICE failed: no candidate pair worked; check --bind, "
-                                                              "--stun and --turn, and that the peer can reach us");
+                fail(ErrorCode::Network,
+                     ice_connected_once ? "ICE failed: the peer is gone or the path broke"
+                                        : "ICE failed: no candidate pair worked; check --bind, "
+                                          "--stun and --turn, and that the peer can reach us");
             }
         } else if (prop == "connection-state") {
             GstWebRTCPeerConnectionState s{};
             g_object_get(webrtc, "connection-state", &s, nullptr);
-            events.emit("connection-state", Json{{"state", enum_nick(GST_TYPE_WEBRTC_PEER_CONNECTION_STATE, s)}});
+            events.emit("connection-state",
+                        Json{{"state", enum_nick(GST_TYPE_WEBRTC_PEER_CONNECTION_STATE, s)}});
         }
     }
 
@@ -1287,11 +1412,14 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             gst::ObjectPtr<GstWebRTCDTLSTransport> owned(dtls);
             if (watched_dtls.count(dtls)) continue;
             watched_dtls.insert(dtls);
-            connect(dtls, "notify::state", G_CALLBACK(+[](GstWebRTCDTLSTransport* t, GParamSpec*, gpointer d) {
+            connect(dtls, "notify::state",
+                    G_CALLBACK(+[](GstWebRTCDTLSTransport* t, GParamSpec*, gpointer d) {
                         if (auto self = from(d)) {
                             auto owned_t = gst::ref(t);
                             GstWebRTCDTLSTransport* raw = owned_t.release();
-                            self->post([raw](Impl& s) { s.on_dtls_state(gst::ObjectPtr<GstWebRTCDTLSTransport>(raw)); });
+                            self->post([raw](Impl& s) {
+                                s.on_dtls_state(gst::ObjectPtr<GstWebRTCDTLSTransport>(raw));
+                            });
                         }
                     }));
             // The state may have changed before we connected.
@@ -1303,12 +1431,13 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         GstWebRTCDTLSTransportState state{};
         g_object_get(t.get(), "state", &state, nullptr);
         if (state == GST_WEBRTC_DTLS_TRANSPORT_STATE_NEW) return;
-        events.emit("dtls-state", Json{{"state", enum_nick(GST_TYPE_WEBRTC_DTLS_TRANSPORT_STATE, state)}});
+        events.emit("dtls-state",
+                    Json{{"state", enum_nick(GST_TYPE_WEBRTC_DTLS_TRANSPORT_STATE, state)}});
         if (state == GST_WEBRTC_DTLS_TRANSPORT_STATE_FAILED)
             return fail(ErrorCode::Negotiation, "DTLS handshake failed");
         if (state == GST_WEBRTC_DTLS_TRANSPORT_STATE_CLOSED && !stopping && verified) {
             events.emit("remote-closed", Json{{"reason", "DTLS closed by the peer"}});
-            return stop_graceful();
+            return wind_down(CallEnd{});
         }
         if (state != GST_WEBRTC_DTLS_TRANSPORT_STATE_CONNECTED || verified) return;
         // webrtcbin 1.22 does not compare the peer's certificate with a=fingerprint
@@ -1316,13 +1445,16 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         gchar* pem = nullptr;
         g_object_get(t.get(), "remote-certificate", &pem, nullptr);
         gst::GCharPtr owned(pem);
-        if (!pem) return fail(ErrorCode::Negotiation, "DTLS connected but the peer's certificate is unreadable");
+        if (!pem)
+            return fail(ErrorCode::Negotiation,
+                        "DTLS connected but the peer's certificate is unreadable");
         std::string got = certificate_fingerprint(pem, remote_fp_alg);
         if (got.empty() || got != remote_fp) {
-            events.emit("fingerprint", Json{{"verified", false}, {"expected", remote_fp}, {"actual", got}});
+            events.emit("fingerprint",
+                        Json{{"verified", false}, {"expected", remote_fp}, {"actual", got}});
             return fail(ErrorCode::Negotiation,
-                        "the peer's DTLS certificate does not match the SDP's a=fingerprint (" + remote_fp_alg +
-                            " " + remote_fp + " expected, " + got +
+                        "the peer's DTLS certificate does not match the SDP's a=fingerprint (" +
+                            remote_fp_alg + " " + remote_fp + " expected, " + got +
                             " presented); someone may be in the middle of the call");
         }
         verified = true;
@@ -1343,7 +1475,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 gst::PadPtr src(gst_element_get_static_pad(e, "src"));
                 auto* weak = new std::weak_ptr<Impl>(weak_from_this());
                 gst_pad_add_probe(
-                    src.get(), static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                    src.get(),
+                    static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                                 GST_PAD_PROBE_TYPE_BUFFER_LIST),
                     [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
                         if (auto self = from(d)) self->last_rx_us = g_get_monotonic_time();
                         return GST_PAD_PROBE_OK;
@@ -1364,8 +1498,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                             if (auto self = from(d))
                                 self->post([](Impl& s) {
                                     if (s.stopping) return;
-                                    s.events.emit("remote-closed", Json{{"reason", "RTCP BYE from the peer"}});
-                                    s.stop_graceful();
+                                    s.events.emit("remote-closed",
+                                                  Json{{"reason", "RTCP BYE from the peer"}});
+                                    s.wind_down(CallEnd{});
                                 });
                         }));
             g_value_reset(&item2);
@@ -1379,27 +1514,32 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             const double since = std::chrono::duration<double>(Clock::now() - started).count();
             if (s.stopping) return false;
             if (!s.ice_connected_once && since > s.opt.ice_timeout_s) {
-                s.fail(ErrorCode::Network, "ICE did not connect within " + std::to_string(int(s.opt.ice_timeout_s)) +
-                                               " s; check --bind, --stun and --turn, and that the peer can reach us");
+                s.fail(ErrorCode::Network,
+                       "ICE did not connect within " + std::to_string(int(s.opt.ice_timeout_s)) +
+                           " s; check --bind, --stun and --turn, and that the peer can reach us");
                 return false;
             }
             if (s.disconnected &&
-                std::chrono::duration<double>(Clock::now() - s.disconnected_since).count() > s.opt.ice_timeout_s) {
+                std::chrono::duration<double>(Clock::now() - s.disconnected_since).count() >
+                    s.opt.ice_timeout_s) {
                 s.fail(ErrorCode::Network, "ICE disconnected for more than " +
-                                               std::to_string(int(s.opt.ice_timeout_s)) + " s: the peer is gone");
+                                               std::to_string(int(s.opt.ice_timeout_s)) +
+                                               " s: the peer is gone");
                 return false;
             }
             if (s.verified) {
                 const double quiet = (g_get_monotonic_time() - s.last_rx_us) / 1e6;
                 if (quiet > s.opt.ice_timeout_s) {
-                    s.fail(ErrorCode::Network, "nothing heard from the peer for " + std::to_string(int(quiet)) +
+                    s.fail(ErrorCode::Network, "nothing heard from the peer for " +
+                                                   std::to_string(int(quiet)) +
                                                    " s: it is gone or the path broke");
                     return false;
                 }
             }
             if (s.opt.media_timeout_s > 0 && since > s.opt.media_timeout_s && s.expects_media() &&
                 s.frames_video + s.frames_audio == 0) {
-                s.fail(ErrorCode::NoMedia, "no media received within " + std::to_string(int(s.opt.media_timeout_s)) +
+                s.fail(ErrorCode::NoMedia, "no media received within " +
+                                               std::to_string(int(s.opt.media_timeout_s)) +
                                                " s (--media-timeout)");
                 return false;
             }
@@ -1413,7 +1553,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     }
 
     bool expects_media() const {
-        return std::any_of(tracks.begin(), tracks.end(), [](const Track& t) { return t.recv && t.codec; });
+        return std::any_of(tracks.begin(), tracks.end(),
+                           [](const Track& t) { return t.recv && t.codec; });
     }
 
     // ---- statistics ----------------------------------------------------------------------------
@@ -1435,7 +1576,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             if (!GST_VALUE_HOLDS_STRUCTURE(v)) continue;
             const GstStructure* s = gst_value_get_structure(v);
             GstWebRTCStatsType type{};
-            if (!gst_structure_get_enum(s, "type", GST_TYPE_WEBRTC_STATS_TYPE, reinterpret_cast<gint*>(&type)))
+            if (!gst_structure_get_enum(s, "type", GST_TYPE_WEBRTC_STATS_TYPE,
+                                        reinterpret_cast<gint*>(&type)))
                 continue;
             Json j = stats_to_json(s);
             const std::string tname = enum_nick(GST_TYPE_WEBRTC_STATS_TYPE, type);
@@ -1455,8 +1597,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             if (j.contains("codecId") && by_id.count(j["codecId"].get<std::string>())) {
                 const Json& codec = by_id[j["codecId"].get<std::string>()];
                 std::string mime = codec.value("mimeType", "");
-                if (mime.rfind("video", 0) == 0) j["kind"] = "video";
-                else if (mime.rfind("audio", 0) == 0) j["kind"] = "audio";
+                if (mime.rfind("video", 0) == 0)
+                    j["kind"] = "video";
+                else if (mime.rfind("audio", 0) == 0)
+                    j["kind"] = "audio";
             }
         };
         for (auto& [type, j] : out) {
@@ -1476,7 +1620,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 if (j.value("kind", "") == "video") adapt_bitrate(j);
             } else if (type == "candidate-pair") {
                 report_pair(j, by_id);
-            } else if (type != "transport" && type != "remote-outbound-rtp" && type != "data-channel") {
+            } else if (type != "transport" && type != "remote-outbound-rtp" &&
+                       type != "data-channel") {
                 continue;
             }
             events.emit(type, j);
@@ -1490,13 +1635,15 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             Json c = Json::object();
             if (pair.contains(key) && by_id.count(pair[key].get<std::string>())) {
                 const Json& s = by_id[pair[key].get<std::string>()];
-                for (const char* f : {"address", "port", "candidateType", "protocol", "priority", "url"})
+                for (const char* f :
+                     {"address", "port", "candidateType", "protocol", "priority", "url"})
                     if (s.contains(f)) c[f] = s[f];
             }
             return c;
         };
         selected_pair_reported = true;
-        events.emit("selected-candidate-pair", Json{{"local", cand("localCandidateId")}, {"remote", cand("remoteCandidateId")}});
+        events.emit("selected-candidate-pair", Json{{"local", cand("localCandidateId")},
+                                                    {"remote", cand("remoteCandidateId")}});
     }
 
     // A loss-based controller between --min-bitrate and --max-bitrate (the loss half of GCC,
@@ -1510,8 +1657,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (remote_video_limit_kbps) ceiling = std::min(ceiling, remote_video_limit_kbps);
         const unsigned floor = std::max(opt.min_bitrate_kbps, 30u);
         double next = video_bitrate_kbps;
-        if (loss > 0.10) next *= (1.0 - 0.5 * loss);
-        else if (loss < 0.02) next *= 1.08;
+        if (loss > 0.10)
+            next *= (1.0 - 0.5 * loss);
+        else if (loss < 0.02)
+            next *= 1.08;
         unsigned kbps = std::clamp(static_cast<unsigned>(next), std::min(floor, ceiling), ceiling);
         if (kbps == video_bitrate_kbps) return;
         video_bitrate_kbps = kbps;
@@ -1522,7 +1671,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             else
                 g_object_set(t.encoder, "target-bitrate", static_cast<gint>(kbps * 1000), nullptr);
         }
-        events.emit("bitrate", Json{{"kind", "video"}, {"targetBitrate", kbps * 1000}, {"fractionLost", loss}});
+        events.emit(
+            "bitrate",
+            Json{{"kind", "video"}, {"targetBitrate", kbps * 1000}, {"fractionLost", loss}});
     }
 
     unsigned long long last_video_frames = 0, last_audio_frames = 0;
@@ -1546,15 +1697,20 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         Json phases = Json::object();
         std::lock_guard lock(timing_mutex);
         auto at = [&](const char* k) { return milestones.count(k) ? milestones[k] : -1.0; };
-        for (const char* k : {"start", "sdpReady", "remoteDescription", "iceConnected", "dtlsConnected", "firstRtp", "firstFrame"})
+        for (const char* k : {"start", "sdpReady", "remoteDescription", "iceConnected",
+                              "dtlsConnected", "firstRtp", "firstFrame"})
             if (at(k) >= 0) milestones_json[k] = std::round(at(k) * 10) / 10;
         auto phase = [&](const char* name, const char* from, const char* to) {
-            if (at(from) >= 0 && at(to) >= 0) phases[name] = std::round((at(to) - at(from)) * 10) / 10;
+            if (at(from) >= 0 && at(to) >= 0)
+                phases[name] = std::round((at(to) - at(from)) * 10) / 10;
         };
         phase("gather", "start", "sdpReady");
         // ICE checks start once both descriptions are in place.
         if (at("iceConnected") >= 0 && at("sdpReady") >= 0 && at("remoteDescription") >= 0)
-            phases["ice"] = std::round((at("iceConnected") - std::max(at("sdpReady"), at("remoteDescription"))) * 10) / 10;
+            phases["ice"] =
+                std::round(
+                    (at("iceConnected") - std::max(at("sdpReady"), at("remoteDescription"))) * 10) /
+                10;
         phase("dtls", "iceConnected", "dtlsConnected");
         phase("firstRtp", "dtlsConnected", "firstRtp");
         phase("firstFrame", "firstRtp", "firstFrame");
@@ -1581,17 +1737,21 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 gst::GErrorPtr e(err);
                 gst::GCharPtr d(dbg);
                 if (stopping) return;  // errors while tearing down lose nothing
-                GST_DEBUG_BIN_TO_DOT_FILE_WITH_TS(GST_BIN(pipeline.get()), GST_DEBUG_GRAPH_SHOW_ALL, "kms-error");
+                GST_DEBUG_BIN_TO_DOT_FILE_WITH_TS(GST_BIN(pipeline.get()), GST_DEBUG_GRAPH_SHOW_ALL,
+                                                  "kms-error");
                 ErrorCode code = ErrorCode::Runtime;
                 if (e->domain == GST_RESOURCE_ERROR &&
-                    (e->code == GST_RESOURCE_ERROR_OPEN_WRITE || e->code == GST_RESOURCE_ERROR_WRITE ||
+                    (e->code == GST_RESOURCE_ERROR_OPEN_WRITE ||
+                     e->code == GST_RESOURCE_ERROR_WRITE ||
                      e->code == GST_RESOURCE_ERROR_NO_SPACE_LEFT))
                     code = ErrorCode::Io;
                 else if (e->domain == GST_RESOURCE_ERROR &&
-                         (e->code == GST_RESOURCE_ERROR_NOT_FOUND || e->code == GST_RESOURCE_ERROR_OPEN_READ))
+                         (e->code == GST_RESOURCE_ERROR_NOT_FOUND ||
+                          e->code == GST_RESOURCE_ERROR_OPEN_READ))
                     code = ErrorCode::BadInput;
                 else if (e->domain == GST_STREAM_ERROR &&
-                         (e->code == GST_STREAM_ERROR_TYPE_NOT_FOUND || e->code == GST_STREAM_ERROR_DECODE ||
+                         (e->code == GST_STREAM_ERROR_TYPE_NOT_FOUND ||
+                          e->code == GST_STREAM_ERROR_DECODE ||
                           e->code == GST_STREAM_ERROR_WRONG_TYPE))
                     code = ErrorCode::BadInput;
                 gst::GCharPtr src_name(gst_object_get_path_string(GST_MESSAGE_SRC(msg)));
@@ -1611,7 +1771,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             case GST_MESSAGE_LATENCY:
                 gst_bin_recalculate_latency(GST_BIN(pipeline.get()));
                 break;
-            default: break;
+            default:
+                break;
         }
     }
 
@@ -1638,15 +1799,25 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     void on_sink_eos() {
         if (eos_pending) --eos_pending;
-        if (stopping && eos_pending == 0) finish(pending_end);
+        if (!stopping || eos_pending) return;
+        // The file is complete; a clean stop still leaves the BYE its time on the wire.
+        const double left =
+            kByeGraceMs -
+            std::chrono::duration<double, std::milli>(Clock::now() - stop_started).count();
+        if (!pending_end.clean || left <= 0) return finish(pending_end);
+        add_timer(static_cast<unsigned>(left), [](Impl& s) {
+            s.finish(s.pending_end);
+            return false;
+        });
     }
 
     // Ends the call: an orderly goodbye when clean, and in every case the recording is
     // finalised before the end is reported (a failure loses nothing already recorded).
     void wind_down(const CallEnd& end) {
         if (ended) return;
-        if (stopping) return finish(pending_end.clean ? end : pending_end);  // second request: at once
+        if (stopping) return;
         stopping = true;
+        stop_started = Clock::now();
         pending_end = end;
         events.emit("stopping", Json{{"clean", end.clean}});
         gate_closed = true;
@@ -1668,14 +1839,18 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             if (!gst_pad_is_linked(pad.get())) gst_pad_send_event(pad.get(), gst_event_new_eos());
         // The RTCP thread sends the BYE within tens of milliseconds; 500 ms leaves it room. A
         // muxer gets up to 3 s to write its index.
-        const unsigned wait = eos_pending ? 3000 : end.clean ? 500 : 0;
+        const unsigned wait = eos_pending ? 3000 : end.clean ? kByeGraceMs : 0;
         add_timer(wait, [](Impl& s) {
             s.finish(s.pending_end);
             return false;
         });
     }
 
-    void stop_graceful() { wind_down(CallEnd{}); }
+    // The caller asked to stop; asking again while winding down stops at once.
+    void stop_graceful() {
+        if (stopping) return finish(pending_end);
+        wind_down(CallEnd{});
+    }
 };
 
 WebRtcEndpoint::WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, EventWriter& events) {
@@ -1683,7 +1858,8 @@ WebRtcEndpoint::WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, Event
     options.video_codecs = webrtc::check_codec_list(options.video_codecs, "video");
     options.audio_codecs = webrtc::check_codec_list(options.audio_codecs, "audio");
     if (!options.audio && !options.video && options.data_label.empty())
-        throw Error(ErrorCode::InvalidArgument, "--no-audio and --no-video leave nothing to do; add --data LABEL");
+        throw Error(ErrorCode::InvalidArgument,
+                    "--no-audio and --no-video leave nothing to do; add --data LABEL");
     if (options.max_bitrate_kbps && options.min_bitrate_kbps > options.max_bitrate_kbps)
         throw Error(ErrorCode::InvalidArgument, "--min-bitrate is above --max-bitrate");
     if (options.ice.port_min > options.ice.port_max)
@@ -1694,9 +1870,13 @@ WebRtcEndpoint::WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, Event
 
 WebRtcEndpoint::~WebRtcEndpoint() = default;
 
-void WebRtcEndpoint::start() { impl_->start(); }
+void WebRtcEndpoint::start() {
+    impl_->start();
+}
 
-void WebRtcEndpoint::set_remote_description(const std::string& sdp) { impl_->set_remote(sdp); }
+void WebRtcEndpoint::set_remote_description(const std::string& sdp) {
+    impl_->set_remote(sdp);
+}
 
 bool WebRtcEndpoint::send_data(const std::string& message) {
     if (!impl_->channel || !impl_->data_open) return false;
@@ -1709,7 +1889,9 @@ bool WebRtcEndpoint::send_data(const std::string& message) {
     return true;
 }
 
-void WebRtcEndpoint::stop() { impl_->stop_graceful(); }
+void WebRtcEndpoint::stop() {
+    impl_->stop_graceful();
+}
 
 CallSummary WebRtcEndpoint::summary() const {
     CallSummary s;

@@ -22,7 +22,8 @@ SCENARIO("events are JSON lines with type and timestamp first", "[events]") {
         std::vector<std::thread> threads;
         for (int t = 0; t < 4; ++t)
             threads.emplace_back([&w, t] {
-                for (int i = 0; i < 50; ++i) w.emit("inbound-rtp", kms::Json{{"thread", t}, {"packetsReceived", i}});
+                for (int i = 0; i < 50; ++i)
+                    w.emit("inbound-rtp", kms::Json{{"thread", t}, {"packetsReceived", i}});
             });
         for (auto& t : threads) t.join();
     }

@@ -109,14 +109,17 @@ SCENARIO("line ends and size limits", "[sdp]") {
     GIVEN("LF-only line ends") {
         auto r = kms::parse_sdp(lf);
         REQUIRE(r);
-        THEN("the text is normalised to CRLF") { CHECK(r.sdp->text.find("v=0\r\no=") == 0); }
+        THEN("the text is normalised to CRLF") {
+            CHECK(r.sdp->text.find("v=0\r\no=") == 0);
+        }
     }
     GIVEN("trailing blank lines, as a stream reader leaves them") {
         CHECK(kms::parse_sdp(lf + "\r\n\r\n"));
     }
     GIVEN("a description over 256 KiB") {
         std::string big = lf;
-        while (big.size() < 300 * 1024) big += "a=x-padding:0123456789012345678901234567890123456789\n";
+        while (big.size() < 300 * 1024)
+            big += "a=x-padding:0123456789012345678901234567890123456789\n";
         auto r = kms::parse_sdp(big);
         CHECK_FALSE(r);
         CHECK_THAT(r.error.message, Catch::Contains("256 KiB"));
@@ -127,18 +130,18 @@ SCENARIO("descriptions travel as plain SDP, browser JSON or base64 JSON", "[sdp]
     const std::string sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n";
     kms::SdpEnvelope env{"offer", sdp};
     SECTION("json round trip is one line") {
-        std::string wire = kms::encode_sdp(env, kms::SdpFormat::Json);
+        std::string wire = kms::encode_sdp(env, kms::SdpFormat::BrowserJson);
         CHECK(wire.find('\n') == wire.size() - 1);
         CHECK(wire.rfind("{\"type\":\"offer\",\"sdp\":", 0) == 0);
-        auto back = kms::decode_sdp(wire, kms::SdpFormat::Json, nullptr);
+        auto back = kms::decode_sdp(wire, kms::SdpFormat::BrowserJson, nullptr);
         REQUIRE(back);
         CHECK(back->type == "offer");
         CHECK(back->sdp == sdp);
     }
     SECTION("base64 round trip") {
-        std::string wire = kms::encode_sdp(env, kms::SdpFormat::Base64);
+        std::string wire = kms::encode_sdp(env, kms::SdpFormat::Base64Json);
         CHECK(wire.find_first_of("{}\"") == std::string::npos);
-        auto back = kms::decode_sdp(wire, kms::SdpFormat::Base64, nullptr);
+        auto back = kms::decode_sdp(wire, kms::SdpFormat::Base64Json, nullptr);
         REQUIRE(back);
         CHECK(back->sdp == sdp);
     }
@@ -148,16 +151,16 @@ SCENARIO("descriptions travel as plain SDP, browser JSON or base64 JSON", "[sdp]
     }
     SECTION("bad wrappers are errors, not exceptions") {
         std::string why;
-        CHECK_FALSE(kms::decode_sdp("{not json", kms::SdpFormat::Json, &why));
+        CHECK_FALSE(kms::decode_sdp("{not json", kms::SdpFormat::BrowserJson, &why));
         CHECK_FALSE(why.empty());
-        CHECK_FALSE(kms::decode_sdp("{\"type\":\"offer\"}", kms::SdpFormat::Json, &why));
+        CHECK_FALSE(kms::decode_sdp("{\"type\":\"offer\"}", kms::SdpFormat::BrowserJson, &why));
         CHECK_THAT(why, Catch::Contains("sdp"));
-        CHECK_FALSE(kms::decode_sdp("[1,2]", kms::SdpFormat::Json, &why));
-        CHECK_FALSE(kms::decode_sdp("!!!!", kms::SdpFormat::Base64, &why));
-        CHECK_FALSE(kms::decode_sdp("QQ==QQ", kms::SdpFormat::Base64, &why));
+        CHECK_FALSE(kms::decode_sdp("[1,2]", kms::SdpFormat::BrowserJson, &why));
+        CHECK_FALSE(kms::decode_sdp("!!!!", kms::SdpFormat::Base64Json, &why));
+        CHECK_FALSE(kms::decode_sdp("QQ==QQ", kms::SdpFormat::Base64Json, &why));
     }
     SECTION("format names") {
-        CHECK(kms::parse_sdp_format("base64") == kms::SdpFormat::Base64);
+        CHECK(kms::parse_sdp_format("base64") == kms::SdpFormat::Base64Json);
         CHECK_THROWS_AS(kms::parse_sdp_format("xml"), kms::Error);
     }
 }

@@ -35,7 +35,8 @@ SCENARIO("test sources", "[uri]") {
         CHECK(a.audio);
     }
     SECTION("parameters are validated and readable") {
-        auto u = kms::parse_source_uri("test:av?pattern=smpte&width=1280&height=720&fps=30&freq=440");
+        auto u =
+            kms::parse_source_uri("test:av?pattern=smpte&width=1280&height=720&fps=30&freq=440");
         CHECK(u.param("pattern", "") == "smpte");
         CHECK(u.param_int("width", 0) == 1280);
         CHECK(u.param_int("height", 0) == 720);
@@ -44,14 +45,17 @@ SCENARIO("test sources", "[uri]") {
         CHECK(u.param_int("absent", 7) == 7);
     }
     SECTION("malformed test URIs") {
-        for (const char* s : {"test:vidoe", "test:av?width=0", "test:av?width=abc", "test:av?fps=1000",
-                              "test:av?pattern=nope", "test:av?colour=red", "test:av?width", "test:av?=3",
-                              "test:av?width=", "test:av?wave=loud"}) {
+        for (const char* s :
+             {"test:vidoe", "test:av?width=0", "test:av?width=abc", "test:av?fps=1000",
+              "test:av?pattern=nope", "test:av?colour=red", "test:av?width", "test:av?=3",
+              "test:av?width=", "test:av?wave=loud"}) {
             INFO(s);
             CHECK_THROWS_AS(kms::parse_source_uri(s), kms::Error);
         }
     }
-    SECTION("a test source is no sink") { CHECK_THROWS_AS(kms::parse_sink_uri("test:av"), kms::Error); }
+    SECTION("a test source is no sink") {
+        CHECK_THROWS_AS(kms::parse_sink_uri("test:av"), kms::Error);
+    }
 }
 
 SCENARIO("files", "[uri]") {
@@ -69,8 +73,8 @@ SCENARIO("files", "[uri]") {
         CHECK(kms::parse_source_uri("file://localhost/a.mkv").location == "/a.mkv");
     }
     SECTION("malformed file URIs") {
-        for (const char* s : {"file:relative.webm", "file://otherhost/a.webm", "file:///a%2", "file:///a%zz",
-                              "file:///a%00b", ""}) {
+        for (const char* s : {"file:relative.webm", "file://otherhost/a.webm", "file:///a%2",
+                              "file:///a%zz", "file:///a%00b", ""}) {
             INFO(s);
             CHECK_THROWS_AS(kms::parse_source_uri(s), kms::Error);
         }

@@ -1,9 +1,9 @@
 #include <catch2/catch.hpp>
 
-#include "kms-call/sdp_io.hpp"
+#include "kms/sdp.hpp"
 
 using kms::SdpFormat;
-using kms::app::SdpFramer;
+using kms::SdpFramer;
 
 SCENARIO("a plain SDP ends at an empty line", "[sdp][call]") {
     SdpFramer f(SdpFormat::Sdp);
@@ -15,14 +15,14 @@ SCENARIO("a plain SDP ends at an empty line", "[sdp][call]") {
 }
 
 SCENARIO("a JSON description ends when the object closes, even over several lines", "[sdp][call]") {
-    SdpFramer f(SdpFormat::Json);
+    SdpFramer f(SdpFormat::BrowserJson);
     CHECK_FALSE(f.feed("{"));
     CHECK_FALSE(f.feed("  \"type\": \"offer\","));
     CHECK(f.feed("  \"sdp\": \"v=0\\r\\n\" }"));
 }
 
 SCENARIO("base64 is one line", "[sdp][call]") {
-    SdpFramer f(SdpFormat::Base64);
+    SdpFramer f(SdpFormat::Base64Json);
     CHECK_FALSE(f.feed(""));
     CHECK(f.feed("eyJ0eXBlIjoib2ZmZXIifQ=="));
     CHECK(f.finish());

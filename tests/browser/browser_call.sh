@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Headless Chromium (Debian's, driven by playwright-core) and kms-call in one private namespace:
+# kms-call as answerer and as offerer with the json SDP format; each side decodes the other's
+# video and audio (the browser's getStats and kms-call's own stats).
+. "$(dirname "$0")/../lib/kms-test.sh"
+
+[[ -d $TOP/tests/browser/node_modules/playwright-core ]] || fail "playwright-core is not installed: run scripts/setup"
+for role in answer offer; do
+  out=$(timeout 60 node "$TOP/tests/browser/call.mjs" --kms "$KMS_CALL" --role "$role" --dir "$WORK" --seconds 4) ||
+    fail "kms-call as $role with Chromium: $out"
+  echo "$out"
+  echo "ok: kms-call as $role with Chromium"
+done
+pass "browser calls"
