@@ -299,6 +299,24 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         loop.after(static_cast<unsigned>(tool.common().duration * 1000), [&] { ep->stop(); });
     ep->start();
     if (role == Role::Answerer) read_remote();
+    // The live status line (a terminal on stderr only): elapsed, bitrate and frames in, loss,
+    // target out.
+    auto last = std::make_shared<CallSummary>();
+    auto ticks = std::make_shared<unsigned>(0);
+    loop.every(1000, [&, last, ticks] {
+        const CallSummary now = ep->summary();
+        const unsigned t = ++*ticks;
+        char line[160];
+        std::snprintf(
+            line, sizeof line,
+            "%02u:%02u  in %llu kbit/s  %llu fps  lost %lld  out %u kbit/s  %llu frames sent",
+            t / 60, t % 60, (now.bytes_received - last->bytes_received) * 8 / 1000,
+            now.video_frames_decoded - last->video_frames_decoded, now.packets_lost,
+            now.video_target_kbps, now.video_frames_sent);
+        tool.progress(line);
+        *last = now;
+        return true;
+    });
     loop.run();
 
     const CallSummary s = ep->summary();

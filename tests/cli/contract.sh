@@ -44,3 +44,13 @@ check2 offer answer
 grep -q "unknown URI scheme 'foo:'" <("$K" offer --send foo:bar 2>&1) || fail "unknown scheme message"
 w=$(groff -man -ww -z "$TOP/man/kms.7" 2>&1); [[ -z $w ]] || fail "kms.7 warns: $w"
 echo "ok: usage errors"
+
+# A missing GStreamer plugin exits 69 and names the Debian package to install.
+reg=$(mktemp -d); trap 'rm -rf "$reg"' EXIT
+set +e
+GST_PLUGIN_SYSTEM_PATH_1_0=/nonexistent GST_PLUGIN_PATH_1_0=/nonexistent GST_REGISTRY_1_0=$reg/registry.bin \
+  "$K" offer --sdp-out /dev/null </dev/null >/dev/null 2>err; rc=$?
+set -e
+[[ $rc == 69 ]] || fail "missing plugins: exit $rc, expected 69"
+grep -q "webrtcbin" err && grep -q "apt-get install gstreamer1.0-plugins-bad" err || fail "missing plugins message: $(cat err)"
+echo "ok: missing plugins exit 69 naming the package"

@@ -62,6 +62,9 @@ struct CallSummary {
     unsigned long long audio_frames_sent = 0;
     unsigned long long data_messages_sent = 0;
     unsigned long long data_messages_received = 0;
+    unsigned long long bytes_received = 0;  ///< RTP payload and headers of received media
+    long long packets_lost = 0;             ///< as the last statistics reported it
+    unsigned video_target_kbps = 0;         ///< what the video encoder is asked for now
 };
 
 class WebRtcEndpoint {

@@ -269,6 +269,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     unsigned remote_video_limit_kbps = 0;
     unsigned video_bitrate_kbps = 0;
     Clock::time_point disconnected_since{};
+    Clock::time_point ice_connected_at{};
     bool disconnected = false;
     bool selected_pair_reported = false;
     bool data_open = false;
@@ -281,6 +282,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<int64_t> last_rx_us{0};
     std::atomic<unsigned long long> frames_video{0}, frames_audio{0}, sent_video{0}, sent_audio{0};
     std::atomic<unsigned long long> dc_sent{0}, dc_received{0};
+    std::atomic<unsigned long long> rx_bytes{0};
+    std::atomic<long long> packets_lost{0};
     std::mutex ssrc_mutex;
     std::map<guint32, std::string>
         ssrc_kind;  // webrtcbin 1.22's stats give every SSRC of a bundle one codec
@@ -933,10 +936,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         auto* weak = new std::weak_ptr<Impl>(weak_from_this());
         gst_pad_add_probe(
             entry_sink.get(), GST_PAD_PROBE_TYPE_BUFFER,
-            [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+            [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
                 auto self = from(d);
                 if (!self || !self->verified || self->gate_closed) return GST_PAD_PROBE_DROP;
                 self->mark("firstRtp");
+                self->rx_bytes += gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info));
                 return GST_PAD_PROBE_OK;
             },
             weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
@@ -1363,9 +1367,13 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             if (s == GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED ||
                 s == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED) {
                 mark("iceConnected");
-                ice_connected_once = true;
+                if (!ice_connected_once) {
+                    ice_connected_once = true;
+                    ice_connected_at = Clock::now();
+                    last_rx_us = g_get_monotonic_time();
+                    watch_incoming();
+                }
                 disconnected = false;
-                last_rx_us = g_get_monotonic_time();
             } else if (s == GST_WEBRTC_ICE_CONNECTION_STATE_DISCONNECTED) {
                 if (!disconnected) disconnected_since = Clock::now();
                 disconnected = true;
@@ -1460,7 +1468,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         verified = true;
         mark("dtlsConnected");
         events.emit("fingerprint", Json{{"verified", true}, {"algorithm", remote_fp_alg}});
-        watch_incoming();
     }
 
     // Every packet the peer sends (RTP, RTCP, DTLS, SCTP) passes a nicesrc; silence there for
@@ -1527,7 +1534,15 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                                                " s: the peer is gone");
                 return false;
             }
-            if (s.verified) {
+            if (s.ice_connected_once && !s.verified &&
+                std::chrono::duration<double>(Clock::now() - s.ice_connected_at).count() >
+                    s.opt.ice_timeout_s) {
+                s.fail(ErrorCode::Negotiation,
+                       "ICE connected but the DTLS handshake did not finish within " +
+                           std::to_string(int(s.opt.ice_timeout_s)) + " s");
+                return false;
+            }
+            if (s.ice_connected_once) {
                 const double quiet = (g_get_monotonic_time() - s.last_rx_us) / 1e6;
                 if (quiet > s.opt.ice_timeout_s) {
                     s.fail(ErrorCode::Network, "nothing heard from the peer for " +
@@ -1603,8 +1618,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                     j["kind"] = "audio";
             }
         };
+        long long lost = 0;
         for (auto& [type, j] : out) {
             if (type == "inbound-rtp") {
+                lost += j.value("packetsLost", 0LL);
                 kind_of(j);
                 const std::string kind = j.value("kind", "");
                 if (kind == "video") j["framesDecoded"] = frames_video.load();
@@ -1626,6 +1643,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             }
             events.emit(type, j);
         }
+        packets_lost = lost;
         check_flow();
     }
 
@@ -1901,6 +1919,9 @@ CallSummary WebRtcEndpoint::summary() const {
     s.audio_frames_sent = impl_->sent_audio;
     s.data_messages_sent = impl_->dc_sent;
     s.data_messages_received = impl_->dc_received;
+    s.bytes_received = impl_->rx_bytes;
+    s.packets_lost = impl_->packets_lost;
+    s.video_target_kbps = impl_->video_bitrate_kbps;
     return s;
 }
 
