@@ -70,7 +70,9 @@ static void on_pad_added (GstElement * w, GstPad * pad, gpointer d)
   (void) d;
   if (GST_PAD_DIRECTION (pad) != GST_PAD_SRC)
     return;
-  GstCaps *caps = gst_pad_query_caps (pad, NULL);
+  GstCaps *caps = gst_pad_get_current_caps (pad);
+  if (!caps)
+    caps = gst_pad_query_caps (pad, NULL);
   const gchar *enc = gst_structure_get_string (gst_caps_get_structure (caps, 0), "encoding-name");
   gboolean video = enc && g_str_equal (enc, "VP8");
   gst_caps_unref (caps);
