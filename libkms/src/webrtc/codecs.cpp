@@ -31,6 +31,7 @@ const std::vector<CodecInfo>& all_codecs() {
          "rtpvp8depay",
          "vp8dec threads=1",
          "",
+         "video/x-vp8",
          {{"vp8enc", kGood}, {"rtpvp8pay", kGood}, {"vp8dec", kGood}}},
         {"vp9",
          "video",
@@ -44,6 +45,7 @@ const std::vector<CodecInfo>& all_codecs() {
          "rtpvp9depay",
          "vp9dec threads=1",
          "",
+         "video/x-vp9",
          {{"vp9enc", kGood}, {"rtpvp9pay", kGood}, {"vp9dec", kGood}}},
         {"h264",
          "video",
@@ -54,10 +56,11 @@ const std::vector<CodecInfo>& all_codecs() {
          "level-asymmetry-allowed=(string)1",
          "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 bitrate={kbps} "
          "name=venc ! video/x-h264,profile=constrained-baseline ! h264parse config-interval=-1",
-         "rtph264pay",
+         "rtph264pay config-interval=-1",
          "rtph264depay",
          "h264parse ! avdec_h264",
          "h264parse",
+         "video/x-h264",
          {{"x264enc", kUgly}, {"rtph264pay", kGood}, {"avdec_h264", kLibav}, {"h264parse", kBad}}},
         {"opus",
          "audio",
@@ -70,7 +73,9 @@ const std::vector<CodecInfo>& all_codecs() {
          "rtpopusdepay",
          "opusdec",
          "opusparse",
+         "audio/x-opus",
          {{"opusenc", kBase}, {"rtpopuspay", kGood}, {"opusdec", kBase}}},
+        // Audio payloaders would fill the MTU (150 ms of G.711); WebRTC peers expect 20 ms packets.
         {"pcmu",
          "audio",
          "PCMU",
@@ -82,6 +87,7 @@ const std::vector<CodecInfo>& all_codecs() {
          "rtppcmudepay",
          "mulawdec",
          "",
+         "audio/x-mulaw",
          {{"mulawenc", kGood}, {"rtppcmupay", kGood}, {"mulawdec", kGood}}},
         {"pcma",
          "audio",
@@ -94,8 +100,8 @@ const std::vector<CodecInfo>& all_codecs() {
          "rtppcmadepay",
          "alawdec",
          "",
+         "audio/x-alaw",
          {{"alawenc", kGood}, {"rtppcmapay", kGood}, {"alawdec", kGood}}},
-        // Audio payloaders would fill the MTU (150 ms of G.711); WebRTC peers expect 20 ms packets.
         // RFC 3551 §4.5.2: G.722 is 16 kHz audio but its RTP clock rate is 8000.
         {"g722",
          "audio",
@@ -108,6 +114,7 @@ const std::vector<CodecInfo>& all_codecs() {
          "rtpg722depay",
          "avdec_g722",
          "",
+         "audio/G722",
          {{"avenc_g722", kLibav}, {"rtpg722pay", kGood}, {"avdec_g722", kLibav}}},
     };
     return codecs;

@@ -15,13 +15,14 @@ struct CodecInfo {
     const char* kind;           ///< "video" / "audio"
     const char* encoding_name;  ///< RTP encoding-name: "VP8"
     int clock_rate;
-    int default_pt;         ///< what our offers use
-    const char* fmtp;       ///< extra caps fields for the offer, GstCaps syntax, may be ""
-    const char* encode;     ///< raw → encoded, gst-launch syntax; {bps}/{kbps} are replaced
-    const char* pay;        ///< payloader element
-    const char* depay;      ///< depayloader element
-    const char* decode;     ///< encoded → raw, gst-launch syntax
-    const char* mux_parse;  ///< what goes between depayloader and a muxer ("" for nothing)
+    int default_pt;          ///< what our offers use
+    const char* fmtp;        ///< extra caps fields for the offer, GstCaps syntax, may be ""
+    const char* encode;      ///< raw → encoded, gst-launch syntax; {bps}/{kbps} are replaced
+    const char* pay;         ///< payloader element
+    const char* depay;       ///< depayloader element
+    const char* decode;      ///< encoded → raw, gst-launch syntax
+    const char* mux_parse;   ///< what goes between depayloader and a muxer ("" for nothing)
+    const char* media_type;  ///< the encoded caps a file or stream carries, e.g. "video/x-vp8"
     std::vector<PluginNeed> needs;
 };
 

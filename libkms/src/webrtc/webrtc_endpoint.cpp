@@ -233,7 +233,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         int mline = -1;
         bool send = false;
         bool recv = false;
-        GstElement* encoder = nullptr;    // borrowed; owned by the pipeline
+        GstElement* encoder = nullptr;  // borrowed; owned by the pipeline
+        // File and stdin inputs: the webrtcbin pad waiting for the stream, and how to encode it.
+        std::shared_ptr<GstPad> webrtc_sink;
+        std::string convert;
+        std::string encode_tail;
+        bool fed = false;
         GstElement* mux_queue = nullptr;  // entry to the muxer for this kind, when recording
     };
 
@@ -268,6 +273,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::string remote_fp;
     unsigned remote_video_limit_kbps = 0;
     unsigned video_bitrate_kbps = 0;
+    Clock::time_point last_adapt = Clock::now();
     Clock::time_point disconnected_since{};
     Clock::time_point ice_connected_at{};
     bool disconnected = false;
@@ -284,6 +290,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<unsigned long long> dc_sent{0}, dc_received{0};
     std::atomic<unsigned long long> rx_bytes{0};
     std::atomic<long long> packets_lost{0};
+    GstElement* input_parse = nullptr;  // owned by the pipeline
+    std::mutex input_mutex;
+    int inputs_running = 0;
     std::mutex ssrc_mutex;
     std::map<guint32, std::string>
         ssrc_kind;  // webrtcbin 1.22's stats give every SSRC of a bundle one codec
@@ -730,16 +739,23 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                   : "audioconvert ! queue max-size-time=100000000 leaky=downstream ! ";
         std::string tail =
             enc + " ! " + c.pay + " pt=" + std::to_string(t.pt) + " mtu=1200 name=pay";
-        GstElement* bin = nullptr;
-        if (!src.empty()) {
-            bin = parse_bin(src + " ! " + convert + tail);
-        } else if (s.kind == MediaUri::Kind::File || s.kind == MediaUri::Kind::Stdio) {
-            bin = parse_bin(convert + tail);
-            link_file_source(bin, video);
-        } else {
+        if (s.kind == MediaUri::Kind::File || s.kind == MediaUri::Kind::Stdio) {
+            // The input's streams appear later, from one parsebin shared by both kinds.
+            GstPad* sink =
+                gst_element_request_pad_simple(webrtc, ("sink_" + std::to_string(t.mline)).c_str());
+            if (!sink)
+                throw Error(ErrorCode::Runtime,
+                            "webrtcbin gave no pad for the " + t.kind + " sender");
+            t.webrtc_sink = std::shared_ptr<GstPad>(sink, gst_object_unref);
+            t.encode_tail = tail;
+            t.convert = convert;
+            open_input();
+            return;
+        }
+        if (src.empty())
             throw Error(ErrorCode::InvalidArgument,
                         "--send " + s.redacted() + ": cannot send " + t.kind + " from this source");
-        }
+        GstElement* bin = parse_bin(src + " ! " + convert + tail);
         gst_bin_add(GST_BIN(pipeline.get()), bin);
         t.encoder = gst_bin_get_by_name(GST_BIN(bin), video ? "venc" : "aenc");
         if (t.encoder) gst_object_unref(t.encoder);  // the bin keeps it alive; we only borrow
@@ -829,35 +845,132 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             new Ctx{weak_from_this(), kind}, [](gpointer d) { delete static_cast<Ctx*>(d); });
     }
 
-    void link_file_source(GstElement* encoder_bin, bool video) {
-        // One decodebin per kind keeps the two encoder bins independent of each other.
+    // A file or stdin: one source and one parsebin for both kinds. Each stream it finds goes to
+    // the track of its kind: untouched when it is already in the negotiated codec (passthrough),
+    // else decoded and encoded. clocksync paces it at real time, since nothing downstream of
+    // webrtcbin waits for the clock.
+    void open_input() {
+        if (input_parse) return;
         const MediaUri& s = opt.send;
         GstElement* src = s.kind == MediaUri::Kind::Stdio ? make("fdsrc") : make("filesrc");
         if (s.kind == MediaUri::Kind::File)
             g_object_set(src, "location", s.location.c_str(), nullptr);
-        GstElement* dec = make("decodebin");
-        gst_bin_add_many(GST_BIN(pipeline.get()), src, dec, nullptr);
-        gst_element_link(src, dec);
-        struct Ctx {
-            GstElement* target;
-            bool video;
-        };
-        auto* ctx = new Ctx{encoder_bin, video};
-        g_signal_connect_data(
-            dec, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
-                auto* c = static_cast<Ctx*>(d);
-                gst::CapsPtr caps(gst_pad_get_current_caps(pad));
-                if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
-                const char* name = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
-                const bool is_video = g_str_has_prefix(name, "video/");
-                if (is_video != c->video) return;
-                gst::PadPtr sink(gst_element_get_static_pad(c->target, "sink"));
-                if (!gst_pad_is_linked(sink.get())) gst_pad_link(pad, sink.get());
-            }),
-            ctx, [](gpointer d, GClosure*) { delete static_cast<Ctx*>(d); },
-            static_cast<GConnectFlags>(0));
+        input_parse = make("parsebin");
+        gst_bin_add_many(GST_BIN(pipeline.get()), src, input_parse, nullptr);
+        gst_element_link(src, input_parse);
+        connect(input_parse, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
+                    if (auto self = from(d)) self->on_input_pad(pad);
+                }));
+        connect(input_parse, "no-more-pads", G_CALLBACK(+[](GstElement*, gpointer d) {
+                    if (auto self = from(d)) self->post([](Impl& i) { i.check_input_tracks(); });
+                }));
         gst_element_sync_state_with_parent(src);
-        gst_element_sync_state_with_parent(dec);
+        gst_element_sync_state_with_parent(input_parse);
+    }
+
+    // Streaming thread.
+    void on_input_pad(GstPad* pad) {
+        gst::CapsPtr caps(gst_pad_get_current_caps(pad));
+        if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
+        const std::string media = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
+        const std::string kind = media.rfind("video/", 0) == 0   ? "video"
+                                 : media.rfind("audio/", 0) == 0 ? "audio"
+                                                                 : "";
+        Track* target = nullptr;
+        {
+            std::lock_guard lock(input_mutex);
+            for (auto& t : tracks)
+                if (t.kind == kind && t.webrtc_sink && !t.fed) {
+                    t.fed = true;
+                    target = &t;
+                    break;
+                }
+        }
+        bool passthrough = false;
+        try {
+            std::string desc = "fakesink sync=false async=false";  // a stream nobody negotiated
+            if (target) {
+                const CodecInfo& c = *target->codec;
+                // --max-bitrate needs an encoder to hold it, so it turns passthrough off.
+                passthrough = media == c.media_type && !(kind == "video" && opt.max_bitrate_kbps);
+                desc = passthrough ? std::string("queue ! clocksync ! ") + c.pay +
+                                         " pt=" + std::to_string(target->pt) + " mtu=1200 name=pay"
+                                   : "clocksync ! " + target->convert + target->encode_tail;
+            }
+            GstElement* bin = parse_bin(desc);
+            gst_bin_add(GST_BIN(pipeline.get()), bin);
+            gst::PadPtr bsink(gst_element_get_static_pad(bin, "sink"));
+            if (target && !passthrough) {
+                // decodebin's pad comes later, so it stays outside the parsed bin (whose ghost
+                // sink pad must be the converter's).
+                GstElement* dec = make("decodebin");
+                gst_bin_add(GST_BIN(pipeline.get()), dec);
+                GstPad* convert_sink = bsink.release();
+                g_signal_connect_data(
+                    dec, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* p, gpointer d) {
+                        auto* sink = static_cast<GstPad*>(d);
+                        if (!gst_pad_is_linked(sink)) gst_pad_link(p, sink);
+                    }),
+                    convert_sink, [](gpointer d, GClosure*) { gst_object_unref(d); },
+                    static_cast<GConnectFlags>(0));
+                gst_element_sync_state_with_parent(dec);
+                bsink.reset(gst_element_get_static_pad(dec, "sink"));
+            }
+            if (target) {
+                gst::PadPtr bsrc(gst_element_get_static_pad(bin, "src"));
+                gst_pad_link(bsrc.get(), target->webrtc_sink.get());
+                count_sent(bsrc.get(), kind == "video");
+                watch_input_eos(bsrc.get());
+                if (!passthrough) {
+                    GstElement* enc =
+                        gst_bin_get_by_name(GST_BIN(bin), kind == "video" ? "venc" : "aenc");
+                    if (enc) gst_object_unref(enc);  // borrowed; the bin owns it
+                    Track* t = target;
+                    post([t, enc](Impl&) { t->encoder = enc; });
+                }
+            }
+            gst_element_sync_state_with_parent(bin);
+            if (GstPadLinkReturn r = gst_pad_link(pad, bsink.get()); r != GST_PAD_LINK_OK)
+                throw Error(ErrorCode::BadInput, "cannot use the input's " + media + " stream (" +
+                                                     gst_pad_link_get_name(r) + ")");
+        } catch (const Error& e) {
+            ErrorCode code = e.code();
+            std::string msg = e.what();
+            post([code, msg](Impl& s) { s.fail(code, msg); });
+            return;
+        }
+        if (target)
+            events.emit("input", Json{{"kind", kind},
+                                      {"caps", media},
+                                      {"codec", target->codec->name},
+                                      {"passthrough", passthrough}});
+    }
+
+    // When every stream of a file has ended, the call has nothing more to send: end it cleanly.
+    void watch_input_eos(GstPad* pad) {
+        auto* weak = new std::weak_ptr<Impl>(weak_from_this());
+        post([](Impl& s) { ++s.inputs_running; });
+        gst_pad_add_probe(
+            pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+            [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+                    if (auto self = from(d))
+                        self->post([](Impl& s) {
+                            if (--s.inputs_running == 0 && !s.stopping) {
+                                s.events.emit("input-ended", Json::object());
+                                s.wind_down(CallEnd{});
+                            }
+                        });
+                return GST_PAD_PROBE_OK;
+            },
+            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+    }
+
+    void check_input_tracks() {
+        for (const auto& t : tracks)
+            if (t.webrtc_sink && !t.fed)
+                events.emit("warning",
+                            Json{{"message", "the input has no " + t.kind + " stream to send"}});
     }
 
     // ---- receiving -----------------------------------------------------------------------------
@@ -1670,6 +1783,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (!video_bitrate_kbps) return;
         double loss = rr.value("fractionLost", -1.0);
         if (loss < 0) return;
+        // Once a second whatever --stats-interval is, so the rate of change stays the documented
+        // one.
+        const auto now = Clock::now();
+        if (now - last_adapt < std::chrono::seconds(1)) return;
+        last_adapt = now;
         if (loss > 1.0) loss /= 256.0;  // some versions report the RTCP field (x/256)
         unsigned ceiling = opt.max_bitrate_kbps ? opt.max_bitrate_kbps : 2500;
         if (remote_video_limit_kbps) ceiling = std::min(ceiling, remote_video_limit_kbps);

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Files and stdin as the source: media already in the negotiated codec is sent untouched
+# (passthrough), other media is decoded and encoded; either way it is paced at real time and the
+# call ends by itself, cleanly, when the input ends.
+. "$(dirname "$0")/../lib/kms-test.sh"
+
+gst-launch-1.0 -q -e videotestsrc num-buffers=90 pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 \
+  ! vp8enc deadline=1 ! webmmux name=m ! filesink location=vp8.webm audiotestsrc num-buffers=140 ! opusenc ! m.
+gst-launch-1.0 -q -e videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 \
+  ! x264enc ! mp4mux ! filesink location=h264.mp4
+
+# file_call NAME "OFFER ARGS" WANT_PASSTHROUGH_VIDEO MIN_FRAMES
+file_call() {
+  local start end
+  start=$(date +%s.%N)
+  call_pair "$2" "-t 20"
+  end=$(date +%s.%N)
+  [[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "$1: exits $RC_OFF/$RC_ANS"; }
+  local pt frames secs
+  pt=$(jq -s '[.[] | select(.type=="input" and .kind=="video")][0].passthrough' off.jsonl)
+  [[ $pt == "$3" ]] || fail "$1: video passthrough $pt, expected $3"
+  frames=$(jq -s '[.[] | select(.type=="summary")][0].videoFramesDecoded' ans.jsonl)
+  (( frames >= $4 )) || fail "$1: the answerer decoded $frames video frames"
+  jq -e -s '[.[] | select(.type=="input-ended")] | length == 1' off.jsonl >/dev/null || fail "$1: no input-ended"
+  secs=$(echo "$end - $start" | bc)
+  # 3 s of media at real time, plus set-up: not a burst, and not the answerer's 20 s limit.
+  (( $(echo "$secs > 2.5 && $secs < 10" | bc) )) || fail "$1: the call took ${secs}s"
+  echo "ok: $1 (passthrough $pt, $frames frames decoded, ${secs}s)"
+}
+
+file_call "VP8/Opus WebM, passthrough" "--send vp8.webm" true 80
+jq -e -s '[.[] | select(.type=="input" and .kind=="audio")][0].passthrough' off.jsonl >/dev/null || fail "opus not passed through"
+file_call "H.264 MP4 into a VP8 call, transcoded" "--send file://$WORK/h264.mp4" false 65
+file_call "H.264 MP4 into an H.264 call, passthrough" "--send h264.mp4 --video-codec h264" true 80
+file_call "H.264 with --max-bitrate, transcoded to hold it" "--send h264.mp4 --video-codec h264 --max-bitrate 300" false 60
+
+# stdin: a Matroska/WebM stream piped in.
+rm -f o a; mkfifo o a
+"$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a --send - --events off.jsonl <vp8.webm 2>off.err &
+PIDS+=($!); PID_off=$!
+"$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o --sdp-out a -t 20 --events ans.jsonl 2>ans.err </dev/null &
+PIDS+=($!); PID_ans=$!
+wait_for "$PID_off" 20; expect_rc 0 "offerer sending stdin"
+wait_for "$PID_ans" 20; expect_rc 0 "answerer"
+frames=$(jq -s '[.[] | select(.type=="summary")][0].videoFramesDecoded' ans.jsonl)
+(( frames >= 80 )) || fail "stdin: $frames frames decoded"
+echo "ok: stdin (${frames} frames decoded)"
+
+# A file that is not media: bad input, 3.
+head -c 20000 /dev/urandom >noise.webm
+call_pair "--send noise.webm --ice-timeout 3" "-t 20 --ice-timeout 3"
+[[ $RC_OFF == 3 ]] || { show_logs; fail "unreadable media: exit $RC_OFF, expected 3"; }
+echo "ok: unreadable media exits 3"
+pass "file sources"

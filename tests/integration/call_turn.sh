@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# TURN: with --ice-transport-policy relay both sides reach each other only through coturn, with
+# long-term credentials; the selected pair is a relay pair and media decodes.
+. "$(dirname "$0")/../lib/kms-test.sh"
+
+command -v turnserver >/dev/null || fail "coturn is not installed: run scripts/setup"
+turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port=3478 --no-tls --no-dtls \
+  --no-cli --lt-cred-mech --user=alice:s3cret --realm=kms.test --allow-loopback-peers \
+  --pidfile="$WORK/turn.pid" --log-file=stdout >turn.log 2>&1 &
+PIDS+=($!)
+for i in $(seq 50); do grep -q "Total General servers" turn.log 2>/dev/null && break; sleep 0.1; done
+
+call_pair "-t 4 --turn turn:alice:s3cret@127.0.0.1:3478 --ice-transport-policy relay" \
+          "-t 4 --turn turn:127.0.0.1:3478?transport=udp --turn-user alice --turn-password s3cret --ice-transport-policy relay"
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; tail -5 turn.log; fail "relay call: exits $RC_OFF/$RC_ANS"; }
+for side in off ans; do
+  t=$(jq -r -s '[.[] | select(.type=="selected-candidate-pair")][0].local.candidateType' $side.jsonl)
+  [[ $t == relay ]] || fail "$side: selected local candidate is $t, not relay"
+  jq -e -s '[.[] | select(.type=="local-candidate")] | all(.candidateType == "relay")' $side.jsonl >/dev/null ||
+    fail "$side: gathered non-relay candidates under the relay policy"
+  v=$(jq -s '[.[] | select(.type=="summary")][0].videoFramesDecoded' $side.jsonl)
+  (( v > 30 )) || fail "$side decoded $v frames through the relay"
+  echo "ok: $side through the relay ($v frames)"
+done
+grep -q "s3cret" off.err ans.err off.jsonl ans.jsonl && fail "the TURN password was printed"
+pass "TURN relay"
