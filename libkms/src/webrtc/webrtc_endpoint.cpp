@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
@@ -284,6 +285,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     // Touched from streaming threads.
     std::atomic<bool> verified{false};
+    std::mutex verify_mutex;
+    std::condition_variable verify_cv;
     std::atomic<bool> gate_closed{false};  // after stop(): drop what still arrives
     std::atomic<int64_t> last_rx_us{0};
     std::atomic<unsigned long long> frames_video{0}, frames_audio{0}, sent_video{0}, sent_audio{0};
@@ -291,6 +294,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<unsigned long long> rx_bytes{0};
     std::atomic<long long> packets_lost{0};
     GstElement* input_parse = nullptr;  // owned by the pipeline
+    GstElement* input_src = nullptr;    // owned by the pipeline; starts once verified
     std::mutex input_mutex;
     int inputs_running = 0;
     std::mutex ssrc_mutex;
@@ -358,16 +362,48 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     // A C signal handler whose user data is a weak reference to this Impl.
     void connect(gpointer instance, const char* signal, GCallback handler) {
-        auto* weak = new std::weak_ptr<Impl>(weak_from_this());
         gulong id = g_signal_connect_data(
-            instance, signal, handler, weak,
-            [](gpointer data, GClosure*) { delete static_cast<std::weak_ptr<Impl>*>(data); },
-            static_cast<GConnectFlags>(0));
+            instance, signal, handler, weak_ref(),
+            [](gpointer data, GClosure*) { drop_weak_ref(data); }, static_cast<GConnectFlags>(0));
         signals.emplace_back(instance, id);
     }
 
     static std::shared_ptr<Impl> from(gpointer data) {
         return static_cast<std::weak_ptr<Impl>*>(data)->lock();
+    }
+
+    // A new weak reference to hand to a C callback as user data, and its destroy function.
+    gpointer weak_ref() { return new std::weak_ptr<Impl>(weak_from_this()); }
+    static void drop_weak_ref(gpointer data) { delete static_cast<std::weak_ptr<Impl>*>(data); }
+
+    // A pad probe whose callback gets this Impl through from(user data).
+    void probe(GstPad* pad, GstPadProbeType mask, GstPadProbeCallback callback) {
+        gst_pad_add_probe(pad, mask, callback, weak_ref(), drop_weak_ref);
+    }
+
+    // Streaming threads: true once the peer's certificate is verified; false when the call is
+    // ending or the check did not come in time.
+    bool wait_verified() {
+        if (gate_closed) return false;
+        if (verified) return true;
+        std::unique_lock lock(verify_mutex);
+        verify_cv.wait_for(lock, std::chrono::duration<double>(opt.ice_timeout_s),
+                           [this] { return verified.load() || gate_closed.load(); });
+        return verified && !gate_closed;
+    }
+
+    // Every element made by factory inside webrtcbin, however deep.
+    template <typename F>
+    void for_each_inside(const char* factory, F&& fn) {
+        gst::IteratorPtr it(gst_bin_iterate_recurse(GST_BIN(webrtc)));
+        GValue item = G_VALUE_INIT;
+        while (gst_iterator_next(it.get(), &item) == GST_ITERATOR_OK) {
+            auto* e = GST_ELEMENT(g_value_get_object(&item));
+            GstElementFactory* f = gst_element_get_factory(e);
+            if (f && g_strcmp0(GST_OBJECT_NAME(f), factory) == 0) fn(e);
+            g_value_reset(&item);
+        }
+        g_value_unset(&item);
     }
 
     double mark(const std::string& milestone) {
@@ -392,6 +428,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void finish(const CallEnd& end) {
         if (ended) return;
         ended = true;
+        {
+            std::lock_guard lock(verify_mutex);
+            gate_closed = true;
+        }
+        verify_cv.notify_all();
         emit_timing();
         emit_summary();
         cancel_timers();
@@ -519,14 +560,13 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 }));
 
         gst::BusPtr bus(gst_pipeline_get_bus(GST_PIPELINE(pipeline.get())));
-        auto* weak = new std::weak_ptr<Impl>(weak_from_this());
         bus_watch = gst_bus_add_watch_full(
             bus.get(), G_PRIORITY_DEFAULT,
             [](GstBus*, GstMessage* msg, gpointer d) -> gboolean {
                 if (auto self = from(d)) self->on_bus(msg);
                 return G_SOURCE_CONTINUE;
             },
-            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+            weak_ref(), drop_weak_ref);
 
         build_output();
 
@@ -573,15 +613,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void watch_eos(GstElement* sink) {
         ++eos_pending;
         gst::PadPtr pad(gst_element_get_static_pad(sink, "sink"));
-        auto* weak = new std::weak_ptr<Impl>(weak_from_this());
-        gst_pad_add_probe(
-            pad.get(), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
-            [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
-                if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
-                    if (auto self = from(d)) self->post([](Impl& s) { s.on_sink_eos(); });
-                return GST_PAD_PROBE_OK;
-            },
-            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+        probe(pad.get(), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+              [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                  if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+                      if (auto self = from(d)) self->post([](Impl& s) { s.on_sink_eos(); });
+                  return GST_PAD_PROBE_OK;
+              });
     }
 
     GstCaps* codec_caps(const CodecInfo& c, int pt) {
@@ -772,36 +809,33 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     void count_sent(GstPad* pad, bool video) {
         learn_ssrc_on(pad, video ? "video" : "audio");
-        auto* weak = new std::weak_ptr<Impl>(weak_from_this());
-        gst_pad_add_probe(
-            pad,
-            static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
-                                         GST_PAD_PROBE_TYPE_BUFFER_LIST),
-            video ? static_cast<GstPadProbeCallback>(
-                        [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
-                            // An RTP packet with the marker bit set ends a video frame (RFC 7741
-                            // §4.1).
-                            auto marked = [](GstBuffer* buf) {
-                                guint8 b1 = 0;
-                                return gst_buffer_extract(buf, 1, &b1, 1) == 1 && (b1 & 0x80);
-                            };
-                            auto self = from(d);
-                            if (!self) return GST_PAD_PROBE_OK;
-                            if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
-                                GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
-                                for (guint i = 0; i < gst_buffer_list_length(list); ++i)
-                                    if (marked(gst_buffer_list_get(list, i))) self->on_sent(true);
-                            } else if (marked(GST_PAD_PROBE_INFO_BUFFER(info))) {
-                                self->on_sent(true);
-                            }
-                            return GST_PAD_PROBE_OK;
-                        })
-                  : static_cast<GstPadProbeCallback>(
-                        [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
-                            if (auto self = from(d)) self->on_sent(false);
-                            return GST_PAD_PROBE_OK;
-                        }),
-            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+        probe(pad,
+              static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                           GST_PAD_PROBE_TYPE_BUFFER_LIST),
+              video ? static_cast<GstPadProbeCallback>(
+                          [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                              // An RTP packet with the marker bit set ends a video frame (RFC 7741
+                              // §4.1).
+                              auto marked = [](GstBuffer* buf) {
+                                  guint8 b1 = 0;
+                                  return gst_buffer_extract(buf, 1, &b1, 1) == 1 && (b1 & 0x80);
+                              };
+                              auto self = from(d);
+                              if (!self) return GST_PAD_PROBE_OK;
+                              if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+                                  GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+                                  for (guint i = 0; i < gst_buffer_list_length(list); ++i)
+                                      if (marked(gst_buffer_list_get(list, i))) self->on_sent(true);
+                              } else if (marked(GST_PAD_PROBE_INFO_BUFFER(info))) {
+                                  self->on_sent(true);
+                              }
+                              return GST_PAD_PROBE_OK;
+                          })
+                    : static_cast<GstPadProbeCallback>(
+                          [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                              if (auto self = from(d)) self->on_sent(false);
+                              return GST_PAD_PROBE_OK;
+                          }));
     }
 
     // RFC 3550 §5.1: the SSRC is bytes 8-11 of the RTP header.
@@ -864,8 +898,15 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         connect(input_parse, "no-more-pads", G_CALLBACK(+[](GstElement*, gpointer d) {
                     if (auto self = from(d)) self->post([](Impl& i) { i.check_input_tracks(); });
                 }));
-        gst_element_sync_state_with_parent(src);
         gst_element_sync_state_with_parent(input_parse);
+        // A file starts once the peer is verified: a passthrough stream cannot make a new key
+        // frame, so its first one must not be sent into a connection that is not ready.
+        input_src = src;
+        if (verified) {
+            gst_element_sync_state_with_parent(src);
+        } else {
+            gst_element_set_locked_state(src, TRUE);
+        }
     }
 
     // Streaming thread.
@@ -948,22 +989,19 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     // When every stream of a file has ended, the call has nothing more to send: end it cleanly.
     void watch_input_eos(GstPad* pad) {
-        auto* weak = new std::weak_ptr<Impl>(weak_from_this());
         post([](Impl& s) { ++s.inputs_running; });
-        gst_pad_add_probe(
-            pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
-            [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
-                if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
-                    if (auto self = from(d))
-                        self->post([](Impl& s) {
-                            if (--s.inputs_running == 0 && !s.stopping) {
-                                s.events.emit("input-ended", Json::object());
-                                s.wind_down(CallEnd{});
-                            }
-                        });
-                return GST_PAD_PROBE_OK;
-            },
-            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+        probe(pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+              [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                  if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+                      if (auto self = from(d))
+                          self->post([](Impl& s) {
+                              if (--s.inputs_running == 0 && !s.stopping) {
+                                  s.events.emit("input-ended", Json::object());
+                                  s.wind_down(CallEnd{});
+                              }
+                          });
+                  return GST_PAD_PROBE_OK;
+              });
     }
 
     void check_input_tracks() {
@@ -1045,18 +1083,17 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         gst_element_sync_state_with_parent(entry);
 
         gst::PadPtr entry_sink(gst_element_get_static_pad(entry, "sink"));
-        // Until the peer's certificate matches its fingerprint, nothing received is used.
-        auto* weak = new std::weak_ptr<Impl>(weak_from_this());
-        gst_pad_add_probe(
-            entry_sink.get(), GST_PAD_PROBE_TYPE_BUFFER,
-            [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
-                auto self = from(d);
-                if (!self || !self->verified || self->gate_closed) return GST_PAD_PROBE_DROP;
-                self->mark("firstRtp");
-                self->rx_bytes += gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info));
-                return GST_PAD_PROBE_OK;
-            },
-            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+        // Until the peer's certificate matches its fingerprint, nothing received is used. What
+        // arrives in the moment before our check is held, not dropped: it may be the only key
+        // frame a passthrough sender has.
+        probe(entry_sink.get(), GST_PAD_PROBE_TYPE_BUFFER,
+              [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                  auto self = from(d);
+                  if (!self || !self->wait_verified()) return GST_PAD_PROBE_DROP;
+                  self->mark("firstRtp");
+                  self->rx_bytes += gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info));
+                  return GST_PAD_PROBE_OK;
+              });
         learn_ssrc_on(entry_sink.get(), c->kind);
         {
             std::lock_guard lock(rx_mutex);
@@ -1096,20 +1133,17 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     }
 
     void count_decoded(GstPad* pad, bool video) {
-        auto* weak = new std::weak_ptr<Impl>(weak_from_this());
-        gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER,
-                          video
-                              ? static_cast<GstPadProbeCallback>(
-                                    [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
-                                        if (auto self = from(d)) self->on_decoded(true);
-                                        return GST_PAD_PROBE_OK;
-                                    })
-                              : static_cast<GstPadProbeCallback>(
-                                    [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
-                                        if (auto self = from(d)) self->on_decoded(false);
-                                        return GST_PAD_PROBE_OK;
-                                    }),
-                          weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+        probe(pad, GST_PAD_PROBE_TYPE_BUFFER,
+              video ? static_cast<GstPadProbeCallback>(
+                          [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                              if (auto self = from(d)) self->on_decoded(true);
+                              return GST_PAD_PROBE_OK;
+                          })
+                    : static_cast<GstPadProbeCallback>(
+                          [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                              if (auto self = from(d)) self->on_decoded(false);
+                              return GST_PAD_PROBE_OK;
+                          }));
     }
 
     void on_decoded(bool video) {
@@ -1578,7 +1612,15 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                             remote_fp_alg + " " + remote_fp + " expected, " + got +
                             " presented); someone may be in the middle of the call");
         }
-        verified = true;
+        {
+            std::lock_guard lock(verify_mutex);
+            verified = true;
+        }
+        verify_cv.notify_all();
+        if (input_src) {
+            gst_element_set_locked_state(input_src, FALSE);
+            gst_element_sync_state_with_parent(input_src);
+        }
         mark("dtlsConnected");
         events.emit("fingerprint", Json{{"verified", true}, {"algorithm", remote_fp_alg}});
     }
@@ -1586,46 +1628,28 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     // Every packet the peer sends (RTP, RTCP, DTLS, SCTP) passes a nicesrc; silence there for
     // --ice-timeout means the peer is gone even when ICE has not noticed.
     void watch_incoming() {
-        gst::IteratorPtr it(gst_bin_iterate_recurse(GST_BIN(webrtc)));
-        GValue item = G_VALUE_INIT;
-        while (gst_iterator_next(it.get(), &item) == GST_ITERATOR_OK) {
-            auto* e = GST_ELEMENT(g_value_get_object(&item));
-            GstElementFactory* f = gst_element_get_factory(e);
-            if (f && g_strcmp0(GST_OBJECT_NAME(f), "nicesrc") == 0) {
-                gst::PadPtr src(gst_element_get_static_pad(e, "src"));
-                auto* weak = new std::weak_ptr<Impl>(weak_from_this());
-                gst_pad_add_probe(
-                    src.get(),
-                    static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
-                                                 GST_PAD_PROBE_TYPE_BUFFER_LIST),
-                    [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
-                        if (auto self = from(d)) self->last_rx_us = g_get_monotonic_time();
-                        return GST_PAD_PROBE_OK;
-                    },
-                    weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
-            }
-            g_value_reset(&item);
-        }
-        g_value_unset(&item);
+        for_each_inside("nicesrc", [this](GstElement* e) {
+            gst::PadPtr src(gst_element_get_static_pad(e, "src"));
+            probe(src.get(),
+                  static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                               GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                  [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                      if (auto self = from(d)) self->last_rx_us = g_get_monotonic_time();
+                      return GST_PAD_PROBE_OK;
+                  });
+        });
         // The remote's RTCP BYE is an orderly goodbye.
-        gst::IteratorPtr it2(gst_bin_iterate_recurse(GST_BIN(webrtc)));
-        GValue item2 = G_VALUE_INIT;
-        while (gst_iterator_next(it2.get(), &item2) == GST_ITERATOR_OK) {
-            auto* e = GST_ELEMENT(g_value_get_object(&item2));
-            GstElementFactory* f = gst_element_get_factory(e);
-            if (f && g_strcmp0(GST_OBJECT_NAME(f), "rtpbin") == 0)
-                connect(e, "on-bye-ssrc", G_CALLBACK(+[](GstElement*, guint, guint, gpointer d) {
-                            if (auto self = from(d))
-                                self->post([](Impl& s) {
-                                    if (s.stopping) return;
-                                    s.events.emit("remote-closed",
-                                                  Json{{"reason", "RTCP BYE from the peer"}});
-                                    s.wind_down(CallEnd{});
-                                });
-                        }));
-            g_value_reset(&item2);
-        }
-        g_value_unset(&item2);
+        for_each_inside("rtpbin", [this](GstElement* e) {
+            connect(e, "on-bye-ssrc", G_CALLBACK(+[](GstElement*, guint, guint, gpointer d) {
+                        if (auto self = from(d))
+                            self->post([](Impl& s) {
+                                if (s.stopping) return;
+                                s.events.emit("remote-closed",
+                                              Json{{"reason", "RTCP BYE from the peer"}});
+                                s.wind_down(CallEnd{});
+                            });
+                    }));
+        });
     }
 
     void start_watchdogs() {
@@ -1916,21 +1940,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     // after --ice-timeout. rtpsession schedules the BYE when EOS reaches its send_rtp_sink; the
     // EOS from our sources does not get through webrtcbin 1.22 to there, so send it directly.
     void say_bye() {
-        gst::IteratorPtr it(gst_bin_iterate_recurse(GST_BIN(webrtc)));
-        GValue item = G_VALUE_INIT;
-        while (gst_iterator_next(it.get(), &item) == GST_ITERATOR_OK) {
-            auto* e = GST_ELEMENT(g_value_get_object(&item));
-            GstElementFactory* f = gst_element_get_factory(e);
-            if (f && g_strcmp0(GST_OBJECT_NAME(f), "rtpsession") == 0) {
-                gst::PadPtr pad(gst_element_get_static_pad(e, "send_rtp_sink"));
-                if (pad) {
-                    KMS_LOG(webrtc, DEBUG, "BYE through %s", GST_OBJECT_NAME(e));
-                    gst_pad_send_event(pad.get(), gst_event_new_eos());
-                }
-            }
-            g_value_reset(&item);
-        }
-        g_value_unset(&item);
+        for_each_inside("rtpsession", [](GstElement* e) {
+            gst::PadPtr pad(gst_element_get_static_pad(e, "send_rtp_sink"));
+            if (!pad) return;
+            KMS_LOG(webrtc, DEBUG, "BYE through %s", GST_OBJECT_NAME(e));
+            gst_pad_send_event(pad.get(), gst_event_new_eos());
+        });
     }
 
     void on_sink_eos() {
@@ -1954,9 +1969,13 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (stopping) return;
         stopping = true;
         stop_started = Clock::now();
+        {
+            std::lock_guard lock(verify_mutex);
+            gate_closed = true;
+        }
+        verify_cv.notify_all();
         pending_end = end;
         events.emit("stopping", Json{{"clean", end.clean}});
-        gate_closed = true;
         if (end.clean) {
             if (channel && data_open) gst_webrtc_data_channel_close(channel.get());
             say_bye();
