@@ -367,11 +367,10 @@ int main(int argc, char** argv) {
     app.require_subcommand(1, 1);
     app.fallthrough();
     CLI::App* offer = app.add_subcommand("offer", "Write an offer, then read the answer");
-    CLI::App* answer = app.add_subcommand("answer", "Read an offer, then write the answer");
+    app.add_subcommand("answer", "Read an offer, then write the answer");
     int rc = tool.run(argc, argv, [&] {
         return call(tool, o, offer->parsed() ? Role::Offerer : Role::Answerer);
     });
-    (void)answer;
     std::fflush(stdout);
     std::fflush(stderr);  // not fflush(nullptr): a reader thread may hold stdin's lock
     // Threads reading stdin or a fifo may still be blocked; they hold nothing that needs closing.

@@ -259,7 +259,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::vector<guint> timers;
 
     // Negotiation state (main thread only).
-    bool offer_sent = false;
     bool local_sent = false;
     bool remote_applied = false;
     bool ice_connected_once = false;
