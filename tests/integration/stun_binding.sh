@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# kms-stun binding against coturn and against kms-stun server; coturn's own client against
+# kms-stun server; retransmissions end in exit 4 when nobody answers; the echo peer echoes.
+. "$(dirname "$0")/../lib/kms-test.sh"
+S=$BUILD/apps/kms-stun
+
+turnserver -n --listening-ip=127.0.0.1 --listening-port=3478 --no-tls --no-dtls --stun-only --no-cli \
+  --log-file=stdout >turn.log 2>&1 &
+PIDS+=($!)
+"$S" server --listen 127.0.0.1:3479 --json >server.json 2>server.err &
+PIDS+=($!); PID_server=$!
+for i in $(seq 50); do grep -q "Total General servers" turn.log 2>/dev/null && grep -q "STUN server on" server.err && break; sleep 0.1; done
+
+# coturn: the mapped address is ours on loopback, the software is coturn's.
+out=$("$S" binding stun:127.0.0.1:3478 --json)
+echo "$out"
+jq -e '.mapped | test("^127\\.0\\.0\\.1:[0-9]+$")' <<<"$out" >/dev/null || fail "coturn: mapped address"
+jq -e '.software | test("Coturn")' <<<"$out" >/dev/null || fail "coturn: software"
+jq -e '.rttMs > 0' <<<"$out" >/dev/null || fail "coturn: rtt"
+echo "ok: binding against coturn"
+
+# A ping against kms-stun server from a fixed local port: the mapped address is that port.
+out=$("$S" binding stun:127.0.0.1:3479 --bind 127.0.0.1:45678 --count 5 --interval 20 --json 2>/dev/null)
+echo "$out"
+jq -e '.mapped == "127.0.0.1:45678" and .sent == 5 and .received == 5 and .loss == 0' <<<"$out" >/dev/null ||
+  fail "kms-stun server: ping"
+jq -e '.rttMs.min <= .rttMs.mean and .rttMs.mean <= .rttMs.max' <<<"$out" >/dev/null || fail "rtt summary"
+echo "ok: ping against kms-stun server"
+
+# coturn's reference client reads kms-stun server's answer.
+turnutils_stunclient -p 3479 127.0.0.1 >client.out 2>&1 || true
+grep -q "UDP reflexive addr: 127.0.0.1:" client.out || fail "turnutils_stunclient: $(cat client.out)"
+echo "ok: turnutils_stunclient against kms-stun server"
+
+# Nobody at the port: RFC 8489 retransmissions, then exit 4 in about (1+2+16) x RTO.
+start=$(date +%s.%N)
+set +e; "$S" binding stun:127.0.0.1:3999 --rto 50 --retries 3 -q; RC=$?; set -e
+elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+expect_rc 4 "no server"
+(( $(echo "$elapsed > 0.9 && $elapsed < 3" | bc) )) || fail "retransmission schedule took ${elapsed}s"
+echo "ok: no answer exits 4 after ${elapsed}s"
+
+# Garbage and a request with a broken FINGERPRINT are counted, not answered.
+exec 3<>/dev/udp/127.0.0.1/3479
+printf 'not stun at all' >&3
+kill -TERM "$PID_server"; wait_for "$PID_server" 5; expect_rc 0 "server after SIGTERM"
+jq -e '.requests >= 6 and .responses >= 6 and .malformed >= 1' server.json >/dev/null || fail "server counters: $(cat server.json)"
+echo "ok: server counters $(cat server.json)"
+
+# The echo peer.
+"$S" echo --listen 127.0.0.1:4000 -t 3 --json >echo.json 2>/dev/null &
+PIDS+=($!); PID_echo=$!
+sleep 0.3
+exec 4<>/dev/udp/127.0.0.1/4000
+printf 'ping-42' >&4
+reply=$(timeout 2 head -c 7 <&4)
+[[ $reply == ping-42 ]] || fail "echo: got '$reply'"
+wait_for "$PID_echo" 5; expect_rc 0 "echo after --duration"
+jq -e '.packets == 1 and .bytes == 7' echo.json >/dev/null || fail "echo counters: $(cat echo.json)"
+
+# Usage errors.
+for args in "binding" "binding http://x" "binding stuns:x" "binding stun:x?transport=tcp" "server" \
+            "server --listen nowhere" "binding stun:127.0.0.1 --retries 0"; do
+  set +e; "$S" $args >/dev/null 2>err; RC=$?; set -e
+  expect_rc 2 "kms-stun $args"
+done
+pass "kms-stun binding, server and echo"
