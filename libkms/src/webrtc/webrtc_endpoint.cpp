@@ -297,8 +297,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::mutex input_mutex;
     int inputs_running = 0;
     std::mutex ssrc_mutex;
-    std::map<guint32, std::string>
-        ssrc_kind;  // webrtcbin 1.22's stats give every SSRC of a bundle one codec
+    // webrtcbin 1.22's stats give every SSRC of a bundle one codec, so we learn each SSRC's kind.
+    std::map<guint32, std::string> ssrc_kind;
+    std::set<guint32> sent_ssrcs;  // ours, to find the peer's receiver reports about them
     std::mutex timing_mutex;
     std::map<std::string, double> milestones;
     std::map<std::string, bool> flowing;
@@ -807,7 +808,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     }
 
     void count_sent(GstPad* pad, bool video) {
-        learn_ssrc_on(pad, video ? "video" : "audio");
+        learn_ssrc_on(pad, video ? "video" : "audio", true);
         probe(pad,
               static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
                                            GST_PAD_PROBE_TYPE_BUFFER_LIST),
@@ -838,13 +839,14 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     }
 
     // RFC 3550 §5.1: the SSRC is bytes 8-11 of the RTP header.
-    void learn_ssrc(GstBuffer* buf, const char* kind) {
+    void learn_ssrc(GstBuffer* buf, const char* kind, bool sent) {
         guint8 h[12];
         if (gst_buffer_extract(buf, 0, h, sizeof h) != sizeof h) return;
         const guint32 ssrc =
             (guint32(h[8]) << 24) | (guint32(h[9]) << 16) | (guint32(h[10]) << 8) | h[11];
         std::lock_guard lock(ssrc_mutex);
         ssrc_kind.emplace(ssrc, kind);
+        if (sent) sent_ssrcs.insert(ssrc);
     }
 
     void on_sent(bool video) {
@@ -856,10 +858,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     }
 
     // Learns the SSRC of the first RTP packet through the pad, then removes itself.
-    void learn_ssrc_on(GstPad* pad, const char* kind) {
+    void learn_ssrc_on(GstPad* pad, const char* kind, bool sent = false) {
         struct Ctx {
             std::weak_ptr<Impl> self;
             const char* kind;
+            bool sent;
         };
         gst_pad_add_probe(
             pad,
@@ -872,10 +875,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 GstBuffer* buf = (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST)
                                      ? gst_buffer_list_get(GST_PAD_PROBE_INFO_BUFFER_LIST(info), 0)
                                      : GST_PAD_PROBE_INFO_BUFFER(info);
-                if (buf) self->learn_ssrc(buf, c->kind);
+                if (buf) self->learn_ssrc(buf, c->kind, c->sent);
                 return GST_PAD_PROBE_REMOVE;
             },
-            new Ctx{weak_from_this(), kind}, [](gpointer d) { delete static_cast<Ctx*>(d); });
+            new Ctx{weak_from_this(), kind, sent}, [](gpointer d) { delete static_cast<Ctx*>(d); });
     }
 
     // A file or stdin: one source and one parsebin for both kinds. Each stream it finds goes to
@@ -1627,6 +1630,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     // Every packet the peer sends (RTP, RTCP, DTLS, SCTP) passes a nicesrc; silence there for
     // --ice-timeout means the peer is gone even when ICE has not noticed.
     void watch_incoming() {
+        // Receiver reports once a second instead of rtpsession's 5 s minimum (RFC 4585 lets AVPF
+        // sessions go lower): the bitrate controller and the loss figures need timely feedback.
+        for_each_inside("rtpsession", [](GstElement* e) {
+            g_object_set(e, "rtcp-min-interval", static_cast<guint64>(GST_SECOND), nullptr);
+        });
         for_each_inside("nicesrc", [this](GstElement* e) {
             gst::PadPtr src(gst_element_get_static_pad(e, "src"));
             probe(src.get(),
@@ -1770,7 +1778,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 }
             } else if (type == "remote-inbound-rtp") {
                 kind_of(j);
-                if (j.value("kind", "") == "video") adapt_bitrate(j);
             } else if (type == "candidate-pair") {
                 report_pair(j, by_id);
             } else if (type != "transport" && type != "remote-outbound-rtp" &&
@@ -1780,6 +1787,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             events.emit(type, j);
         }
         packets_lost = lost;
+        adapt_bitrate();
         check_flow();
     }
 
@@ -1802,16 +1810,56 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     // A loss-based controller between --min-bitrate and --max-bitrate (the loss half of GCC,
     // draft-ietf-rmcat-gcc-02 §6): above 10 % loss back off, below 2 % grow by 8 %.
-    void adapt_bitrate(const Json& rr) {
+    // The fraction lost that the peer's last receiver report gives for our video SSRC, read
+    // from rtpsession's own per-source statistics: webrtcbin 1.22's get-stats reports one
+    // remote-inbound-rtp per bundled session, not one per SSRC. -1 when there is none yet.
+    double video_fraction_lost() {
+        guint32 video_ssrc = 0;
+        {
+            std::lock_guard lock(ssrc_mutex);
+            for (const auto& [ssrc, kind] : ssrc_kind)
+                if (kind == "video" && sent_ssrcs.count(ssrc)) video_ssrc = ssrc;
+        }
+        if (!video_ssrc) return -1;
+        double loss = -1;
+        for_each_inside("rtpsession", [&](GstElement* e) {
+            GstStructure* raw = nullptr;
+            g_object_get(e, "stats", &raw, nullptr);
+            gst::StructurePtr stats(raw);
+            const GValue* list =
+                stats ? gst_structure_get_value(stats.get(), "source-stats") : nullptr;
+            G_GNUC_BEGIN_IGNORE_DEPRECATIONS  // rtpsession 1.22 hands out a GValueArray
+                if (!list || !G_VALUE_HOLDS(list, g_value_array_get_type())) return;
+            G_GNUC_END_IGNORE_DEPRECATIONS
+            auto* arr = static_cast<GValueArray*>(g_value_get_boxed(list));
+            G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+            for (guint i = 0; arr && i < arr->n_values; ++i) {
+                // A remote source keeps the last report block it sent us; rb-ssrc says which of
+                // our SSRCs it was about. Prefer our video's; any other is the same path.
+                const GstStructure* src = gst_value_get_structure(g_value_array_get_nth(arr, i));
+                guint about = 0, fraction = 0;
+                gboolean have_rb = FALSE;
+                if (!gst_structure_get_boolean(src, "have-rb", &have_rb) || !have_rb ||
+                    !gst_structure_get_uint(src, "rb-ssrc", &about) ||
+                    !gst_structure_get_uint(src, "rb-fractionlost", &fraction))
+                    continue;
+                // RFC 3550 §6.4.1: fraction lost is fixed point, 8 bits after the binary point.
+                if (about == video_ssrc || loss < 0) loss = fraction / 256.0;
+            }
+            G_GNUC_END_IGNORE_DEPRECATIONS
+        });
+        return loss;
+    }
+
+    void adapt_bitrate() {
         if (!video_bitrate_kbps) return;
-        double loss = rr.value("fractionLost", -1.0);
-        if (loss < 0) return;
         // Once a second whatever --stats-interval is, so the rate of change stays the documented
         // one.
         const auto now = Clock::now();
         if (now - last_adapt < std::chrono::seconds(1)) return;
+        const double loss = video_fraction_lost();
+        if (loss < 0) return;
         last_adapt = now;
-        if (loss > 1.0) loss /= 256.0;  // some versions report the RTCP field (x/256)
         unsigned ceiling = opt.max_bitrate_kbps ? opt.max_bitrate_kbps : 2500;
         if (remote_video_limit_kbps) ceiling = std::min(ceiling, remote_video_limit_kbps);
         const unsigned floor = std::max(opt.min_bitrate_kbps, 30u);
