@@ -35,6 +35,17 @@ void set16(std::string& s, size_t at, uint16_t v) {
     s[at + 1] = static_cast<char>(v & 0xff);
 }
 
+// RFC 8489 §14.2: XOR-MAPPED-ADDRESS xors the port with the cookie's top 16 bits and the
+// address with the cookie followed by the transaction ID.
+void xor_address(uint16_t& port, std::array<uint8_t, 16>& ip, size_t n, const TransactionId& id) {
+    port ^= static_cast<uint16_t>(kMagicCookie >> 16);
+    uint8_t mask[16];
+    const uint32_t cookie = htonl(kMagicCookie);
+    std::memcpy(mask, &cookie, 4);
+    std::memcpy(mask + 4, id.data(), 12);
+    for (size_t i = 0; i < n; ++i) ip[i] ^= mask[i];
+}
+
 uint32_t crc32_of(std::string_view data) {
     return static_cast<uint32_t>(
         ::crc32(0L, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
@@ -116,14 +127,7 @@ std::optional<Address> Message::address(uint16_t type) const {
     a.port = be16(v + 2);
     const size_t n = a.family == 4 ? 4 : 16;
     std::memcpy(a.ip.data(), v + 4, n);
-    if (type == XorMappedAddress) {
-        a.port ^= static_cast<uint16_t>(kMagicCookie >> 16);
-        uint8_t mask[16];
-        const uint32_t cookie = htonl(kMagicCookie);
-        std::memcpy(mask, &cookie, 4);
-        std::memcpy(mask + 4, transaction.data(), 12);
-        for (size_t i = 0; i < n; ++i) a.ip[i] ^= mask[i];
-    }
+    if (type == XorMappedAddress) xor_address(a.port, a.ip, n, transaction);
     return a;
 }
 
@@ -226,14 +230,7 @@ Builder& Builder::add_address(uint16_t type, const Address& a) {
     uint16_t port = a.port;
     std::array<uint8_t, 16> ip = a.ip;
     const size_t n = a.family == 6 ? 16 : 4;
-    if (type == XorMappedAddress) {
-        port ^= static_cast<uint16_t>(kMagicCookie >> 16);
-        uint8_t mask[16];
-        const uint32_t cookie = htonl(kMagicCookie);
-        std::memcpy(mask, &cookie, 4);
-        std::memcpy(mask + 4, id_.data(), 12);
-        for (size_t i = 0; i < n; ++i) ip[i] ^= mask[i];
-    }
+    if (type == XorMappedAddress) xor_address(port, ip, n, id_);
     put16(v, port);
     v.append(reinterpret_cast<const char*>(ip.data()), n);
     return add(type, v);
