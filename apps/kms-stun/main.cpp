@@ -281,6 +281,14 @@ int binding(Tool& tool, const BindingOptions& o) {
         const auto start = Clock::now();
         ++sent;
         BindingReply r = transact(fd, server, o);
+        if (r.ok)
+            tool.events().emit("stun-response",
+                               Json{{"server", server.to_string()},
+                                    {"mapped", r.mapped},
+                                    {"rttMs", std::round(r.rtt_ms * 1000) / 1000}});
+        else
+            tool.events().emit("stun-error",
+                               Json{{"server", server.to_string()}, {"error", r.error}});
         if (r.ok) {
             rtts.push_back(r.rtt_ms);
             if (!first_ok.ok) first_ok = r;
@@ -397,8 +405,10 @@ int server(Tool& tool, const std::string& listen) {
               b.add_address(stun::ResponseOrigin, addr);
               b.add(stun::Software, software).fingerprint();
               if (::sendto(fd, b.bytes().data(), b.bytes().size(), 0,
-                           reinterpret_cast<const sockaddr*>(&from), flen) > 0)
+                           reinterpret_cast<const sockaddr*>(&from), flen) > 0) {
                   ++counters["responses"];
+                  tool.events().emit("stun-request", Json{{"from", peer.to_string()}});
+              }
           });
     ::close(fd);
     Output out(tool.common().json, tool.common().json ? stdout : stderr);

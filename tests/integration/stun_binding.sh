@@ -7,7 +7,7 @@ S=$BUILD/apps/kms-stun
 turnserver -n --listening-ip=127.0.0.1 --listening-port=3478 --no-tls --no-dtls --stun-only --no-cli \
   --log-file=stdout >turn.log 2>&1 &
 PIDS+=($!)
-"$S" server --listen 127.0.0.1:3479 --json >server.json 2>server.err &
+"$S" server --listen 127.0.0.1:3479 --json --events server.jsonl >server.json 2>server.err &
 PIDS+=($!); PID_server=$!
 for i in $(seq 50); do grep -q "Total General servers" turn.log 2>/dev/null && grep -q "STUN server on" server.err && break; sleep 0.1; done
 
@@ -20,11 +20,13 @@ jq -e '.rttMs > 0' <<<"$out" >/dev/null || fail "coturn: rtt"
 echo "ok: binding against coturn"
 
 # A ping against kms-stun server from a fixed local port: the mapped address is that port.
-out=$("$S" binding stun:127.0.0.1:3479 --bind 127.0.0.1:45678 --count 5 --interval 20 --json 2>/dev/null)
+out=$("$S" binding stun:127.0.0.1:3479 --bind 127.0.0.1:45678 --count 5 --interval 20 --json --events ping.jsonl 2>/dev/null)
 echo "$out"
 jq -e '.mapped == "127.0.0.1:45678" and .sent == 5 and .received == 5 and .loss == 0' <<<"$out" >/dev/null ||
   fail "kms-stun server: ping"
 jq -e '.rttMs.min <= .rttMs.mean and .rttMs.mean <= .rttMs.max' <<<"$out" >/dev/null || fail "rtt summary"
+[[ $(jq -s '[.[] | select(.type=="stun-response" and .mapped=="127.0.0.1:45678")] | length' ping.jsonl) == 5 ]] ||
+  fail "ping: events $(cat ping.jsonl)"
 echo "ok: ping against kms-stun server"
 
 # coturn's reference client reads kms-stun server's answer.
@@ -45,6 +47,8 @@ exec 3<>/dev/udp/127.0.0.1/3479
 printf 'not stun at all' >&3
 kill -TERM "$PID_server"; wait_for "$PID_server" 5; expect_rc 0 "server after SIGTERM"
 jq -e '.requests >= 6 and .responses >= 6 and .malformed >= 1' server.json >/dev/null || fail "server counters: $(cat server.json)"
+[[ $(jq -s '[.[] | select(.type=="stun-request")] | length' server.jsonl) == $(jq .responses server.json) ]] ||
+  fail "server events do not match its counters"
 echo "ok: server counters $(cat server.json)"
 
 # The echo peer.
