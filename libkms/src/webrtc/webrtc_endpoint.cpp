@@ -293,7 +293,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<unsigned long long> rx_bytes{0};
     std::atomic<long long> packets_lost{0};
     GstElement* input_parse = nullptr;  // owned by the pipeline
-    GstElement* input_src = nullptr;    // owned by the pipeline; starts once verified
+    GstElement* input_src = nullptr;    // owned by the pipeline; see start_input()
+    bool input_started = false;
+    bool input_grace_over = false;
+    std::atomic<bool> peer_keyed{false};  // SRTP from the peer decrypted: its keys are in place
     std::mutex input_mutex;
     int inputs_running = 0;
     std::mutex ssrc_mutex;
@@ -901,14 +904,24 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                     if (auto self = from(d)) self->post([](Impl& i) { i.check_input_tracks(); });
                 }));
         gst_element_sync_state_with_parent(input_parse);
-        // A file starts once the peer is verified: a passthrough stream cannot make a new key
-        // frame, so its first one must not be sent into a connection that is not ready.
         input_src = src;
-        if (verified) {
-            gst_element_sync_state_with_parent(src);
-        } else {
-            gst_element_set_locked_state(src, TRUE);
-        }
+        gst_element_set_locked_state(src, TRUE);
+        start_input();
+    }
+
+    // A file or stdin is held until the peer can decrypt what we send: a passthrough stream
+    // cannot make a new key frame, so its first one must not be sent into SRTP the peer has no
+    // keys for yet. The DTLS side that finishes first would otherwise start while the other side
+    // is still reading the last handshake flight. The proof is SRTP or SRTCP from the peer that
+    // decrypts here; a peer that sends neither is given 1.5 s after our own check.
+    void start_input() {
+        if (!input_src || input_started || !verified) return;
+        if (!peer_keyed && !input_grace_over) return;
+        input_started = true;
+        KMS_LOG(webrtc, INFO, "input starts: %s",
+                peer_keyed ? "the peer's SRTP decrypts" : "grace over");
+        gst_element_set_locked_state(input_src, FALSE);
+        gst_element_sync_state_with_parent(input_src);
     }
 
     // Streaming thread.
@@ -1620,8 +1633,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         }
         verify_cv.notify_all();
         if (input_src) {
-            gst_element_set_locked_state(input_src, FALSE);
-            gst_element_sync_state_with_parent(input_src);
+            add_timer(1500, [](Impl& s) {
+                s.input_grace_over = true;
+                s.start_input();
+                return false;
+            });
+            start_input();
         }
         mark("dtlsConnected");
         events.emit("fingerprint", Json{{"verified", true}, {"algorithm", remote_fp_alg}});
@@ -1644,6 +1661,21 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                       if (auto self = from(d)) self->last_rx_us = g_get_monotonic_time();
                       return GST_PAD_PROBE_OK;
                   });
+        });
+        for_each_inside("srtpdec", [this](GstElement* e) {
+            for (const char* name : {"rtp_src", "rtcp_src"}) {
+                gst::PadPtr src(gst_element_get_static_pad(e, name));
+                if (!src) continue;
+                probe(src.get(),
+                      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                                   GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                      [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                          auto self = from(d);
+                          if (self && !self->peer_keyed.exchange(true))
+                              self->post([](Impl& s) { s.start_input(); });
+                          return GST_PAD_PROBE_REMOVE;
+                      });
+            }
         });
         // The remote's RTCP BYE is an orderly goodbye.
         for_each_inside("rtpbin", [this](GstElement* e) {
