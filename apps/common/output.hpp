@@ -19,6 +19,10 @@ class Output {
     void object(const std::string& key, const std::string& label, const Json& value);
 
     /// Writes the JSON object (in JSON mode); text was written as it came.
+    /// A field only JSON readers get (text readers were shown it another way, e.g. live).
+    void json_only(const std::string& key, const Json& value) {
+        if (json_) doc_[key] = value;
+    }
     void finish();
 
   private:

@@ -63,7 +63,7 @@ wait_for "$PID_echo" 5; expect_rc 0 "echo after --duration"
 jq -e '.packets == 1 and .bytes == 7' echo.json >/dev/null || fail "echo counters: $(cat echo.json)"
 
 # Usage errors.
-for args in "binding" "binding http://x" "binding stuns:x" "binding stun:x?transport=tcp" "server" \
+for args in "binding" "binding http://x" "binding stuns:x?transport=udp" "binding stun:x?transport=sctp" "binding turn:x" "server" \
             "server --listen nowhere" "binding stun:127.0.0.1 --retries 0"; do
   set +e; "$S" $args >/dev/null 2>err; RC=$?; set -e
   expect_rc 2 "kms-stun $args"

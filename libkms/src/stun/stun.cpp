@@ -105,6 +105,10 @@ std::optional<Address> Address::parse(std::string_view text) {
     return a;
 }
 
+bool is_xor_address(uint16_t type) {
+    return type == XorMappedAddress || type == XorPeerAddress || type == XorRelayedAddress;
+}
+
 const Attribute* Message::find(uint16_t type) const {
     for (const auto& a : attributes)
         if (a.type == type) return &a;
@@ -127,7 +131,7 @@ std::optional<Address> Message::address(uint16_t type) const {
     a.port = be16(v + 2);
     const size_t n = a.family == 4 ? 4 : 16;
     std::memcpy(a.ip.data(), v + 4, n);
-    if (type == XorMappedAddress) xor_address(a.port, a.ip, n, transaction);
+    if (is_xor_address(type)) xor_address(a.port, a.ip, n, transaction);
     return a;
 }
 
@@ -158,11 +162,12 @@ bool Message::integrity_ok(std::string_view key) const {
     return CRYPTO_memcmp(mac.data(), at->value.data(), 20) == 0;
 }
 
-ParseResult parse(std::string_view b) {
+ParseResult parse(std::string_view b, bool allow_classic) {
     ParseResult r;
     if (b.size() < kHeader) return {{}, "shorter than a STUN header"};
     if ((static_cast<uint8_t>(b[0]) & 0xc0) != 0) return {{}, "the first two bits are not zero"};
-    if (be32(b.data() + 4) != kMagicCookie) return {{}, "no magic cookie (not RFC 5389/8489 STUN)"};
+    const bool classic = be32(b.data() + 4) != kMagicCookie;
+    if (classic && !allow_classic) return {{}, "no magic cookie (not RFC 5389/8489 STUN)"};
     const size_t length = be16(b.data() + 2);
     if (length % 4 != 0) return {{}, "length is not a multiple of 4"};
     if (kHeader + length != b.size()) return {{}, "length does not match the datagram"};
@@ -173,6 +178,8 @@ ParseResult parse(std::string_view b) {
     m.method =
         static_cast<uint16_t>((type & 0x000f) | ((type & 0x00e0) >> 1) | ((type & 0x3e00) >> 2));
     std::memcpy(m.transaction.data(), b.data() + 8, 12);
+    m.classic = classic;
+    std::memcpy(m.cookie.data(), b.data() + 4, 4);
     m.raw = b;
     size_t pos = kHeader;
     while (pos < b.size()) {
@@ -210,6 +217,11 @@ Builder::Builder(uint16_t method, uint16_t cls, const TransactionId& id) : id_(i
     buf_.append(reinterpret_cast<const char*>(id.data()), id.size());
 }
 
+Builder::Builder(uint16_t method, uint16_t cls, const Message& request)
+    : Builder(method, cls, request.transaction) {
+    if (request.classic) std::memcpy(buf_.data() + 4, request.cookie.data(), 4);
+}
+
 void Builder::set_length(size_t body) {
     set16(buf_, 2, static_cast<uint16_t>(body));
 }
@@ -230,7 +242,7 @@ Builder& Builder::add_address(uint16_t type, const Address& a) {
     uint16_t port = a.port;
     std::array<uint8_t, 16> ip = a.ip;
     const size_t n = a.family == 6 ? 16 : 4;
-    if (type == XorMappedAddress) xor_address(port, ip, n, id_);
+    if (is_xor_address(type)) xor_address(port, ip, n, id_);
     put16(v, port);
     v.append(reinterpret_cast<const char*>(ip.data()), n);
     return add(type, v);

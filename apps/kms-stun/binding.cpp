@@ -1,0 +1,140 @@
+// kms-stun binding: our mapped address as one server sees it, once or as a ping.
+#include <unistd.h>
+
+#include <cmath>
+
+#include "common/output.hpp"
+#include "modes.hpp"
+
+namespace kms::stuntool {
+
+namespace {
+
+struct BindingReply {
+    bool ok = false;
+    double rtt_ms = 0;
+    std::string mapped, software, other, origin, error;
+    int error_code = 0;
+};
+
+BindingReply one_binding(Connection& c, const Timing& timing) {
+    const stun::TransactionId id = stun::new_transaction();
+    stun::Builder b(stun::Binding, stun::Request, id);
+    b.add(stun::Software, software()).fingerprint();
+    BindingReply reply;
+    auto r = transact(c, b.bytes(), id, timing, nullptr, {}, &reply.error);
+    if (!r) return reply;
+    const stun::Message& m = r->msg;
+    reply.rtt_ms = r->rtt_ms;
+    reply.software = m.text(stun::Software);
+    if (auto e = m.error()) {
+        reply.error_code = e->first;
+        reply.error = std::to_string(e->first) + " " + e->second;
+        return reply;
+    }
+    auto mapped = m.address(stun::XorMappedAddress);
+    if (!mapped) mapped = m.address(stun::MappedAddress);
+    if (!mapped) {
+        reply.error = "the response has no mapped address";
+        return reply;
+    }
+    reply.ok = true;
+    reply.mapped = mapped->to_string();
+    if (auto a = m.address(stun::OtherAddress)) reply.other = a->to_string();
+    if (auto a = m.address(stun::ResponseOrigin)) reply.origin = a->to_string();
+    return reply;
+}
+
+}  // namespace
+
+int run_binding(app::Tool& tool, const BindingOptions& o) {
+    if (o.count == 0) throw Error(ErrorCode::InvalidArgument, "--count must be at least 1");
+    const ServerUri uri = parse_server_uri(o.uri, false);
+    const stun::Address server = resolve(uri.host, uri.port, o.v4 ? 4 : o.v6 ? 6 : 0);
+    std::optional<stun::Address> local;
+    if (!o.bind.empty()) local = parse_bind(o.bind, "--bind");
+    install_signals();
+    auto conn = Connection::open(uri.transport, server, uri.host, local, o.tls,
+                                 static_cast<int>(79 * o.timing.rto_ms));
+    std::vector<double> rtts;
+    BindingReply last, first_ok;
+    unsigned sent = 0;
+    const std::string where = server.to_string() + " (" + transport_name(uri.transport) + ")";
+    for (unsigned i = 0; i < o.count && !g_stop; ++i) {
+        const auto start = Clock::now();
+        ++sent;
+        BindingReply r = one_binding(*conn, o.timing);
+        if (r.ok)
+            tool.events().emit("stun-response", Json{{"server", server.to_string()},
+                                                     {"transport", transport_name(uri.transport)},
+                                                     {"mapped", r.mapped},
+                                                     {"rttMs", round3(r.rtt_ms)}});
+        else
+            tool.events().emit("stun-error",
+                               Json{{"server", server.to_string()}, {"error", r.error}});
+        if (r.ok) {
+            rtts.push_back(r.rtt_ms);
+            if (!first_ok.ok) first_ok = r;
+            if (o.count > 1)
+                tool.say(0, "reply from " + where + ": mapped " + r.mapped + " rtt " +
+                                std::to_string(r.rtt_ms).substr(0, 5) + " ms");
+        } else if (o.count > 1) {
+            tool.say(0, "request " + std::to_string(i + 1) + ": " + r.error);
+        }
+        last = r;
+        if (r.error_code || conn->closed()) break;
+        const double left = o.interval_ms - ms_since(start);
+        if (i + 1 < o.count && left > 0) ::usleep(static_cast<useconds_t>(left * 1000));
+    }
+    const BindingReply& shown = first_ok.ok ? first_ok : last;
+    app::Output out(tool.common().json);
+    out.field("server", "server", server.to_string());
+    out.field("transport", "transport", transport_name(uri.transport));
+    if (!conn->tls_summary().empty()) out.field("tls", "TLS", conn->tls_summary());
+    out.field("local", "local address", conn->local().to_string());
+    if (shown.ok) {
+        out.field("mapped", "mapped address", shown.mapped);
+        if (!shown.software.empty()) out.field("software", "server software", shown.software);
+        if (!shown.other.empty()) out.field("otherAddress", "other address", shown.other);
+        if (!shown.origin.empty()) out.field("responseOrigin", "response origin", shown.origin);
+    }
+    if (!rtts.empty()) {
+        double sum = 0, mn = rtts[0], mx = rtts[0];
+        for (double r : rtts) sum += r, mn = std::min(mn, r), mx = std::max(mx, r);
+        const double mean = sum / rtts.size();
+        double var = 0;
+        for (double r : rtts) var += (r - mean) * (r - mean);
+        const double sd = std::sqrt(var / rtts.size());
+        if (o.count == 1) {
+            out.field("rttMs", "rtt (ms)", round3(rtts[0]));
+        } else {
+            out.field("sent", "sent", sent);
+            out.field("received", "received", rtts.size());
+            out.field("loss", "loss (%)", round3(100.0 * (sent - rtts.size()) / sent));
+            out.object("rttMs", "rtt (ms)",
+                       Json{{"min", round3(mn)},
+                            {"mean", round3(mean)},
+                            {"max", round3(mx)},
+                            {"stddev", round3(sd)}});
+        }
+    } else if (o.count > 1) {
+        out.field("sent", "sent", sent);
+        out.field("received", "received", 0);
+        out.field("loss", "loss (%)", 100.0);
+    }
+    if (!shown.ok) out.field("error", "error", shown.error);
+    out.finish();
+    if (shown.error_code) {
+        std::fprintf(stderr, "kms-stun: %s answered %s\n", where.c_str(), shown.error.c_str());
+        return app::kNegotiation;
+    }
+    if (rtts.empty()) {
+        if (g_stop) return app::kOk;
+        std::fprintf(stderr, "kms-stun: no response from %s after %u requests (%s)\n",
+                     where.c_str(), sent, shown.error.c_str());
+        return app::kNetwork;
+    }
+    return app::kOk;
+}
+
+}  // namespace kms::stuntool

@@ -1,0 +1,468 @@
+#include "net.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "kms/error.hpp"
+
+namespace kms::stuntool {
+
+namespace {
+
+std::string ssl_error_text() {
+    unsigned long e = ERR_get_error();
+    if (e == 0) return "TLS error";
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    return buf;
+}
+
+Error bad_uri(const std::string& uri, const std::string& why) {
+    return Error(ErrorCode::InvalidArgument, "'" + uri + "': " + why);
+}
+
+}  // namespace
+
+const char* transport_name(Transport t) {
+    switch (t) {
+        case Transport::Udp:
+            return "udp";
+        case Transport::Tcp:
+            return "tcp";
+        case Transport::Tls:
+            return "tls";
+    }
+    return "udp";
+}
+
+ServerUri parse_server_uri(const std::string& uri, bool turn_ok) {
+    ServerUri u;
+    struct Scheme {
+        const char* prefix;
+        bool turn, secure;
+    };
+    static constexpr Scheme kSchemes[] = {{"stun:", false, false},
+                                          {"stuns:", false, true},
+                                          {"turn:", true, false},
+                                          {"turns:", true, true}};
+    const Scheme* scheme = nullptr;
+    for (const Scheme& s : kSchemes)
+        if (uri.rfind(s.prefix, 0) == 0) scheme = &s;
+    if (!scheme)
+        throw bad_uri(uri, turn_ok ? "expected stun:, stuns:, turn: or turns:HOST[:PORT]"
+                                   : "expected stun:HOST[:PORT] or stuns:HOST[:PORT]");
+    std::string rest = uri.substr(std::strlen(scheme->prefix));
+    const bool secure = scheme->secure;
+    u.turn = scheme->turn;
+    if (u.turn && !turn_ok) throw bad_uri(uri, "a TURN URI where a STUN one is expected");
+    if (rest.rfind("//", 0) == 0) rest = rest.substr(2);
+    std::string transport;
+    if (size_t q = rest.find('?'); q != std::string::npos) {
+        std::string query = rest.substr(q + 1);
+        rest.resize(q);
+        if (query.rfind("transport=", 0) != 0) throw bad_uri(uri, "unknown query '" + query + "'");
+        transport = query.substr(10);
+        if (transport != "udp" && transport != "tcp")
+            throw bad_uri(uri, "transport must be udp or tcp");
+    }
+    if (size_t at = rest.rfind('@'); at != std::string::npos) {
+        if (!u.turn) throw bad_uri(uri, "credentials belong in turn: URIs");
+        std::string userinfo = rest.substr(0, at);
+        rest = rest.substr(at + 1);
+        size_t colon = userinfo.find(':');
+        u.user = userinfo.substr(0, colon);
+        if (colon != std::string::npos) u.password = userinfo.substr(colon + 1);
+    }
+    if (secure) {
+        if (transport == "udp") throw bad_uri(uri, "TLS runs over tcp; DTLS is not supported");
+        u.transport = Transport::Tls;
+    } else {
+        u.transport = transport == "tcp" ? Transport::Tcp : Transport::Udp;
+    }
+    u.port = secure ? 5349 : 3478;
+    std::string host = rest;
+    std::string port_text;
+    if (!rest.empty() && rest[0] == '[') {
+        size_t close = rest.find(']');
+        if (close == std::string::npos) throw bad_uri(uri, "unclosed [");
+        host = rest.substr(1, close - 1);
+        if (close + 1 < rest.size()) {
+            if (rest[close + 1] != ':') throw bad_uri(uri, "bad port");
+            port_text = rest.substr(close + 2);
+        }
+    } else if (size_t colon = rest.rfind(':'); colon != std::string::npos) {
+        host = rest.substr(0, colon);
+        port_text = rest.substr(colon + 1);
+    }
+    if (!port_text.empty() || (rest.size() && rest.back() == ':')) {
+        char* end = nullptr;
+        unsigned long p = std::strtoul(port_text.c_str(), &end, 10);
+        if (port_text.empty() || *end != '\0' || p == 0 || p > 65535)
+            throw bad_uri(uri, "bad port");
+        u.port = static_cast<uint16_t>(p);
+    }
+    if (host.empty()) throw bad_uri(uri, "no host");
+    u.host = host;
+    u.text = uri;
+    if (!u.password.empty()) {
+        size_t at = uri.rfind('@');
+        size_t colon = uri.find(':', uri.find(':') + 1);
+        if (colon < at) u.text = uri.substr(0, colon) + ":***" + uri.substr(at);
+    }
+    return u;
+}
+
+sockaddr_storage to_sockaddr(const stun::Address& a, socklen_t* len) {
+    sockaddr_storage ss{};
+    if (a.family == 6) {
+        auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(a.port);
+        std::memcpy(&s6->sin6_addr, a.ip.data(), 16);
+        *len = sizeof(sockaddr_in6);
+    } else {
+        auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(a.port);
+        std::memcpy(&s4->sin_addr, a.ip.data(), 4);
+        *len = sizeof(sockaddr_in);
+    }
+    return ss;
+}
+
+stun::Address from_sockaddr(const sockaddr_storage& ss) {
+    stun::Address a;
+    if (ss.ss_family == AF_INET6) {
+        const auto* s6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+        a.family = 6;
+        a.port = ntohs(s6->sin6_port);
+        std::memcpy(a.ip.data(), &s6->sin6_addr, 16);
+    } else {
+        const auto* s4 = reinterpret_cast<const sockaddr_in*>(&ss);
+        a.family = 4;
+        a.port = ntohs(s4->sin_port);
+        std::memcpy(a.ip.data(), &s4->sin_addr, 4);
+    }
+    return a;
+}
+
+stun::Address resolve(const std::string& host, uint16_t port, int family) {
+    addrinfo hints{};
+    hints.ai_family = family == 4 ? AF_INET : family == 6 ? AF_INET6 : AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    addrinfo* res = nullptr;
+    if (int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res); rc != 0)
+        throw Error(ErrorCode::Network, "cannot resolve " + host + ": " + gai_strerror(rc));
+    sockaddr_storage ss{};
+    std::memcpy(&ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    stun::Address a = from_sockaddr(ss);
+    a.port = port;
+    return a;
+}
+
+stun::Address parse_bind(const std::string& text, const char* option) {
+    auto b = stun::Address::parse(text);
+    if (!b)
+        b = stun::Address::parse(text.find(':') == std::string::npos ? text + ":0"
+                                                                     : "[" + text + "]:0");
+    if (!b)
+        throw Error(ErrorCode::InvalidArgument,
+                    std::string(option) + " '" + text + "': expected ADDR[:PORT] or [ADDR6]:PORT");
+    return *b;
+}
+
+int udp_socket(const stun::Address& addr) {
+    int fd = ::socket(addr.family == 6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw Error(ErrorCode::Network, std::string("socket: ") + std::strerror(errno));
+    socklen_t len = 0;
+    sockaddr_storage ss = to_sockaddr(addr, &len);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+        int e = errno;
+        ::close(fd);
+        throw Error(ErrorCode::Network,
+                    "cannot bind to " + addr.to_string() + ": " + std::strerror(e));
+    }
+    return fd;
+}
+
+stun::Address local_address(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    return from_sockaddr(ss);
+}
+
+double ms_since(Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+struct Connection::Tls {
+    SSL_CTX* ctx = nullptr;
+    SSL* ssl = nullptr;
+    ~Tls() {
+        if (ssl) SSL_free(ssl);
+        if (ctx) SSL_CTX_free(ctx);
+    }
+};
+
+Connection::~Connection() {
+    if (tls_ && tls_->ssl) SSL_shutdown(tls_->ssl);
+    tls_.reset();
+    if (fd_ >= 0) ::close(fd_);
+}
+
+namespace {
+
+// Waits for fd to be readable (or writable) until the deadline; false on timeout.
+bool wait_fd(int fd, short events, Clock::time_point deadline) {
+    for (;;) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0) return false;
+        pollfd p{fd, events, 0};
+        int n = ::poll(&p, 1, static_cast<int>(left));
+        if (n > 0) return true;
+        if (n < 0 && errno != EINTR) return false;
+        if (n < 0) return false;  // a signal: let the caller look at its stop flag
+    }
+}
+
+}  // namespace
+
+std::unique_ptr<Connection> Connection::open(Transport t, const stun::Address& server,
+                                             const std::string& server_name,
+                                             const std::optional<stun::Address>& bind,
+                                             const TlsOptions& tls, int timeout_ms) {
+    std::unique_ptr<Connection> c(new Connection);
+    c->transport_ = t;
+    c->server_ = server;
+    stun::Address local;
+    local.family = server.family;
+    if (bind) local = *bind;
+    if (t == Transport::Udp) {
+        c->fd_ = udp_socket(local);
+        return c;
+    }
+    c->fd_ = ::socket(server.family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd_ < 0) throw Error(ErrorCode::Network, std::string("socket: ") + std::strerror(errno));
+    if (bind) {
+        socklen_t len = 0;
+        sockaddr_storage ss = to_sockaddr(local, &len);
+        if (::bind(c->fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0)
+            throw Error(ErrorCode::Network,
+                        "cannot bind to " + local.to_string() + ": " + std::strerror(errno));
+    }
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    ::fcntl(c->fd_, F_SETFL, ::fcntl(c->fd_, F_GETFL) | O_NONBLOCK);
+    socklen_t len = 0;
+    sockaddr_storage to = to_sockaddr(server, &len);
+    if (::connect(c->fd_, reinterpret_cast<sockaddr*>(&to), len) != 0) {
+        if (errno != EINPROGRESS)
+            throw Error(ErrorCode::Network, "cannot connect to " + server.to_string() +
+                                                " (tcp): " + std::strerror(errno));
+        if (!wait_fd(c->fd_, POLLOUT, deadline))
+            throw Error(ErrorCode::Network,
+                        "no TCP connection to " + server.to_string() + " within the timeout");
+        int err = 0;
+        socklen_t elen = sizeof err;
+        ::getsockopt(c->fd_, SOL_SOCKET, SO_ERROR, &err, &elen);
+        if (err != 0)
+            throw Error(ErrorCode::Network, "cannot connect to " + server.to_string() +
+                                                " (tcp): " + std::strerror(err));
+    }
+    if (t == Transport::Tcp) return c;
+
+    c->tls_ = std::make_unique<Tls>();
+    Tls& s = *c->tls_;
+    s.ctx = SSL_CTX_new(TLS_client_method());
+    if (!s.ctx) throw Error(ErrorCode::Runtime, ssl_error_text());
+    SSL_CTX_set_min_proto_version(s.ctx, TLS1_2_VERSION);
+    if (!tls.insecure) {
+        SSL_CTX_set_verify(s.ctx, SSL_VERIFY_PEER, nullptr);
+        if (!tls.ca_file.empty()) {
+            if (SSL_CTX_load_verify_locations(s.ctx, tls.ca_file.c_str(), nullptr) != 1)
+                throw Error(ErrorCode::InvalidArgument,
+                            "--ca '" + tls.ca_file + "': not a readable PEM certificate");
+        } else {
+            SSL_CTX_set_default_verify_paths(s.ctx);
+        }
+    }
+    s.ssl = SSL_new(s.ctx);
+    SSL_set_fd(s.ssl, c->fd_);
+    const bool name_is_ip = stun::Address::parse(server_name + ":1").has_value() ||
+                            stun::Address::parse("[" + server_name + "]:1").has_value();
+    if (!name_is_ip) SSL_set_tlsext_host_name(s.ssl, server_name.c_str());
+    if (!tls.insecure) {
+        X509_VERIFY_PARAM* param = SSL_get0_param(s.ssl);
+        if (name_is_ip)
+            X509_VERIFY_PARAM_set1_ip_asc(param, server_name.c_str());
+        else
+            X509_VERIFY_PARAM_set1_host(param, server_name.c_str(), 0);
+    }
+    for (;;) {
+        ERR_clear_error();
+        int rc = SSL_connect(s.ssl);
+        if (rc == 1) break;
+        int e = SSL_get_error(s.ssl, rc);
+        short want = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+        if (want == 0) {
+            long v = SSL_get_verify_result(s.ssl);
+            if (v != X509_V_OK)
+                throw Error(ErrorCode::Negotiation,
+                            "TLS: the certificate of " + server_name +
+                                " is not trusted: " + X509_verify_cert_error_string(v) +
+                                " (--ca FILE trusts a private CA; --insecure skips the check)");
+            throw Error(ErrorCode::Network, "TLS handshake with " + server.to_string() +
+                                                " failed: " + ssl_error_text());
+        }
+        if (!wait_fd(c->fd_, want, deadline))
+            throw Error(ErrorCode::Network,
+                        "TLS handshake with " + server.to_string() + " did not finish in time");
+    }
+    c->tls_summary_ =
+        std::string(SSL_get_version(s.ssl)) + " " +
+        SSL_CIPHER_get_name(SSL_get_current_cipher(s.ssl)) +
+        (tls.insecure ? ", certificate NOT verified (--insecure)" : ", certificate verified");
+    return c;
+}
+
+stun::Address Connection::local() const {
+    return local_address(fd_);
+}
+
+bool Connection::send(std::string_view message, const stun::Address* to) {
+    if (transport_ == Transport::Udp) {
+        socklen_t len = 0;
+        sockaddr_storage ss = to_sockaddr(to ? *to : server_, &len);
+        if (::sendto(fd_, message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&ss),
+                     len) < 0) {
+            error_ = std::string("send: ") + std::strerror(errno);
+            return false;
+        }
+        return true;
+    }
+    // Over streams a ChannelData message is padded to a multiple of four (RFC 8656 §12.5).
+    std::string framed(message);
+    while (framed.size() % 4) framed.push_back('\0');
+    size_t off = 0;
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (off < framed.size()) {
+        ssize_t n;
+        if (tls_) {
+            ERR_clear_error();
+            int rc =
+                SSL_write(tls_->ssl, framed.data() + off, static_cast<int>(framed.size() - off));
+            if (rc <= 0) {
+                int e = SSL_get_error(tls_->ssl, rc);
+                if ((e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) &&
+                    wait_fd(fd_, e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN, deadline))
+                    continue;
+                error_ = "TLS write: " + ssl_error_text();
+                return false;
+            }
+            n = rc;
+        } else {
+            n = ::send(fd_, framed.data() + off, framed.size() - off, MSG_NOSIGNAL);
+            if (n < 0) {
+                if ((errno == EAGAIN || errno == EINTR) && wait_fd(fd_, POLLOUT, deadline))
+                    continue;
+                error_ = std::string("send: ") + std::strerror(errno);
+                return false;
+            }
+        }
+        off += static_cast<size_t>(n);
+    }
+    return true;
+}
+
+// A whole STUN message or ChannelData message from the front of the stream buffer.
+std::optional<Packet> Connection::take_frame() {
+    if (rx_.size() < 4) return std::nullopt;
+    const auto b = reinterpret_cast<const uint8_t*>(rx_.data());
+    const size_t len = (size_t(b[2]) << 8) | b[3];
+    size_t total;
+    if ((b[0] & 0xC0) == 0x00) {
+        total = 20 + len;
+    } else if ((b[0] & 0xC0) == 0x40) {
+        total = 4 + len;
+        total = (total + 3) & ~size_t(3);
+    } else {
+        // Neither STUN nor ChannelData: the stream cannot be re-synchronised.
+        closed_ = true;
+        error_ = "the server sent bytes that are neither STUN nor ChannelData";
+        rx_.clear();
+        return std::nullopt;
+    }
+    if (rx_.size() < total) return std::nullopt;
+    Packet p;
+    p.bytes = rx_.substr(0, (b[0] & 0xC0) == 0x40 ? 4 + len : total);
+    p.from = server_;
+    rx_.erase(0, total);
+    return p;
+}
+
+bool Connection::fill(int timeout_ms) {
+    const bool buffered = tls_ && SSL_pending(tls_->ssl) > 0;
+    if (!buffered) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, timeout_ms) <= 0) return false;
+    }
+    char buf[4096];
+    if (tls_) {
+        ERR_clear_error();
+        int rc = SSL_read(tls_->ssl, buf, sizeof buf);
+        if (rc > 0) {
+            rx_.append(buf, static_cast<size_t>(rc));
+            return true;
+        }
+        int e = SSL_get_error(tls_->ssl, rc);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return true;
+        closed_ = true;
+        error_ = e == SSL_ERROR_ZERO_RETURN ? "the server closed the TLS connection"
+                                            : "TLS read: " + ssl_error_text();
+        return false;
+    }
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n > 0) {
+        rx_.append(buf, static_cast<size_t>(n));
+        return true;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+    closed_ = true;
+    error_ = n == 0 ? "the server closed the connection" : std::strerror(errno);
+    return false;
+}
+
+std::optional<Packet> Connection::receive(int timeout_ms) {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
+    if (transport_ == Transport::Udp) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, std::max(timeout_ms, 0)) <= 0) return std::nullopt;
+        char buf[2048];
+        sockaddr_storage from{};
+        socklen_t flen = sizeof from;
+        ssize_t n = ::recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+        if (n < 0) return std::nullopt;
+        return Packet{std::string(buf, static_cast<size_t>(n)), from_sockaddr(from)};
+    }
+    for (;;) {
+        if (auto p = take_frame()) return p;
+        if (closed_) return std::nullopt;
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        // A zero timeout still reads what the socket holds already.
+        if (!fill(static_cast<int>(std::max<long long>(left, 0)))) return std::nullopt;
+    }
+}
+
+}  // namespace kms::stuntool
