@@ -17,13 +17,37 @@ struct BindingReply {
     int error_code = 0;
 };
 
-BindingReply one_binding(Connection& c, const Timing& timing) {
-    const stun::TransactionId id = stun::new_transaction();
-    stun::Builder b(stun::Binding, stun::Request, id);
-    b.add(stun::Software, software()).fingerprint();
+// The realm and nonce a server challenged us with, kept across the requests of a ping.
+struct Auth {
+    std::string user, password, realm, nonce, key;
+};
+
+BindingReply one_binding(Connection& c, const Timing& timing, Auth& auth) {
     BindingReply reply;
-    auto r = transact(c, b.bytes(), id, timing, nullptr, {}, &reply.error);
-    if (!r) return reply;
+    std::optional<Response> r;
+    // A server with long-term credentials answers 401 (or 438 for a stale nonce) with a realm and
+    // nonce; one retry with them, RFC 8489 §9.2.5.
+    for (int round = 0; round < 2; ++round) {
+        const stun::TransactionId id = stun::new_transaction();
+        stun::Builder b(stun::Binding, stun::Request, id);
+        b.add(stun::Software, software());
+        if (!auth.key.empty()) {
+            b.add(stun::Username, auth.user)
+                .add(stun::Realm, auth.realm)
+                .add(stun::Nonce, auth.nonce);
+            b.integrity(auth.key);
+        }
+        b.fingerprint();
+        r = transact(c, b.bytes(), id, timing, nullptr, {}, &reply.error);
+        if (!r) return reply;
+        auto e = r->msg.error();
+        if (!e || (e->first != 401 && e->first != 438) || auth.user.empty()) break;
+        const std::string realm = r->msg.text(stun::Realm), nonce = r->msg.text(stun::Nonce);
+        if (realm.empty() || nonce.empty() || (e->first == 401 && round == 1)) break;
+        auth.realm = realm;
+        auth.nonce = nonce;
+        auth.key = stun::long_term_key(auth.user, realm, auth.password);
+    }
     const stun::Message& m = r->msg;
     reply.rtt_ms = r->rtt_ms;
     reply.software = m.text(stun::Software);
@@ -57,13 +81,14 @@ int run_binding(app::Tool& tool, const BindingOptions& o) {
     auto conn = Connection::open(uri.transport, server, uri.host, local, o.tls,
                                  static_cast<int>(79 * o.timing.rto_ms));
     std::vector<double> rtts;
+    Auth auth{o.user, o.password, "", "", ""};
     BindingReply last, first_ok;
     unsigned sent = 0;
     const std::string where = server.to_string() + " (" + transport_name(uri.transport) + ")";
     for (unsigned i = 0; i < o.count && !g_stop; ++i) {
         const auto start = Clock::now();
         ++sent;
-        BindingReply r = one_binding(*conn, o.timing);
+        BindingReply r = one_binding(*conn, o.timing, auth);
         if (r.ok)
             tool.events().emit("stun-response", Json{{"server", server.to_string()},
                                                      {"transport", transport_name(uri.transport)},

@@ -62,6 +62,10 @@ int main(int argc, char** argv) {
     bind_cmd
         ->add_option("--interval", b.interval_ms, "Milliseconds between requests (default 1000)")
         ->option_text("MS");
+    bind_cmd->add_option("-u,--user", b.user, "Username, when the server wants credentials")
+        ->option_text("USER");
+    bind_cmd->add_option("-p,--password", b.password, "Password; never printed")
+        ->option_text("PASS");
     add_timing(bind_cmd, b.timing);
     add_tls(bind_cmd, b.tls);
 

@@ -15,6 +15,7 @@ struct BindingOptions {
     std::string bind;
     unsigned count = 1;
     unsigned interval_ms = 1000;
+    std::string user, password;  ///< long-term credentials, sent when the server asks
     Timing timing;
     TlsOptions tls;
 };

@@ -304,6 +304,7 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
         ::close(control);
         ::unlink(o.control.c_str());
     }
+    if (tool.common().quiet && !tool.common().json) return app::kOk;
     app::Output out(tool.common().json, tool.common().json ? stdout : stderr);
     const Json final_counters = counters_json();
     for (auto it = final_counters.begin(); it != final_counters.end(); ++it)
@@ -336,6 +337,7 @@ int run_echo(app::Tool& tool, const std::string& listen) {
         }
     }
     ::close(fd);
+    if (tool.common().quiet && !tool.common().json) return app::kOk;
     app::Output out(tool.common().json, tool.common().json ? stdout : stderr);
     out.field("listen", "listened on", addr.to_string());
     out.field("packets", "packets echoed", packets);

@@ -132,6 +132,7 @@ class Session {
             if (err->first == 401 && !challenged && !r_realm.empty() && !r_nonce.empty()) {
                 challenged = true;
                 if (user_.empty()) return r;  // the caller explains that credentials are needed
+                if (!o_.realm.empty() && o_.realm != r_realm) return r;  // not the account's realm
                 previous_realm_ = realm;
                 set_auth(r_realm, r_nonce);
                 continue;
@@ -283,6 +284,9 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
         if (err->first == 401 && cred.user.empty())
             why = "the server wants credentials (realm \"" + alloc->msg.text(stun::Realm) +
                   "\"): give -u USER -p PASSWORD, turn:USER:PASSWORD@HOST or --secret";
+        else if (err->first == 401 && !o.realm.empty() && alloc->msg.text(stun::Realm) != o.realm)
+            why = "refused: realm: the server's realm is \"" + alloc->msg.text(stun::Realm) +
+                  "\", not \"" + o.realm + "\" as --realm says; no credentials were sent";
         else if (err->first == 401)
             why = "401 Unauthorized after authenticating; refused: " + explain_401(s, cred, o);
         else if (err->first == 438)

@@ -62,6 +62,28 @@ reply=$(timeout 2 head -c 7 <&4)
 wait_for "$PID_echo" 5; expect_rc 0 "echo after --duration"
 jq -e '.packets == 1 and .bytes == 7' echo.json >/dev/null || fail "echo counters: $(cat echo.json)"
 
+# Long-term credentials on kms-stun server: 401 then success with the right password, 5 without.
+bg auth "$S" server --listen 127.0.0.1:3481 --user alice:wonderland --realm kms.test -t 20 -q
+sleep 0.3
+"$S" binding stun:127.0.0.1:3481 -u alice -p wonderland --count 2 --interval 10 --json >a.json ||
+  fail "binding with credentials: exit $?"
+jq -e '.received == 2' a.json >/dev/null || fail "credentials: $(cat a.json)"
+set +e; "$S" binding stun:127.0.0.1:3481 -u alice -p Wr0ng --json >a.json 2>a.err; RC=$?; set -e
+expect_rc 5 "binding with a wrong password"
+grep -q "401" a.err || fail "wrong password: $(cat a.err)"
+set +e; "$S" binding stun:127.0.0.1:3481 --json >/dev/null 2>&1; RC=$?; set -e
+expect_rc 5 "binding without credentials"
+pass "server --user: long-term credentials"
+
+# A per-source rate limit, and the counters over --control while the server runs.
+bg rate "$S" server --listen 127.0.0.1:3482 --rate 5 --control ctl.sock -t 20 -q
+sleep 0.3
+"$S" binding stun:127.0.0.1:3482 --count 20 --interval 0 --rto 20 --retries 1 --json >r.json 2>/dev/null || true
+counters=$(socat -t 2 - UNIX-CONNECT:ctl.sock)
+jq -e '.limited > 0 and .responses >= 5 and .responses < 20 and .requests == 20' <<<"$counters" >/dev/null ||
+  fail "rate limit: $counters; client $(jq -c '[.sent,.received]' r.json)"
+pass "server --rate 5: $(jq -r '"\(.responses) of \(.requests) answered, \(.limited) limited"' <<<"$counters") (read over --control)"
+
 # Usage errors.
 for args in "binding" "binding http://x" "binding stuns:x?transport=udp" "binding stun:x?transport=sctp" "binding turn:x" "server" \
             "server --listen nowhere" "binding stun:127.0.0.1 --retries 0"; do

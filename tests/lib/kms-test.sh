@@ -14,9 +14,11 @@ export KMS_BUILD=$BUILD
 
 if [[ -z ${KMS_IN_NETNS:-} ]]; then
   export KMS_IN_NETNS=1
-  exec unshare --net -- "$BASH" ${KMS_TRACE:+-x} "$0" "$@"
+  # A mount namespace too, so the namespaces a test makes with `ip netns` stay private to it.
+  exec unshare --net --mount --propagation private -- "$BASH" ${KMS_TRACE:+-x} "$0" "$@"
 fi
 ip link set lo up
+mkdir -p /run/netns && mount -t tmpfs kms-netns /run/netns
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kms-test.XXXXXX")
 PIDS=()
@@ -45,6 +47,29 @@ wait_for() {
     if (( i > secs * 10 )); then kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; RC=124; return; fi
   done
   set +e; wait "$pid"; RC=$?; set -e
+}
+# Hosts joined through a Linux NAT, each in its own namespace (testing.md):
+#   cli 10.0.0.2 -- 10.0.0.1 nat 198.18.0.1 -- 198.18.0.10 and 198.18.0.11 srv
+# NAT_MODE: "masquerade" (default) or "random" (MASQUERADE --random-fully). Run commands with
+# `ip netns exec cli|nat|srv ...`. Namespaces die with the test's mount namespace.
+nat_topology() {
+  local mode=${1:-masquerade}
+  ip netns add cli; ip netns add nat; ip netns add srv
+  ip link add c0 netns cli type veth peer name n0 netns nat
+  ip link add s0 netns srv type veth peer name n1 netns nat
+  for ns in cli nat srv; do ip -n $ns link set lo up; done
+  ip -n cli addr add 10.0.0.2/24 dev c0; ip -n cli link set c0 up
+  ip -n cli route add default via 10.0.0.1
+  ip -n nat addr add 10.0.0.1/24 dev n0; ip -n nat link set n0 up
+  ip -n nat addr add 198.18.0.1/24 dev n1; ip -n nat link set n1 up
+  ip -n srv addr add 198.18.0.10/24 dev s0; ip -n srv addr add 198.18.0.11/24 dev s0
+  ip -n srv link set s0 up
+  ip netns exec nat sysctl -qw net.ipv4.ip_forward=1
+  if [[ $mode == random ]]; then
+    ip netns exec nat iptables -t nat -A POSTROUTING -o n1 -j MASQUERADE --random-fully
+  else
+    ip netns exec nat iptables -t nat -A POSTROUTING -o n1 -j MASQUERADE
+  fi
 }
 expect_rc() { [[ $RC == "$1" ]] || fail "$2: exit $RC, expected $1"; }
 # Last value of FIELD among events of TYPE (optionally with kind KIND): ev FILE TYPE FIELD [KIND]

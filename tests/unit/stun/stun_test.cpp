@@ -124,3 +124,41 @@ SCENARIO("long-term credentials", "[stun]") {
     CHECK(stun::long_term_key("user", "realm", "pass") !=
           stun::long_term_key("user", "realm", "pasS"));
 }
+
+SCENARIO("RFC 3489 requests have no magic cookie; the response echoes all 128 bits", "[stun]") {
+    // A classic Binding request as Debian's stun-client sends it: CHANGE-REQUEST, no cookie.
+    std::string req(
+        "\x00\x01\x00\x08"
+        "\x0a\x0b\x0c\x0d"
+        "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x10\x11\x12"
+        "\x00\x03\x00\x04\x00\x00\x00\x06",
+        28);
+    CHECK_FALSE(stun::parse(req).message);  // refused unless asked for
+    auto r = stun::parse(req, true);
+    REQUIRE(r.message);
+    CHECK(r.message->classic);
+    CHECK(r.message->method == stun::Binding);
+    REQUIRE(r.message->find(stun::ChangeRequest));
+    stun::Builder b(stun::Binding, stun::Success, *r.message);
+    stun::Address a = *stun::Address::parse("192.0.2.1:32853");
+    b.add_address(stun::MappedAddress, a);
+    const std::string& out = b.bytes();
+    CHECK(out.substr(4, 16) == req.substr(4, 16));
+    auto back = stun::parse(out, true);
+    REQUIRE(back.message);
+    CHECK(back.message->classic);
+    CHECK(back.message->address(stun::MappedAddress)->to_string() == "192.0.2.1:32853");
+}
+
+SCENARIO("TURN's XOR-ed addresses round-trip", "[stun]") {
+    const auto id = stun::new_transaction();
+    stun::Builder b(stun::Allocate, stun::Success, id);
+    b.add_address(stun::XorRelayedAddress, *stun::Address::parse("198.18.0.1:50000"));
+    b.add_address(stun::XorPeerAddress, *stun::Address::parse("[2001:db8::1]:3478"));
+    auto r = stun::parse(b.bytes());
+    REQUIRE(r.message);
+    CHECK(r.message->find(stun::XorRelayedAddress)->value.substr(4, 4) !=
+          std::string("\xc6\x12\x00\x01", 4));
+    CHECK(r.message->address(stun::XorRelayedAddress)->to_string() == "198.18.0.1:50000");
+    CHECK(r.message->address(stun::XorPeerAddress)->to_string() == "[2001:db8::1]:3478");
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# kms-stun turn and binding against coturn on loopback: long-term and REST credentials over
+# UDP, TCP and TLS; a relay ping through Send indications and through a channel, to our own
+# second socket and to kms-stun echo; wrong credentials exit 5 and say which part was refused;
+# a bounded --load of allocations.
+. "$(dirname "$0")/../lib/kms-test.sh"
+S=$KMS_BUILD/apps/kms-stun
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout key.pem \
+  -out cert.pem -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost 2>/dev/null
+# Two coturns: long-term credentials on 3478/5349, REST (shared secret) on 3480/5350.
+common=(-n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --no-dtls --no-cli --allow-loopback-peers
+        --cert=cert.pem --pkey=key.pem --realm=kms.test --log-file=stdout)
+bg lt sh -c "exec turnserver ${common[*]} --lt-cred-mech --user=alice:wonderland >lt.log 2>&1"
+bg rest sh -c "exec turnserver ${common[*]} --listening-port=3480 --tls-listening-port=5350 \
+  --use-auth-secret --static-auth-secret=s3cret >rest.log 2>&1"
+for i in $(seq 50); do
+  "$S" binding stun:127.0.0.1:3480 --rto 50 --retries 2 -q >/dev/null 2>&1 &&
+    "$S" binding stun:127.0.0.1 --rto 50 --retries 2 -q >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+# Binding over the three transports.
+for uri in "stun:127.0.0.1" "stun:127.0.0.1?transport=tcp" "stuns:localhost"; do
+  "$S" binding "$uri" --ca cert.pem --count 3 --interval 20 --json >b.json 2>/dev/null ||
+    fail "binding $uri: exit $?"
+  jq -e '.received == 3 and (.mapped | startswith("127.0.0.1:")) and (.software | test("Coturn"))' b.json >/dev/null ||
+    fail "binding $uri: $(cat b.json)"
+done
+jq -e '.transport == "tls" and (.tls | test("certificate verified"))' b.json >/dev/null || fail "tls: $(cat b.json)"
+pass "binding over udp, tcp and tls (certificate checked against --ca)"
+set +e; "$S" binding stuns:localhost -q 2>err; RC=$?; set -e
+expect_rc 5 "stuns: with an untrusted certificate"
+grep -q "not trusted" err || fail "untrusted certificate message: $(cat err)"
+pass "an untrusted certificate exits 5"
+
+# turn_ok NAME ARGS...: an allocation and a ping with every packet back.
+turn_ok() {
+  local name=$1; shift
+  "$S" turn "$@" --ca cert.pem --count 20 --interval 5 --json >t.json 2>t.err ||
+    { cat t.err >&2; fail "$name: exit $?"; }
+  jq -e '.received == .sent and .sent == 20 and .loss == 0 and (.relayed | startswith("127.0.0.1:"))
+         and .rttMs.mean > 0 and (.trace | length >= 3) and .trace[0].response == "401 Unauthorized"
+         and .trace[1].response == "success"' t.json >/dev/null || fail "$name: $(cat t.json)"
+  pass "$name: $(jq -r '"relayed \(.relayed), \(.received)/\(.sent) back via \(.via), rtt \(.rttMs.mean) ms, jitter \(.jitterMs) ms"' t.json)"
+}
+turn_ok "long-term, udp" turn:127.0.0.1 -u alice -p wonderland
+turn_ok "long-term, udp, channel" turn:alice:wonderland@127.0.0.1 --channel
+turn_ok "long-term, tcp" "turn:127.0.0.1?transport=tcp" -u alice -p wonderland --channel
+turn_ok "long-term, tls" turns:localhost -u alice -p wonderland
+turn_ok "REST, udp" turn:127.0.0.1:3480 --secret s3cret
+turn_ok "REST, tls, channel" turns:localhost:5350 --secret s3cret -u bob --channel
+grep -q wonderland t.err t.json && fail "a password was printed"
+
+# An echo peer elsewhere.
+bg echo "$S" echo --listen 127.0.0.1:4000 -t 20 -q
+sleep 0.2
+turn_ok "to kms-stun echo" turn:127.0.0.1 -u alice -p wonderland --peer 127.0.0.1:4000
+jq -e '.peer == "127.0.0.1:4000"' t.json >/dev/null || fail "peer: $(jq -c .peer t.json)"
+
+# Refusals: 5, with the part refused.
+set +e; "$S" turn turn:127.0.0.1 -u alice -p Wr0ngPassw0rd --json >w.json 2>w.err; RC=$?; set -e
+expect_rc 5 "wrong password"
+grep -q "refused: username or the password's key" w.err || fail "wrong password message: $(cat w.err)"
+jq -e '.trace | length == 2 and .[1].response == "401 Unauthorized" and .[1].authenticated' w.json >/dev/null ||
+  fail "wrong password trace: $(cat w.json)"
+grep -q Wr0ngPassw0rd w.json w.err && fail "the wrong password was printed"
+pass "a wrong password exits 5: $(tail -1 w.err | cut -c11-130)..."
+set +e; "$S" turn turn:127.0.0.1 -u alice -p wonderland --realm other.test 2>w.err >/dev/null; RC=$?; set -e
+expect_rc 5 "an account in another realm"
+grep -q "refused: realm" w.err || fail "realm message: $(cat w.err)"
+set +e; "$S" turn turn:127.0.0.1:3480 --secret nope 2>w.err >/dev/null; RC=$?; set -e
+expect_rc 5 "a wrong REST secret"
+grep -q "shared secret differs" w.err || fail "REST message: $(cat w.err)"
+set +e; "$S" turn turn:127.0.0.1 2>w.err >/dev/null; RC=$?; set -e
+expect_rc 5 "no credentials"
+grep -q "wants credentials" w.err || fail "no-credentials message: $(cat w.err)"
+pass "realm, REST secret and missing credentials refused with 5 and their reason"
+
+# A bounded load: 200 allocations held at once, then released.
+"$S" turn turn:127.0.0.1:3480 --secret s3cret --load 200 -t 30 --json -q >l.json || fail "load: exit $?"
+jq -e '.load.allocated == 200 and .load.perSecond > 0' l.json >/dev/null || fail "load: $(cat l.json)"
+pass "load: $(jq -r '"\(.load.allocated) allocations in \(.load.seconds) s, p95 \(.load.allocateMs.p95) ms"' l.json)"
+
+# No server: 4.
+set +e; "$S" turn turn:127.0.0.1:3999 -u a -p b --rto 50 --retries 2 2>/dev/null >/dev/null; RC=$?; set -e
+expect_rc 4 "no TURN server"
+pass "kms-stun turn against coturn"
