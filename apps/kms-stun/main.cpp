@@ -17,6 +17,10 @@ constexpr const char* kExamples =
     "  # do my TURN credentials work, and does the relay carry packets\n"
     "  kms-stun turn turn:turn.example.org -u alice -p secret --count 50\n"
     "  kms-stun turn turns:turn.example.org --secret \"$TURN_SECRET\" --json\n"
+    "  # which ICE candidates do I gather, and how fast\n"
+    "  kms-stun gather --stun stun:stun.example.org --turn turn:alice:secret@turn.example.org\n"
+    "  # a connectivity check between two hosts, candidates exchanged over two fifos\n"
+    "  kms-stun gather --check --stun stun:stun.example.org --in b2a --out a2b\n"
     "  # a STUN server with an RFC 5780 second address, counters on exit\n"
     "  kms-stun server --listen 192.0.2.1:3478 --alt 192.0.2.2:3479 --json\n"
     "  # a UDP echo peer for relay tests\n"
@@ -131,6 +135,27 @@ int main(int argc, char** argv) {
     add_timing(turn_cmd, t.timing);
     add_tls(turn_cmd, t.tls);
 
+    GatherOptions g;
+    CLI::App* gather_cmd = app.add_subcommand(
+        "gather", "Gather ICE candidates with libnice; --check runs checks against a peer");
+    gather_cmd->add_option("--stun", g.stun, "STUN server for server-reflexive candidates")
+        ->option_text("URI");
+    gather_cmd->add_option("--turn", g.turn, "TURN server for relayed candidates")
+        ->option_text("URI");
+    gather_cmd->add_option("-u,--user", g.user, "TURN username")->option_text("USER");
+    gather_cmd->add_option("-p,--password", g.password, "TURN password; never printed")
+        ->option_text("PASS");
+    gather_cmd->add_option("--bind", g.bind, "Gather on this local address only (repeatable)")
+        ->option_text("ADDR");
+    gather_cmd->add_flag("--relay-only", g.relay_only,
+                         "Offer and use relayed candidates only (iceTransportPolicy relay)");
+    gather_cmd->add_flag("--check", g.check,
+                         "Exchange candidates with a peer and run connectivity checks");
+    gather_cmd->add_option("--in", g.in, "--check: read the peer's line from FILE (default stdin)")
+        ->option_text("FILE");
+    gather_cmd->add_option("--out", g.out, "--check: write our line to FILE (default stdout)")
+        ->option_text("FILE");
+
     ServerOptions s;
     CLI::App* server_cmd = app.add_subcommand("server", "Answer STUN binding requests");
     server_cmd->add_option("--listen", s.listen, "ADDR:PORT to listen on")
@@ -161,6 +186,7 @@ int main(int argc, char** argv) {
         if (bind_cmd->parsed()) return run_binding(tool, b);
         if (nat_cmd->parsed()) return run_nat(tool, n);
         if (turn_cmd->parsed()) return run_turn(tool, t);
+        if (gather_cmd->parsed()) return run_gather(tool, g);
         if (server_cmd->parsed()) return run_server(tool, s);
         if (echo_cmd->parsed()) return run_echo(tool, echo_listen);
         return static_cast<int>(kms::app::kUsage);

@@ -59,4 +59,14 @@ struct NatOptions {
 };
 int run_nat(app::Tool& tool, const NatOptions& o);
 
+struct GatherOptions {
+    std::string stun, turn;      ///< server URIs
+    std::string user, password;  ///< TURN credentials when the URI has none
+    std::vector<std::string> bind;
+    bool relay_only = false;
+    bool check = false;
+    std::string in, out;  ///< --check: where the peer's line comes from and ours goes
+};
+int run_gather(app::Tool& tool, const GatherOptions& o);
+
 }  // namespace kms::stuntool

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# kms-stun gather: candidates from libnice with their type, priority and timing; then --check
+# between a host behind a Linux NAT and a public one, candidates exchanged over two fifos: a
+# pair is selected through the NAT; with TURN and --relay-only on both sides, a relay pair.
+. "$(dirname "$0")/../lib/kms-test.sh"
+S=$KMS_BUILD/apps/kms-stun
+
+nat_topology masquerade
+bg stun ip netns exec srv "$S" server --listen 198.18.0.10:3478 -q -t 60
+bg coturn ip netns exec srv sh -c "exec turnserver -n --listening-ip=198.18.0.10 --listening-port=3479 \
+  --relay-ip=198.18.0.10 --no-tls --no-dtls --no-cli --lt-cred-mech --user=alice:wonderland \
+  --realm=kms.test --log-file=stdout >coturn.log 2>&1"
+for i in $(seq 50); do
+  ip netns exec cli "$S" binding stun:198.18.0.10:3479 --rto 50 --retries 1 -q >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+# Gathering behind the NAT: host, server-reflexive (the NAT's address) and relayed candidates.
+ip netns exec cli "$S" gather --bind 10.0.0.2 --stun stun:198.18.0.10 \
+  --turn turn:alice:wonderland@198.18.0.10:3479 --json >g.json || fail "gather: exit $?"
+jq -e '[.candidates[].type] | sort == ["host","relay","srflx"]' g.json >/dev/null || fail "candidates: $(cat g.json)"
+jq -e '(.candidates[] | select(.type=="srflx") | .address | startswith("198.18.0.1:"))
+       and (.candidates[] | select(.type=="relay") | .address | startswith("198.18.0.10:"))
+       and (.candidates[] | select(.type=="host") | .priority) > (.candidates[] | select(.type=="relay") | .priority)
+       and ([.candidates[].ms] | all(. >= 0)) and .gatheringMs > 0' g.json >/dev/null || fail "candidates: $(cat g.json)"
+pass "gather: $(jq -r '[.candidates[] | "\(.type) \(.address) \(.ms) ms"] | join(", ")' g.json)"
+grep -q wonderland g.json && fail "the TURN password was printed"
+
+# A wrong TURN password: no relayed candidate, exit 4 and the reason.
+set +e; ip netns exec cli "$S" gather --bind 10.0.0.2 --turn turn:alice:nope@198.18.0.10:3479 -t 5 >/dev/null 2>err; RC=$?; set -e
+expect_rc 4 "gather with a refused TURN server"
+grep -q "no relayed candidate" err || fail "refused TURN: $(cat err)"
+pass "a refused TURN server exits 4"
+
+# check_pair NAME "CLI ARGS" "SRV ARGS": both sides run --check over fifos; both must connect.
+check_pair() {
+  rm -f a2b b2a; mkfifo a2b b2a
+  ip netns exec cli "$S" gather --check --bind 10.0.0.2 $2 --in b2a --out a2b --json -t 15 >a.json 2>a.err &
+  local pa=$!; PIDS+=($pa)
+  ip netns exec srv "$S" gather --check --bind 198.18.0.10 $3 --in a2b --out b2a --json -t 15 >b.json 2>b.err &
+  local pb=$!; PIDS+=($pb)
+  wait_for $pa 20; expect_rc 0 "$1: the side behind the NAT ($(cat a.err))"
+  wait_for $pb 20; expect_rc 0 "$1: the public side ($(cat b.err))"
+  jq -e '.state == "ready" and .rttMs > 0 and .selected.local.type != null' a.json b.json >/dev/null ||
+    fail "$1: $(cat a.json b.json)"
+}
+check_pair "through the NAT" "--stun stun:198.18.0.10" ""
+# The public side sees the NAT's address: the server-reflexive or peer-reflexive candidate.
+jq -e '.selected.remote.address | startswith("198.18.0.1:")' b.json >/dev/null || fail "remote: $(jq -c .selected b.json)"
+pass "check through the NAT: $(jq -r '"\(.selected.local.type) \(.selected.local.address) -> \(.selected.remote.type) \(.selected.remote.address), rtt \(.rttMs) ms, connected after \(.connectedMs) ms"' a.json)"
+
+turn="--turn turn:alice:wonderland@198.18.0.10:3479 --relay-only"
+check_pair "relay only" "$turn" "$turn"
+jq -e '.selected.local.type == "relay" and .selected.remote.type == "relay"' a.json b.json >/dev/null ||
+  fail "relay only: $(jq -c .selected a.json b.json)"
+pass "check with --relay-only: $(jq -r '"\(.selected.local.type) \(.selected.local.address) -> \(.selected.remote.type) \(.selected.remote.address), rtt \(.rttMs) ms"' a.json)"
+
+# A peer that never answers: 4 with the reason.
+rm -f a2b b2a; mkfifo a2b b2a
+( exec 3>b2a; echo '{"ufrag":"zzzz","pwd":"0123456789abcdefghijkl","candidates":["a=candidate:1 1 UDP 2015363327 198.18.0.99 9 typ host"]}' >&3; sleep 10 ) &
+PIDS+=($!)
+set +e; ip netns exec cli "$S" gather --check --bind 10.0.0.2 --in b2a --out /dev/null -t 4 --json >n.json 2>n.err; RC=$?; set -e
+expect_rc 4 "check against a silent peer"
+jq -e '.error | test("no candidate pair succeeded|every connectivity check failed")' n.json >/dev/null || fail "silent peer: $(cat n.json)"
+pass "a silent peer exits 4: $(jq -r .error n.json)"
+pass "kms-stun gather"
