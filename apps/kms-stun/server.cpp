@@ -7,8 +7,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
-#include <map>
 #include <unordered_map>
 
 #include "common/output.hpp"
@@ -145,16 +145,32 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
     tool.say(0, "STUN server on " + primary.to_string() +
                     (o.alt.empty() ? "" : " with RFC 5780 alternate " + addrs[3].to_string()));
 
-    std::map<std::string, unsigned long long> counters{
-        {"requests", 0}, {"responses", 0},    {"malformed", 0}, {"ignored", 0},
-        {"limited", 0},  {"unauthorized", 0}, {"classic", 0},   {"changeRequests", 0}};
+    struct {
+        unsigned long long requests = 0, responses = 0, malformed = 0, ignored = 0, limited = 0,
+                           unauthorized = 0, classic = 0, change_requests = 0;
+    } counters;
     auto counters_json = [&] {
         Json j;
         j["listen"] = primary.to_string();
         if (!o.alt.empty()) j["alt"] = addrs[3].to_string();
-        for (const auto& [k, v] : counters) j[k] = v;
+        j["requests"] = counters.requests;
+        j["responses"] = counters.responses;
+        j["malformed"] = counters.malformed;
+        j["ignored"] = counters.ignored;
+        j["limited"] = counters.limited;
+        j["unauthorized"] = counters.unauthorized;
+        j["classic"] = counters.classic;
+        j["changeRequests"] = counters.change_requests;
         return j;
     };
+    // Responses wait here per sending socket and leave in one sendmmsg per batch received.
+    struct Reply {
+        sockaddr_storage to;
+        socklen_t len;
+        std::string bytes;
+        Json event;
+    };
+    std::vector<std::vector<Reply>> pending(fds.size());
     RateLimiter limiter(o.rate);
     Nonces nonces;
     std::vector<pollfd> polls;
@@ -162,31 +178,35 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
     if (control >= 0) polls.push_back({control, POLLIN, 0});
     const auto start = Clock::now();
     const double duration_s = tool.common().duration;
-    char buf[2048];
+    constexpr size_t kBatch = 32;
+    static char bufs[kBatch][2048];
+    sockaddr_storage froms[kBatch];
+    mmsghdr msgs[kBatch];
+    iovec iov[kBatch];
 
     auto answer = [&](size_t index, std::string_view data, const sockaddr_storage& from_ss) {
         auto parsed = stun::parse(data, true);
         if (!parsed.message) {
-            ++counters["malformed"];
+            ++counters.malformed;
             return;
         }
         const stun::Message& m = *parsed.message;
         if (m.method != stun::Binding || m.cls != stun::Request) {
-            ++counters["ignored"];
+            ++counters.ignored;
             return;
         }
-        ++counters["requests"];
+        ++counters.requests;
         stun::Address peer = from_sockaddr(from_ss);
         if (!limiter.allow(peer)) {
-            ++counters["limited"];
+            ++counters.limited;
             return;
         }
         // RFC 8489 §14.7: a request with a bad FINGERPRINT is discarded.
         if (m.find(stun::Fingerprint) && !m.fingerprint_ok()) {
-            ++counters["malformed"];
+            ++counters.malformed;
             return;
         }
-        if (m.classic) ++counters["classic"];
+        if (m.classic) ++counters.classic;
         size_t out = index;
         stun::Builder b(stun::Binding, stun::Success, m);
         bool failed = false;
@@ -208,13 +228,13 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
                 fail(401, "Unauthenticated");
             }
             if (failed) {
-                ++counters["unauthorized"];
+                ++counters.unauthorized;
                 b.add(stun::Realm, o.realm).add(stun::Nonce, nonces.make());
             }
         }
         if (!failed) {
             if (const auto* cr = m.find(stun::ChangeRequest)) {
-                ++counters["changeRequests"];
+                ++counters.change_requests;
                 if (cr->value.size() != 4) {
                     fail(400, "Bad Request");
                 } else if (addrs.size() == 1) {
@@ -262,16 +282,46 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
         }
         if (!key.empty() && !failed) b.integrity(key);
         if (!m.classic) b.fingerprint();
-        socklen_t len = 0;
-        const sockaddr_storage to = to_sockaddr(peer, &len);
-        if (::sendto(fds[out], b.bytes().data(), b.bytes().size(), 0,
-                     reinterpret_cast<const sockaddr*>(&to), len) > 0) {
-            ++counters["responses"];
-            if (tool.events().enabled())
-                tool.events().emit("stun-request", Json{{"from", mapped.to_string()},
-                                                        {"to", addrs[index].to_string()},
-                                                        {"answeredFrom", addrs[out].to_string()},
-                                                        {"status", failed ? "error" : "ok"}});
+        Reply reply;
+        reply.to = to_sockaddr(peer, &reply.len);
+        reply.bytes = b.bytes();
+        if (tool.events().enabled())
+            reply.event = Json{{"from", mapped.to_string()},
+                               {"to", addrs[index].to_string()},
+                               {"answeredFrom", addrs[out].to_string()},
+                               {"status", failed ? "error" : "ok"}};
+        pending[out].push_back(std::move(reply));
+    };
+    auto flush = [&] {
+        for (size_t i = 0; i < fds.size(); ++i) {
+            auto& q = pending[i];
+            size_t done = 0;
+            while (done < q.size()) {
+                constexpr size_t kMax = 64;
+                mmsghdr out_msgs[kMax];
+                iovec out_iov[kMax];
+                const size_t n = std::min(kMax, q.size() - done);
+                for (size_t k = 0; k < n; ++k) {
+                    Reply& r = q[done + k];
+                    out_iov[k] = {r.bytes.data(), r.bytes.size()};
+                    out_msgs[k] = {};
+                    out_msgs[k].msg_hdr.msg_name = &r.to;
+                    out_msgs[k].msg_hdr.msg_namelen = r.len;
+                    out_msgs[k].msg_hdr.msg_iov = &out_iov[k];
+                    out_msgs[k].msg_hdr.msg_iovlen = 1;
+                }
+                const int sent = ::sendmmsg(fds[i], out_msgs, static_cast<unsigned>(n), 0);
+                // A datagram the socket refuses (an unreachable source) is skipped, not retried.
+                const size_t step = sent > 0 ? static_cast<size_t>(sent) : 1;
+                if (sent > 0) {
+                    counters.responses += static_cast<unsigned long long>(sent);
+                    if (tool.events().enabled())
+                        for (size_t k = 0; k < step; ++k)
+                            tool.events().emit("stun-request", q[done + k].event);
+                }
+                done += step;
+            }
+            q.clear();
         }
     };
 
@@ -280,14 +330,22 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
         if (::poll(polls.data(), polls.size(), 200) <= 0) continue;
         for (size_t i = 0; i < fds.size(); ++i) {
             if (!(polls[i].revents & POLLIN)) continue;
-            // Drain what is queued, bounded so no socket starves the others.
-            for (int n = 0; n < 64; ++n) {
-                sockaddr_storage from{};
-                socklen_t flen = sizeof from;
-                ssize_t got = ::recvfrom(fds[i], buf, sizeof buf, MSG_DONTWAIT,
-                                         reinterpret_cast<sockaddr*>(&from), &flen);
-                if (got < 0) break;
-                answer(i, std::string_view(buf, static_cast<size_t>(got)), from);
+            // Drain what is queued in batches, bounded so no socket starves the others.
+            for (int round = 0; round < 4; ++round) {
+                for (size_t k = 0; k < kBatch; ++k) {
+                    iov[k] = {bufs[k], sizeof bufs[k]};
+                    msgs[k] = {};
+                    msgs[k].msg_hdr.msg_name = &froms[k];
+                    msgs[k].msg_hdr.msg_namelen = sizeof froms[k];
+                    msgs[k].msg_hdr.msg_iov = &iov[k];
+                    msgs[k].msg_hdr.msg_iovlen = 1;
+                }
+                const int got = ::recvmmsg(fds[i], msgs, kBatch, MSG_DONTWAIT, nullptr);
+                if (got <= 0) break;
+                for (int k = 0; k < got; ++k)
+                    answer(i, std::string_view(bufs[k], msgs[k].msg_len), froms[k]);
+                flush();
+                if (static_cast<size_t>(got) < kBatch) break;
             }
         }
         if (control >= 0 && (polls.back().revents & POLLIN)) {
