@@ -145,7 +145,10 @@ std::optional<std::pair<int, std::string>> Message::error() const {
     if (!at || at->value.size() < 4) return {};
     const int hundreds = at->value[2] & 0x7;
     const int number = static_cast<uint8_t>(at->value[3]);
-    return std::make_pair(hundreds * 100 + number, std::string(at->value.substr(4)));
+    std::string reason(at->value.substr(4));
+    // Some servers (coturn 4.6) count a terminating NUL in the reason phrase.
+    while (!reason.empty() && reason.back() == '\0') reason.pop_back();
+    return std::make_pair(hundreds * 100 + number, reason);
 }
 
 bool Message::fingerprint_ok() const {

@@ -162,3 +162,11 @@ SCENARIO("TURN's XOR-ed addresses round-trip", "[stun]") {
     CHECK(r.message->address(stun::XorRelayedAddress)->to_string() == "198.18.0.1:50000");
     CHECK(r.message->address(stun::XorPeerAddress)->to_string() == "[2001:db8::1]:3478");
 }
+
+SCENARIO("a reason phrase with a terminating NUL reads without it", "[stun]") {
+    stun::Builder b(stun::Refresh, stun::Failure, stun::new_transaction());
+    b.add_error(438, std::string("Stale nonce\0", 12));
+    auto r = stun::parse(b.bytes());
+    REQUIRE(r.message);
+    CHECK(r.message->error()->second == "Stale nonce");
+}
