@@ -77,12 +77,13 @@ expect_rc 5 "no credentials"
 grep -q "wants credentials" w.err || fail "no-credentials message: $(cat w.err)"
 pass "realm, REST secret and missing credentials refused with 5 and their reason"
 
-# Nonces that go stale after a second (coturn --stale-nonce=1): the Refresh at the end meets
+# Nonces that go stale after a second (coturn --stale-nonce=1, counted in whole seconds, so the
+# ping lasts 3 s): the Refresh at the end meets
 # 438, takes the new nonce and succeeds.
 bg stale sh -c "exec turnserver ${common[*]} --listening-port=3482 --tls-listening-port=5352 \
   --lt-cred-mech --user=alice:wonderland --stale-nonce=1 >stale.log 2>&1"
 for i in $(seq 50); do "$S" binding stun:127.0.0.1:3482 --rto 50 --retries 1 -q >/dev/null 2>&1 && break; sleep 0.1; done
-"$S" turn turn:127.0.0.1:3482 -u alice -p wonderland --count 25 --interval 60 --json >s.json 2>/dev/null ||
+"$S" turn turn:127.0.0.1:3482 -u alice -p wonderland --count 50 --interval 60 --json >s.json 2>/dev/null ||
   fail "stale nonce: exit $?"
 jq -e '[.trace[].response] | index("438 Stale nonce") != null and last == "success"' s.json >/dev/null ||
   fail "stale nonce: $(jq -c '[.trace[].response]' s.json)"
