@@ -124,23 +124,13 @@ int run_binding(app::Tool& tool, const BindingOptions& o) {
         if (!shown.origin.empty()) out.field("responseOrigin", "response origin", shown.origin);
     }
     if (!rtts.empty()) {
-        double sum = 0, mn = rtts[0], mx = rtts[0];
-        for (double r : rtts) sum += r, mn = std::min(mn, r), mx = std::max(mx, r);
-        const double mean = sum / rtts.size();
-        double var = 0;
-        for (double r : rtts) var += (r - mean) * (r - mean);
-        const double sd = std::sqrt(var / rtts.size());
         if (o.count == 1) {
             out.field("rttMs", "rtt (ms)", round3(rtts[0]));
         } else {
             out.field("sent", "sent", sent);
             out.field("received", "received", rtts.size());
             out.field("loss", "loss (%)", round3(100.0 * (sent - rtts.size()) / sent));
-            out.object("rttMs", "rtt (ms)",
-                       Json{{"min", round3(mn)},
-                            {"mean", round3(mean)},
-                            {"max", round3(mx)},
-                            {"stddev", round3(sd)}});
+            out.object("rttMs", "rtt (ms)", rtt_summary(rtts));
         }
     } else if (o.count > 1) {
         out.field("sent", "sent", sent);

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/exit_codes.hpp"
@@ -28,6 +29,18 @@ void install_signals() {
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
+}
+
+nlohmann::ordered_json rtt_summary(const std::vector<double>& rtts) {
+    double sum = 0, mn = rtts[0], mx = rtts[0];
+    for (double r : rtts) sum += r, mn = std::min(mn, r), mx = std::max(mx, r);
+    const double mean = sum / static_cast<double>(rtts.size());
+    double var = 0;
+    for (double r : rtts) var += (r - mean) * (r - mean);
+    return {{"min", round3(mn)},
+            {"mean", round3(mean)},
+            {"max", round3(mx)},
+            {"stddev", round3(std::sqrt(var / static_cast<double>(rtts.size())))}};
 }
 
 const std::string& software() {

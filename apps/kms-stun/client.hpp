@@ -6,6 +6,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "net.hpp"
 
@@ -38,6 +41,10 @@ std::optional<Response> transact(Connection& c, const std::string& request,
                                  const stun::Address* to = nullptr,
                                  const std::function<void(const Packet&)>& on_other = {},
                                  std::string* why = nullptr);
+
+/// {"min","mean","max","stddev"} of round-trip times in ms, rounded to microseconds; rtts
+/// must not be empty.
+nlohmann::ordered_json rtt_summary(const std::vector<double>& rtts);
 
 /// The SOFTWARE value kms-stun sends: "kms-stun 0.1.0".
 const std::string& software();

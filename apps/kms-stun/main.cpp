@@ -35,6 +35,11 @@ void add_timing(CLI::App* cmd, Timing& t) {
         ->option_text("N");
 }
 
+void add_credentials(CLI::App* cmd, std::string& user, std::string& password, const char* what) {
+    cmd->add_option("-u,--user", user, what)->option_text("USER");
+    cmd->add_option("-p,--password", password, "Password; never printed")->option_text("PASS");
+}
+
 void add_tls(CLI::App* cmd, TlsOptions& t) {
     cmd->add_option("--ca", t.ca_file, "Trust this PEM CA or certificate for stuns:/turns:")
         ->option_text("FILE");
@@ -66,10 +71,7 @@ int main(int argc, char** argv) {
     bind_cmd
         ->add_option("--interval", b.interval_ms, "Milliseconds between requests (default 1000)")
         ->option_text("MS");
-    bind_cmd->add_option("-u,--user", b.user, "Username, when the server wants credentials")
-        ->option_text("USER");
-    bind_cmd->add_option("-p,--password", b.password, "Password; never printed")
-        ->option_text("PASS");
+    add_credentials(bind_cmd, b.user, b.password, "Username, when the server wants credentials");
     add_timing(bind_cmd, b.timing);
     add_tls(bind_cmd, b.tls);
 
@@ -103,10 +105,7 @@ int main(int argc, char** argv) {
         ->add_option("uri", t.uri,
                      "turn:[USER:PASS@]HOST[:PORT][?transport=udp|tcp] or turns:HOST[:PORT]")
         ->required();
-    turn_cmd->add_option("-u,--user", t.user, "Username (long-term credentials)")
-        ->option_text("USER");
-    turn_cmd->add_option("-p,--password", t.password, "Password; never printed")
-        ->option_text("PASS");
+    add_credentials(turn_cmd, t.user, t.password, "Username (long-term credentials)");
     turn_cmd
         ->add_option("--secret", t.secret,
                      "Shared secret for REST credentials (coturn --static-auth-secret)")
@@ -142,9 +141,7 @@ int main(int argc, char** argv) {
         ->option_text("URI");
     gather_cmd->add_option("--turn", g.turn, "TURN server for relayed candidates")
         ->option_text("URI");
-    gather_cmd->add_option("-u,--user", g.user, "TURN username")->option_text("USER");
-    gather_cmd->add_option("-p,--password", g.password, "TURN password; never printed")
-        ->option_text("PASS");
+    add_credentials(gather_cmd, g.user, g.password, "TURN username");
     gather_cmd->add_option("--bind", g.bind, "Gather on this local address only (repeatable)")
         ->option_text("ADDR");
     gather_cmd->add_flag("--relay-only", g.relay_only,

@@ -126,16 +126,19 @@ int run_nat(app::Tool& tool, const NatOptions& o) {
     const bool natted = !same(p1.mapped, here);
     out.field("local", "local address", here.to_string());
     out.field("mapped", "mapped address", p1.mapped.to_string());
-    if (!p1.other) {
-        const std::string why =
-            "the server gives no OTHER-ADDRESS, so it has no second address to test from "
-            "(RFC 5780 needs one: coturn with two --listening-ip, or kms-stun server --alt)";
+    // No result, but the reason, and 5: the server cannot run the tests.
+    auto inconclusive = [&](const std::string& why) {
         out.field("result", "result", "inconclusive");
         out.field("reason", "reason", why);
         out.json_only("tests", t.tests);
         out.finish();
         std::fprintf(stderr, "kms-stun: inconclusive: %s\n", why.c_str());
         return app::kNegotiation;
+    };
+    if (!p1.other) {
+        return inconclusive(
+            "the server gives no OTHER-ADDRESS, so it has no second address to test from "
+            "(RFC 5780 needs one: coturn with two --listening-ip, or kms-stun server --alt)");
     }
     const stun::Address other = *p1.other;
     out.field("otherAddress", "other address", other.to_string());
@@ -149,15 +152,8 @@ int run_nat(app::Tool& tool, const NatOptions& o) {
     std::string filtering;
     Probe f2 = t.binding(*fconn, "filtering II", nullptr, 0x06);
     if (f2.error_code == 420) {
-        const std::string why =
-            "the server refused CHANGE-REQUEST (420), so it cannot answer "
-            "from its other address";
-        out.field("result", "result", "inconclusive");
-        out.field("reason", "reason", why);
-        out.json_only("tests", t.tests);
-        out.finish();
-        std::fprintf(stderr, "kms-stun: inconclusive: %s\n", why.c_str());
-        return app::kNegotiation;
+        return inconclusive(
+            "the server refused CHANGE-REQUEST (420), so it cannot answer from its other address");
     }
     if (f2.answered) {
         filtering = "endpoint-independent";

@@ -526,16 +526,7 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
         out.field("loss", "loss (%)",
                   st.sent ? round3(100.0 * (st.sent - st.received) / st.sent) : 0.0);
         if (!st.rtts.empty()) {
-            double sum = 0, mn = st.rtts[0], mx = st.rtts[0];
-            for (double r : st.rtts) sum += r, mn = std::min(mn, r), mx = std::max(mx, r);
-            const double mean = sum / st.rtts.size();
-            double var = 0;
-            for (double r : st.rtts) var += (r - mean) * (r - mean);
-            out.object("rttMs", "rtt (ms)",
-                       Json{{"min", round3(mn)},
-                            {"mean", round3(mean)},
-                            {"max", round3(mx)},
-                            {"stddev", round3(std::sqrt(var / st.rtts.size()))}});
+            out.object("rttMs", "rtt (ms)", rtt_summary(st.rtts));
             out.field("jitterMs", "jitter (ms)", round3(st.jitter));
         }
         if (st.received == 0 && !g_stop) rc = app::kNoMedia;
