@@ -55,6 +55,16 @@ jq -e '.selected.local.type == "relay" and .selected.remote.type == "relay"' a.j
   fail "relay only: $(jq -c .selected a.json b.json)"
 pass "check with --relay-only: $(jq -r '"\(.selected.local.type) \(.selected.local.address) -> \(.selected.remote.type) \(.selected.remote.address), rtt \(.rttMs) ms"' a.json)"
 
+# Over stdin and stdout, as with ssh: one side's stdout is the other's stdin, through a pipe one
+# way and a fifo the other; the results go to stderr.
+rm -f back; mkfifo back
+"$S" gather --check --bind 127.0.0.1 --json -t 15 <back 2>p1.err |
+  "$S" gather --check --bind 127.0.0.1 --json -t 15 >back 2>p2.err || fail "stdio pair: exit $?"
+for f in p1.err p2.err; do
+  jq -e '.state == "ready" and .selected.local.type == "host" and .rttMs > 0' "$f" >/dev/null || fail "stdio: $(cat $f)"
+done
+pass "check over stdin/stdout: $(jq -r '"\(.selected.local.address) -> \(.selected.remote.address), rtt \(.rttMs) ms"' p1.err)"
+
 # A peer that never answers: 4 with the reason.
 rm -f a2b b2a; mkfifo a2b b2a
 ( exec 3>b2a; echo '{"ufrag":"zzzz","pwd":"0123456789abcdefghijkl","candidates":["a=candidate:1 1 UDP 2015363327 198.18.0.99 9 typ host"]}' >&3; sleep 10 ) &
