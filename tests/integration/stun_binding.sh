@@ -62,6 +62,13 @@ reply=$(timeout 2 head -c 7 <&4)
 wait_for "$PID_echo" 5; expect_rc 0 "echo after --duration"
 jq -e '.packets == 1 and .bytes == 7' echo.json >/dev/null || fail "echo counters: $(cat echo.json)"
 
+# IPv6 on loopback.
+bg v6 "$S" server --listen '[::1]:3483' -t 20 -q
+sleep 0.3
+"$S" binding 'stun:[::1]:3483' -6 --json >v6.json || fail "binding over IPv6: exit $?"
+jq -e '.mapped | startswith("[::1]:")' v6.json >/dev/null || fail "IPv6: $(cat v6.json)"
+pass "IPv6: mapped $(jq -r .mapped v6.json)"
+
 # Long-term credentials on kms-stun server: 401 then success with the right password, 5 without.
 bg auth "$S" server --listen 127.0.0.1:3481 --user alice:wonderland --realm kms.test -t 20 -q
 sleep 0.3
