@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -49,9 +50,9 @@ nlohmann::ordered_json rtt_summary(const std::vector<double>& rtts);
 /// The SOFTWARE value kms-stun sends: "kms-stun 0.1.0".
 const std::string& software();
 
-/// Rounds to microseconds for output.
+/// Milliseconds rounded to microseconds, for output.
 inline double round3(double v) {
-    return static_cast<double>(static_cast<long long>(v * 1000 + (v < 0 ? -0.5 : 0.5))) / 1000;
+    return std::round(v * 1000) / 1000;
 }
 
 }  // namespace kms::stuntool

@@ -112,12 +112,6 @@ ServerUri parse_server_uri(const std::string& uri, bool turn_ok) {
     }
     if (host.empty()) throw bad_uri(uri, "no host");
     u.host = host;
-    u.text = uri;
-    if (!u.password.empty()) {
-        size_t at = uri.rfind('@');
-        size_t colon = uri.find(':', uri.find(':') + 1);
-        if (colon < at) u.text = uri.substr(0, colon) + ":***" + uri.substr(at);
-    }
     return u;
 }
 

@@ -27,7 +27,6 @@ struct ServerUri {
     std::string host;
     uint16_t port = 0;
     std::string user, password;  ///< from turn:USER:PASS@HOST; never printed
-    std::string text;            ///< the URI as given, password removed
 };
 
 /// Throws Error(InvalidArgument) naming what is wrong. turn_ok: turn:/turns: are accepted.

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <unordered_map>
 
@@ -179,7 +180,7 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
     const auto start = Clock::now();
     const double duration_s = tool.common().duration;
     constexpr size_t kBatch = 32;
-    static char bufs[kBatch][2048];
+    std::vector<std::array<char, 2048>> bufs(kBatch);
     sockaddr_storage froms[kBatch];
     mmsghdr msgs[kBatch];
     iovec iov[kBatch];
@@ -333,7 +334,7 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
             // Drain what is queued in batches, bounded so no socket starves the others.
             for (int round = 0; round < 4; ++round) {
                 for (size_t k = 0; k < kBatch; ++k) {
-                    iov[k] = {bufs[k], sizeof bufs[k]};
+                    iov[k] = {bufs[k].data(), bufs[k].size()};
                     msgs[k] = {};
                     msgs[k].msg_hdr.msg_name = &froms[k];
                     msgs[k].msg_hdr.msg_namelen = sizeof froms[k];
@@ -343,7 +344,7 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
                 const int got = ::recvmmsg(fds[i], msgs, kBatch, MSG_DONTWAIT, nullptr);
                 if (got <= 0) break;
                 for (int k = 0; k < got; ++k)
-                    answer(i, std::string_view(bufs[k], msgs[k].msg_len), froms[k]);
+                    answer(i, std::string_view(bufs[k].data(), msgs[k].msg_len), froms[k]);
                 flush();
                 if (static_cast<size_t>(got) < kBatch) break;
             }

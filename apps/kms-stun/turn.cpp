@@ -112,11 +112,23 @@ class Session {
                 return std::nullopt;
             }
             step["rttMs"] = round3(r->rtt_ms);
+            // RFC 8489 §9.2.5: a response to an authenticated request that carries
+            // MESSAGE-INTEGRITY must verify with our key, or it did not come from the server.
+            if (authed && r->msg.find(stun::MessageIntegrity)) {
+                if (!r->msg.integrity_ok(key_)) {
+                    step["error"] = "the response's MESSAGE-INTEGRITY does not verify";
+                    record(step);
+                    last_code = 0;
+                    last_reason = step["error"];
+                    return std::nullopt;
+                }
+                step["integrity"] = "verified";
+            }
             if (server_software.empty()) server_software = r->msg.text(stun::Software);
             auto err = r->msg.error();
             if (!err) {
                 step["response"] = "success";
-                describe_success(method, r->msg, step);
+                describe_success(r->msg, step);
                 record(step);
                 last_code = 0;
                 return r;
@@ -150,11 +162,10 @@ class Session {
     const std::string& previous_realm() const { return previous_realm_; }
 
   private:
-    void describe_success(uint16_t method, const stun::Message& m, Json& step) {
+    static void describe_success(const stun::Message& m, Json& step) {
         if (auto a = m.address(stun::XorRelayedAddress)) step["relayed"] = a->to_string();
         if (auto a = m.address(stun::XorMappedAddress)) step["mapped"] = a->to_string();
         if (const auto* l = m.find(stun::Lifetime)) step["lifetime"] = be32(l->value);
-        (void)method;
     }
     void record(const Json& step) {
         Json s = step;

@@ -41,7 +41,7 @@ turn_ok() {
     { cat t.err >&2; fail "$name: exit $?"; }
   jq -e '.received == .sent and .sent == 20 and .loss == 0 and (.relayed | startswith("127.0.0.1:"))
          and .rttMs.mean > 0 and (.trace | length >= 3) and .trace[0].response == "401 Unauthorized"
-         and .trace[1].response == "success"' t.json >/dev/null || fail "$name: $(cat t.json)"
+         and .trace[1].response == "success" and .trace[1].integrity == "verified"' t.json >/dev/null || fail "$name: $(cat t.json)"
   pass "$name: $(jq -r '"relayed \(.relayed), \(.received)/\(.sent) back via \(.via), rtt \(.rttMs.mean) ms, jitter \(.jitterMs) ms"' t.json)"
 }
 turn_ok "long-term, udp" turn:127.0.0.1 -u alice -p wonderland
