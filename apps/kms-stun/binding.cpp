@@ -49,6 +49,10 @@ BindingReply one_binding(Connection& c, const Timing& timing, Auth& auth) {
         auth.key = stun::long_term_key(auth.user, realm, auth.password);
     }
     const stun::Message& m = r->msg;
+    if (!auth.key.empty() && m.find(stun::MessageIntegrity) && !m.integrity_ok(auth.key)) {
+        reply.error = "the response's MESSAGE-INTEGRITY does not verify with our key";
+        return reply;
+    }
     reply.rtt_ms = r->rtt_ms;
     reply.software = m.text(stun::Software);
     if (auto e = m.error()) {
