@@ -54,7 +54,7 @@ BindingReply one_binding(Connection& c, const Timing& timing, Auth& auth) {
         return reply;
     }
     reply.rtt_ms = r->rtt_ms;
-    reply.software = m.text(stun::Software);
+    reply.software = display_text(m.text(stun::Software));
     if (auto e = m.error()) {
         reply.error_code = e->first;
         reply.error = std::to_string(e->first) + " " + e->second;

@@ -43,8 +43,19 @@ nlohmann::ordered_json rtt_summary(const std::vector<double>& rtts) {
             {"stddev", round3(std::sqrt(var / static_cast<double>(rtts.size())))}};
 }
 
+std::string display_text(std::string s) {
+    while (!s.empty() && (s.back() == '\0' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
 const std::string& software() {
-    static const std::string s = std::string("kms-stun ") + kms::version();
+    // Padded with spaces to a multiple of four bytes: RFC 3489 servers (stund, Debian's
+    // stun-server) and clients refuse a SERVER/SOFTWARE of any other length.
+    static const std::string s = [] {
+        std::string v = std::string("kms-stun ") + kms::version();
+        v.append((4 - v.size() % 4) % 4, ' ');
+        return v;
+    }();
     return s;
 }
 

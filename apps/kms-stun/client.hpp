@@ -47,6 +47,9 @@ std::optional<Response> transact(Connection& c, const std::string& request,
 /// must not be empty.
 nlohmann::ordered_json rtt_summary(const std::vector<double>& rtts);
 
+/// A server's SOFTWARE for display: without the NULs and spaces some servers pad it with.
+std::string display_text(std::string s);
+
 /// The SOFTWARE value kms-stun sends: "kms-stun 0.1.0".
 const std::string& software();
 

@@ -53,6 +53,8 @@ class Tester {
                 p.answered = true;
                 p.mapped = *m;
                 p.other = r->msg.address(stun::OtherAddress);
+                // RFC 3489 servers name their other address CHANGED-ADDRESS (RFC 5780 §7.3).
+                if (!p.other) p.other = r->msg.address(stun::ChangedAddress);
                 p.origin = r->msg.address(stun::ResponseOrigin);
                 t["mapped"] = m->to_string();
                 t["from"] = r->from.to_string();

@@ -273,14 +273,7 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
                 if (addrs.size() == 4) b.add_address(stun::OtherAddress, addrs[index ^ 3]);
             }
         }
-        if (m.classic) {
-            // RFC 3489 §11.2.16: SERVER's length is a multiple of 4; stund's client checks.
-            std::string padded = software();
-            padded.append((4 - padded.size() % 4) % 4, ' ');
-            b.add(stun::Software, padded);
-        } else {
-            b.add(stun::Software, software());
-        }
+        b.add(stun::Software, software());
         if (!key.empty() && !failed) b.integrity(key);
         if (!m.classic) b.fingerprint();
         Reply reply;

@@ -124,7 +124,8 @@ class Session {
                 }
                 step["integrity"] = "verified";
             }
-            if (server_software.empty()) server_software = r->msg.text(stun::Software);
+            if (server_software.empty())
+                server_software = display_text(r->msg.text(stun::Software));
             auto err = r->msg.error();
             if (!err) {
                 step["response"] = "success";

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# NAT behaviour (RFC 5780) from kms-stun nat: against kms-stun server --alt and coturn on
-# loopback, then through real Linux NATs that the test builds from namespaces: a plain
+# NAT behaviour (RFC 5780) from kms-stun nat: against kms-stun server --alt, coturn and Debian's
+# stun-server on loopback, then through real Linux NATs that the test builds from namespaces: a plain
 # MASQUERADE keeps the mapping endpoint-independent and filters by address and port; with
 # --random-fully every destination gets its own mapping. Debian's stun-client (RFC 3489) and
 # coturn's turnutils_natdiscovery read the same answers from kms-stun server.
@@ -16,6 +16,18 @@ jq -e '.nat == false and .mapping == "endpoint-independent" and .filtering == "e
   nat.json >/dev/null || fail "loopback against kms-stun server --alt: $(cat nat.json)"
 pass "no NAT on loopback (kms-stun server --alt)"
 kill "$PID_srv"
+
+# Debian's stun-server (stund, RFC 3489): its other address comes as CHANGED-ADDRESS.
+bg stund stund -h 127.0.0.1 -a 127.0.0.2 -p 3486 -o 3487
+sleep 0.3
+"$S" nat stun:127.0.0.1:3486 --json >stund.json || fail "nat against stund: exit $?"
+jq -e '.nat == false and .filtering == "endpoint-independent" and .otherAddress == "127.0.0.2:3487"' \
+  stund.json >/dev/null || fail "against stund: $(cat stund.json)"
+"$S" binding stun:127.0.0.1:3486 --json >b.json || fail "binding against stund: exit $?"
+jq -e '.software == "Vovida.org 0.97" and (.mapped | startswith("127.0.0.1:"))' b.json >/dev/null ||
+  fail "binding against stund: $(cat b.json)"
+pass "binding and nat against Debian's stun-server (RFC 3489)"
+kill "$PID_stund"
 
 # A server without a second address: inconclusive, exit 5, with the reason.
 bg plain "$S" server --listen 127.0.0.1:3490 -t 30 -q
@@ -65,6 +77,12 @@ bg coturn ip netns exec srv turnserver -n --listening-ip=198.18.0.10 --listening
 sleep 1
 nat_case "MASQUERADE, coturn" "" endpoint-independent
 kill "$PID_coturn"
+
+# And Debian's stun-server behind the same NAT.
+bg stund2 ip netns exec srv stund -h 198.18.0.10 -a 198.18.0.11
+sleep 0.3
+nat_case "MASQUERADE, stund" "" endpoint-independent
+kill "$PID_stund2"
 
 # MASQUERADE --random-fully: a new random port per destination.
 ip netns exec nat iptables -t nat -F
