@@ -28,7 +28,7 @@ static double now_s(void) {
 }
 
 static size_t make_request(unsigned char* buf, uint32_t sock, uint32_t seq) {
-    static const char software[] = "stun-load";
+    static const char software[] = "stunload"; /* 8 bytes: RFC 3489 servers want a multiple of 4 */
     const size_t sw = sizeof software - 1, sw_padded = (sw + 3) & ~(size_t)3;
     buf[0] = 0x00, buf[1] = 0x01;
     buf[2] = 0, buf[3] = (unsigned char)(4 + sw_padded);
