@@ -69,6 +69,17 @@ sleep 0.3
 jq -e '.mapped | startswith("[::1]:")' v6.json >/dev/null || fail "IPv6: $(cat v6.json)"
 pass "IPv6: mapped $(jq -r .mapped v6.json)"
 
+# A lossy path: 30 % of the requests to this server are dropped (iptables statistic, in this
+# namespace); with one send per transaction the ping's loss must show it.
+bg lossy "$S" server --listen 127.0.0.1:3485 -t 20 -q
+iptables -A INPUT -p udp --dport 3485 -m statistic --mode random --probability 0.3 -j DROP
+sleep 0.3
+"$S" binding stun:127.0.0.1:3485 --count 100 --interval 2 --rto 5 --retries 1 --json >l.json 2>/dev/null ||
+  fail "lossy ping: exit $?"
+jq -e '.sent == 100 and .received > 45 and .received < 95 and .loss == (100 - .received)' l.json >/dev/null ||
+  fail "lossy ping: $(cat l.json)"
+pass "30 % drop: $(jq -r '"\(.received)/\(.sent) answered, loss \(.loss) %"' l.json)"
+
 # Long-term credentials on kms-stun server: 401 then success with the right password, 5 without.
 bg auth "$S" server --listen 127.0.0.1:3481 --user alice:wonderland --realm kms.test -t 20 -q
 sleep 0.3

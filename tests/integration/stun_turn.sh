@@ -58,6 +58,17 @@ sleep 0.2
 turn_ok "to kms-stun echo" turn:127.0.0.1 -u alice -p wonderland --peer 127.0.0.1:4000
 jq -e '.peer == "127.0.0.1:4000"' t.json >/dev/null || fail "peer: $(jq -c .peer t.json)"
 
+# A lossy path: 30 % of what the relay sends to the echo peer is dropped (iptables statistic;
+# this namespace's own rule). The loss must show, and only the packets that came back count.
+iptables -A INPUT -p udp --dport 4000 -m statistic --mode random --probability 0.3 -j DROP
+"$S" turn turn:127.0.0.1 -u alice -p wonderland --peer 127.0.0.1:4000 --count 200 --interval 2 \
+  --json >lossy.json 2>/dev/null || fail "lossy relay: exit $?"
+jq -e '.sent == 200 and .received < 190 and .received > 90 and .loss == ((200 - .received) / 2)
+       and .rttMs.max >= .rttMs.mean and .rttMs.mean >= .rttMs.min' lossy.json >/dev/null ||
+  fail "lossy relay: $(jq -c 'del(.trace)' lossy.json)"
+pass "30 % drop towards the peer: $(jq -r '"\(.received)/\(.sent) back, loss \(.loss) %"' lossy.json)"
+iptables -D INPUT -p udp --dport 4000 -m statistic --mode random --probability 0.3 -j DROP
+
 # Refusals: 5, with the part refused.
 set +e; "$S" turn turn:127.0.0.1 -u alice -p Wr0ngPassw0rd --json >w.json 2>w.err; RC=$?; set -e
 expect_rc 5 "wrong password"
