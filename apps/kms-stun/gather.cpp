@@ -41,7 +41,7 @@ std::string address_text(const NiceAddress& a) {
 }
 
 Json candidate_json(const NiceCandidate* c) {
-    Json j{{"type", type_name(c->type)},
+    Json j{{"candidateType", type_name(c->type)},
            {"address", address_text(c->addr)},
            {"protocol", c->transport == NICE_CANDIDATE_TRANSPORT_UDP ? "udp" : "tcp"},
            {"priority", c->priority},
@@ -87,7 +87,7 @@ void on_candidate(NiceAgent*, NiceCandidate* c, gpointer data) {
     j["ms"] = round3(g->ms());
     g->candidates.push_back(j);
     g->tool.events().emit("candidate", j);
-    g->tool.say(1, std::string("candidate ") + j["type"].get<std::string>() + " " +
+    g->tool.say(1, std::string("candidate ") + j["candidateType"].get<std::string>() + " " +
                        j["address"].get<std::string>());
 }
 
@@ -372,7 +372,7 @@ int run_gather(app::Tool& tool, const GatherOptions& o) {
     // What a requested server should have given.
     auto count = [&](const char* type) {
         size_t n = 0;
-        for (const auto& c : g.candidates) n += c["type"] == type;
+        for (const auto& c : g.candidates) n += c["candidateType"] == type;
         return n;
     };
     std::string missing;
@@ -407,7 +407,7 @@ int run_gather(app::Tool& tool, const GatherOptions& o) {
     if (!tool.common().json)
         for (const auto& c : g.candidates)
             std::fprintf(g.result_out, "%-6s %-24s priority %-10s foundation %-4s %7.1f ms\n",
-                         c["type"].get<std::string>().c_str(),
+                         c["candidateType"].get<std::string>().c_str(),
                          c["address"].get<std::string>().c_str(),
                          std::to_string(c["priority"].get<unsigned>()).c_str(),
                          c["foundation"].get<std::string>().c_str(), c["ms"].get<double>());
@@ -421,10 +421,10 @@ int run_gather(app::Tool& tool, const GatherOptions& o) {
                 out.field("selected", "selected pair",
                           tool.common().json
                               ? g.selected
-                              : Json(g.selected["local"]["type"].get<std::string>() + " " +
+                              : Json(g.selected["local"]["candidateType"].get<std::string>() + " " +
                                      g.selected["local"]["address"].get<std::string>() + " -> " +
-                                     g.selected["remote"]["type"].get<std::string>() + " " +
-                                     g.selected["remote"]["address"].get<std::string>()));
+                                     g.selected["remote"]["candidateType"].get<std::string>() +
+                                     " " + g.selected["remote"]["address"].get<std::string>()));
             if (!g.rtts.empty()) {
                 double sum = 0;
                 for (double r : g.rtts) sum += r;

@@ -17,13 +17,16 @@ done
 
 # Gathering behind the NAT: host, server-reflexive (the NAT's address) and relayed candidates.
 ip netns exec cli "$S" gather --bind 10.0.0.2 --stun stun:198.18.0.10 \
-  --turn turn:alice:wonderland@198.18.0.10:3479 --json >g.json || fail "gather: exit $?"
-jq -e '[.candidates[].type] | sort == ["host","relay","srflx"]' g.json >/dev/null || fail "candidates: $(cat g.json)"
-jq -e '(.candidates[] | select(.type=="srflx") | .address | startswith("198.18.0.1:"))
-       and (.candidates[] | select(.type=="relay") | .address | startswith("198.18.0.10:"))
-       and (.candidates[] | select(.type=="host") | .priority) > (.candidates[] | select(.type=="relay") | .priority)
+  --turn turn:alice:wonderland@198.18.0.10:3479 --json --events ev.jsonl >g.json || fail "gather: exit $?"
+jq -e -s --argjson n "$(jq '.candidates | length' g.json)" \
+  '([.[] | select(.type=="candidate")] | length) == $n and ([.[] | select(.type=="gathering-done")] | length) == 1' \
+  ev.jsonl >/dev/null || fail "gather events: $(cat ev.jsonl)"
+jq -e '[.candidates[].candidateType] | sort == ["host","relay","srflx"]' g.json >/dev/null || fail "candidates: $(cat g.json)"
+jq -e '(.candidates[] | select(.candidateType=="srflx") | .address | startswith("198.18.0.1:"))
+       and (.candidates[] | select(.candidateType=="relay") | .address | startswith("198.18.0.10:"))
+       and (.candidates[] | select(.candidateType=="host") | .priority) > (.candidates[] | select(.candidateType=="relay") | .priority)
        and ([.candidates[].ms] | all(. >= 0)) and .gatheringMs > 0' g.json >/dev/null || fail "candidates: $(cat g.json)"
-pass "gather: $(jq -r '[.candidates[] | "\(.type) \(.address) \(.ms) ms"] | join(", ")' g.json)"
+pass "gather: $(jq -r '[.candidates[] | "\(.candidateType) \(.address) \(.ms) ms"] | join(", ")' g.json)"
 grep -q wonderland g.json && fail "the TURN password was printed"
 
 # A wrong TURN password: no relayed candidate, exit 4 and the reason.
@@ -41,19 +44,19 @@ check_pair() {
   local pb=$!; PIDS+=($pb)
   wait_for $pa 20; expect_rc 0 "$1: the side behind the NAT ($(cat a.err))"
   wait_for $pb 20; expect_rc 0 "$1: the public side ($(cat b.err))"
-  jq -e '.state == "ready" and .rttMs > 0 and .selected.local.type != null' a.json b.json >/dev/null ||
+  jq -e '.state == "ready" and .rttMs > 0 and .selected.local.candidateType != null' a.json b.json >/dev/null ||
     fail "$1: $(cat a.json b.json)"
 }
 check_pair "through the NAT" "--stun stun:198.18.0.10" ""
 # The public side sees the NAT's address: the server-reflexive or peer-reflexive candidate.
 jq -e '.selected.remote.address | startswith("198.18.0.1:")' b.json >/dev/null || fail "remote: $(jq -c .selected b.json)"
-pass "check through the NAT: $(jq -r '"\(.selected.local.type) \(.selected.local.address) -> \(.selected.remote.type) \(.selected.remote.address), rtt \(.rttMs) ms, connected after \(.connectedMs) ms"' a.json)"
+pass "check through the NAT: $(jq -r '"\(.selected.local.candidateType) \(.selected.local.address) -> \(.selected.remote.candidateType) \(.selected.remote.address), rtt \(.rttMs) ms, connected after \(.connectedMs) ms"' a.json)"
 
 turn="--turn turn:alice:wonderland@198.18.0.10:3479 --relay-only"
 check_pair "relay only" "$turn" "$turn"
-jq -e '.selected.local.type == "relay" and .selected.remote.type == "relay"' a.json b.json >/dev/null ||
+jq -e '.selected.local.candidateType == "relay" and .selected.remote.candidateType == "relay"' a.json b.json >/dev/null ||
   fail "relay only: $(jq -c .selected a.json b.json)"
-pass "check with --relay-only: $(jq -r '"\(.selected.local.type) \(.selected.local.address) -> \(.selected.remote.type) \(.selected.remote.address), rtt \(.rttMs) ms"' a.json)"
+pass "check with --relay-only: $(jq -r '"\(.selected.local.candidateType) \(.selected.local.address) -> \(.selected.remote.candidateType) \(.selected.remote.address), rtt \(.rttMs) ms"' a.json)"
 
 # Over stdin and stdout, as with ssh: one side's stdout is the other's stdin, through a pipe one
 # way and a fifo the other; the results go to stderr.
@@ -61,7 +64,7 @@ rm -f back; mkfifo back
 "$S" gather --check --bind 127.0.0.1 --json -t 15 <back 2>p1.err |
   "$S" gather --check --bind 127.0.0.1 --json -t 15 >back 2>p2.err || fail "stdio pair: exit $?"
 for f in p1.err p2.err; do
-  jq -e '.state == "ready" and .selected.local.type == "host" and .rttMs > 0' "$f" >/dev/null || fail "stdio: $(cat $f)"
+  jq -e '.state == "ready" and .selected.local.candidateType == "host" and .rttMs > 0' "$f" >/dev/null || fail "stdio: $(cat $f)"
 done
 pass "check over stdin/stdout: $(jq -r '"\(.selected.local.address) -> \(.selected.remote.address), rtt \(.rttMs) ms"' p1.err)"
 

@@ -28,6 +28,8 @@ class EventWriter {
     void open(const std::string& destination);
     bool enabled() const { return out_ != nullptr; }
 
+    /// One line: {"type": type, "timestamp": ms, ...fields}; fields named type or timestamp are
+    /// left out.
     void emit(const std::string& type, const Json& fields = Json::object());
 
   private:

@@ -44,7 +44,9 @@ void EventWriter::emit(const std::string& type, const Json& fields) {
     line["type"] = type;
     // Keep one decimal of a millisecond, like browsers' RTCStats timestamps.
     line["timestamp"] = std::round(now_ms() * 10.0) / 10.0;
-    for (auto it = fields.begin(); it != fields.end(); ++it) line[it.key()] = it.value();
+    // "type" and "timestamp" are the writer's: a field of the same name must not hide them.
+    for (auto it = fields.begin(); it != fields.end(); ++it)
+        if (it.key() != "type" && it.key() != "timestamp") line[it.key()] = it.value();
     std::string text = line.dump(-1, ' ', false, Json::error_handler_t::replace);
     text += '\n';
     std::fwrite(text.data(), 1, text.size(), out_);

@@ -56,3 +56,20 @@ SCENARIO("an events file that cannot be written is an output error", "[events]")
     }
     CHECK_THROWS_AS(w.open("fd:x"), kms::Error);
 }
+
+SCENARIO("a field named type or timestamp cannot hide the event's own", "[events]") {
+    const auto path = std::filesystem::temp_directory_path() / "kms-events-type.jsonl";
+    {
+        kms::EventWriter w;
+        w.open(path.string());
+        w.emit("candidate", kms::Json{{"type", "host"}, {"timestamp", 1}, {"port", 9}});
+    }
+    std::ifstream in(path);
+    std::string line;
+    REQUIRE(std::getline(in, line));
+    auto j = kms::Json::parse(line);
+    CHECK(j["type"] == "candidate");
+    CHECK(j["timestamp"].get<double>() > 1);
+    CHECK(j["port"] == 9);
+    std::filesystem::remove(path);
+}
