@@ -50,6 +50,7 @@ turn_ok "long-term, tcp" "turn:127.0.0.1?transport=tcp" -u alice -p wonderland -
 turn_ok "long-term, tls" turns:localhost -u alice -p wonderland
 turn_ok "REST, udp" turn:127.0.0.1:3480 --secret s3cret
 turn_ok "REST, tls, channel" turns:localhost:5350 --secret s3cret -u bob --channel
+grep -q s3cret t.err t.json && fail "the REST secret was printed"
 grep -q wonderland t.err t.json && fail "a password was printed"
 
 # An echo peer elsewhere.
