@@ -243,13 +243,19 @@ void try_start_checks(Gatherer& g) {
     g_object_set(g.agent, "controlling-mode", g.local_ufrag > g.remote_ufrag, nullptr);
 }
 
+// The address without port or brackets, as libnice wants it.
+std::string ip_text(const stun::Address& a) {
+    const std::string t = a.to_string();
+    return a.family == 6 ? t.substr(1, t.rfind(']') - 1) : t.substr(0, t.rfind(':'));
+}
+
 std::optional<stun::Address> resolve_uri(const std::string& text, bool turn, ServerUri* out) {
     if (text.empty()) return std::nullopt;
     *out = parse_server_uri(text, turn);
     if (out->turn != turn)
         throw Error(ErrorCode::InvalidArgument,
                     "'" + text + "': expected a " + (turn ? "turn:" : "stun:") + " URI");
-    return resolve(out->host, out->port, 4);
+    return resolve(out->host, out->port, 0);
 }
 
 }  // namespace
@@ -276,16 +282,12 @@ int run_gather(app::Tool& tool, const GatherOptions& o) {
         const stun::Address a = parse_bind(b, "--bind");
         NiceAddress na;
         nice_address_init(&na);
-        std::string ip = a.to_string();
-        ip = a.family == 6 ? ip.substr(1, ip.rfind(']') - 1) : ip.substr(0, ip.rfind(':'));
-        nice_address_set_from_string(&na, ip.c_str());
+        nice_address_set_from_string(&na, ip_text(a).c_str());
         nice_agent_add_local_address(g.agent, &na);
     }
     if (stun_addr) {
-        std::string ip = stun_addr->to_string();
-        ip = ip.substr(0, ip.rfind(':'));
-        g_object_set(g.agent, "stun-server", ip.c_str(), "stun-server-port", guint(stun_addr->port),
-                     nullptr);
+        g_object_set(g.agent, "stun-server", ip_text(*stun_addr).c_str(), "stun-server-port",
+                     guint(stun_addr->port), nullptr);
     }
     g_signal_connect(g.agent, "new-candidate-full", G_CALLBACK(on_candidate), &g);
     g_signal_connect(g.agent, "candidate-gathering-done", G_CALLBACK(on_gathering_done), &g);
@@ -293,8 +295,7 @@ int run_gather(app::Tool& tool, const GatherOptions& o) {
     g_signal_connect(g.agent, "new-selected-pair", G_CALLBACK(on_selected), &g);
     g.stream = nice_agent_add_stream(g.agent, 1);
     if (turn_addr) {
-        std::string ip = turn_addr->to_string();
-        ip = ip.substr(0, ip.rfind(':'));
+        const std::string ip = ip_text(*turn_addr);
         const std::string user = !o.user.empty() ? o.user : turn_uri.user;
         const std::string pass = !o.password.empty() ? o.password : turn_uri.password;
         const NiceRelayType type = turn_uri.transport == Transport::Tls ? NICE_RELAY_TYPE_TURN_TLS

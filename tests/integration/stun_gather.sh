@@ -68,6 +68,14 @@ for f in p1.err p2.err; do
 done
 pass "check over stdin/stdout: $(jq -r '"\(.selected.local.address) -> \(.selected.remote.address), rtt \(.rttMs) ms"' p1.err)"
 
+# IPv6: a STUN server on ::1 that sees our host address (no NAT) is not an error.
+bg v6 "$S" server --listen '[::1]:3478' -q -t 30
+sleep 0.3
+"$S" gather --bind ::1 --stun 'stun:[::1]' --json >v6.json 2>v6.err || fail "IPv6 gather: exit $? ($(cat v6.err))"
+jq -e '.candidates[0].address | startswith("[::1]:")' v6.json >/dev/null || fail "IPv6: $(cat v6.json)"
+grep -q "no NAT in between" v6.err || fail "IPv6: $(cat v6.err)"
+pass "IPv6 gathering against [::1]"
+
 # A peer that never answers: 4 with the reason.
 rm -f a2b b2a; mkfifo a2b b2a
 ( exec 3>b2a; echo '{"ufrag":"zzzz","pwd":"0123456789abcdefghijkl","candidates":["a=candidate:1 1 UDP 2015363327 198.18.0.99 9 typ host"]}' >&3; sleep 10 ) &
