@@ -497,21 +497,26 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
             if (::poll(fds.data(), fds.size(), timeout_ms) <= 0) return;
             if (fds[0].revents & POLLIN)
                 while (auto p = conn->receive(0)) on_packet(*p);
-            if (peer_fd >= 0 && (fds[1].revents & POLLIN)) {
+            // Our own echo peer answers everything queued, a bounded number at a time.
+            for (int k = 0; peer_fd >= 0 && (fds[1].revents & POLLIN) && k < 64; ++k) {
                 char buf[2048];
                 sockaddr_storage from{};
                 socklen_t flen = sizeof from;
-                ssize_t n = ::recvfrom(peer_fd, buf, sizeof buf, 0,
+                ssize_t n = ::recvfrom(peer_fd, buf, sizeof buf, MSG_DONTWAIT,
                                        reinterpret_cast<sockaddr*>(&from), &flen);
-                if (n > 0)
-                    ::sendto(peer_fd, buf, static_cast<size_t>(n), 0,
-                             reinterpret_cast<sockaddr*>(&from), flen);
+                if (n <= 0) break;
+                ::sendto(peer_fd, buf, static_cast<size_t>(n), 0,
+                         reinterpret_cast<sockaddr*>(&from), flen);
             }
         };
         std::string payload(o.size, '\0');
         std::memcpy(payload.data(), "kms-stun", 8);
-        auto next = Clock::now();
-        for (unsigned i = 0; i < o.count && !g_stop; ++i) {
+        // --interval 0 is a stream as fast as the path takes it, for capacity checks; it stays
+        // bounded by --count and by -t.
+        const auto stream_start = Clock::now();
+        const double limit_ms = tool.common().duration > 0 ? tool.common().duration * 1000 : 1e12;
+        auto next = stream_start;
+        for (unsigned i = 0; i < o.count && !g_stop && ms_since(stream_start) < limit_ms; ++i) {
             std::memcpy(payload.data() + 8, &i, 4);
             std::string msg;
             if (o.channel) {
@@ -523,6 +528,10 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
             }
             sent_at[i] = Clock::now();
             if (conn->send(msg)) ++st.sent;
+            if (o.interval_ms == 0) {
+                pump(0);
+                continue;
+            }
             next += std::chrono::milliseconds(o.interval_ms);
             while (!g_stop && Clock::now() < next)
                 pump(static_cast<int>(std::max<long long>(
@@ -531,12 +540,16 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
         }
         const auto drain = Clock::now();
         while (!g_stop && st.received < st.sent && ms_since(drain) < 1000) pump(50);
+        const double stream_s = ms_since(stream_start) / 1000;
         if (peer_fd >= 0) ::close(peer_fd);
         out.field("via", "sent with", o.channel ? "ChannelData" : "Send indications");
         out.field("sent", "packets sent", st.sent);
         out.field("received", "packets back", st.received);
         out.field("loss", "loss (%)",
                   st.sent ? round3(100.0 * (st.sent - st.received) / st.sent) : 0.0);
+        out.field("seconds", "seconds", round3(stream_s));
+        out.field("kbps", "payload back (kbit/s)",
+                  round3(st.received * o.size * 8.0 / std::max(stream_s, 1e-6) / 1000));
         if (!st.rtts.empty()) {
             out.object("rttMs", "rtt (ms)", rtt_summary(st.rtts));
             out.field("jitterMs", "jitter (ms)", round3(st.jitter));

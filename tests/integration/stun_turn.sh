@@ -101,6 +101,13 @@ jq -e '[.trace[].response] | index("438 Stale nonce") != null and last == "succe
   fail "stale nonce: $(jq -c '[.trace[].response]' s.json)"
 pass "438 Stale Nonce: $(jq -r '[.trace[] | "\(.request) \(.response)"] | join(", ")' s.json)"
 
+# A stream as fast as the path takes it (--interval 0), bounded by --count.
+"$S" turn turn:127.0.0.1 -u alice -p wonderland --count 3000 --interval 0 --size 1000 --channel \
+  --json >st.json 2>/dev/null || fail "stream: exit $?"
+jq -e '.sent == 3000 and .received > 0 and .kbps > 0 and .seconds < 10' st.json >/dev/null ||
+  fail "stream: $(jq -c 'del(.trace)' st.json)"
+pass "stream: $(jq -r '"\(.received)/\(.sent) back in \(.seconds) s, \(.kbps) kbit/s"' st.json)"
+
 # A bounded load: 200 allocations held at once, then released.
 "$S" turn turn:127.0.0.1:3480 --secret s3cret --load 200 -t 30 --json -q >l.json || fail "load: exit $?"
 jq -e '.load.allocated == 200 and .load.perSecond > 0' l.json >/dev/null || fail "load: $(cat l.json)"
