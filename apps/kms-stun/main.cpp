@@ -40,6 +40,12 @@ void add_credentials(CLI::App* cmd, std::string& user, std::string& password, co
     cmd->add_option("-p,--password", password, "Password; never printed")->option_text("PASS");
 }
 
+void add_endpoint(CLI::App* cmd, bool& v4, bool& v6, std::string& bind, const char* bind_help) {
+    auto* four = cmd->add_flag("-4", v4, "IPv4 only");
+    cmd->add_flag("-6", v6, "IPv6 only")->excludes(four);
+    cmd->add_option("--bind", bind, bind_help)->option_text("ADDR[:PORT]");
+}
+
 void add_tls(CLI::App* cmd, TlsOptions& t) {
     cmd->add_option("--ca", t.ca_file, "Trust this PEM CA or certificate for stuns:/turns:")
         ->option_text("FILE");
@@ -62,10 +68,7 @@ int main(int argc, char** argv) {
         app.add_subcommand("binding", "Ask a STUN server for our mapped address (RFC 8489)");
     bind_cmd->add_option("uri", b.uri, "stun:HOST[:PORT][?transport=udp|tcp] or stuns:HOST[:PORT]")
         ->required();
-    auto* v4 = bind_cmd->add_flag("-4", b.v4, "IPv4 only");
-    bind_cmd->add_flag("-6", b.v6, "IPv6 only")->excludes(v4);
-    bind_cmd->add_option("--bind", b.bind, "Local ADDR[:PORT] to send from")
-        ->option_text("ADDR[:PORT]");
+    add_endpoint(bind_cmd, b.v4, b.v6, b.bind, "Local ADDR[:PORT] to send from");
     bind_cmd->add_option("--count", b.count, "Send N requests, ping style (default 1)")
         ->option_text("N");
     bind_cmd
@@ -112,10 +115,7 @@ int main(int argc, char** argv) {
         ->option_text("S");
     turn_cmd->add_option("--realm", t.realm, "The realm the account should be in")
         ->option_text("REALM");
-    auto* tv4 = turn_cmd->add_flag("-4", t.v4, "IPv4 only");
-    turn_cmd->add_flag("-6", t.v6, "IPv6 only")->excludes(tv4);
-    turn_cmd->add_option("--bind", t.bind, "Local ADDR[:PORT] to connect from")
-        ->option_text("ADDR[:PORT]");
+    add_endpoint(turn_cmd, t.v4, t.v6, t.bind, "Local ADDR[:PORT] to connect from");
     turn_cmd
         ->add_option("--peer", t.peer, "UDP echo peer ADDR:PORT (default: a second socket of ours)")
         ->option_text("ADDR:PORT");
