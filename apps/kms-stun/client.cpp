@@ -43,6 +43,16 @@ nlohmann::ordered_json rtt_summary(const std::vector<double>& rtts) {
             {"stddev", round3(std::sqrt(var / static_cast<double>(rtts.size())))}};
 }
 
+std::string binding_request(const stun::TransactionId& id, uint8_t change, uint16_t response_port) {
+    stun::Builder b(stun::Binding, stun::Request, id);
+    if (change) b.add(stun::ChangeRequest, std::string("\0\0\0", 3) + char(change));
+    if (response_port)
+        b.add(stun::ResponsePort,
+              std::string{char(response_port >> 8), char(response_port & 0xff), 0, 0});
+    b.add(stun::Software, software()).fingerprint();
+    return b.bytes();
+}
+
 std::string display_text(std::string s) {
     while (!s.empty() && (s.back() == '\0' || s.back() == ' ')) s.pop_back();
     return s;

@@ -47,6 +47,11 @@ std::optional<Response> transact(Connection& c, const std::string& request,
 /// must not be empty.
 nlohmann::ordered_json rtt_summary(const std::vector<double>& rtts);
 
+/// A Binding request with our SOFTWARE and FINGERPRINT, plus CHANGE-REQUEST flags and
+/// RESPONSE-PORT (RFC 5780) when they are not zero.
+std::string binding_request(const stun::TransactionId& id, uint8_t change = 0,
+                            uint16_t response_port = 0);
+
 /// A server's SOFTWARE for display: without the NULs and spaces some servers pad it with.
 std::string display_text(std::string s);
 

@@ -384,10 +384,8 @@ int run_gather(app::Tool& tool, const GatherOptions& o) {
         from.port = 0;
         auto c = Connection::open(Transport::Udp, *stun_addr, stun_uri.host, from, {}, 0);
         const stun::TransactionId id = stun::new_transaction();
-        stun::Builder b(stun::Binding, stun::Request, id);
-        b.add(stun::Software, software()).fingerprint();
         std::string why;
-        auto r = transact(*c, b.bytes(), id, Timing{100, 3}, nullptr, {}, &why);
+        auto r = transact(*c, binding_request(id), id, Timing{100, 3}, nullptr, {}, &why);
         auto mapped = r ? r->msg.address(stun::XorMappedAddress) : std::nullopt;
         if (!mapped)
             missing = "no server-reflexive candidate: " + stun_addr->to_string() +

@@ -25,22 +25,38 @@ bool same(const stun::Address& a, const stun::Address& b) {
            std::equal(a.ip.begin(), a.ip.begin() + (a.family == 6 ? 16 : 4), b.ip.begin());
 }
 
+enum class Heard { Yes, No, Refused };
+
+// Sends request (up to three times, wait_ms apart) from one socket and listens for it on
+// another: hairpinning and mapping lifetime both ask whether a request reaches a socket other
+// than the one that sent it. An error response to the sender means the server refused it.
+Heard heard_on(Connection& listener, Connection& sender, const std::string& request,
+               const stun::TransactionId& id, const stun::Address* to, int wait_ms) {
+    auto ours = [&id](const Packet& p) {
+        auto m = stun::parse(p.bytes);
+        return m.message && m.message->transaction == id ? m.message : std::nullopt;
+    };
+    for (int attempt = 0; attempt < 3 && !g_stop; ++attempt) {
+        sender.send(request, to);
+        const auto sent = Clock::now();
+        while (ms_since(sent) < wait_ms && !g_stop) {
+            if (auto q = sender.receive(0))
+                if (auto m = ours(*q); m && m->error()) return Heard::Refused;
+            if (auto p = listener.receive(50); p && ours(*p)) return Heard::Yes;
+        }
+    }
+    return Heard::No;
+}
+
 class Tester {
   public:
     Tester(app::Tool& tool, const NatOptions& o) : tool_(tool), o_(o) {}
     Json tests = Json::array();
 
-    Probe binding(Connection& c, const char* name, const stun::Address* to, uint8_t change,
-                  uint16_t response_port = 0) {
+    Probe binding(Connection& c, const char* name, const stun::Address* to, uint8_t change) {
         const stun::TransactionId id = stun::new_transaction();
-        stun::Builder b(stun::Binding, stun::Request, id);
-        if (change) b.add(stun::ChangeRequest, std::string("\0\0\0", 3) + char(change));
-        if (response_port)
-            b.add(stun::ResponsePort,
-                  std::string{char(response_port >> 8), char(response_port & 0xff), 0, 0});
-        b.add(stun::Software, software()).fingerprint();
         Probe p;
-        auto r = transact(c, b.bytes(), id, o_.timing, to, {}, &p.error);
+        auto r = transact(c, binding_request(id, change, 0), id, o_.timing, to, {}, &p.error);
         Json t{{"test", name}, {"to", (to ? *to : c.server()).to_string()}};
         if (change)
             t["changeRequest"] = std::string(change & 4 ? "ip" : "") + (change == 6 ? "+" : "") +
@@ -184,22 +200,9 @@ int run_nat(app::Tool& tool, const NatOptions& o) {
     }
 
     // Hairpinning, RFC 5780 §4.5: a request from another socket to our own mapped address.
-    bool hairpin = false;
-    {
-        const stun::TransactionId id = stun::new_transaction();
-        stun::Builder b(stun::Binding, stun::Request, id);
-        b.add(stun::Software, software()).fingerprint();
-        for (int attempt = 0; attempt < 3 && !hairpin && !g_stop; ++attempt) {
-            fconn->send(b.bytes(), &p1.mapped);
-            const auto sent = Clock::now();
-            while (!hairpin && ms_since(sent) < 300) {
-                auto p = conn->receive(static_cast<int>(300 - ms_since(sent)) + 1);
-                if (!p) continue;
-                auto m = stun::parse(p->bytes);
-                hairpin = m.message && m.message->transaction == id;
-            }
-        }
-    }
+    const stun::TransactionId hid = stun::new_transaction();
+    const bool hairpin =
+        heard_on(*conn, *fconn, binding_request(hid, 0, 0), hid, &p1.mapped, 300) == Heard::Yes;
 
     out.field("nat", "behind a NAT", natted);
     out.field("mapping", "mapping", mapping);
@@ -220,25 +223,9 @@ int run_nat(app::Tool& tool, const NatOptions& o) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(100));
             auto y = Connection::open(Transport::Udp, server, uri.host, flocal, {}, 0);
             const stun::TransactionId id = stun::new_transaction();
-            stun::Builder b(stun::Binding, stun::Request, id);
-            b.add(stun::ResponsePort,
-                  std::string{char(px.mapped.port >> 8), char(px.mapped.port & 0xff), 0, 0});
-            b.add(stun::Software, software()).fingerprint();
-            bool heard = false, refused = false;
-            for (int attempt = 0; attempt < 3 && !heard && !refused && !g_stop; ++attempt) {
-                y->send(b.bytes());
-                const auto sent = Clock::now();
-                while (!heard && !refused && ms_since(sent) < 500) {
-                    if (auto q = y->receive(0)) {
-                        auto m = stun::parse(q->bytes);
-                        refused = m.message && m.message->transaction == id && m.message->error();
-                    }
-                    auto p = x->receive(50);
-                    if (!p) continue;
-                    auto m = stun::parse(p->bytes);
-                    heard = m.message && m.message->transaction == id;
-                }
-            }
+            const Heard h =
+                heard_on(*x, *y, binding_request(id, 0, px.mapped.port), id, nullptr, 500);
+            const bool heard = h == Heard::Yes, refused = h == Heard::Refused;
             if (refused) {
                 out.field("lifetime", "mapping lifetime",
                           "unknown: the server refused RESPONSE-PORT (RFC 5780 §7.5)");
