@@ -282,21 +282,24 @@ std::string container_for_path(std::string_view path) {
 }
 
 std::string redact_url(std::string_view url) {
+    // Errs on the side of hiding: the last '@' anywhere ends the user part, so a password that
+    // holds '/', '?', '#' or '@' unescaped (people type them so) is still covered, in
+    // turn:user:pass@host as in https://user:pass@host/.
     size_t scheme_end = url.find("://");
     size_t start = scheme_end == std::string_view::npos ? url.find(':') : scheme_end + 3;
     if (start == std::string_view::npos) return std::string(url);
     if (scheme_end == std::string_view::npos) ++start;
-    size_t end = url.find_first_of("/?#", start);
-    std::string_view authority =
-        url.substr(start, end == std::string_view::npos ? url.npos : end - start);
-    size_t at = authority.rfind('@');
-    if (at == std::string_view::npos) return std::string(url);
-    std::string_view userinfo = authority.substr(0, at);
+    size_t at = url.rfind('@');
+    if (at == std::string_view::npos || at < start) return std::string(url);
+    std::string_view userinfo = url.substr(start, at - start);
     size_t colon = userinfo.find(':');
-    std::string out(url.substr(0, start));
-    out += colon == std::string_view::npos ? std::string(userinfo)
-                                           : std::string(userinfo.substr(0, colon)) + ":***";
-    out += url.substr(start + at);
+    if (colon == std::string_view::npos) return std::string(url);
+    // A user name holds none of these: the '@' is further on, in a path or query.
+    if (userinfo.substr(0, colon).find_first_of("/?#[") != std::string_view::npos)
+        return std::string(url);
+    std::string out(url.substr(0, start + colon));
+    out += ":***";
+    out += url.substr(at);
     return out;
 }
 

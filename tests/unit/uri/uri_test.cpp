@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <utility>
+
 #include "kms/error.hpp"
 #include "kms/uri.hpp"
 
@@ -152,7 +154,36 @@ SCENARIO("secrets never print", "[uri]") {
     CHECK(kms::parse_source_uri("whep+https://u:pw@h/x").redacted() == "whep+https://u:***@h/x");
     try {
         kms::parse_source_uri("bogus://u:topsecret@h/");
+        FAIL("no error");
     } catch (const kms::Error& e) {
         CHECK_THAT(e.what(), !Catch::Contains("topsecret"));
     }
+}
+
+SCENARIO("secrets never print, whatever else is wrong with the URI", "[uri]") {
+    // The malformed turn: URIs of issue 6 and passwords with the characters that end a URI's
+    // authority: the password goes, the rest stays for the reader to see what was wrong.
+    const std::pair<const char*, const char*> cases[] = {
+        {"turn:alice:TopSecret99@127.0.0.1:0", "turn:alice:***@127.0.0.1:0"},
+        {"turn:alice:TopSecret99@127.0.0.1?transport=bogus",
+         "turn:alice:***@127.0.0.1?transport=bogus"},
+        {"turn:alice:TopSecret99@[::1", "turn:alice:***@[::1"},
+        {"turn:alice:TopSecret99@", "turn:alice:***@"},
+        {"turn:alice:TopSecret99@:3478", "turn:alice:***@:3478"},
+        {"turns://alice:TopSecret99@host", "turns://alice:***@host"},
+        {"turn:alice:Top/Secret99@host", "turn:alice:***@host"},
+        {"turn:alice:Top?Secret99@host", "turn:alice:***@host"},
+        {"turn:alice:Top#Secret@99@host", "turn:alice:***@host"},
+        {"https://u:Top/Secret99@host/path", "https://u:***@host/path"},
+        {"stun:alice:TopSecret99@host", "stun:alice:***@host"},
+    };
+    for (const auto& [in, out] : cases) {
+        INFO(in);
+        CHECK(kms::redact_url(in) == out);
+    }
+    // No password, or an '@' that is not in a user part: unchanged.
+    CHECK(kms::redact_url("turn:alice@host") == "turn:alice@host");
+    CHECK(kms::redact_url("https://host/a:b@c") == "https://host/a:b@c");
+    CHECK(kms::redact_url("stun:[::1]:3478") == "stun:[::1]:3478");
+    CHECK(kms::redact_url("no scheme at all") == "no scheme at all");
 }
