@@ -12,6 +12,7 @@
 
 #include "common/output.hpp"
 #include "kms/loop.hpp"
+#include "kms/uri.hpp"
 #include "modes.hpp"
 
 namespace kms::stuntool {
@@ -253,8 +254,8 @@ std::optional<stun::Address> resolve_uri(const std::string& text, bool turn, Ser
     if (text.empty()) return std::nullopt;
     *out = parse_server_uri(text, turn);
     if (out->turn != turn)
-        throw Error(ErrorCode::InvalidArgument,
-                    "'" + text + "': expected a " + (turn ? "turn:" : "stun:") + " URI");
+        throw Error(ErrorCode::InvalidArgument, "'" + redact_url(text) + "': expected a " +
+                                                    (turn ? "turn:" : "stun:") + " URI");
     return resolve(out->host, out->port, 0);
 }
 

@@ -1,5 +1,13 @@
 // kms-stun: STUN and TURN from a terminal. The command line; the modes live beside it.
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <optional>
+#include <set>
+#include <vector>
+
 #include "common/tool.hpp"
+#include "kms/uri.hpp"
 #include "modes.hpp"
 
 namespace {
@@ -50,6 +58,104 @@ void add_tls(CLI::App* cmd, TlsOptions& t) {
     cmd->add_option("--ca", t.ca_file, "Trust this PEM CA or certificate for stuns:/turns:")
         ->option_text("FILE");
     cmd->add_flag("--insecure", t.insecure, "Do not check the server's TLS certificate");
+}
+
+// The secrets on a command line: values of -p/--password/--secret, the password of
+// --user USER:PASS (server) and of any turn:USER:PASS@HOST, for hiding in messages.
+std::set<std::string> secrets_of(int argc, char** argv) {
+    std::set<std::string> out;
+    auto add = [&](const std::string& s) {
+        if (!s.empty()) out.insert(s);
+    };
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        const std::string next = i + 1 < argc ? argv[i + 1] : "";
+        for (const char* opt : {"-p", "--password", "--secret", "--user"}) {
+            const std::string o = opt;
+            std::string value;
+            if (a == o)
+                value = next;
+            else if (a.rfind(o + "=", 0) == 0)
+                value = a.substr(o.size() + 1);
+            else if (o == "-p" && a.size() > 2 && a.rfind("-p", 0) == 0)
+                value = a.substr(2);
+            else
+                continue;
+            if (o == "--user") {
+                const size_t colon = value.find(':');
+                value = colon == std::string::npos ? "" : value.substr(colon + 1);
+            }
+            add(value);
+        }
+        // user:PASS@ in a URI: what redact_url hides.
+        const std::string r = kms::redact_url(a);
+        if (r != a) {
+            const size_t star = r.find(":***@");
+            const size_t at = a.rfind('@');
+            if (star != std::string::npos && at != std::string::npos && at > star + 1)
+                add(a.substr(star + 1, at - star - 1));
+        }
+    }
+    return out;
+}
+
+// text with every secret shown as ***, longest first so that no part of one survives.
+std::string hide(std::string text, const std::set<std::string>& secrets) {
+    std::vector<std::string> by_length(secrets.begin(), secrets.end());
+    std::sort(by_length.begin(), by_length.end(),
+              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+    for (const auto& s : by_length)
+        for (size_t at = text.find(s); at != std::string::npos; at = text.find(s, at + 3))
+            text.replace(at, s.size(), "***");
+    return text;
+}
+
+bool wants_json(int argc, char** argv) {
+    for (int i = 1; i < argc && std::string(argv[i]) != "--"; ++i)
+        if (std::string(argv[i]) == "--json") return true;
+    return false;
+}
+
+void print_json_error(std::FILE* out, const std::string& message) {
+    std::fprintf(out, "%s\n", kms::Json{{"error", message}}.dump().c_str());
+    std::fflush(out);
+}
+
+// CLI11 quotes arguments in its usage errors ("The following arguments were not expected:
+// S3cret -p"), and Tool::run prints them as they are: parse here first, so that such a message
+// shows secrets as *** and, with --json, comes as a JSON object too. A command line that
+// parses here parses the same way again in Tool::run.
+std::optional<int> usage_error(CLI::App& app, int argc, char** argv,
+                               const std::set<std::string>& secrets) {
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::Success&) {
+        return std::nullopt;  // --help and --version: Tool::run prints them
+    } catch (const CLI::ParseError& e) {
+        const std::string message = hide(e.what(), secrets);
+        std::fprintf(stderr, "kms-stun: %s\nTry 'kms-stun --help'.\n", message.c_str());
+        if (wants_json(argc, argv)) print_json_error(stdout, message);
+        return kms::app::kUsage;
+    }
+    return std::nullopt;
+}
+
+// A mode that ends with an error before its result (a URI that does not parse, a name that does
+// not resolve, a socket that cannot bind) still prints one JSON object under --json, with
+// "error"; and no secret reaches its message.
+int guarded(kms::app::Tool& tool, std::FILE* json_out, const std::set<std::string>& secrets,
+            const std::function<int()>& mode) {
+    try {
+        return mode();
+    } catch (const kms::Error& e) {
+        const std::string message = hide(e.what(), secrets);
+        if (tool.common().json) print_json_error(json_out, message);
+        throw kms::Error(e.code(), message);
+    } catch (const std::exception& e) {
+        const std::string message = hide(e.what(), secrets);
+        if (tool.common().json) print_json_error(json_out, message);
+        throw kms::Error(kms::ErrorCode::Runtime, message);
+    }
 }
 
 }  // namespace
@@ -179,14 +285,21 @@ int main(int argc, char** argv) {
         ->required()
         ->option_text("ADDR:PORT");
 
+    const std::set<std::string> secrets = secrets_of(argc, argv);
+    if (auto rc = usage_error(app, argc, argv, secrets)) return *rc;
     int rc = tool.run(argc, argv, [&] {
-        if (bind_cmd->parsed()) return run_binding(tool, b);
-        if (nat_cmd->parsed()) return run_nat(tool, n);
-        if (turn_cmd->parsed()) return run_turn(tool, t);
-        if (gather_cmd->parsed()) return run_gather(tool, g);
-        if (server_cmd->parsed()) return run_server(tool, s);
-        if (echo_cmd->parsed()) return run_echo(tool, echo_listen);
-        return static_cast<int>(kms::app::kUsage);
+        // gather --check without --out talks to its peer on stdout, so its result goes to stderr.
+        std::FILE* json_out =
+            gather_cmd->parsed() && g.check && (g.out.empty() || g.out == "-") ? stderr : stdout;
+        return guarded(tool, json_out, secrets, [&] {
+            if (bind_cmd->parsed()) return run_binding(tool, b);
+            if (nat_cmd->parsed()) return run_nat(tool, n);
+            if (turn_cmd->parsed()) return run_turn(tool, t);
+            if (gather_cmd->parsed()) return run_gather(tool, g);
+            if (server_cmd->parsed()) return run_server(tool, s);
+            if (echo_cmd->parsed()) return run_echo(tool, echo_listen);
+            return static_cast<int>(kms::app::kUsage);
+        });
     });
     std::fflush(stdout);
     std::fflush(stderr);

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "kms/error.hpp"
+#include "kms/uri.hpp"
 
 namespace kms::stuntool {
 
@@ -26,8 +27,9 @@ std::string ssl_error_text() {
     return buf;
 }
 
+// Every message that quotes a server URI shows it as user:***@host (cli-contract.md).
 Error bad_uri(const std::string& uri, const std::string& why) {
-    return Error(ErrorCode::InvalidArgument, "'" + uri + "': " + why);
+    return Error(ErrorCode::InvalidArgument, "'" + redact_url(uri) + "': " + why);
 }
 
 }  // namespace
@@ -65,6 +67,15 @@ ServerUri parse_server_uri(const std::string& uri, bool turn_ok) {
     u.turn = scheme->turn;
     if (u.turn && !turn_ok) throw bad_uri(uri, "a TURN URI where a STUN one is expected");
     if (rest.rfind("//", 0) == 0) rest = rest.substr(2);
+    // The user part first, up to the last '@': a password may hold '?' or '/' as typed.
+    if (size_t at = rest.rfind('@'); at != std::string::npos) {
+        if (!u.turn) throw bad_uri(uri, "credentials belong in turn: URIs");
+        std::string userinfo = rest.substr(0, at);
+        rest = rest.substr(at + 1);
+        size_t colon = userinfo.find(':');
+        u.user = userinfo.substr(0, colon);
+        if (colon != std::string::npos) u.password = userinfo.substr(colon + 1);
+    }
     std::string transport;
     if (size_t q = rest.find('?'); q != std::string::npos) {
         std::string query = rest.substr(q + 1);
@@ -73,14 +84,6 @@ ServerUri parse_server_uri(const std::string& uri, bool turn_ok) {
         transport = query.substr(10);
         if (transport != "udp" && transport != "tcp")
             throw bad_uri(uri, "transport must be udp or tcp");
-    }
-    if (size_t at = rest.rfind('@'); at != std::string::npos) {
-        if (!u.turn) throw bad_uri(uri, "credentials belong in turn: URIs");
-        std::string userinfo = rest.substr(0, at);
-        rest = rest.substr(at + 1);
-        size_t colon = userinfo.find(':');
-        u.user = userinfo.substr(0, colon);
-        if (colon != std::string::npos) u.password = userinfo.substr(colon + 1);
     }
     if (secure) {
         if (transport == "udp") throw bad_uri(uri, "TLS runs over tcp; DTLS is not supported");

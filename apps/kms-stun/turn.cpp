@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include "common/output.hpp"
+#include "kms/uri.hpp"
 #include "modes.hpp"
 
 namespace kms::stuntool {
@@ -251,7 +252,7 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
     const ServerUri uri = parse_server_uri(o.uri, true);
     if (!uri.turn)
         throw Error(ErrorCode::InvalidArgument,
-                    "'" + o.uri + "': expected turn:HOST[:PORT] or turns:HOST[:PORT]");
+                    "'" + redact_url(o.uri) + "': expected turn:HOST[:PORT] or turns:HOST[:PORT]");
     if (o.count == 0 && o.load == 0)
         throw Error(ErrorCode::InvalidArgument, "--count must be at least 1");
     if (o.size < 16 || o.size > 1200)
