@@ -22,7 +22,8 @@ struct Auth {
     std::string user, password, realm, nonce, key;
 };
 
-BindingReply one_binding(Connection& c, const Timing& timing, Auth& auth) {
+// requests: grows by every datagram or stream write of a Binding request, retransmissions too.
+BindingReply one_binding(Connection& c, const Timing& timing, Auth& auth, unsigned& requests) {
     BindingReply reply;
     std::optional<Response> r;
     // A server with long-term credentials answers 401 (or 438 for a stale nonce) with a realm and
@@ -38,7 +39,7 @@ BindingReply one_binding(Connection& c, const Timing& timing, Auth& auth) {
             b.integrity(auth.key);
         }
         b.fingerprint();
-        r = transact(c, b.bytes(), id, timing, nullptr, {}, &reply.error);
+        r = transact(c, b.bytes(), id, timing, nullptr, {}, &reply.error, &requests);
         if (!r) return reply;
         auto e = r->msg.error();
         if (!e || (e->first != 401 && e->first != 438) || auth.user.empty()) break;
@@ -87,12 +88,12 @@ int run_binding(app::Tool& tool, const BindingOptions& o) {
     std::vector<double> rtts;
     Auth auth{o.user, o.password, "", "", ""};
     BindingReply last, first_ok;
-    unsigned sent = 0;
+    unsigned sent = 0, requests = 0;
     const std::string where = server.to_string() + " (" + transport_name(uri.transport) + ")";
     for (unsigned i = 0; i < o.count && !g_stop; ++i) {
         const auto start = Clock::now();
         ++sent;
-        BindingReply r = one_binding(*conn, o.timing, auth);
+        BindingReply r = one_binding(*conn, o.timing, auth, requests);
         if (r.ok)
             tool.events().emit("stun-response", Json{{"server", server.to_string()},
                                                      {"transport", transport_name(uri.transport)},
@@ -141,6 +142,7 @@ int run_binding(app::Tool& tool, const BindingOptions& o) {
         out.field("received", "received", 0);
         out.field("loss", "loss (%)", 100.0);
     }
+    out.field("requests", "requests sent", requests);
     if (!shown.ok) out.field("error", "error", shown.error);
     out.finish();
     if (shown.error_code) {
@@ -148,9 +150,9 @@ int run_binding(app::Tool& tool, const BindingOptions& o) {
         return app::kNegotiation;
     }
     if (rtts.empty()) {
-        if (g_stop) return app::kOk;
-        std::fprintf(stderr, "kms-stun: no response from %s after %u requests (%s)\n",
-                     where.c_str(), sent, shown.error.c_str());
+        // Interrupted or not, nobody answered: that is "no answer" (4), not success.
+        std::fprintf(stderr, "kms-stun: no response from %s after %u request%s (%s)\n",
+                     where.c_str(), requests, requests == 1 ? "" : "s", shown.error.c_str());
         return app::kNetwork;
     }
     return app::kOk;

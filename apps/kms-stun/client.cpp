@@ -73,7 +73,7 @@ std::optional<Response> transact(Connection& c, const std::string& request,
                                  const stun::TransactionId& id, const Timing& timing,
                                  const stun::Address* to,
                                  const std::function<void(const Packet&)>& on_other,
-                                 std::string* why) {
+                                 std::string* why, unsigned* sent_count) {
     const unsigned sends = c.reliable() ? 1 : timing.retries;
     double wait = timing.rto_ms;
     for (unsigned attempt = 0; attempt < sends && !g_stop; ++attempt) {
@@ -82,6 +82,7 @@ std::optional<Response> transact(Connection& c, const std::string& request,
             if (why) *why = c.error();
             return std::nullopt;
         }
+        if (sent_count) ++*sent_count;
         const double this_wait = c.reliable()           ? 79.0 * timing.rto_ms
                                  : attempt + 1 == sends ? 16.0 * timing.rto_ms
                                                         : wait;

@@ -36,12 +36,12 @@ struct Response {
 
 /// Sends request (transaction id) to the server, or over UDP to *to, and waits for its
 /// response. Anything else that arrives meanwhile goes to on_other. nullopt on no response,
-/// with the reason in *why.
+/// with the reason in *why. *sent_count grows by the number of times the request went out.
 std::optional<Response> transact(Connection& c, const std::string& request,
                                  const stun::TransactionId& id, const Timing& timing,
                                  const stun::Address* to = nullptr,
                                  const std::function<void(const Packet&)>& on_other = {},
-                                 std::string* why = nullptr);
+                                 std::string* why = nullptr, unsigned* sent_count = nullptr);
 
 /// {"min","mean","max","stddev"} of round-trip times in ms, rounded to microseconds; rtts
 /// must not be empty.

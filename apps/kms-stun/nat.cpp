@@ -134,7 +134,7 @@ int run_nat(app::Tool& tool, const NatOptions& o) {
         out.json_only("tests", t.tests);
         out.field("error", "error", p1.error);
         out.finish();
-        if (g_stop) return app::kOk;
+        // Interrupted before an answer is still no answer: 4.
         std::fprintf(stderr, "kms-stun: %s did not answer a binding request: %s\n",
                      server.to_string().c_str(), p1.error.c_str());
         return p1.error_code ? app::kNegotiation : app::kNetwork;

@@ -289,7 +289,7 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
     };
     auto alloc = s.request(stun::Allocate, allocate_attrs);
     if (!alloc) {
-        if (g_stop) return finish_error(app::kOk, "interrupted");
+        // Interrupted before an answer is still no answer: 4.
         return finish_error(app::kNetwork, "no answer from " + where + ": " + s.last_reason);
     }
     if (auto err = alloc->msg.error()) {
