@@ -122,7 +122,7 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
         const stun::Address alt = parse_listen(o.alt, "--alt");
         if (alt.family != primary.family)
             throw Error(ErrorCode::InvalidArgument, "--alt must be of the same family as --listen");
-        if (alt.ip == primary.ip || alt.port == primary.port)
+        if (alt.ip == primary.ip || (alt.port == primary.port && alt.port != 0))
             throw Error(ErrorCode::InvalidArgument,
                         "--alt needs another address and another port than --listen (RFC 5780)");
         stun::Address a = primary, b = alt, c = alt;
@@ -139,12 +139,23 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
         password = o.user.substr(colon + 1);
     }
     const std::string key = user.empty() ? "" : stun::long_term_key(user, o.realm, password);
+    // Port 0 takes a free port: the first socket on an address learns it, and the sockets that
+    // share that port (RFC 5780's four combinations) then ask for the same one.
     std::vector<int> fds;
-    for (const auto& a : addrs) fds.push_back(udp_socket(a));
+    for (size_t i = 0; i < addrs.size(); ++i) {
+        fds.push_back(udp_socket(addrs[i]));
+        const uint16_t got = local_address(fds.back()).port;
+        if (addrs[i].port != 0) continue;
+        for (size_t k = i; k < addrs.size(); ++k)
+            if (addrs[k].port == 0 && (k == i || (k ^ i) == 2)) addrs[k].port = got;
+    }
     const int control = o.control.empty() ? -1 : control_socket(o.control);
     install_signals();
-    tool.say(0, "STUN server on " + primary.to_string() +
+    tool.say(0, "STUN server on " + addrs[0].to_string() +
                     (o.alt.empty() ? "" : " with RFC 5780 alternate " + addrs[3].to_string()));
+    Json listening{{"listen", addrs[0].to_string()}};
+    if (!o.alt.empty()) listening["alt"] = addrs[3].to_string();
+    tool.events().emit("listening", listening);
 
     struct {
         unsigned long long requests = 0, responses = 0, malformed = 0, ignored = 0, limited = 0,
@@ -152,7 +163,7 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
     } counters;
     auto counters_json = [&] {
         Json j;
-        j["listen"] = primary.to_string();
+        j["listen"] = addrs[0].to_string();
         if (!o.alt.empty()) j["alt"] = addrs[3].to_string();
         j["requests"] = counters.requests;
         j["responses"] = counters.responses;
@@ -366,10 +377,12 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
 }
 
 int run_echo(app::Tool& tool, const std::string& listen) {
-    const stun::Address addr = parse_listen(listen, "--listen");
+    stun::Address addr = parse_listen(listen, "--listen");
     int fd = udp_socket(addr);
+    addr.port = local_address(fd).port;  // --listen ADDR:0 takes a free port
     install_signals();
     tool.say(0, "UDP echo on " + addr.to_string());
+    tool.events().emit("listening", Json{{"listen", addr.to_string()}});
     unsigned long long packets = 0, bytes = 0;
     const auto start = Clock::now();
     const double duration_s = tool.common().duration;
