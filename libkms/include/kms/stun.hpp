@@ -111,7 +111,9 @@ class Builder {
     /// A response to request: the same transaction ID, and for an RFC 3489 request the same
     /// 128-bit one (its first four bytes in place of the magic cookie).
     Builder(uint16_t method, uint16_t cls, const Message& request);
-    Builder& add(uint16_t type, std::string_view value);
+    /// Appends an attribute, padded to four bytes with pad (RFC 8489 §14: any value; we send
+    /// zeros, RFC 5769's vectors use spaces).
+    Builder& add(uint16_t type, std::string_view value, char pad = '\0');
     Builder& add_address(uint16_t type, const Address& a);  ///< XOR-ed when type is XOR-MAPPED
     Builder& add_error(int code, std::string_view reason);
     /// Appends MESSAGE-INTEGRITY over what is there so far (HMAC-SHA1 with key).

@@ -229,11 +229,11 @@ void Builder::set_length(size_t body) {
     set16(buf_, 2, static_cast<uint16_t>(body));
 }
 
-Builder& Builder::add(uint16_t type, std::string_view value) {
+Builder& Builder::add(uint16_t type, std::string_view value, char pad) {
     put16(buf_, type);
     put16(buf_, static_cast<uint16_t>(value.size()));
     buf_.append(value);
-    buf_.append((4 - value.size() % 4) % 4, '\0');
+    buf_.append((4 - value.size() % 4) % 4, pad);
     set_length(buf_.size() - kHeader);
     return *this;
 }
