@@ -1,15 +1,33 @@
 #!/usr/bin/env bash
 # kms-stun binding against coturn and against kms-stun server; coturn's own client against
-# kms-stun server; retransmissions end in exit 4 when nobody answers; the echo peer echoes.
+# kms-stun server; retransmissions end in exit 4 when nobody answers, after as many requests as
+# --retries says (counted by iptables), and so does a binding that SIGINT or SIGTERM interrupts;
+# --json prints one object with "error" on every failure; --listen ADDR:0 names its port; the
+# echo peer echoes.
 . "$(dirname "$0")/../lib/kms-test.sh"
 S=$BUILD/apps/kms-stun
+
+# ready WHAT SECONDS CMD...: CMD until it succeeds; fails naming WHAT when it never does.
+ready() {
+  local what=$1 secs=$2 end=$((SECONDS + $2)); shift 2
+  until "$@" >/dev/null 2>&1; do
+    (( SECONDS < end )) || fail "$what was not ready after ${secs}s"
+    sleep 0.1
+  done
+}
+# listening FILE: the address in the 'listening' event that kms-stun server/echo --events FILE
+# writes once its sockets are bound.
+listening() { jq -er 'select(.type=="listening") | .listen' "$1" 2>/dev/null; }
+# one_error FILE: FILE holds exactly one JSON object, and it has a non-empty "error".
+one_error() { jq -se 'length == 1 and (.[0].error | type == "string" and length > 0)' "$1" >/dev/null; }
 
 turnserver -n --listening-ip=127.0.0.1 --listening-port=3478 --no-tls --no-dtls --stun-only --no-cli \
   --log-file=stdout >turn.log 2>&1 &
 PIDS+=($!)
 "$S" server --listen 127.0.0.1:3479 --json --events server.jsonl >server.json 2>server.err &
 PIDS+=($!); PID_server=$!
-for i in $(seq 50); do grep -q "Total General servers" turn.log 2>/dev/null && grep -q "STUN server on" server.err && break; sleep 0.1; done
+ready "coturn on 127.0.0.1:3478" 10 "$S" binding stun:127.0.0.1:3478 --rto 50 --retries 2
+ready "kms-stun server on 127.0.0.1:3479" 10 listening server.jsonl
 
 # coturn: the mapped address is ours on loopback, the software is coturn's.
 out=$("$S" binding stun:127.0.0.1:3478 --json)
@@ -34,13 +52,48 @@ turnutils_stunclient -p 3479 127.0.0.1 >client.out 2>&1 || true
 grep -q "UDP reflexive addr: 127.0.0.1:" client.out || fail "turnutils_stunclient: $(cat client.out)"
 echo "ok: turnutils_stunclient against kms-stun server"
 
-# Nobody at the port: RFC 8489 retransmissions, then exit 4 in about (1+2+16) x RTO.
+# Nobody at the port: RFC 8489 retransmissions, then exit 4 in about (1+2+16) x RTO. iptables
+# counts what really left for the port: --retries 3 is three requests, and the message says so.
+iptables -I OUTPUT -o lo -p udp --dport 3999 -j ACCEPT
+sent_to_3999() { iptables -nvxL OUTPUT | awk '$0 ~ /dpt:3999/ { print $1 }'; }
+some_sent_to_3999() { (( $(sent_to_3999) >= 1 )); }
 start=$(date +%s.%N)
-set +e; "$S" binding stun:127.0.0.1:3999 --rto 50 --retries 3 -q; RC=$?; set -e
+set +e; "$S" binding stun:127.0.0.1:3999 --rto 50 --retries 3 2>none.err >none.out; RC=$?; set -e
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 expect_rc 4 "no server"
 (( $(echo "$elapsed > 0.9 && $elapsed < 3" | bc) )) || fail "retransmission schedule took ${elapsed}s"
-echo "ok: no answer exits 4 after ${elapsed}s"
+[[ $(sent_to_3999) == 3 ]] || fail "--retries 3 sent $(sent_to_3999) requests"
+grep -q "after 3 requests" none.err || fail "--retries 3 message: $(cat none.err)"
+iptables -Z OUTPUT
+set +e; "$S" binding stun:127.0.0.1:3999 --rto 20 --retries 5 --json 2>/dev/null >none.json; RC=$?; set -e
+expect_rc 4 "no server, --json"
+[[ $(sent_to_3999) == 5 ]] || fail "--retries 5 sent $(sent_to_3999) requests"
+one_error none.json && jq -e '.requests == 5 and .error == "no response"' none.json >/dev/null ||
+  fail "no server, --json: $(cat none.json)"
+pass "no answer exits 4 after ${elapsed}s and 3 requests (iptables counted 3; with --retries 5, 5)"
+
+# A binding interrupted while nobody has answered is still "no answer": 4, with its JSON.
+for sig in INT TERM; do
+  iptables -Z OUTPUT
+  "$S" binding stun:127.0.0.1:3999 --rto 2000 --retries 7 --json >int.json 2>int.err &
+  pid=$!; PIDS+=($pid)
+  ready "the first request to 127.0.0.1:3999 (SIG$sig test)" 5 some_sent_to_3999
+  kill -$sig $pid
+  wait_for $pid 5; expect_rc 4 "binding interrupted by SIG$sig before an answer"
+  one_error int.json && jq -e '.requests == 1' int.json >/dev/null || fail "SIG$sig: $(cat int.json)"
+  grep -q "no response from 127.0.0.1:3999 (udp) after 1 request " int.err || fail "SIG$sig: $(cat int.err)"
+done
+pass "SIGINT and SIGTERM during an unanswered binding exit 4"
+
+# --json on failures that come before any result: one object with "error".
+set +e; "$S" binding stun:nohost.invalid --json >res.json 2>res.err; RC=$?; set -e
+expect_rc 4 "a name that does not resolve"
+one_error res.json && jq -e '.error | test("cannot resolve nohost.invalid")' res.json >/dev/null ||
+  fail "resolve failure, --json: $(cat res.json) / $(cat res.err)"
+set +e; "$S" nat stun:nohost.invalid --json >res.json 2>/dev/null; RC=$?; set -e
+expect_rc 4 "nat: a name that does not resolve"
+one_error res.json || fail "nat resolve failure, --json: $(cat res.json)"
+pass "a resolve failure with --json: $(jq -c . res.json)"
 
 # Garbage and a request with a broken FINGERPRINT are counted, not answered.
 exec 3<>/dev/udp/127.0.0.1/3479
@@ -51,29 +104,49 @@ jq -e '.requests >= 6 and .responses >= 6 and .malformed >= 1' server.json >/dev
   fail "server events do not match its counters"
 echo "ok: server counters $(cat server.json)"
 
-# The echo peer.
-"$S" echo --listen 127.0.0.1:4000 -t 3 --json >echo.json 2>/dev/null &
+# The echo peer, on a port of its choosing (--listen ADDR:0).
+"$S" echo --listen 127.0.0.1:0 -t 3 --json --events echo.jsonl >echo.json 2>echo.err &
 PIDS+=($!); PID_echo=$!
-sleep 0.3
-exec 4<>/dev/udp/127.0.0.1/4000
+ready "kms-stun echo --listen 127.0.0.1:0" 5 listening echo.jsonl
+echo_port=$(listening echo.jsonl | cut -d: -f2)
+[[ $echo_port =~ ^[0-9]+$ && $echo_port != 0 ]] || fail "echo port: $(cat echo.jsonl)"
+grep -q "UDP echo on 127.0.0.1:$echo_port\$" echo.err || fail "echo's start-up line: $(cat echo.err)"
+exec 4<>/dev/udp/127.0.0.1/$echo_port
 printf 'ping-42' >&4
 reply=$(timeout 2 head -c 7 <&4)
 [[ $reply == ping-42 ]] || fail "echo: got '$reply'"
 wait_for "$PID_echo" 5; expect_rc 0 "echo after --duration"
-jq -e '.packets == 1 and .bytes == 7' echo.json >/dev/null || fail "echo counters: $(cat echo.json)"
+jq -e --arg l "127.0.0.1:$echo_port" '.packets == 1 and .bytes == 7 and .listen == $l' echo.json >/dev/null ||
+  fail "echo counters: $(cat echo.json)"
+pass "echo --listen 127.0.0.1:0 took port $echo_port and echoed"
+
+# A server on ports of its choosing: the start-up line, the event and the JSON name the same
+# ports, and a client reaches it there (RFC 5780 mode, so --alt's port too).
+"$S" server --listen 127.0.0.1:0 --alt 127.0.0.2:0 -t 20 --json --events any.jsonl >any.json 2>any.err &
+PIDS+=($!); PID_any=$!
+ready "kms-stun server --listen 127.0.0.1:0" 5 listening any.jsonl
+any=$(listening any.jsonl); alt=$(jq -r 'select(.type=="listening") | .alt' any.jsonl)
+[[ $any =~ ^127\.0\.0\.1:[1-9][0-9]*$ && $alt =~ ^127\.0\.0\.2:[1-9][0-9]*$ ]] || fail "server ports: $(cat any.jsonl)"
+grep -q "STUN server on $any with RFC 5780 alternate $alt\$" any.err || fail "server's start-up line: $(cat any.err)"
+"$S" binding "stun:$any" --json >anyb.json || fail "binding to $any: exit $?"
+jq -e --arg a "$alt" '.otherAddress == $a' anyb.json >/dev/null || fail "binding to $any: $(cat anyb.json)"
+kill -TERM $PID_any; wait_for $PID_any 5; expect_rc 0 "server --listen :0 after SIGTERM"
+jq -e --arg l "$any" --arg a "$alt" '.listen == $l and .alt == $a and .responses == 1' any.json >/dev/null ||
+  fail "server --listen :0 counters: $(cat any.json)"
+pass "server --listen 127.0.0.1:0 --alt 127.0.0.2:0 took $any and $alt"
 
 # IPv6 on loopback.
-bg v6 "$S" server --listen '[::1]:3483' -t 20 -q
-sleep 0.3
+bg v6 "$S" server --listen '[::1]:3483' -t 20 -q --events v6srv.jsonl
+ready "kms-stun server on [::1]:3483" 5 listening v6srv.jsonl
 "$S" binding 'stun:[::1]:3483' -6 --json >v6.json || fail "binding over IPv6: exit $?"
 jq -e '.mapped | startswith("[::1]:")' v6.json >/dev/null || fail "IPv6: $(cat v6.json)"
 pass "IPv6: mapped $(jq -r .mapped v6.json)"
 
 # A lossy path: 30 % of the requests to this server are dropped (iptables statistic, in this
 # namespace); with one send per transaction the ping's loss must show it.
-bg lossy "$S" server --listen 127.0.0.1:3485 -t 20 -q
+bg lossy "$S" server --listen 127.0.0.1:3485 -t 20 -q --events lossy.jsonl
+ready "kms-stun server on 127.0.0.1:3485" 5 listening lossy.jsonl
 iptables -A INPUT -p udp --dport 3485 -m statistic --mode random --probability 0.3 -j DROP
-sleep 0.3
 "$S" binding stun:127.0.0.1:3485 --count 100 --interval 2 --rto 5 --retries 1 --json >l.json 2>/dev/null ||
   fail "lossy ping: exit $?"
 jq -e '.sent == 100 and .received > 45 and .received < 95 and .loss == (100 - .received)' l.json >/dev/null ||
@@ -81,8 +154,8 @@ jq -e '.sent == 100 and .received > 45 and .received < 95 and .loss == (100 - .r
 pass "30 % drop: $(jq -r '"\(.received)/\(.sent) answered, loss \(.loss) %"' l.json)"
 
 # Long-term credentials on kms-stun server: 401 then success with the right password, 5 without.
-bg auth "$S" server --listen 127.0.0.1:3481 --user alice:wonderland --realm kms.test -t 20 -q
-sleep 0.3
+bg auth "$S" server --listen 127.0.0.1:3481 --user alice:wonderland --realm kms.test -t 20 -q --events auth.jsonl
+ready "kms-stun server --user on 127.0.0.1:3481" 5 listening auth.jsonl
 "$S" binding stun:127.0.0.1:3481 -u alice -p wonderland --count 2 --interval 10 --json >a.json ||
   fail "binding with credentials: exit $?"
 jq -e '.received == 2' a.json >/dev/null || fail "credentials: $(cat a.json)"
@@ -94,18 +167,22 @@ expect_rc 5 "binding without credentials"
 pass "server --user: long-term credentials"
 
 # A per-source rate limit, and the counters over --control while the server runs.
-bg rate "$S" server --listen 127.0.0.1:3482 --rate 5 --control ctl.sock -t 20 -q
-sleep 0.3
+bg rate "$S" server --listen 127.0.0.1:3482 --rate 5 --control ctl.sock -t 20 -q --events rate.jsonl
+ready "kms-stun server --rate on 127.0.0.1:3482" 5 listening rate.jsonl
 "$S" binding stun:127.0.0.1:3482 --count 20 --interval 0 --rto 20 --retries 1 --json >r.json 2>/dev/null || true
 counters=$(socat -t 2 - UNIX-CONNECT:ctl.sock)
 jq -e '.limited > 0 and .responses >= 5 and .responses < 20 and .requests == 20' <<<"$counters" >/dev/null ||
   fail "rate limit: $counters; client $(jq -c '[.sent,.received]' r.json)"
 pass "server --rate 5: $(jq -r '"\(.responses) of \(.requests) answered, \(.limited) limited"' <<<"$counters") (read over --control)"
 
-# Usage errors.
+# Usage errors: 2, and with --json one object with "error".
 for args in "binding" "binding http://x" "binding stuns:x?transport=udp" "binding stun:x?transport=sctp" "binding turn:x" "server" \
-            "server --listen nowhere" "binding stun:127.0.0.1 --retries 0"; do
+            "server --listen nowhere" "binding stun:127.0.0.1 --retries 0" "echo --listen 127.0.0.1" \
+            "gather --stun turn:127.0.0.1" "binding stun:127.0.0.1 --bogus"; do
   set +e; "$S" $args >/dev/null 2>err; RC=$?; set -e
   expect_rc 2 "kms-stun $args"
+  set +e; "$S" $args --json >usage.json 2>err; RC=$?; set -e
+  expect_rc 2 "kms-stun $args --json"
+  one_error usage.json || fail "kms-stun $args --json: '$(cat usage.json)'"
 done
 pass "kms-stun binding, server and echo"
