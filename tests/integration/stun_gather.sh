@@ -5,15 +5,38 @@
 . "$(dirname "$0")/../lib/kms-test.sh"
 S=$KMS_BUILD/apps/kms-stun
 
+# ready WHAT SECONDS CMD...: CMD until it succeeds; fails naming WHAT when it never does.
+ready() {
+  local what=$1 secs=$2 end=$((SECONDS + $2)); shift 2
+  until "$@" >/dev/null 2>&1; do
+    (( SECONDS < end )) || fail "$what was not ready after ${secs}s"
+    sleep 0.1
+  done
+}
+listening() { jq -er 'select(.type=="listening") | .listen' "$1" 2>/dev/null; }
+# one_error FILE: FILE holds exactly one JSON object, and it has a non-empty "error".
+one_error() { jq -se 'length == 1 and (.[0].error | type == "string" and length > 0)' "$1" >/dev/null; }
+
+# Errors before gathering starts, with --json: one object with "error" (a name that does not
+# resolve fails inside this namespace, which has no route anywhere).
+set +e; "$S" gather --stun stun:nohost.invalid --json >e.json 2>e.err; RC=$?; set -e
+expect_rc 4 "gather with a STUN server that does not resolve"
+one_error e.json && jq -e '.error | test("cannot resolve nohost.invalid")' e.json >/dev/null ||
+  fail "gather resolve failure, --json: '$(cat e.json)' / $(cat e.err)"
+set +e; "$S" gather --relay-only --json >e.json 2>e.err; RC=$?; set -e
+expect_rc 2 "gather --relay-only without --turn"
+one_error e.json && jq -e '.error | test("--relay-only needs --turn")' e.json >/dev/null ||
+  fail "gather usage error, --json: '$(cat e.json)'"
+pass "gather errors before gathering, with --json: $(jq -c . e.json)"
+
 nat_topology masquerade
-bg stun ip netns exec srv "$S" server --listen 198.18.0.10:3478 -q -t 60
+bg stun ip netns exec srv "$S" server --listen 198.18.0.10:3478 -q -t 60 --events stun.jsonl
 bg coturn ip netns exec srv sh -c "exec turnserver -n --listening-ip=198.18.0.10 --listening-port=3479 \
   --relay-ip=198.18.0.10 --no-tls --no-dtls --no-cli --lt-cred-mech --user=alice:wonderland \
   --realm=kms.test --log-file=stdout >coturn.log 2>&1"
-for i in $(seq 50); do
-  ip netns exec cli "$S" binding stun:198.18.0.10:3479 --rto 50 --retries 1 -q >/dev/null 2>&1 && break
-  sleep 0.1
-done
+ready "kms-stun server on 198.18.0.10:3478" 5 listening stun.jsonl
+ready "coturn on 198.18.0.10:3479 (from behind the NAT)" 10 \
+  ip netns exec cli "$S" binding stun:198.18.0.10:3479 --rto 50 --retries 2
 
 # Gathering behind the NAT: host, server-reflexive (the NAT's address) and relayed candidates.
 ip netns exec cli "$S" gather --bind 10.0.0.2 --stun stun:198.18.0.10 \
@@ -29,11 +52,16 @@ jq -e '(.candidates[] | select(.candidateType=="srflx") | .address | startswith(
 pass "gather: $(jq -r '[.candidates[] | "\(.candidateType) \(.address) \(.ms) ms"] | join(", ")' g.json)"
 grep -q wonderland g.json && fail "the TURN password was printed"
 
-# A wrong TURN password: no relayed candidate, exit 4 and the reason.
-set +e; ip netns exec cli "$S" gather --bind 10.0.0.2 --turn turn:alice:nope@198.18.0.10:3479 -t 5 >/dev/null 2>err; RC=$?; set -e
+# A wrong TURN password: no relayed candidate, exit 4 and the reason, as text and as JSON.
+set +e; ip netns exec cli "$S" gather --bind 10.0.0.2 --turn turn:alice:Wr0ngPassw0rd@198.18.0.10:3479 -t 5 >/dev/null 2>err; RC=$?; set -e
 expect_rc 4 "gather with a refused TURN server"
 grep -q "no relayed candidate" err || fail "refused TURN: $(cat err)"
-pass "a refused TURN server exits 4"
+set +e; ip netns exec cli "$S" gather --bind 10.0.0.2 --turn turn:alice:Wr0ngPassw0rd@198.18.0.10:3479 -t 5 --json >r.json 2>>err; RC=$?; set -e
+expect_rc 4 "gather with a refused TURN server, --json"
+one_error r.json && jq -e '(.error | test("no relayed candidate")) and ([.candidates[].candidateType] == ["host"])' r.json >/dev/null ||
+  fail "refused TURN, --json: $(cat r.json)"
+grep -qF Wr0ngPassw0rd err r.json && fail "the wrong TURN password was printed"
+pass "a refused TURN server exits 4, with the reason in .error"
 
 # check_pair NAME "CLI ARGS" "SRV ARGS": both sides run --check over fifos; both must connect.
 check_pair() {
@@ -69,8 +97,8 @@ done
 pass "check over stdin/stdout: $(jq -r '"\(.selected.local.address) -> \(.selected.remote.address), rtt \(.rttMs) ms"' p1.err)"
 
 # IPv6: a STUN server on ::1 that sees our host address (no NAT) is not an error.
-bg v6 "$S" server --listen '[::1]:3478' -q -t 30
-sleep 0.3
+bg v6 "$S" server --listen '[::1]:3478' -q -t 30 --events v6srv.jsonl
+ready "kms-stun server on [::1]:3478" 5 listening v6srv.jsonl
 "$S" gather --bind ::1 --stun 'stun:[::1]' --json >v6.json 2>v6.err || fail "IPv6 gather: exit $? ($(cat v6.err))"
 jq -e '.candidates[0].address | startswith("[::1]:")' v6.json >/dev/null || fail "IPv6: $(cat v6.json)"
 grep -q "no NAT in between" v6.err || fail "IPv6: $(cat v6.err)"
