@@ -1,8 +1,15 @@
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <thread>
 
 #include "common/tool.hpp"
 #include "kms/runtime.hpp"
@@ -19,8 +26,8 @@ Tool::Tool(ToolInfo info) : info_(info), app_(info.summary, info.name) {
                   "More messages on stderr (repeatable; GST_DEBUG=kms*:N works too)");
     app_.add_flag("-q,--quiet", common_.quiet, "Only errors on stderr");
     app_.add_option("-t,--duration", common_.duration,
-                    "Stop by itself after SECONDS, as on SIGTERM")
-        ->check(CLI::NonNegativeNumber)
+                    "Stop by itself after SECONDS, as on SIGTERM (0: no limit)")
+        ->check(seconds_check(true))
         ->option_text("SECONDS");
     app_.add_option("--events", common_.events,
                     "JSON-lines event stream to FILE, - (stdout) or fd:N")
@@ -70,22 +77,65 @@ void Tool::say(int level, const std::string& message) const {
     std::fprintf(stderr, "%s: %s\n", info_.name, message.c_str());
 }
 
-void Tool::handle_signals(Loop& loop, std::function<void()> stop) {
-    auto count = std::make_shared<int>(0);
-    auto handler = [this, count, stop] {
-        if (++*count > 1) {
-            end_progress();
-            std::fprintf(stderr, "%s: aborted\n", info_.name);
-            std::fflush(stdout);  // stdin's lock may be held by a reader thread
-            _exit(kAborted);
+namespace {
+
+// SIGINT/SIGTERM: the first wakes a thread that asks the main loop to stop; the second exits 130
+// from the handler itself, so it works even when the main thread is stuck (write and _exit are
+// async-signal-safe; nothing else is used here).
+std::atomic<int> g_signals{0};
+int g_wake[2] = {-1, -1};
+char g_aborted[96];
+size_t g_aborted_len = 0;
+
+void on_stop_signal(int) {
+    if (g_signals.fetch_add(1) >= 1) {
+        if (g_aborted_len) (void)!::write(STDERR_FILENO, g_aborted, g_aborted_len);
+        _exit(kAborted);
+    }
+    const char c = 1;
+    (void)!::write(g_wake[1], &c, 1);
+}
+
+}  // namespace
+
+void Tool::handle_signals(Loop&, std::function<void()> stop) {
+    if (g_wake[0] < 0 && ::pipe2(g_wake, O_CLOEXEC) != 0)
+        throw Error(ErrorCode::Runtime, std::string("pipe: ") + std::strerror(errno));
+    g_aborted_len = static_cast<size_t>(std::snprintf(
+        g_aborted, sizeof g_aborted, "%s%s: aborted\n", tty_ ? "\r\033[K" : "", info_.name));
+    g_aborted_len = std::min(g_aborted_len, sizeof g_aborted - 1);
+    std::thread([this, stop] {
+        char c;
+        for (;;) {
+            const ssize_t n = ::read(g_wake[0], &c, 1);
+            if (n < 0 && errno == EINTR) continue;
+            if (n != 1) return;
+            post_to_main([this, stop] {
+                end_progress();
+                say(0, "stopping (signal again to abort)");
+                stop();
+            });
         }
-        say(0, "stopping (signal again to abort)");
-        stop();
-    };
-    loop.on_signal(SIGINT, handler);
-    loop.on_signal(SIGTERM, handler);
+    }).detach();
+    struct sigaction sa = {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
     // A closed reader of stdout must surface as an output error, not kill us silently.
     ::signal(SIGPIPE, SIG_IGN);
+}
+
+void Tool::stop_deadline(double seconds, int code, const std::string& message) {
+    if (deadline_armed_) return;
+    deadline_armed_ = true;
+    std::string line = std::string(info_.name) + ": " + message + "\n";
+    std::thread([seconds, code, line] {
+        std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+        (void)!::write(STDERR_FILENO, line.data(), line.size());
+        _exit(code);
+    }).detach();
 }
 
 void Tool::progress(const std::string& line) {
@@ -99,6 +149,19 @@ void Tool::end_progress() {
     if (!progress_shown_) return;
     std::fprintf(stderr, "\r\033[K");
     progress_shown_ = false;
+}
+
+CLI::Validator seconds_check(bool zero_ok) {
+    return CLI::Validator(
+        [zero_ok](std::string& text) -> std::string {
+            char* end = nullptr;
+            const double v = std::strtod(text.c_str(), &end);
+            if (text.empty() || *end || !(v > 0 || (zero_ok && v == 0)) || v > 1e7)
+                return zero_ok ? "must be a number of seconds, 0 or more"
+                               : "must be a positive number of seconds";
+            return {};
+        },
+        "SECONDS");
 }
 
 void parse_port_range(const std::string& text, unsigned& lo, unsigned& hi) {

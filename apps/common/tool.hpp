@@ -48,8 +48,13 @@ class Tool {
     void say(int level, const std::string& message) const;
     void error(const std::string& message) const { say(-1, std::string("error: ") + message); }
 
-    /// SIGINT/SIGTERM call stop once; a second signal exits 130 at once.
+    /// SIGINT/SIGTERM call stop on the main loop; a second signal exits 130 at once, from the
+    /// signal handler, whatever the main thread is doing.
     void handle_signals(Loop& loop, std::function<void()> stop);
+
+    /// The last resort of a stop: if the process is still alive after seconds, prints message and
+    /// exits with code, whatever any thread is doing. Only the first call arms it.
+    void stop_deadline(double seconds, int code, const std::string& message);
 
     /// Draws a one-line status on stderr when it is a terminal and --quiet is off.
     void progress(const std::string& line);
@@ -61,8 +66,13 @@ class Tool {
     CommonOptions common_;
     EventWriter events_;
     bool progress_shown_ = false;
+    bool deadline_armed_ = false;
     bool tty_ = false;
 };
+
+/// A CLI11 check for a duration in seconds with a plain message ("must be a positive number of
+/// seconds"), where CLI11's own range checks print the largest double in full.
+CLI::Validator seconds_check(bool zero_ok);
 
 /// Parses "LO-HI" into two ports; throws Error(InvalidArgument).
 void parse_port_range(const std::string& text, unsigned& lo, unsigned& hi);

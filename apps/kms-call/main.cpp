@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include "common/output.hpp"
 #include "common/tool.hpp"
@@ -77,7 +78,7 @@ void add_options(CLI::App& app, CallOptions& o) {
         ->check(CLI::IsMember({"sdp", "json", "base64"}));
     app.add_option("--sdp-timeout", o.sdp_timeout,
                    "Give up when the peer's SDP has not come after SECONDS (exit 4)")
-        ->check(CLI::PositiveNumber)
+        ->check(seconds_check(false))
         ->option_text("SECONDS");
     app.add_option("--send", o.send,
                    "Media to send: test:av, test:video, a file, v4l2:/dev/video0, pulse:, alsa:DEV")
@@ -119,15 +120,15 @@ void add_options(CLI::App& app, CallOptions& o) {
                    "Open an ordered data channel: stdin lines are sent, messages printed on stdout")
         ->option_text("LABEL");
     app.add_option("--stats-interval", o.stats_interval, "W3C stats events every SECONDS (0: none)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(seconds_check(true))
         ->option_text("SECONDS");
     app.add_option("--ice-timeout", o.ice_timeout,
-                   "The peer is gone after SECONDS unheard (exit 4)")
-        ->check(CLI::PositiveNumber)
+                   "The peer is gone after SECONDS unheard; also bounds ICE gathering (exit 4)")
+        ->check(seconds_check(false))
         ->option_text("SECONDS");
     app.add_option("--media-timeout", o.media_timeout,
-                   "Exit 6 when no media arrived within SECONDS (0: off)")
-        ->check(CLI::NonNegativeNumber)
+                   "Exit 6 when no media arrives within SECONDS, or stops for SECONDS (0: off)")
+        ->check(seconds_check(true))
         ->option_text("SECONDS");
 }
 
@@ -203,6 +204,17 @@ void close_for_peer(const std::string& path) {
 
 int call(Tool& tool, const CallOptions& o, Role role) {
     const SdpFormat format = parse_sdp_format(o.sdp_format);
+    // stdout carries one kind of data at a time (cli-contract.md, "Streams").
+    if (tool.common().events == "-") {
+        const char* other = o.sdp_out == "-"     ? "our SDP (give --sdp-out FILE)"
+                            : o.output == "-"    ? "media (-o -)"
+                            : !o.data.empty()    ? "data channel messages (--data)"
+                            : tool.common().json ? "the --json result"
+                                                 : nullptr;
+        if (other)
+            throw Error(ErrorCode::InvalidArgument,
+                        std::string("--events - would share stdout with ") + other);
+    }
     WebRtcOptions wopt = to_webrtc(o, role);
     const bool stdout_free = o.output != "-";
     Loop loop;
@@ -284,8 +296,13 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     };
     cb.data_message = [&](const std::string& msg) {
         if (!stdout_free) return;
+        tool.end_progress();  // a terminal shows both: the message must not run into the status
         std::fprintf(stdout, "%s\n", msg.c_str());
         std::fflush(stdout);
+    };
+    cb.warning = [&](const std::string& message) {
+        tool.end_progress();
+        tool.say(0, "warning: " + message);
     };
     cb.ended = [&](const CallEnd& end) {
         if (!result) result = end;
@@ -294,9 +311,15 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     };
 
     ep = std::make_unique<WebRtcEndpoint>(wopt, cb, tool.events());
-    tool.handle_signals(loop, [&] { ep->stop(); });
+    // A stop finishes within 3 s whatever state the media is in: the endpoint bounds its own
+    // wind-down (2.5 s for a muxer to write its index), and this is the last resort.
+    auto stop = [&] {
+        tool.stop_deadline(3.0, kFailure, "could not stop cleanly within 3 s; exiting");
+        ep->stop();
+    };
+    tool.handle_signals(loop, stop);
     if (tool.common().duration > 0)
-        loop.after(static_cast<unsigned>(tool.common().duration * 1000), [&] { ep->stop(); });
+        loop.after(static_cast<unsigned>(tool.common().duration * 1000), stop);
     ep->start();
     if (role == Role::Answerer) read_remote();
     // The live status line (a terminal on stderr only): elapsed, bitrate and frames in, loss,
@@ -319,21 +342,27 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     });
     loop.run();
 
+    tool.stop_deadline(3.0, kFailure, "could not stop cleanly within 3 s; exiting");
     const CallSummary s = ep->summary();
     ep.reset();  // finalises output before we report
     tool.end_progress();
+    // Our description goes to stdout before the result does, or not at all if stdout is stuck.
+    wait_writes(1.0);
     Output out(tool.common().json);
     if (tool.common().json || !tool.common().quiet) {
         if (!tool.common().json) {
-            // Text results are for people: stderr, so stdout stays data.
-            Output text(false, stderr);
-            text.field("videoFramesDecoded", "video frames decoded", s.video_frames_decoded);
-            text.field("audioFramesDecoded", "audio frames decoded", s.audio_frames_decoded);
-            text.field("videoFramesSent", "video frames sent", s.video_frames_sent);
-            if (!o.data.empty())
-                text.field("dataMessages", "data messages sent/received",
-                           std::to_string(s.data_messages_sent) + "/" +
-                               std::to_string(s.data_messages_received));
+            // Text results are for people: stderr, so stdout stays data. No call happened
+            // without the peer's description, so there are no frame counts to tell.
+            if (got_remote) {
+                Output text(false, stderr);
+                text.field("videoFramesDecoded", "video frames decoded", s.video_frames_decoded);
+                text.field("audioFramesDecoded", "audio frames decoded", s.audio_frames_decoded);
+                text.field("videoFramesSent", "video frames sent", s.video_frames_sent);
+                if (!o.data.empty())
+                    text.field("dataMessages", "data messages sent/received",
+                               std::to_string(s.data_messages_sent) + "/" +
+                                   std::to_string(s.data_messages_received));
+            }
         } else {
             out.field("result", "result",
                       result && !result->clean ? to_string(result->code) : "ok");
@@ -363,11 +392,36 @@ int main(int argc, char** argv) {
          kExamples});
     CLI::App& app = tool.app();
     CallOptions o;
-    add_options(app, o);
     app.require_subcommand(1, 1);
     app.fallthrough();
+    // The call options belong to each mode, so that `kms-call offer --help` lists them with their
+    // defaults; the common ones (--json, -t, --events ...) stay on the tool and work after the
+    // mode.
     CLI::App* offer = app.add_subcommand("offer", "Write an offer, then read the answer");
-    app.add_subcommand("answer", "Read an offer, then write the answer");
+    CLI::App* answer = app.add_subcommand("answer", "Read an offer, then write the answer");
+    for (CLI::App* mode : {offer, answer}) {
+        mode->option_defaults()->always_capture_default();
+        mode->fallthrough();
+        mode->footer(
+            "Options common to every kms tool (--json, -t, --events, -v, -q): kms-call "
+            "--help.\nSee man kms-call for everything.");
+        add_options(*mode, o);
+        // An option_text hides CLI11's default; put the default back beside it.
+        for (CLI::Option* opt : mode->get_options()) {
+            const std::string def = opt->get_default_str(), text = opt->get_option_text();
+            if (opt->get_expected_min() > 0 && !def.empty() && def != "[]" && !text.empty() &&
+                text.find('=') == std::string::npos)
+                opt->option_text(text + " (default " + def + ")");
+        }
+    }
+    if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "offer" &&
+        std::string_view(argv[1]) != "answer") {
+        std::fprintf(stderr,
+                     "kms-call: unknown mode '%s'; the modes are offer and answer\n"
+                     "Try 'kms-call --help'.\n",
+                     argv[1]);
+        return kUsage;
+    }
     int rc = tool.run(argc, argv, [&] {
         return call(tool, o, offer->parsed() ? Role::Offerer : Role::Answerer);
     });

@@ -1,4 +1,6 @@
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -31,15 +33,15 @@ bool next_line(std::FILE* f, std::string& line) {
 
 }  // namespace
 
-void read_sdp_async(Loop& loop, const std::string& path, SdpFormat format,
+void read_sdp_async(Loop&, const std::string& path, SdpFormat format,
                     std::function<void(SdpRead)> done, std::function<void(std::string)> lines,
                     std::function<void()> closed) {
-    std::thread([&loop, path, format, done = std::move(done), lines = std::move(lines),
+    std::thread([path, format, done = std::move(done), lines = std::move(lines),
                  closed = std::move(closed)] {
         SdpRead r;
         std::FILE* f = open_input(path, &r.error);
         if (!f) {
-            loop.post([done, r] { done(r); });
+            post_to_main([done, r] { done(r); });
             return;
         }
         SdpFramer framer(format);
@@ -72,29 +74,31 @@ void read_sdp_async(Loop& loop, const std::string& path, SdpFormat format,
                 r.error = why;
             }
         }
-        loop.post([done, r] { done(r); });
+        post_to_main([done, r] { done(r); });
         if (!lines || !r.ok) {
             if (f != stdin) std::fclose(f);
             return;
         }
-        while (next_line(f, line)) loop.post([lines, line] { lines(line); });
-        if (closed) loop.post(closed);
+        while (next_line(f, line)) post_to_main([lines, line] { lines(line); });
+        if (closed) post_to_main(closed);
         if (f != stdin) std::fclose(f);
     }).detach();
 }
 
-void read_lines_async(Loop& loop, std::function<void(std::string)> lines,
-                      std::function<void()> closed) {
-    std::thread([&loop, lines = std::move(lines), closed = std::move(closed)] {
+void read_lines_async(Loop&, std::function<void(std::string)> lines, std::function<void()> closed) {
+    std::thread([lines = std::move(lines), closed = std::move(closed)] {
         std::string line;
-        while (next_line(stdin, line)) loop.post([lines, line] { lines(line); });
-        if (closed) loop.post(closed);
+        while (next_line(stdin, line)) post_to_main([lines, line] { lines(line); });
+        if (closed) post_to_main(closed);
     }).detach();
 }
 
-void write_async(Loop& loop, const std::string& path, std::string text,
+std::atomic<int> g_writes{0};
+
+void write_async(Loop&, const std::string& path, std::string text,
                  std::function<void(std::string)> done) {
-    std::thread([&loop, path, text = std::move(text), done = std::move(done)] {
+    ++g_writes;
+    std::thread([path, text = std::move(text), done = std::move(done)] {
         std::string error;
         std::FILE* f = path == "-" ? stdout : std::fopen(path.c_str(), "w");
         if (!f) {
@@ -104,8 +108,18 @@ void write_async(Loop& loop, const std::string& path, std::string text,
                 error = (path == "-" ? std::string("stdout") : path) + ": " + std::strerror(errno);
             if (f != stdout) std::fclose(f);
         }
-        loop.post([done, error] { done(error); });
+        --g_writes;
+        post_to_main([done, error] { done(error); });
     }).detach();
+}
+
+bool wait_writes(double seconds) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (g_writes > 0) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
 }
 
 }  // namespace kms::app

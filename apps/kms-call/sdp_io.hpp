@@ -19,8 +19,8 @@ struct SdpRead {
 };
 
 /// Reads one description from path ("-" = stdin) in the given format and hands it to done on the
-/// loop's thread. When lines is set, every later line of the same input goes to lines, and
-/// closed is called at the end of the input.
+/// main loop's thread (post_to_main: the threads may outlive the Loop). When lines is set, every
+/// later line of the same input goes to lines, and closed is called at the end of the input.
 void read_sdp_async(Loop& loop, const std::string& path, SdpFormat format,
                     std::function<void(SdpRead)> done, std::function<void(std::string)> lines = {},
                     std::function<void()> closed = {});
@@ -32,5 +32,9 @@ void read_lines_async(Loop& loop, std::function<void(std::string)> lines,
 /// Writes text to path ("-" = stdout) and calls done(error or "") on the loop's thread.
 void write_async(Loop& loop, const std::string& path, std::string text,
                  std::function<void(std::string)> done);
+
+/// Waits up to seconds for every write_async() to finish (a description written to stdout comes
+/// before the --json result); false when one is still blocked (a fifo nobody opens).
+bool wait_writes(double seconds);
 
 }  // namespace kms::app

@@ -36,4 +36,9 @@ class Loop {
     std::unique_ptr<Impl> impl_;
 };
 
+/// Calls fn on the main loop's thread (the process's default main context); safe from any thread
+/// and at any time, even after the Loop is gone (fn then never runs). Threads that outlive a
+/// Loop, such as a reader blocked on a fifo, post through this, never through a Loop reference.
+void post_to_main(std::function<void()> fn);
+
 }  // namespace kms

@@ -76,6 +76,8 @@ class WebRtcEndpoint {
         std::function<void()> data_open;
         /// A text message arrived on the data channel.
         std::function<void(const std::string& message)> data_message;
+        /// Something the user should know that does not end the call (a track that never came).
+        std::function<void(const std::string& message)> warning;
         /// The call is over; the endpoint has already stopped its media.
         std::function<void(const CallEnd& end)> ended;
     };

@@ -63,8 +63,18 @@ void Loop::quit() {
 }
 
 void Loop::post(std::function<void()> fn) {
-    g_main_context_invoke_full(impl_->context, G_PRIORITY_DEFAULT, run_once,
-                               new Once{std::move(fn)}, free_once);
+    post_to_main(std::move(fn));
+}
+
+// Always queued, never run in place: g_main_context_invoke() runs the function at once on the
+// calling thread when it can acquire the context, which a worker thread can do while the main
+// thread is between loop runs (tearing down), and the function then races the main thread.
+void post_to_main(std::function<void()> fn) {
+    GSource* src = g_idle_source_new();
+    g_source_set_priority(src, G_PRIORITY_DEFAULT);
+    g_source_set_callback(src, run_once, new Once{std::move(fn)}, free_once);
+    g_source_attach(src, g_main_context_default());
+    g_source_unref(src);
 }
 
 unsigned Loop::after(unsigned ms, std::function<void()> fn) {

@@ -9,14 +9,19 @@
 // Threads: webrtcbin signals and promise replies arrive on GStreamer threads. Each handler holds
 // a weak reference to Impl and hands the work to the main context; nothing blocks there.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <netdb.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <set>
@@ -35,6 +40,7 @@
 #include "kms/runtime.hpp"
 #include "kms/sdp.hpp"
 #include "kms/webrtc_endpoint.hpp"
+#include "media/input_probe.hpp"
 #include "webrtc/codecs.hpp"
 
 namespace kms {
@@ -211,6 +217,60 @@ std::string webrtcbin_turn_uri(const std::string& uri, const IceOptions& ice) {
     return scheme + "://" + rest + (query.empty() ? "" : "?" + query);
 }
 
+// A decoder for a parsed input stream, chosen as decodebin would (highest rank first), but as
+// a plain element: decodebin and parsebin delay the pipeline's PLAYING until they expose their
+// pads, and a decoder with latency (H.264 with B-frames) then waits for data that a clocksync,
+// still in PAUSED, holds back in the other stream of the same file: a deadlock.
+std::string decoder_for(GstCaps* caps, const std::string& media) {
+    for (const auto& c : webrtc::all_codecs())
+        if (media == c.media_type) return c.decode;
+    GList* all =
+        gst_element_factory_list_get_elements(GST_ELEMENT_FACTORY_TYPE_DECODER, GST_RANK_MARGINAL);
+    GList* fit = gst_element_factory_list_filter(all, caps, GST_PAD_SINK, FALSE);
+    fit = g_list_sort(fit, gst_plugin_feature_rank_compare_func);
+    std::string name = fit ? GST_OBJECT_NAME(fit->data) : "";
+    gst_plugin_feature_list_free(fit);
+    gst_plugin_feature_list_free(all);
+    if (name.empty())
+        throw Error(ErrorCode::BadInput, "no decoder for the input's " + media +
+                                             " stream; is gstreamer1.0-libav installed?");
+    return name;
+}
+
+// The host of a stun:/turn: URI must resolve, or ICE gathering would wait for it in silence.
+// Network error (exit 4) naming the option and the host.
+void check_resolves(const std::string& uri, const char* option) {
+    std::string rest = uri.substr(uri.find(':') + 1);
+    if (rest.rfind("//", 0) == 0) rest = rest.substr(2);
+    if (size_t at = rest.rfind('@'); at != std::string::npos) rest = rest.substr(at + 1);
+    rest = rest.substr(0, rest.find_first_of("?/"));
+    std::string host;
+    if (!rest.empty() && rest[0] == '[')
+        host = rest.substr(
+            1, rest.find(']') == std::string::npos ? std::string::npos : rest.find(']') - 1);
+    else
+        host = rest.substr(0, rest.find(':'));
+    if (host.empty())
+        throw Error(ErrorCode::InvalidArgument,
+                    std::string(option) + " '" + redact_url(uri) + "': no host");
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_DGRAM;
+    addrinfo* res = nullptr;
+    const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
+    if (res) freeaddrinfo(res);
+    if (rc != 0)
+        throw Error(ErrorCode::Network, std::string(option) + " " + redact_url(uri) +
+                                            ": cannot resolve " + host + " (" + gai_strerror(rc) +
+                                            ")");
+}
+
+// 2.5 -> "2.5", 3 -> "3"
+std::string fmt_seconds(double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", s);
+    return buf;
+}
+
 std::string direction_name(GstWebRTCRTPTransceiverDirection d) {
     switch (d) {
         case GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY:
@@ -251,7 +311,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     GstElement* webrtc = nullptr;  // owned by pipeline
     GstElement* mux = nullptr;     // owned by pipeline
     GstElement* file_sink = nullptr;
+    std::mutex mux_mutex;  // mux_pads and mux_closed: streaming threads link, main thread closes
     std::map<std::string, gst::PadPtr> mux_pads;  // by kind; requested before media flows
+    std::set<std::string> mux_closed;             // kinds left out of the recording
+    bool mux_deadline_armed = false;
+    bool mux_is_mp4 = false;
+    std::mutex signals_mutex;  // connect() runs on webrtcbin's threads too
     std::vector<gst::SignalConnection> signals;
     guint bus_watch = 0;
     gst::ObjectPtr<GstWebRTCDataChannel> channel;
@@ -278,6 +343,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     Clock::time_point ice_connected_at{};
     bool disconnected = false;
     bool selected_pair_reported = false;
+    std::string ice_state = "new";
+    // What a --send file holds, from the probe at start (input_probe.cpp).
+    bool input_kinds_known = false, input_has_video = false, input_has_audio = false;
+    std::map<std::string, unsigned> candidates_by_type;  // local ones, from on-ice-candidate
     bool data_open = false;
     unsigned eos_pending = 0;
     std::set<GstWebRTCDTLSTransport*> watched_dtls;
@@ -288,12 +357,15 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::condition_variable verify_cv;
     std::atomic<bool> gate_closed{false};  // after stop(): drop what still arrives
     std::atomic<int64_t> last_rx_us{0};
+    std::atomic<int64_t> last_media_us{0};  // RTP of a received track, after the DTLS check
     std::atomic<unsigned long long> frames_video{0}, frames_audio{0}, sent_video{0}, sent_audio{0};
     std::atomic<unsigned long long> dc_sent{0}, dc_received{0};
     std::atomic<unsigned long long> rx_bytes{0};
     std::atomic<long long> packets_lost{0};
-    GstElement* input_parse = nullptr;  // owned by the pipeline
-    GstElement* input_src = nullptr;    // owned by the pipeline; see start_input()
+    // A file or stdin input; we hold a reference of our own, since they join the pipeline only
+    // when start_input() lets them.
+    GstElement* input_parse = nullptr;
+    GstElement* input_src = nullptr;
     bool input_started = false;
     bool input_grace_over = false;
     std::atomic<bool> peer_keyed{false};  // SRTP from the peer decrypted: its keys are in place
@@ -318,6 +390,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (bus_watch) g_source_remove(bus_watch);
         signals.clear();
         if (pipeline) gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+        for (GstElement* e : {input_src, input_parse})
+            if (e) {
+                gst_element_set_state(e, GST_STATE_NULL);
+                gst_object_unref(e);
+            }
     }
 
     // ---- plumbing ------------------------------------------------------------------------------
@@ -336,14 +413,19 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             std::function<void(Impl&)> fn;
         };
         auto* job = new Job{weak_from_this(), std::forward<F>(fn)};
-        g_main_context_invoke_full(
-            nullptr, G_PRIORITY_DEFAULT,
+        // Queued, never run in place (see post_to_main): this is called from streaming threads.
+        GSource* src = g_idle_source_new();
+        g_source_set_priority(src, G_PRIORITY_DEFAULT);
+        g_source_set_callback(
+            src,
             [](gpointer data) -> gboolean {
                 auto* j = static_cast<Job*>(data);
                 if (auto self = j->self.lock(); self && !self->ended) j->fn(*self);
                 return G_SOURCE_REMOVE;
             },
             job, [](gpointer data) { delete static_cast<Job*>(data); });
+        g_source_attach(src, nullptr);
+        g_source_unref(src);
     }
 
     void add_timer(unsigned ms, std::function<bool(Impl&)> fn) {
@@ -368,6 +450,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         gulong id = g_signal_connect_data(
             instance, signal, handler, weak_ref(),
             [](gpointer data, GClosure*) { drop_weak_ref(data); }, static_cast<GConnectFlags>(0));
+        std::lock_guard lock(signals_mutex);
         signals.emplace_back(instance, id);
     }
 
@@ -423,9 +506,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         KMS_LOG(webrtc, ERROR, "%s", message.c_str());
         if (stopping) return;  // the peer going away while we wind down changes nothing
         events.emit("error", Json{{"code", to_string(code)}, {"message", message}});
-        const CallEnd end{false, code, message};
-        if (mux) return wind_down(end);
-        finish(end);
+        wind_down(CallEnd{false, code, message});
     }
 
     void finish(const CallEnd& end) {
@@ -495,12 +576,14 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             if (stun.rfind("stun://", 0) != 0)
                 throw Error(ErrorCode::InvalidArgument,
                             "--stun '" + stun + "': expected stun:HOST[:PORT]");
+            check_resolves(opt.ice.stun, "--stun");
             g_object_set(webrtc, "stun-server", stun.c_str(), nullptr);
         }
         for (const auto& t : opt.ice.turn) {
+            const std::string uri = webrtcbin_turn_uri(t, opt.ice);
+            check_resolves(t, "--turn");
             gboolean ok = FALSE;
-            g_signal_emit_by_name(webrtc, "add-turn-server", webrtcbin_turn_uri(t, opt.ice).c_str(),
-                                  &ok);
+            g_signal_emit_by_name(webrtc, "add-turn-server", uri.c_str(), &ok);
             if (!ok)
                 throw Error(ErrorCode::InvalidArgument,
                             "--turn " + redact_url(t) + ": webrtcbin refused it");
@@ -538,7 +621,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
         connect(webrtc, "on-ice-candidate",
                 G_CALLBACK(+[](GstElement*, guint mline, gchar* cand, gpointer d) {
-                    if (auto self = from(d)) self->on_candidate(mline, cand ? cand : "");
+                    if (auto self = from(d)) {
+                        std::string c = cand ? cand : "";
+                        self->post([mline, c](Impl& s) { s.on_candidate(mline, c); });
+                    }
                 }));
         for (const char* prop : {"notify::ice-gathering-state", "notify::ice-connection-state",
                                  "notify::connection-state"})
@@ -554,6 +640,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         connect(webrtc, "on-data-channel",
                 G_CALLBACK(+[](GstElement*, GstWebRTCDataChannel* ch, gpointer d) {
                     if (auto self = from(d)) {
+                        // Hooked here, on webrtcbin's thread: messages the peer sends right after
+                        // the channel opens would be lost in the time a post to the main loop
+                        // takes.
+                        self->hook_channel(ch);
                         auto owned = gst::ref(ch);
                         GstWebRTCDataChannel* raw = owned.release();
                         self->post([raw](Impl& s) {
@@ -595,9 +685,18 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             throw Error(ErrorCode::InvalidArgument,
                         "-o " + opt.output.location +
                             ": unknown container; end the name in .webm, .mkv or .mp4");
-        require_elements({{muxer, container == "mp4" ? "gstreamer1.0-plugins-good"
-                                                     : "gstreamer1.0-plugins-good"}});
+        require_elements({{muxer, "gstreamer1.0-plugins-good"}});
+        if (opt.output.kind == MediaUri::Kind::File) {
+            // Found out now, not when the first packet reaches the muxer (exit 7, the path).
+            const int fd =
+                ::open(opt.output.location.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+            if (fd < 0)
+                throw Error(ErrorCode::Io, "-o " + opt.output.location +
+                                               ": cannot write: " + std::strerror(errno));
+            ::close(fd);
+        }
         mux = make(muxer, "mux");
+        mux_is_mp4 = container == "mp4";
         if (container != "mp4")
             g_object_set(mux, "streamable", opt.output.kind == MediaUri::Kind::Stdio, nullptr);
         if (opt.output.kind == MediaUri::Kind::Stdio) {
@@ -637,26 +736,16 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         return caps;
     }
 
-    GstWebRTCRTPTransceiverDirection wanted_direction() const {
-        switch (opt.direction) {
-            case MediaDirection::SendOnly:
-                return GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY;
-            case MediaDirection::RecvOnly:
-                return GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY;
-            default:
-                return GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV;
-        }
-    }
-
     void add_offer_transceivers() {
         for (const char* kind : {"video", "audio"}) {
             const bool video = std::string_view(kind) == "video";
             if (video ? !opt.video : !opt.audio) continue;
-            if (opt.direction != MediaDirection::RecvOnly &&
-                opt.send.kind == MediaUri::Kind::Test &&
-                (video ? !opt.send.video : !opt.send.audio) &&
-                opt.direction == MediaDirection::SendOnly)
-                continue;
+            const bool send = opt.direction != MediaDirection::RecvOnly && can_send(kind);
+            const bool recv = opt.direction != MediaDirection::SendOnly;
+            if (!send && !recv) continue;
+            const auto direction = send && recv ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV
+                                   : send       ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY
+                                                : GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY;
             gst::CapsPtr caps(gst_caps_new_empty());
             const auto& list = video ? opt.video_codecs : opt.audio_codecs;
             std::set<int> used;
@@ -668,8 +757,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 gst_caps_append(caps.get(), codec_caps(*c, pt));
             }
             GstWebRTCRTPTransceiver* trans = nullptr;
-            g_signal_emit_by_name(webrtc, "add-transceiver", wanted_direction(), caps.get(),
-                                  &trans);
+            g_signal_emit_by_name(webrtc, "add-transceiver", direction, caps.get(), &trans);
             if (!trans)
                 throw Error(ErrorCode::Runtime,
                             std::string("webrtcbin would not add a ") + kind + " transceiver");
@@ -689,19 +777,19 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (!ch)
             throw Error(ErrorCode::Runtime,
                         "webrtcbin would not create the data channel (is sctpenc installed?)");
+        hook_channel(ch);
         adopt_channel(gst::ObjectPtr<GstWebRTCDataChannel>(ch));
     }
 
-    void adopt_channel(gst::ObjectPtr<GstWebRTCDataChannel> ch) {
-        if (channel) return;  // one channel per call
-        channel = std::move(ch);
-        connect(channel.get(), "on-open", G_CALLBACK(+[](GstWebRTCDataChannel*, gpointer d) {
+    // Any thread.
+    void hook_channel(GstWebRTCDataChannel* ch) {
+        connect(ch, "on-open", G_CALLBACK(+[](GstWebRTCDataChannel*, gpointer d) {
                     if (auto self = from(d)) self->post([](Impl& s) { s.on_channel_open(); });
                 }));
-        connect(channel.get(), "on-close", G_CALLBACK(+[](GstWebRTCDataChannel*, gpointer d) {
+        connect(ch, "on-close", G_CALLBACK(+[](GstWebRTCDataChannel*, gpointer d) {
                     if (auto self = from(d)) self->post([](Impl& s) { s.on_channel_close(); });
                 }));
-        connect(channel.get(), "on-message-string",
+        connect(ch, "on-message-string",
                 G_CALLBACK(+[](GstWebRTCDataChannel*, gchar* str, gpointer d) {
                     if (auto self = from(d)) {
                         std::string msg = str ? str : "";
@@ -711,6 +799,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                         });
                     }
                 }));
+    }
+
+    void adopt_channel(gst::ObjectPtr<GstWebRTCDataChannel> ch) {
+        if (channel) return;  // one channel per call
+        channel = std::move(ch);
         GstWebRTCDataChannelState state{};
         g_object_get(channel.get(), "ready-state", &state, nullptr);
         if (state == GST_WEBRTC_DATA_CHANNEL_STATE_OPEN) on_channel_open();
@@ -787,6 +880,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 throw Error(ErrorCode::Runtime,
                             "webrtcbin gave no pad for the " + t.kind + " sender");
             t.webrtc_sink = std::shared_ptr<GstPad>(sink, gst_object_unref);
+            // webrtcbin ties a sink pad to its transceiver when the signalling state becomes
+            // stable only if the pad has caps by then; the file's stream comes later (after the
+            // DTLS check), so give the pad the negotiated caps now. Without them an answerer's
+            // pad stays blocked for the whole call.
+            gst_pad_send_event(sink, gst_event_new_stream_start(("kms-input-" + t.kind).c_str()));
+            gst_pad_send_event(sink, gst_event_new_caps(gst::CapsPtr(codec_caps(c, t.pt)).get()));
             t.encode_tail = tail;
             t.convert = convert;
             open_input();
@@ -895,17 +994,17 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (s.kind == MediaUri::Kind::File)
             g_object_set(src, "location", s.location.c_str(), nullptr);
         input_parse = make("parsebin");
-        gst_bin_add_many(GST_BIN(pipeline.get()), src, input_parse, nullptr);
-        gst_element_link(src, input_parse);
+        // Both stay out of the pipeline until start_input(): parsebin reads a file in pull mode,
+        // which activates filesrc's pad whatever filesrc's own state, so holding filesrc back
+        // does not hold the file back.
+        input_src = GST_ELEMENT(gst_object_ref_sink(src));
+        gst_object_ref_sink(input_parse);
         connect(input_parse, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
                     if (auto self = from(d)) self->on_input_pad(pad);
                 }));
         connect(input_parse, "no-more-pads", G_CALLBACK(+[](GstElement*, gpointer d) {
                     if (auto self = from(d)) self->post([](Impl& i) { i.check_input_tracks(); });
                 }));
-        gst_element_sync_state_with_parent(input_parse);
-        input_src = src;
-        gst_element_set_locked_state(src, TRUE);
         start_input();
     }
 
@@ -915,12 +1014,14 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     // is still reading the last handshake flight. The proof is SRTP or SRTCP from the peer that
     // decrypts here; a peer that sends neither is given 1.5 s after our own check.
     void start_input() {
-        if (!input_src || input_started || !verified) return;
+        if (!input_src || input_started || !verified || stopping) return;
         if (!peer_keyed && !input_grace_over) return;
         input_started = true;
         KMS_LOG(webrtc, INFO, "input starts: %s",
                 peer_keyed ? "the peer's SRTP decrypts" : "grace over");
-        gst_element_set_locked_state(input_src, FALSE);
+        gst_bin_add_many(GST_BIN(pipeline.get()), input_src, input_parse, nullptr);
+        gst_element_link(input_src, input_parse);
+        gst_element_sync_state_with_parent(input_parse);
         gst_element_sync_state_with_parent(input_src);
     }
 
@@ -949,29 +1050,17 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 const CodecInfo& c = *target->codec;
                 // --max-bitrate needs an encoder to hold it, so it turns passthrough off.
                 passthrough = media == c.media_type && !(kind == "video" && opt.max_bitrate_kbps);
-                desc = passthrough ? std::string("queue ! clocksync ! ") + c.pay +
-                                         " pt=" + std::to_string(target->pt) + " mtu=1200 name=pay"
-                                   : "clocksync ! " + target->convert + target->encode_tail;
+                // A queue per stream: one demuxer thread feeds both kinds, and each clocksync
+                // holds its own kind back to real time.
+                desc = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000 ! ";
+                desc += passthrough ? std::string("clocksync ! ") + c.pay +
+                                          " pt=" + std::to_string(target->pt) + " mtu=1200 name=pay"
+                                    : decoder_for(caps.get(), media) + " ! clocksync ! " +
+                                          target->convert + target->encode_tail;
             }
             GstElement* bin = parse_bin(desc);
             gst_bin_add(GST_BIN(pipeline.get()), bin);
             gst::PadPtr bsink(gst_element_get_static_pad(bin, "sink"));
-            if (target && !passthrough) {
-                // decodebin's pad comes later, so it stays outside the parsed bin (whose ghost
-                // sink pad must be the converter's).
-                GstElement* dec = make("decodebin");
-                gst_bin_add(GST_BIN(pipeline.get()), dec);
-                GstPad* convert_sink = bsink.release();
-                g_signal_connect_data(
-                    dec, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* p, gpointer d) {
-                        auto* sink = static_cast<GstPad*>(d);
-                        if (!gst_pad_is_linked(sink)) gst_pad_link(p, sink);
-                    }),
-                    convert_sink, [](gpointer d, GClosure*) { gst_object_unref(d); },
-                    static_cast<GConnectFlags>(0));
-                gst_element_sync_state_with_parent(dec);
-                bsink.reset(gst_element_get_static_pad(dec, "sink"));
-            }
             if (target) {
                 gst::PadPtr bsrc(gst_element_get_static_pad(bin, "src"));
                 gst_pad_link(bsrc.get(), target->webrtc_sink.get());
@@ -1053,6 +1142,16 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             return;
         }
         const bool video = std::string_view(c->kind) == "video";
+        if (!receives_on(pad)) {
+            // The peer sends on an m-line we did not agree to receive: drop it, unseen.
+            KMS_LOG(webrtc, INFO, "dropping %s the negotiation does not let us receive", c->kind);
+            GstElement* sink = parse_bin("fakesink sync=false async=false");
+            gst_bin_add(GST_BIN(pipeline.get()), sink);
+            gst_element_sync_state_with_parent(sink);
+            gst::PadPtr ssink(gst_element_get_static_pad(sink, "sink"));
+            gst_pad_link(pad, ssink.get());
+            return;
+        }
         GstElement* entry = make("queue");
         GstElement* depay = make(c->depay);
         GstElement* tee = make("tee");
@@ -1079,9 +1178,21 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         }
 
         // Recording branch: what arrived, untouched (passthrough), into the muxer.
-        if (mux) {
+        std::unique_lock mux_lock(mux_mutex);
+        if (mux && mux_closed.count(c->kind)) {
+            KMS_LOG(webrtc, WARNING, "%s arrived after the recording closed it out", c->kind);
+        } else if (mux) {
+            // A queue that holds 5 s: other tracks get 2 s to arrive before the muxer gives up
+            // on them, and a muxer that stalls drops old data rather than stalling the call.
             std::string parse = *c->mux_parse ? std::string(c->mux_parse) + " ! " : "";
-            GstElement* rec = parse_bin("queue ! " + parse + "identity name=last");
+            // RTP carries presentation times only. MP4 needs decoding times too, and takes the
+            // PTS of a stream with B-frames as DTS badly (a 5 s call gave a 10 s track):
+            // h264timestamper works them out from the SPS's frame reordering.
+            if (std::string_view(c->name) == "h264" && mux_is_mp4) parse += "h264timestamper ! ";
+            GstElement* rec = parse_bin(
+                "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000 "
+                "leaky=downstream ! " +
+                parse + "identity name=last");
             gst_bin_add(GST_BIN(pipeline.get()), rec);
             link_tee(tee, rec);
             GstPad* mpad = mux_pad(c->kind);
@@ -1091,7 +1202,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                                                ": the container cannot hold " + c->encoding_name +
                                                "; use .mkv");
             gst_element_sync_state_with_parent(rec);
+            post([](Impl& s) { s.arm_mux_deadline(); });
         }
+        mux_lock.unlock();
         gst_element_sync_state_with_parent(decode);
         gst_element_sync_state_with_parent(tee);
         gst_element_sync_state_with_parent(depay);
@@ -1107,6 +1220,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                   if (!self || !self->wait_verified()) return GST_PAD_PROBE_DROP;
                   self->mark("firstRtp");
                   self->rx_bytes += gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info));
+                  self->last_media_us = g_get_monotonic_time();
                   return GST_PAD_PROBE_OK;
               });
         learn_ssrc_on(entry_sink.get(), c->kind);
@@ -1118,6 +1232,20 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             throw Error(ErrorCode::Runtime,
                         "cannot link the received " + std::string(c->kind) + " stream");
         events.emit("track", Json{{"direction", "in"}, {"kind", c->kind}, {"codec", c->name}});
+    }
+
+    // Whether the track of webrtcbin's src pad is one we receive (its transceiver's m-line).
+    bool receives_on(GstPad* pad) {
+        if (!g_object_class_find_property(G_OBJECT_GET_CLASS(pad), "transceiver")) return true;
+        GstWebRTCRTPTransceiver* trans = nullptr;
+        g_object_get(pad, "transceiver", &trans, nullptr);
+        gst::ObjectPtr<GstWebRTCRTPTransceiver> owned(trans);
+        if (!trans) return true;
+        guint mline = 0;
+        g_object_get(trans, "mlineindex", &mline, nullptr);
+        for (const auto& t : tracks)
+            if (t.mline == static_cast<int>(mline)) return t.recv && t.codec;
+        return true;
     }
 
     // Muxers refuse new pads once they have started writing, so every pad a call will need is
@@ -1136,6 +1264,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     void prepare_mux() {
         if (!mux) return;
+        std::lock_guard lock(mux_mutex);
         for (const auto& t : tracks)
             if (t.recv && t.codec) mux_pad(t.kind);
     }
@@ -1191,15 +1320,16 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         auto* ctx = new Ctx{weak_from_this(), handler};
         return gst_promise_new_with_change_func(
             [](GstPromise* p, gpointer d) {
+                // The change function runs once per promise: it adopts the reference that
+                // gst_promise_new_with_change_func() gave us (webrtcbin holds one of its own).
+                // Adding one instead leaked every promise with its reply: 20 KB per stats
+                // request, 4 KB/s at --stats-interval 5.
+                std::shared_ptr<GstPromise> owned(p, gst_promise_unref);
                 auto* c = static_cast<Ctx*>(d);
                 auto self = c->self.lock();
                 if (!self) return;
-                gst_promise_ref(p);
                 PromiseHandler h = c->handler;
-                self->post([p, h](Impl& s) {
-                    gst::PromisePtr owned(p);
-                    (s.*h)(p);
-                });
+                self->post([owned, h](Impl& s) { (s.*h)(owned.get()); });
             },
             ctx, [](gpointer d) { delete static_cast<Ctx*>(d); });
     }
@@ -1256,9 +1386,29 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     void on_local_set(GstPromise* p) {
         if (!replied(p, "setting the local description")) return;
+        // Gathering gets --ice-timeout: without a usable interface, or with a server that never
+        // answers, webrtcbin would wait for ever and no description would be written.
+        add_timer(static_cast<unsigned>(opt.ice_timeout_s * 1000), [](Impl& s) {
+            if (!s.local_sent) s.fail(ErrorCode::Network, s.gathering_failure());
+            return false;
+        });
         events.emit("signaling", Json{{"state", "local-description-set"}});
         if (opt.role == Role::Answerer) watch_transports();
         maybe_send_local();
+    }
+
+    std::string gathering_failure() const {
+        std::string why = "ICE gathering did not finish within " + fmt_seconds(opt.ice_timeout_s) +
+                          " s (--ice-timeout): ";
+        if (candidates_by_type.empty())
+            return why +
+                   "no local candidates; is there a network interface? (in a namespace with "
+                   "only lo, give --bind 127.0.0.1)";
+        if (!opt.ice.stun.empty() && !candidates_by_type.count("srflx"))
+            return why + "no answer from the STUN server " + opt.ice.stun;
+        if (!opt.ice.turn.empty() && !candidates_by_type.count("relay"))
+            return why + "no relay from the TURN server(s)";
+        return why + "a server is still being asked";
     }
 
     void maybe_send_local() {
@@ -1318,9 +1468,60 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             }
             const bool peer_sends = m.direction == "sendrecv" || m.direction == "sendonly";
             const bool peer_recvs = m.direction == "sendrecv" || m.direction == "recvonly";
-            t.send = peer_recvs && opt.direction != MediaDirection::RecvOnly;
+            t.send = peer_recvs && opt.direction != MediaDirection::RecvOnly && can_send(t.kind);
             t.recv = peer_sends && opt.direction != MediaDirection::SendOnly;
             tracks.push_back(t);
+        }
+        check_something_to_carry("the offer");
+    }
+
+    // What the user asked for wins over what the peer proposed; when the two leave no media
+    // either way (and no data channel), there is no call to make.
+    void check_something_to_carry(const char* theirs) const {
+        if (!opt.data_label.empty()) return;
+        if (std::any_of(tracks.begin(), tracks.end(),
+                        [](const Track& t) { return t.codec && (t.send || t.recv); }))
+            return;
+        const char* ours = opt.direction == MediaDirection::SendOnly ? "we only send (--sendonly)"
+                           : opt.direction == MediaDirection::RecvOnly
+                               ? "we only receive (--recvonly)"
+                               : "we send and receive";
+        throw Error(ErrorCode::Negotiation, std::string("nothing to carry: ") + ours + ", and " +
+                                                theirs +
+                                                " leaves no media line that goes either way");
+    }
+
+    // Whether our source has this kind at all (an audio-only file offers no video).
+    bool can_send(const std::string& kind) const {
+        if (opt.send.kind == MediaUri::Kind::Test)
+            return kind == "video" ? opt.send.video : opt.send.audio;
+        if (opt.send.kind == MediaUri::Kind::File && input_kinds_known)
+            return kind == "video" ? input_has_video : input_has_audio;
+        return true;
+    }
+
+    // webrtcbin 1.22 answers with directions of its own (sendrecv for --sendonly, recvonly for
+    // --no-audio), whatever the transceivers are told, so each m-line's direction is set here.
+    void set_answer_directions(GstSDPMessage* sdp) {
+        for (const auto& t : tracks) {
+            if (t.mline < 0 || static_cast<guint>(t.mline) >= gst_sdp_message_medias_len(sdp))
+                continue;
+            auto* m = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(sdp, t.mline));
+            for (guint i = gst_sdp_media_attributes_len(m); i-- > 0;) {
+                const char* key = gst_sdp_media_get_attribute(m, i)->key;
+                for (const char* d : {"sendrecv", "sendonly", "recvonly", "inactive"})
+                    if (g_strcmp0(key, d) == 0) {
+                        gst_sdp_media_remove_attribute(m, i);
+                        break;
+                    }
+            }
+            const bool send = t.codec && t.send, recv = t.codec && t.recv;
+            gst_sdp_media_add_attribute(m,
+                                        send && recv ? "sendrecv"
+                                        : send       ? "sendonly"
+                                        : recv       ? "recvonly"
+                                                     : "inactive",
+                                        "");  // not NULL: gst_sdp_media_attributes_to_caps reads it
         }
     }
 
@@ -1351,7 +1552,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                                                         std::to_string(m.line) +
                                                         " names no codec we offered");
             t.send = (m.direction == "sendrecv" || m.direction == "recvonly") &&
-                     opt.direction != MediaDirection::RecvOnly;
+                     opt.direction != MediaDirection::RecvOnly && can_send(t.kind);
             t.recv = (m.direction == "sendrecv" || m.direction == "sendonly") &&
                      opt.direction != MediaDirection::SendOnly;
         }
@@ -1360,6 +1561,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (!any && !tracks.empty() && opt.data_label.empty())
             throw Error(ErrorCode::Negotiation,
                         "the answer rejected every media line; no common codec");
+        check_something_to_carry("the answer");
     }
 
     unsigned remote_video_bandwidth(const std::string& text) {
@@ -1474,6 +1676,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         gst::SessionDescriptionPtr owned(answer);
         if (!answer) return fail(ErrorCode::Negotiation, "webrtcbin made no answer");
         limit_bandwidth(answer->sdp);
+        set_answer_directions(answer->sdp);
         g_signal_emit_by_name(webrtc, "set-local-description", answer,
                               promise(&Impl::on_local_set));
     }
@@ -1506,6 +1709,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             ev["address"] = f[4];
             ev["port"] = std::atoi(f[5].c_str());
             ev["candidateType"] = f[7];
+            ++candidates_by_type[f[7]];
         }
         ev["elapsed"] = process_uptime_ms();
         events.emit("local-candidate", ev);
@@ -1522,35 +1726,56 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 maybe_send_local();
             }
         } else if (prop == "ice-connection-state") {
-            GstWebRTCICEConnectionState s{};
-            g_object_get(webrtc, "ice-connection-state", &s, nullptr);
-            events.emit("ice-connection-state",
-                        Json{{"state", enum_nick(GST_TYPE_WEBRTC_ICE_CONNECTION_STATE, s)}});
-            if (s == GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED ||
-                s == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED) {
-                mark("iceConnected");
-                if (!ice_connected_once) {
-                    ice_connected_once = true;
-                    ice_connected_at = Clock::now();
-                    last_rx_us = g_get_monotonic_time();
-                    watch_incoming();
-                }
-                disconnected = false;
-            } else if (s == GST_WEBRTC_ICE_CONNECTION_STATE_DISCONNECTED) {
-                if (!disconnected) disconnected_since = Clock::now();
-                disconnected = true;
-            } else if (s == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) {
-                fail(ErrorCode::Network,
-                     ice_connected_once ? "ICE failed: the peer is gone or the path broke"
-                                        : "ICE failed: no candidate pair worked; check --bind, "
-                                          "--stun and --turn, and that the peer can reach us");
-            }
+            // webrtcbin 1.22 aggregates ICE over media transceivers only: a call with nothing
+            // but a data channel stays "new" there, so the ICE transports speak for it.
+            if (!has_media_tracks()) return;
+            GstWebRTCICEConnectionState st{};
+            g_object_get(webrtc, "ice-connection-state", &st, nullptr);
+            report_ice(enum_nick(GST_TYPE_WEBRTC_ICE_CONNECTION_STATE, st));
         } else if (prop == "connection-state") {
             GstWebRTCPeerConnectionState s{};
             g_object_get(webrtc, "connection-state", &s, nullptr);
             events.emit("connection-state",
                         Json{{"state", enum_nick(GST_TYPE_WEBRTC_PEER_CONNECTION_STATE, s)}});
         }
+    }
+
+    bool has_media_tracks() const {
+        return std::any_of(tracks.begin(), tracks.end(), [](const Track& t) { return t.codec; });
+    }
+
+    // One ice-connection-state event per change, in W3C order: webrtcbin 1.22 goes from checking
+    // straight to completed, and says completed twice.
+    void report_ice(const std::string& state) {
+        if (state == ice_state) return;
+        if (state == "completed" && ice_state != "connected") report_ice("connected");
+        ice_state = state;
+        events.emit("ice-connection-state", Json{{"state", state}});
+        if (state == "connected" || state == "completed") {
+            mark("iceConnected");
+            if (!ice_connected_once) {
+                ice_connected_once = true;
+                ice_connected_at = Clock::now();
+                last_rx_us = g_get_monotonic_time();
+                watch_incoming();
+            }
+            disconnected = false;
+        } else if (state == "disconnected") {
+            if (!disconnected) disconnected_since = Clock::now();
+            disconnected = true;
+        } else if (state == "failed") {
+            fail(ErrorCode::Network, ice_connected_once
+                                         ? "ICE failed: the peer is gone or the path broke"
+                                         : "ICE failed: no candidate pair worked; check --bind, "
+                                           "--stun and --turn, and that the peer can reach us");
+        }
+    }
+
+    void on_ice_transport(gst::ObjectPtr<GstWebRTCICETransport> t) {
+        if (has_media_tracks()) return;
+        GstWebRTCICEConnectionState st{};
+        g_object_get(t.get(), "state", &st, nullptr);
+        report_ice(enum_nick(GST_TYPE_WEBRTC_ICE_CONNECTION_STATE, st));
     }
 
     void watch_transports() {
@@ -1582,6 +1807,20 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             gst::ObjectPtr<GstWebRTCDTLSTransport> owned(dtls);
             if (watched_dtls.count(dtls)) continue;
             watched_dtls.insert(dtls);
+            GstWebRTCICETransport* ice_raw = nullptr;
+            g_object_get(dtls, "transport", &ice_raw, nullptr);
+            if (gst::ObjectPtr<GstWebRTCICETransport> ice(ice_raw); ice) {
+                connect(ice.get(), "notify::state",
+                        G_CALLBACK(+[](GstWebRTCICETransport* t, GParamSpec*, gpointer d) {
+                            if (auto self = from(d)) {
+                                GstWebRTCICETransport* raw = gst::ref(t).release();
+                                self->post([raw](Impl& s) {
+                                    s.on_ice_transport(gst::ObjectPtr<GstWebRTCICETransport>(raw));
+                                });
+                            }
+                        }));
+                on_ice_transport(gst::ref(ice.get()));
+            }
             connect(dtls, "notify::state",
                     G_CALLBACK(+[](GstWebRTCDTLSTransport* t, GParamSpec*, gpointer d) {
                         if (auto self = from(d)) {
@@ -1641,6 +1880,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             start_input();
         }
         mark("dtlsConnected");
+        // Without periodic stats, one request still finds the selected candidate pair.
+        if (opt.stats_interval_s <= 0)
+            add_timer(500, [](Impl& s) {
+                s.request_stats();
+                return false;
+            });
         events.emit("fingerprint", Json{{"verified", true}, {"algorithm", remote_fp_alg}});
     }
 
@@ -1698,7 +1943,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             if (s.stopping) return false;
             if (!s.ice_connected_once && since > s.opt.ice_timeout_s) {
                 s.fail(ErrorCode::Network,
-                       "ICE did not connect within " + std::to_string(int(s.opt.ice_timeout_s)) +
+                       "ICE did not connect within " + fmt_seconds(s.opt.ice_timeout_s) +
                            " s; check --bind, --stun and --turn, and that the peer can reach us");
                 return false;
             }
@@ -1706,7 +1951,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 std::chrono::duration<double>(Clock::now() - s.disconnected_since).count() >
                     s.opt.ice_timeout_s) {
                 s.fail(ErrorCode::Network, "ICE disconnected for more than " +
-                                               std::to_string(int(s.opt.ice_timeout_s)) +
+                                               fmt_seconds(s.opt.ice_timeout_s) +
                                                " s: the peer is gone");
                 return false;
             }
@@ -1715,7 +1960,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                     s.opt.ice_timeout_s) {
                 s.fail(ErrorCode::Negotiation,
                        "ICE connected but the DTLS handshake did not finish within " +
-                           std::to_string(int(s.opt.ice_timeout_s)) + " s");
+                           fmt_seconds(s.opt.ice_timeout_s) + " s");
                 return false;
             }
             if (s.ice_connected_once) {
@@ -1727,12 +1972,19 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                     return false;
                 }
             }
-            if (s.opt.media_timeout_s > 0 && since > s.opt.media_timeout_s && s.expects_media() &&
-                s.frames_video + s.frames_audio == 0) {
-                s.fail(ErrorCode::NoMedia, "no media received within " +
-                                               std::to_string(int(s.opt.media_timeout_s)) +
-                                               " s (--media-timeout)");
-                return false;
+            // --media-timeout counts what arrives, whatever was negotiated: a peer that answered
+            // recvonly, or sends nothing, is exactly what it is there to catch.
+            if (s.opt.media_timeout_s > 0) {
+                const int64_t last = s.last_media_us;
+                const double quiet = last ? (g_get_monotonic_time() - last) / 1e6 : since;
+                if (quiet > s.opt.media_timeout_s) {
+                    const std::string secs = fmt_seconds(s.opt.media_timeout_s);
+                    s.fail(ErrorCode::NoMedia,
+                           last ? "media stopped: nothing received for " + secs +
+                                      " s (--media-timeout)"
+                                : "no media received within " + secs + " s (--media-timeout)");
+                    return false;
+                }
             }
             return true;
         });
@@ -1795,6 +2047,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             }
         };
         long long lost = 0;
+        if (opt.stats_interval_s <= 0) {  // only the pair was asked for
+            for (auto& [type, j] : out)
+                if (type == "candidate-pair") report_pair(j, by_id);
+            return;
+        }
         for (auto& [type, j] : out) {
             if (type == "inbound-rtp") {
                 lost += j.value("packetsLost", 0LL);
@@ -2017,13 +2274,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     // RFC 3550 §6.6: leave the session with an RTCP BYE so the peer ends at once rather than
     // after --ice-timeout. rtpsession schedules the BYE when EOS reaches its send_rtp_sink; the
-    // EOS from our sources does not get through webrtcbin 1.22 to there, so send it directly.
-    void say_bye() {
-        for_each_inside("rtpsession", [](GstElement* e) {
-            gst::PadPtr pad(gst_element_get_static_pad(e, "send_rtp_sink"));
-            if (!pad) return;
-            KMS_LOG(webrtc, DEBUG, "BYE through %s", GST_OBJECT_NAME(e));
-            gst_pad_send_event(pad.get(), gst_event_new_eos());
+    // EOS from our sources does not get through webrtcbin 1.22 to there, so send it directly
+    // (these pads join the others in send_eos_async()).
+    void bye_pads(std::vector<gst::PadPtr>& out) {
+        for_each_inside("rtpsession", [&out](GstElement* e) {
+            if (GstPad* pad = gst_element_get_static_pad(e, "send_rtp_sink")) out.emplace_back(pad);
         });
     }
 
@@ -2055,27 +2310,74 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         verify_cv.notify_all();
         pending_end = end;
         events.emit("stopping", Json{{"clean", end.clean}});
-        if (end.clean) {
-            if (channel && data_open) gst_webrtc_data_channel_close(channel.get());
-            say_bye();
-        }
-        std::vector<gst::ElementPtr> entries;
+        if (end.clean && channel && data_open) gst_webrtc_data_channel_close(channel.get());
+        // A track that was negotiated but never arrived must not keep the file open; then what
+        // did arrive ends, and a clean stop says goodbye (only to a peer we ever reached).
+        std::vector<gst::PadPtr> pads = close_unfed_mux_pads();
         {
             std::lock_guard lock(rx_mutex);
-            for (GstElement* e : rx_entries) entries.push_back(gst::ref(e));
+            for (GstElement* e : rx_entries)
+                pads.emplace_back(gst_element_get_static_pad(e, "sink"));
         }
-        for (auto& e : entries) {
-            gst::PadPtr sink(gst_element_get_static_pad(e.get(), "sink"));
-            gst_pad_send_event(sink.get(), gst_event_new_eos());
-        }
-        // A track that was negotiated but never arrived must not keep the file open.
-        for (auto& [kind, pad] : mux_pads)
-            if (!gst_pad_is_linked(pad.get())) gst_pad_send_event(pad.get(), gst_event_new_eos());
+        // A failing side says goodbye too, so its peer ends at once rather than after
+        // --ice-timeout; but never to a peer whose certificate did not check out.
+        const bool bye = ice_connected_once && verified;
+        if (bye) bye_pads(pads);
+        send_eos_async(std::move(pads));
         // The RTCP thread sends the BYE within tens of milliseconds; 500 ms leaves it room. A
-        // muxer gets up to 3 s to write its index.
-        const unsigned wait = eos_pending ? 3000 : end.clean ? kByeGraceMs : 0;
+        // muxer gets up to 2.5 s to write its index: a stop ends within 3 s whatever happens.
+        const unsigned wait = eos_pending ? 2500 : bye ? kByeGraceMs : 0;
         add_timer(wait, [](Impl& s) {
+            if (s.eos_pending)
+                s.events.emit("warning",
+                              Json{{"message", "the recording was not finalised in time"}});
             s.finish(s.pending_end);
+            return false;
+        });
+    }
+
+    // EOS into each pad from a thread of its own. A pad whose streaming thread is blocked (a
+    // muxer waiting for a track that never came, a sender before ICE) holds its stream lock, and
+    // gst_pad_send_event() would wait for it, with the main loop, signals and timers stuck behind.
+    // When the pipeline goes to NULL, flushing frees any thread still waiting.
+    void send_eos_async(std::vector<gst::PadPtr> pads) {
+        for (auto& pad : pads) {
+            if (!pad) continue;
+            std::thread([keep = gst::ref(pipeline.get()), pad = std::move(pad)] {
+                gst_pad_send_event(pad.get(), gst_event_new_eos());
+            }).detach();
+        }
+    }
+
+    // Muxer pads of negotiated tracks that never arrived: closed (the caller sends their EOS),
+    // so the muxer writes what did arrive. Any thread.
+    std::vector<gst::PadPtr> close_unfed_mux_pads() {
+        std::vector<gst::PadPtr> out;
+        std::lock_guard lock(mux_mutex);
+        for (auto& [kind, pad] : mux_pads)
+            if (!gst_pad_is_linked(pad.get()) && mux_closed.insert(kind).second)
+                out.push_back(gst::ref(pad.get()));
+        return out;
+    }
+
+    // After the first received track links into the muxer, the others get 2 s to arrive; the
+    // rest are left out so the file does not wait for them (and the call does not stall).
+    void arm_mux_deadline() {
+        if (mux_deadline_armed) return;
+        mux_deadline_armed = true;
+        add_timer(2000, [](Impl& s) {
+            std::vector<gst::PadPtr> pads = s.close_unfed_mux_pads();
+            if (pads.empty()) return false;
+            std::string kinds;
+            {
+                std::lock_guard lock(s.mux_mutex);
+                for (const auto& k : s.mux_closed) kinds += (kinds.empty() ? "" : " and ") + k;
+            }
+            s.events.emit("warning", Json{{"message", "the peer sent no " + kinds +
+                                                          " within 2 s; recording without it"}});
+            KMS_LOG(webrtc, WARNING, "the peer sent no %s; recording without it", kinds.c_str());
+            if (s.cb.warning) s.cb.warning("the peer sent no " + kinds + "; recording without it");
+            s.send_eos_async(std::move(pads));
             return false;
         });
     }
@@ -2083,9 +2385,51 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     // The caller asked to stop; asking again while winding down stops at once.
     void stop_graceful() {
         if (stopping) return finish(pending_end);
-        wind_down(CallEnd{});
+        if (ice_connected_once) return wind_down(CallEnd{});
+        // A call that never connected did not happen, however it was stopped: scripts must not
+        // read success from it.
+        const std::string why = remote_applied ? "stopped before ICE connected"
+                                               : "stopped before the peer's description came";
+        events.emit("error", Json{{"code", to_string(ErrorCode::Network)}, {"message", why}});
+        wind_down(CallEnd{false, ErrorCode::Network, why});
     }
 };
+
+namespace {
+
+// A container that cannot hold a codec is refused before the call, not when the first packet
+// reaches the muxer: the codec lists are cut to what the file can hold (MP4: H.264 and Opus;
+// WebM: VP8, VP9 and Opus; Matroska: all), and a list left empty is an output error.
+void fit_codecs_to_container(WebRtcOptions& o) {
+    if (o.output.kind != MediaUri::Kind::File) return;
+    const std::string container = container_for_path(o.output.location);
+    std::vector<std::string> video, audio;
+    if (container == "mp4")
+        video = {"h264"}, audio = {"opus"};
+    else if (container == "webm")
+        video = {"vp8", "vp9"}, audio = {"opus"};
+    else
+        return;
+    auto cut = [&](std::vector<std::string>& list, const std::vector<std::string>& fit, bool wanted,
+                   const char* kind) {
+        std::vector<std::string> kept;
+        for (const auto& c : list)
+            if (std::find(fit.begin(), fit.end(), c) != fit.end()) kept.push_back(c);
+        if (kept.empty() && wanted) {
+            std::string fits;
+            for (const auto& f : fit) fits += (fits.empty() ? "" : ", ") + f;
+            throw Error(ErrorCode::Io, "-o " + o.output.location + ": a ." + container +
+                                           " file holds " + kind + " in " + fits +
+                                           " only; use .mkv, or --" + kind + "-codec " + fit[0]);
+        }
+        if (!kept.empty()) list = kept;
+    };
+    const bool recv = o.direction != MediaDirection::SendOnly;
+    cut(o.video_codecs, video, o.video && recv, "video");
+    cut(o.audio_codecs, audio, o.audio && recv, "audio");
+}
+
+}  // namespace
 
 WebRtcEndpoint::WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, EventWriter& events) {
     init();
@@ -2098,7 +2442,14 @@ WebRtcEndpoint::WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, Event
         throw Error(ErrorCode::InvalidArgument, "--min-bitrate is above --max-bitrate");
     if (options.ice.port_min > options.ice.port_max)
         throw Error(ErrorCode::InvalidArgument, "--port-range LO-HI needs LO <= HI");
+    fit_codecs_to_container(options);
     impl_ = std::make_shared<Impl>(std::move(options), std::move(callbacks), events);
+    if (impl_->opt.send.kind == MediaUri::Kind::File) {
+        const media::InputProbe probe = media::probe_input(impl_->opt.send.location);
+        impl_->input_kinds_known = true;
+        impl_->input_has_video = probe.video;
+        impl_->input_has_audio = probe.audio;
+    }
     impl_->build();
 }
 

@@ -1,0 +1,21 @@
+// What a media file holds, asked before a call starts: a missing, unreadable or non-media file
+// is refused with a clear message (exit 3) before an offer goes out, and a file without video
+// does not offer to send video.
+#pragma once
+
+#include <string>
+
+namespace kms::media {
+
+struct InputProbe {
+    bool video = false;
+    bool audio = false;
+    std::string video_caps;  ///< e.g. "video/x-h264"; empty when there is no video
+    std::string audio_caps;
+};
+
+/// Probes the file at path with GStreamer's discoverer (at most timeout_s seconds). Throws
+/// Error(BadInput) naming the file and what is wrong with it.
+InputProbe probe_input(const std::string& path, double timeout_s = 5.0);
+
+}  // namespace kms::media
