@@ -340,24 +340,36 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
         const auto start = Clock::now();
         const double limit_ms = tool.common().duration > 0 ? tool.common().duration * 1000 : 1e12;
         for (unsigned i = 0; i < o.load && !g_stop && ms_since(start) < limit_ms; ++i) {
-            Held h;
-            try {
-                h.conn =
-                    Connection::open(uri.transport, server, uri.host, local, o.tls, connect_ms);
-            } catch (const Error& e) {
-                ++failures[e.what()];
-                continue;
-            }
-            h.session = std::make_unique<Session>(tool, *h.conn, o, cred.user, cred.password, true);
-            h.session->set_auth(s.realm, s.nonce);
-            const auto t0 = Clock::now();
-            auto r = h.session->request(stun::Allocate, allocate_attrs);
-            if (r && !r->msg.error()) {
-                times.push_back(ms_since(t0));
-                held.push_back(std::move(h));
-            } else {
+            // 437 says the server still holds an allocation for this 5-tuple (a source port the
+            // kernel gave out again): RFC 8656 §7.2 wants another source port, so the old
+            // socket stays open while a new one tries, twice at most.
+            std::vector<Held> stale;
+            for (int attempt = 0; attempt < 3; ++attempt) {
+                Held h;
+                try {
+                    h.conn =
+                        Connection::open(uri.transport, server, uri.host, local, o.tls, connect_ms);
+                } catch (const Error& e) {
+                    ++failures[e.what()];
+                    break;
+                }
+                h.session =
+                    std::make_unique<Session>(tool, *h.conn, o, cred.user, cred.password, true);
+                h.session->set_auth(s.realm, s.nonce);
+                const auto t0 = Clock::now();
+                auto r = h.session->request(stun::Allocate, allocate_attrs);
+                if (r && !r->msg.error()) {
+                    times.push_back(ms_since(t0));
+                    held.push_back(std::move(h));
+                    break;
+                }
+                if (r && h.session->last_code == 437 && attempt < 2 && !local) {
+                    stale.push_back(std::move(h));
+                    continue;
+                }
                 ++failures[r ? std::to_string(h.session->last_code) + " " + h.session->last_reason
                              : "no response"];
+                break;
             }
         }
         const double elapsed = ms_since(start);
