@@ -193,7 +193,8 @@ jq -e '.sent == 3000 and .received > 0 and .received <= .sent and .seconds > 0 a
 pass "stream: bursts of 100 all back; $(jq -r '"\(.received)/\(.sent) back in \(.seconds) s, \(.kbps) kbit/s"' st.json)"
 
 # A bounded load: 200 allocations held at once, then released.
-"$S" turn turn:127.0.0.1:3480 --secret s3cret --load 200 -t 30 --json -q >l.json || fail "load: exit $?"
+set +e; "$S" turn turn:127.0.0.1:3480 --secret s3cret --load 200 -t 30 --json -q >l.json; RC=$?; set -e
+expect_rc 0 "load: $(jq -c .load l.json 2>/dev/null)"
 jq -e '.load.allocated == 200 and .load.perSecond > 0' l.json >/dev/null || fail "load: $(cat l.json)"
 pass "load: $(jq -r '"\(.load.allocated) allocations in \(.load.seconds) s, p95 \(.load.allocateMs.p95) ms"' l.json)"
 
