@@ -310,7 +310,14 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         loop.quit();
     };
 
-    ep = std::make_unique<WebRtcEndpoint>(wopt, cb, tool.events());
+    try {
+        ep = std::make_unique<WebRtcEndpoint>(wopt, cb, tool.events());
+    } catch (const Error&) {
+        // Refused before the call (a missing --send file, an unwritable -o): a peer blocked
+        // reading our fifo learns at once that no description will come.
+        if (o.sdp_out != "-") close_for_peer(o.sdp_out);
+        throw;
+    }
     // A stop finishes within 3 s whatever state the media is in: the endpoint bounds its own
     // wind-down (2.5 s for a muxer to write its index), and this is the last resort.
     auto stop = [&] {

@@ -79,14 +79,37 @@ ev() {
   else jq -s "[.[] | select(.type==\"$2\") | .$3] | last // 0" "$1"; fi
 }
 # Two kms-call joined by fifos: call_pair "OFFER ARGS" "ANSWER ARGS"; events in off.jsonl/ans.jsonl,
-# stderr in off.err/ans.err; exit codes in RC_OFF/RC_ANS. Waits at most CALL_DEADLINE seconds.
+# stderr in off.err/ans.err; exit codes in RC_OFF/RC_ANS (124: killed at the deadline) and the
+# seconds each process lived in T_OFF/T_ANS. Waits at most CALL_DEADLINE seconds.
 call_pair() {
-  rm -f o a; mkfifo o a
+  rm -f o a off.jsonl ans.jsonl; mkfifo o a
+  local start i=0 deadline=${CALL_DEADLINE:-30}
+  start=$(date +%s.%N)
   "$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a --events off.jsonl $1 2>off.err >off.out </dev/null &
   PIDS+=($!); PID_off=$!
   "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o --sdp-out a --events ans.jsonl $2 2>ans.err >ans.out </dev/null &
   PIDS+=($!); PID_ans=$!
-  wait_for "$PID_off" "${CALL_DEADLINE:-30}"; RC_OFF=$RC
-  wait_for "$PID_ans" "${CALL_DEADLINE:-30}"; RC_ANS=$RC
+  T_OFF=""; T_ANS=""
+  while [[ -z $T_OFF || -z $T_ANS ]]; do
+    [[ -z $T_OFF ]] && ! kill -0 "$PID_off" 2>/dev/null && T_OFF=$(echo "$(date +%s.%N) - $start" | bc)
+    [[ -z $T_ANS ]] && ! kill -0 "$PID_ans" 2>/dev/null && T_ANS=$(echo "$(date +%s.%N) - $start" | bc)
+    if (( i++ > deadline * 20 )); then kill -9 "$PID_off" "$PID_ans" 2>/dev/null; break; fi
+    sleep 0.05
+  done
+  set +e; wait "$PID_off"; RC_OFF=$?; wait "$PID_ans"; RC_ANS=$?; set -e
+  [[ -n $T_OFF ]] || { T_OFF=$deadline; RC_OFF=124; }
+  [[ -n $T_ANS ]] || { T_ANS=$deadline; RC_ANS=124; }
+}
+# within SECONDS MAX: true when SECONDS <= MAX (fractions allowed)
+within() { (( $(echo "$1 <= $2" | bc) )); }
+# Video kbit/s of a recording from its packet sizes between FROM and TO seconds: video_kbps FILE FROM TO
+video_kbps() {
+  ffprobe -v error -select_streams v:0 -show_entries packet=pts_time,size -of csv=p=0 "$1" |
+    awk -F, -v a="$2" -v b="$3" '$1 >= a && $1 < b { s += $2 } END { printf "%.0f\n", s * 8 / (b - a) / 1000 }'
+}
+# Duration in seconds of stream SEL (v:0, a:0) of a file, as ffprobe counts its packets.
+stream_secs() {
+  ffprobe -v error -select_streams "$2" -show_entries packet=pts_time -of csv=p=0 "$1" |
+    awk 'NR == 1 { a = $1 } { b = $1 } END { if (NR) printf "%.2f\n", b - a; else print 0 }'
 }
 show_logs() { for f in off.err ans.err; do [[ -s $f ]] && { echo "--- $f"; tail -5 "$f"; }; done >&2; }

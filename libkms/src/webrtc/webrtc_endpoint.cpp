@@ -294,6 +294,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         int mline = -1;
         bool send = false;
         bool recv = false;
+        bool peer_recvs = false;        // the offer lets us send on this m-line
         GstElement* encoder = nullptr;  // borrowed; owned by the pipeline
         // File and stdin inputs: the webrtcbin pad waiting for the stream, and how to encode it.
         std::shared_ptr<GstPad> webrtc_sink;
@@ -740,8 +741,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         for (const char* kind : {"video", "audio"}) {
             const bool video = std::string_view(kind) == "video";
             if (video ? !opt.video : !opt.audio) continue;
-            const bool send = opt.direction != MediaDirection::RecvOnly && can_send(kind);
+            // A kind our source lacks is still offered sendrecv when we receive it: webrtcbin
+            // 1.22 sets up the bundle's receive path from its first m-line, and a peer whose
+            // first m-line answers sendonly then receives nothing at all. read_answer() keeps
+            // us from sending what we do not have.
             const bool recv = opt.direction != MediaDirection::SendOnly;
+            const bool send = opt.direction != MediaDirection::RecvOnly && (recv || can_send(kind));
             if (!send && !recv) continue;
             const auto direction = send && recv ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV
                                    : send       ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY
@@ -1468,6 +1473,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             }
             const bool peer_sends = m.direction == "sendrecv" || m.direction == "sendonly";
             const bool peer_recvs = m.direction == "sendrecv" || m.direction == "recvonly";
+            t.peer_recvs = peer_recvs;
             t.send = peer_recvs && opt.direction != MediaDirection::RecvOnly && can_send(t.kind);
             t.recv = peer_sends && opt.direction != MediaDirection::SendOnly;
             tracks.push_back(t);
@@ -1502,11 +1508,35 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     // webrtcbin 1.22 answers with directions of its own (sendrecv for --sendonly, recvonly for
     // --no-audio), whatever the transceivers are told, so each m-line's direction is set here.
+    // What an answer says we send and receive on a track's m-line (see set_answer_directions).
+    std::pair<bool, bool> answer_direction(const Track& t) const {
+        auto own = [&](const Track& x) {
+            const bool lacking =
+                x.peer_recvs && opt.direction == MediaDirection::SendRecv && !can_send(x.kind);
+            return std::pair<bool, bool>{x.codec && (x.send || (lacking && x.recv)),
+                                         x.codec && x.recv};
+        };
+        if (t.mline != 0) return own(t);
+        std::pair<bool, bool> any{false, false};
+        for (const auto& x : tracks) {
+            auto [send, recv] = own(x);
+            any.first |= send;
+            any.second |= recv;
+        }
+        return any;
+    }
+
     void set_answer_directions(GstSDPMessage* sdp) {
+        // webrtcbin 1.22 sets up a bundle's receive path from its first m-line only: when that
+        // line does not receive (inactive, or sendonly from either side's view), nothing on the
+        // other lines is received either. So the first m-line carries every direction any line
+        // does; what arrives on it that we did not ask for is dropped (receives_on), and we send
+        // nothing on it that we lack.
         for (const auto& t : tracks) {
             if (t.mline < 0 || static_cast<guint>(t.mline) >= gst_sdp_message_medias_len(sdp))
                 continue;
             auto* m = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(sdp, t.mline));
+            if (m->port == 0) continue;  // rejected by webrtcbin: no codec in common
             for (guint i = gst_sdp_media_attributes_len(m); i-- > 0;) {
                 const char* key = gst_sdp_media_get_attribute(m, i)->key;
                 for (const char* d : {"sendrecv", "sendonly", "recvonly", "inactive"})
@@ -1515,7 +1545,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                         break;
                     }
             }
-            const bool send = t.codec && t.send, recv = t.codec && t.recv;
+            auto [send, recv] = answer_direction(t);
             gst_sdp_media_add_attribute(m,
                                         send && recv ? "sendrecv"
                                         : send       ? "sendonly"
@@ -1647,11 +1677,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 g_signal_emit_by_name(webrtc, "get-transceiver", t.mline, &trans);
                 if (!trans) continue;
                 gst::ObjectPtr<GstWebRTCRTPTransceiver> owned(trans);
+                auto [send, recv] = answer_direction(t);
                 GstWebRTCRTPTransceiverDirection dir =
-                    t.send && t.recv ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV
-                    : t.send         ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY
-                    : t.recv         ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY
-                                     : GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_INACTIVE;
+                    send && recv ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV
+                    : send       ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY
+                    : recv       ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY
+                                 : GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_INACTIVE;
                 g_object_set(trans, "direction", dir, nullptr);
                 if (t.codec) {
                     gst::CapsPtr caps(codec_caps(*t.codec, t.pt));

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Issue 6, items 1-4 and 12: no state of a call makes kms-call hang, a stop ends within 3 s with
+# a documented code, the second signal exits 130 at once, and an answerer's or a transcoded file
+# really goes out. Every case runs under a deadline and asserts the exit code and the time.
+. "$(dirname "$0")/../lib/kms-test.sh"
+
+gst-launch-1.0 -q -e videotestsrc num-buffers=150 pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 \
+  ! vp8enc deadline=1 ! webmmux ! filesink location=v.webm
+gst-launch-1.0 -q -e audiotestsrc num-buffers=250 ! opusenc ! oggmux ! filesink location=a.ogg
+# H.264 with B-frames plus AAC: transcoded into a VP8 call (item 2), passed through into .mp4 (item 9)
+gst-launch-1.0 -q -e videotestsrc num-buffers=150 pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 \
+  ! x264enc bframes=2 ! mp4mux name=m ! filesink location=x.mp4 audiotestsrc num-buffers=250 ! avenc_aac ! m.
+
+# 1a. Stop before ICE connects: an answer to an offer whose offerer is gone.
+"$KMS_CALL" offer --bind 127.0.0.1 --sdp-timeout 1 -q >stale.sdp 2>/dev/null </dev/null || true
+grep -q '^m=video' stale.sdp || fail "1a: no stale offer to answer"
+start=$(date +%s.%N)
+timeout -s KILL 20 "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in stale.sdp -t 2 >/dev/null 2>e1 && RC=0 || RC=$?
+secs=$(echo "$(date +%s.%N) - $start" | bc)
+expect_rc 4 "1a: -t 2 before ICE connected"
+within "$secs" 5 || fail "1a: -t 2 took ${secs}s"
+grep -q "stopped before ICE connected" e1 || fail "1a: message: $(tail -1 e1)"
+echo "ok: 1a -t 2 before ICE connects exits 4 after ${secs}s"
+bg stale sh -c "exec '$KMS_CALL' answer --bind 127.0.0.1 --sdp-in stale.sdp -o stale.webm >/dev/null 2>&1"
+sleep 1.5; kill -INT "$PID_stale"; start=$(date +%s.%N)
+wait_for "$PID_stale" 10; secs=$(echo "$(date +%s.%N) - $start" | bc)
+expect_rc 4 "1a: SIGINT before ICE connected"
+within "$secs" 3 || fail "1a: SIGINT took ${secs}s to end the call"
+echo "ok: 1a SIGINT before ICE connects ends in ${secs}s"
+
+# 1a'. The second signal exits 130 at once, whatever the call is doing (here: saying goodbye).
+rm -f o a; mkfifo o a
+bg peer sh -c "exec '$KMS_CALL' offer --bind 127.0.0.1 --sdp-out o --sdp-in a -t 20 >/dev/null 2>&1 </dev/null"
+bg two sh -c "exec '$KMS_CALL' answer --bind 127.0.0.1 --sdp-in o --sdp-out a -o two.webm --events two.jsonl 2>/dev/null </dev/null"
+for i in $(seq 100); do grep -q '"framesDecoded":[1-9]' two.jsonl 2>/dev/null && break; sleep 0.1; done
+kill -TERM "$PID_two"; sleep 0.05; kill -TERM "$PID_two" 2>/dev/null || fail "1: gone before the second signal"
+start=$(date +%s.%N)
+wait_for "$PID_two" 5; secs=$(echo "$(date +%s.%N) - $start" | bc)
+expect_rc 130 "1: a second SIGTERM"
+within "$secs" 0.5 || fail "1: the second signal took ${secs}s"
+echo "ok: 1 second signal exits 130 in ${secs}s"
+kill -9 "$PID_peer" 2>/dev/null || true
+
+# 1b. The peer sends an audio-only file while video was negotiated; the recording keeps the audio.
+CALL_DEADLINE=20 call_pair "--send a.ogg -t 8" "-t 8 -o rec.webm"
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "1b: exits $RC_OFF/$RC_ANS"; }
+within "$T_ANS" 11 || fail "1b: the answerer took ${T_ANS}s"
+a=$(stream_secs rec.webm a:0); (( $(echo "$a > 3" | bc) )) || fail "1b: rec.webm holds ${a}s of audio"
+grep -q "sent no video" ans.err || fail "1b: no warning that video never came"
+echo "ok: 1b audio-only peer: answerer ended in ${T_ANS}s, ${a}s of audio recorded"
+
+# 1c. The peer's --send file does not exist: it exits 3 before an offer, and closes the fifo, so
+# the answerer learns at once that no offer will come (3: the input closed).
+CALL_DEADLINE=20 call_pair "--send /nonexistent.webm" "-t 6 -o rec2.webm"
+[[ $RC_OFF == 3 ]] || { show_logs; fail "1c: offerer exit $RC_OFF, expected 3"; }
+grep -q "nonexistent.webm: No such file" off.err || fail "1c: message: $(tail -1 off.err)"
+[[ $RC_ANS == 3 ]] || { show_logs; fail "1c: answerer exit $RC_ANS, expected 3"; }
+within "$T_ANS" 3 || fail "1c: the answerer took ${T_ANS}s"
+echo "ok: 1c missing --send on the peer: 3 and $RC_ANS after ${T_ANS}s"
+
+# 1d. A negotiated track never arrives (VP8-only file, audio negotiated): -t ends it, the file plays.
+CALL_DEADLINE=20 call_pair "--send v.webm" "-t 6 -o rec.mkv"
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "1d: exits $RC_OFF/$RC_ANS"; }
+within "$T_ANS" 9 || fail "1d: the answerer took ${T_ANS}s"
+v=$(stream_secs rec.mkv v:0); (( $(echo "$v > 3" | bc) )) || fail "1d: rec.mkv holds ${v}s of video"
+echo "ok: 1d a track that never came: ${v}s of video recorded, ended in ${T_ANS}s"
+
+# 2. H.264 + AAC into a VP8 call is transcoded and sent, and the call ends with the file.
+CALL_DEADLINE=20 call_pair "--send x.mp4 -t 8" "-t 12"
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "2: exits $RC_OFF/$RC_ANS"; }
+frames=$(ev ans.jsonl summary videoFramesDecoded); audio=$(ev ans.jsonl summary audioFramesDecoded)
+(( frames >= 100 && audio >= 150 )) || fail "2: the answerer decoded $frames video and $audio audio frames"
+within "$T_OFF" 9 || fail "2: the offerer took ${T_OFF}s"
+echo "ok: 2 H.264+AAC transcoded: $frames video, $audio audio frames decoded"
+
+# 3. ICE gathering that cannot finish: no interface but lo and no --bind; an unresolvable server.
+start=$(date +%s.%N)
+timeout -s KILL 20 "$KMS_CALL" offer --ice-timeout 2 </dev/null >g.out 2>g.err && RC=0 || RC=$?
+secs=$(echo "$(date +%s.%N) - $start" | bc)
+expect_rc 4 "3: gathering with no interface"
+within "$secs" 4 || fail "3: gave up after ${secs}s"
+grep -q "no local candidates" g.err || fail "3: message: $(tail -1 g.err)"
+[[ ! -s g.out ]] || fail "3: an offer was written"
+timeout -s KILL 20 "$KMS_CALL" offer --bind 127.0.0.1 --stun stun:nohost.invalid </dev/null >g.out 2>g.err && RC=0 || RC=$?
+expect_rc 4 "3: an unresolvable STUN server"
+grep -q "cannot resolve nohost.invalid" g.err || fail "3: message: $(tail -1 g.err)"
+echo "ok: 3 gathering is bounded (${secs}s) and names the reason"
+
+# 4. The answerer's --send FILE goes out: the offerer records it.
+CALL_DEADLINE=20 call_pair "-t 8 -o from-answerer.mkv" "--send v.webm -t 8"
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "4: exits $RC_OFF/$RC_ANS"; }
+n=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_read_packets -of csv=p=0 from-answerer.mkv)
+(( n >= 120 )) || fail "4: the offerer recorded $n of the answerer's 150 frames"
+echo "ok: 4 the answerer's file arrives: $n of 150 frames recorded"
+
+# 12. No crash at exit, and the offer reaches stdout before the --json result.
+for i in $(seq 8); do
+  timeout -s KILL 10 "$KMS_CALL" offer --bind 127.0.0.1 --bind 10.9.9.9 --sdp-timeout 1 </dev/null >/dev/null 2>&1 && RC=0 || RC=$?
+  [[ $RC == 4 || $RC == 5 ]] || fail "12: run $i exited $RC, expected 5 (stdin closed) or 4"
+  timeout -s KILL 10 "$KMS_CALL" offer --bind 127.0.0.1 --json --sdp-timeout 1 </dev/null >j.out 2>/dev/null || true
+  grep -q '^m=video' j.out || fail "12: run $i: the offer never reached stdout"
+  tail -1 j.out | jq -e '.result | type == "string"' >/dev/null || fail "12: run $i: the last line is not the JSON result"
+done
+echo "ok: 12 16 runs: no crash at exit, the offer always on stdout before the result"
+pass "no hangs"
