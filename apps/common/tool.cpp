@@ -58,6 +58,7 @@ int Tool::run(int argc, char** argv, const std::function<int()>& body) {
         return kUsage;
     }
     if (common_.quiet) common_.verbose = -1;
+    set_library_verbosity(common_.verbose);
     try {
         if (!common_.events.empty()) events_.open(common_.events);
         return body();

@@ -244,6 +244,12 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         if (!r.type.empty() && r.type != peer_type)
             return end_with(ErrorCode::BadInput,
                             std::string("expected an ") + peer_type + ", got an " + r.type);
+        if (format == SdpFormat::Sdp && r.sdp.find_first_not_of(" \t\r\n") != std::string::npos &&
+            r.sdp[r.sdp.find_first_not_of(" \t\r\n")] == '{')
+            return end_with(ErrorCode::BadInput,
+                            std::string(peer_type) + " from " +
+                                (o.sdp_in == "-" ? "stdin" : o.sdp_in) +
+                                ": line 1: this is JSON, not plain SDP: give --sdp-format json");
         got_remote = true;
         tool.say(1, std::string("received the ") + peer_type);
         try {

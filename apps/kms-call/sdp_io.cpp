@@ -72,6 +72,9 @@ void read_sdp_async(Loop&, const std::string& path, SdpFormat format,
                 r.type = env->type;
             } else {
                 r.error = why;
+                // The commonest mistake: a plain SDP read as JSON.
+                if (format != SdpFormat::Sdp && framer.text().rfind("v=", 0) == 0)
+                    r.error += "; this is plain SDP: give --sdp-format sdp";
             }
         }
         post_to_main([done, r] { done(r); });

@@ -9,6 +9,11 @@ namespace kms {
 /// Initialise GStreamer (and everything that depends on it) once per process. Safe to call again.
 void init();
 
+/// How much of the libraries' own GLib logging (libnice, GStreamer plugins) reaches stderr:
+/// below 1 (normal and --quiet) only criticals and errors, from 1 (-v) everything. kms's own
+/// messages do not go through GLib logging and are not affected.
+void set_library_verbosity(int verbose);
+
 /// A GStreamer element a feature needs, and the Debian package that ships it.
 struct PluginNeed {
     std::string element;

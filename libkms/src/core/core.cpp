@@ -1,3 +1,4 @@
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <sstream>
@@ -70,6 +71,27 @@ void init() {
         gst_init(nullptr, nullptr);
         GST_DEBUG_CATEGORY_INIT(cat_core, "kms-core", 0, "kms core");
         GST_DEBUG_CATEGORY_INIT(cat_webrtc, "kms-webrtc", 0, "kms WebRTC endpoint");
+    });
+}
+
+namespace {
+std::atomic<int> g_library_verbosity{0};
+}  // namespace
+
+void set_library_verbosity(int verbose) {
+    g_library_verbosity = verbose;
+    // libnice's "Could not ..." warnings and plugins' g_warning() are for -v, not for cron mail.
+    // GLib takes a writer function once per process.
+    static std::once_flag once;
+    std::call_once(once, [] {
+        g_log_set_writer_func(
+            [](GLogLevelFlags level, const GLogField* fields, gsize n, gpointer) {
+                if (g_library_verbosity < 1 &&
+                    !(level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL)))
+                    return G_LOG_WRITER_HANDLED;
+                return g_log_writer_default(level, fields, n, nullptr);
+            },
+            nullptr, nullptr);
     });
 }
 
