@@ -19,14 +19,22 @@ done
 grep -q '"state":"open"' ans.jsonl || { show_logs; fail "the data channel did not open"; }
 echo "hello from the offerer" >&3
 echo "and hello back, with ünïcode" >&4
+for n in 1 2 3 4 5; do echo "offerer line $n" >&3; echo "answerer line $n" >&4; done
 for i in $(seq 50); do
   grep -q "hello from the offerer" ans.out && grep -q "hello back" off.out && break
   sleep 0.1
 done
 grep -qx "hello from the offerer" ans.out || fail "the answerer did not print the offerer's line"
 grep -qx "and hello back, with ünïcode" off.out || fail "the offerer did not print the answerer's line"
+for i in $(seq 50); do grep -q "offerer line 5" ans.out && grep -q "answerer line 5" off.out && break; sleep 0.1; done
+[[ $(grep -c "^offerer line [1-5]$" ans.out) == 5 && $(grep -c "^answerer line [1-5]$" off.out) == 5 ]] ||
+  fail "of 5 lines each way, $(grep -c "^offerer line" ans.out) and $(grep -c "^answerer line" off.out) arrived"
 kill -TERM "$PID_off"
 wait_for "$PID_off" 10; expect_rc 0 "offerer after SIGTERM"
 wait_for "$PID_ans" 10; expect_rc 0 "answerer after the peer closed the channel"
 jq -e -s '[.[] | select(.type=="remote-closed")] | length == 1' ans.jsonl >/dev/null || fail "no remote-closed event"
+reason=$(jq -r -s '[.[] | select(.type=="remote-closed")][0].reason' ans.jsonl)
+[[ $reason == "data channel closed by the peer" || $reason == "RTCP BYE from the peer" || $reason == "DTLS closed by the peer" ]] ||
+  fail "the call ended for '$reason'"
+echo "ended: $reason"
 pass "data channel both ways, orderly close"

@@ -32,8 +32,12 @@ kill -TERM "$PID_ans"
 wait_for "$PID_ans" 10; expect_rc 0 "the answerer after SIGTERM"
 wait_for "$PID_off" 10; expect_rc 0 "the offerer after the peer said goodbye"
 jq -e -s '[.[] | select(.type=="remote-closed")] | length == 1' off.jsonl >/dev/null || fail "no remote-closed event"
-ffprobe -v error -show_entries format=duration -of csv=p=0 rec.mkv | awk '{ exit !($1 > 0.5) }' ||
-  fail "the recording was not finalised"
+# The goodbye is the RTCP BYE, not the DTLS close that follows it: a broken BYE must show.
+jq -e -s '[.[] | select(.type=="remote-closed")][0].reason == "RTCP BYE from the peer"' off.jsonl >/dev/null ||
+  fail "the offerer ended for $(jq -s -c '[.[] | select(.type=="remote-closed")][0].reason' off.jsonl)"
+# A finalised Matroska file has a duration; an unfinalised one says N/A, which is not > 0.5.
+dur=$(ffprobe -v error -show_entries format=duration -of csv=p=0 rec.mkv)
+[[ $dur =~ ^[0-9.]+$ ]] && (( $(echo "$dur > 0.5" | bc) )) || fail "the recording was not finalised (duration $dur)"
 echo "ok: SIGTERM ends both sides with 0, recording finalised"
 
 # No media: the offerer sends from a stdin that never delivers, the answerer gives up after 2 s.
@@ -43,7 +47,10 @@ exec 5<>never
 PIDS+=($!); PID_off=$!
 "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o --sdp-out a --media-timeout 2 --events ans.jsonl 2>ans.err </dev/null &
 PIDS+=($!); PID_ans=$!
+start=$(date +%s.%N)
 wait_for "$PID_ans" 15; expect_rc 6 "the answerer without media"
+secs=$(echo "$(date +%s.%N) - $start" | bc)
+(( $(echo "$secs > 1.5 && $secs < 4" | bc) )) || fail "--media-timeout 2 fired after ${secs}s"
 grep -q "no media received within 2 s" ans.err || fail "message: $(tail -1 ans.err)"
 echo "ok: no media exits 6"
 pass "endings"

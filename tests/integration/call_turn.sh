@@ -8,7 +8,13 @@ turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port=347
   --no-cli --lt-cred-mech --user=alice:s3cret --realm=kms.test --allow-loopback-peers \
   --pidfile="$WORK/turn.pid" --log-file=stdout >turn.log 2>&1 &
 PIDS+=($!)
-for i in $(seq 50); do grep -q "Total General servers" turn.log 2>/dev/null && break; sleep 0.1; done
+# Ready when it answers a STUN binding, not when its log says so; fail if it never does.
+ready=""
+for i in $(seq 50); do
+  "$BUILD/apps/kms-stun" binding stun:127.0.0.1:3478 --rto 100 --retries 2 -q >/dev/null 2>&1 && { ready=1; break; }
+  sleep 0.1
+done
+[[ -n $ready ]] || { tail -5 turn.log; fail "coturn did not answer on 127.0.0.1:3478 within 5 s"; }
 
 call_pair "-t 4 --turn turn:alice:s3cret@127.0.0.1:3478 --ice-transport-policy relay" \
           "-t 4 --turn turn:127.0.0.1:3478?transport=udp --turn-user alice --turn-password s3cret --ice-transport-policy relay"
