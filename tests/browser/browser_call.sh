@@ -11,4 +11,9 @@ for role in answer offer; do
   echo "$out"
   echo "ok: kms-call as $role with Chromium"
 done
+# The man page's own example: a browser's offer answered in H.264.
+out=$(timeout 60 node "$TOP/tests/browser/call.mjs" --kms "$KMS_CALL" --role answer --codec h264 --dir "$WORK" --seconds 4) ||
+  fail "kms-call answering Chromium in H.264: $out"
+echo "$out"
+echo "ok: kms-call answers Chromium in H.264"
 pass "browser calls"

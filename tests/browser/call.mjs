@@ -1,5 +1,6 @@
 // Drives Debian's Chromium through playwright-core against kms-call, in the caller's network
 // namespace. Usage: node call.mjs --kms PATH --role offer|answer --dir DIR [--seconds N]
+//   [--codec vp8|vp9|h264] (kms-call's --video-codec; the negotiated codec must be it both ways)
 // kms-call --role is the side kms-call plays; the browser plays the other. Prints one JSON line
 // with the browser's and kms-call's counts; exits non-zero when media did not flow both ways.
 import { chromium } from 'playwright-core';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
   (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const role = args.role, seconds = Number(args.seconds || 4);
-const dir = join(args.dir, role);  // each run its own files: kms-call must never read a stale one
+const dir = join(args.dir, role + (args.codec ? '-' + args.codec : ''));  // each run its own files: kms-call must never read a stale one
 mkdirSync(dir, { recursive: true });
 const deadline = (ms, what) => new Promise((_, reject) =>
   setTimeout(() => reject(new Error(`timed out: ${what}`)), ms));
@@ -21,6 +22,8 @@ const page_html = `<!doctype html><meta charset="utf-8"><title>kms browser peer<
 let pc;
 async function setup() {
   pc = new RTCPeerConnection();
+  // Chromium decodes received audio only as playout pulls it: play it (into the fake output).
+  pc.ontrack = e => { if (e.track.kind === 'audio') { const a = new Audio(); a.srcObject = e.streams[0] || new MediaStream([e.track]); a.play(); } };
   const stream = await navigator.mediaDevices.getUserMedia({video: {width: 320, height: 240}, audio: true});
   for (const t of stream.getTracks()) pc.addTrack(t, stream);
 }
@@ -38,7 +41,9 @@ async function counts() {
   const out = {state: pc.connectionState, video: 0, audio: 0, sentFrames: 0};
   (await pc.getStats()).forEach(s => {
     if (s.type === 'inbound-rtp' && s.kind === 'video') out.video = s.framesDecoded || 0;
-    if (s.type === 'inbound-rtp' && s.kind === 'audio') out.audio = s.packetsReceived || 0;
+    // Audio decoded, not packets: samples played out that were not concealment.
+    if (s.type === 'inbound-rtp' && s.kind === 'audio')
+      out.audio = (s.totalSamplesReceived || 0) - (s.concealedSamples || 0);
     if (s.type === 'outbound-rtp' && s.kind === 'video') out.sentFrames = s.framesEncoded || 0;
   });
   return out;
@@ -54,7 +59,7 @@ const browser = await chromium.launch({
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-    '--allow-loopback-in-peer-connection'],  // playwright gives it a new empty profile
+    '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'],  // playwright gives it a new empty profile
 });
 let kms;
 let result = {};
@@ -63,7 +68,7 @@ try {
   await page.goto(url);
   const events = join(dir, `kms-${role}.jsonl`);
   const common = ['--bind', '127.0.0.1', '--sdp-format', 'json', '-t', String(seconds), '--events', events,
-    '--stats-interval', '0.5', '-q'];
+    '--stats-interval', '0.5', '-q', ...(args.codec ? ['--video-codec', args.codec] : [])];
   const wait_file = async (path) => {
     for (let i = 0; i < 200; i++) {
       if (existsSync(path)) { const t = readFileSync(path, 'utf8'); if (t.endsWith('\n')) return t.trim(); }
@@ -106,6 +111,10 @@ try {
   server.close();
 }
 console.log(JSON.stringify(result));
-const ok = result.exit === 0 && result.browser.video > 0 && result.browser.audio > 0 &&
-  result.kms.videoFramesDecoded > 0 && result.kms.audioFramesDecoded > 0;
+// A few seconds of call: at least 1 s of video (the fake camera runs at 20 fps) and 1 s of audio
+// decoded on each side, and, when a codec was asked for, that codec both ways.
+const codec_ok = !args.codec ||
+  (result.kms.codecs.includes(`in:${args.codec}`) && result.kms.codecs.includes(`out:${args.codec}`));
+const ok = result.exit === 0 && codec_ok && result.browser.video >= 20 && result.browser.audio >= 48000 &&
+  result.kms.videoFramesDecoded >= 20 && result.kms.audioFramesDecoded >= 50;
 process.exit(ok ? 0 : 1);

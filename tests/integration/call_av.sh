@@ -33,4 +33,7 @@ echo "$probe" | jq -e '(.format.duration | tonumber) > 2 and (.format.duration |
   fail "recording duration"
 echo "$probe" | jq -e '[.streams[] | select(.codec_name=="vp8") | .nb_read_frames | tonumber][0] > 30' >/dev/null ||
   fail "recording has too few video frames"
+# Opus at 20 ms a frame: about 3 s of call is well over 100 frames of audio.
+echo "$probe" | jq -e '[.streams[] | select(.codec_name=="opus") | .nb_read_frames | tonumber][0] > 100' >/dev/null ||
+  fail "recording has too few audio frames: $(echo "$probe" | jq -c '[.streams[] | select(.codec_name=="opus") | .nb_read_frames]')"
 pass "audio and video both ways, recorded"

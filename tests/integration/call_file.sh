@@ -9,11 +9,18 @@ gst-launch-1.0 -q -e videotestsrc num-buffers=90 pattern=ball ! video/x-raw,widt
 gst-launch-1.0 -q -e videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 \
   ! x264enc ! mp4mux ! filesink location=h264.mp4
 
-# file_call NAME "OFFER ARGS" WANT_PASSTHROUGH_VIDEO MIN_FRAMES
+# The video packets of a file as MD5s, one per line (ffmpeg's framemd5 of the untouched stream).
+video_md5s() { ffmpeg -v error -i "$1" -map 0:v:0 -c copy -f framemd5 - | awk -F, '!/^#/ { print $NF }' | sort -u; }
+# How many of the recording's video packets are byte for byte packets of the source.
+same_packets() { comm -12 <(video_md5s "$1") <(video_md5s "$2") | wc -l; }
+
+# file_call NAME "OFFER ARGS" WANT_PASSTHROUGH_VIDEO MIN_FRAMES [SOURCE]
+# The answerer records what arrives; passthrough must deliver the source's own packets, byte for
+# byte, and a re-encode must deliver none of them.
 file_call() {
   local start end
   start=$(date +%s.%N)
-  call_pair "$2" "-t 20"
+  call_pair "$2" "-t 20 -o got.mkv"
   end=$(date +%s.%N)
   [[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "$1: exits $RC_OFF/$RC_ANS"; }
   local pt frames secs
@@ -22,17 +29,27 @@ file_call() {
   frames=$(jq -s '[.[] | select(.type=="summary")][0].videoFramesDecoded' ans.jsonl)
   (( frames >= $4 )) || fail "$1: the answerer decoded $frames video frames"
   jq -e -s '[.[] | select(.type=="input-ended")] | length == 1' off.jsonl >/dev/null || fail "$1: no input-ended"
+  if [[ -n ${5:-} ]]; then
+    local same total
+    same=$(same_packets got.mkv "$5"); total=$(video_md5s "$5" | wc -l)
+    if [[ $3 == true ]]; then
+      (( same * 10 >= total * 8 )) || fail "$1: only $same of $total source packets arrived untouched"
+    else
+      (( same == 0 )) || fail "$1: $same packets arrived untouched, yet it was to be re-encoded"
+    fi
+    echo "   $same of $total source video packets arrived byte for byte"
+  fi
   secs=$(echo "$end - $start" | bc)
   # 3 s of media at real time, plus set-up: not a burst, and not the answerer's 20 s limit.
   (( $(echo "$secs > 2.5 && $secs < 10" | bc) )) || fail "$1: the call took ${secs}s"
   echo "ok: $1 (passthrough $pt, $frames frames decoded, ${secs}s)"
 }
 
-file_call "VP8/Opus WebM, passthrough" "--send vp8.webm" true 80
+file_call "VP8/Opus WebM, passthrough" "--send vp8.webm" true 80 vp8.webm
 jq -e -s '[.[] | select(.type=="input" and .kind=="audio")][0].passthrough' off.jsonl >/dev/null || fail "opus not passed through"
 file_call "H.264 MP4 into a VP8 call, transcoded" "--send file://$WORK/h264.mp4" false 65
-file_call "H.264 MP4 into an H.264 call, passthrough" "--send h264.mp4 --video-codec h264" true 80
-file_call "H.264 with --max-bitrate, transcoded to hold it" "--send h264.mp4 --video-codec h264 --max-bitrate 300" false 60
+file_call "H.264 MP4 into an H.264 call, passthrough" "--send h264.mp4 --video-codec h264" true 80 h264.mp4
+file_call "H.264 with --max-bitrate, transcoded to hold it" "--send h264.mp4 --video-codec h264 --max-bitrate 300" false 60 h264.mp4
 
 # stdin: a Matroska/WebM stream piped in.
 rm -f o a; mkfifo o a

@@ -29,4 +29,19 @@ for side in off ans; do
   echo "ok: $side through the relay ($v frames)"
 done
 grep -q "s3cret" off.err ans.err off.jsonl ans.jsonl && fail "the TURN password was printed"
-pass "TURN relay"
+
+# TURN over TCP: each side reaches coturn over a TCP connection (seen with ss mid-call); the
+# relayed address itself is UDP.
+(sleep 2.5; ss -Htn state established '( dport = :3478 )' >tcp.txt) &
+call_pair "-t 4 --turn turn:alice:s3cret@127.0.0.1:3478?transport=tcp --ice-transport-policy relay" \
+          "-t 4 --turn turn:alice:s3cret@127.0.0.1:3478?transport=tcp --ice-transport-policy relay"
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; tail -5 turn.log; fail "TURN/TCP call: exits $RC_OFF/$RC_ANS"; }
+for side in off ans; do
+  v=$(jq -s '[.[] | select(.type=="summary")][0].videoFramesDecoded' $side.jsonl)
+  (( v > 30 )) || fail "$side decoded $v frames through the relay over TCP"
+  jq -e -s '[.[] | select(.type=="local-candidate")] | length > 0 and all(.candidateType == "relay")' $side.jsonl \
+    >/dev/null || fail "$side: gathered no relay candidate over TCP"
+done
+(( $(wc -l <tcp.txt) >= 2 )) || fail "mid-call, $(wc -l <tcp.txt) TCP connections to coturn, not one per side"
+echo "ok: both sides through the relay over TCP"
+pass "TURN relay over UDP and TCP"

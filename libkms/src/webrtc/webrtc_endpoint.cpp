@@ -2283,7 +2283,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                     code = ErrorCode::BadInput;
                 gst::GCharPtr src_name(gst_object_get_path_string(GST_MESSAGE_SRC(msg)));
                 KMS_LOG(webrtc, ERROR, "%s: %s", src_name.get(), d ? d.get() : "");
-                fail(code, std::string(e->message) + " (" + src_name.get() + ")");
+                fail(code, describe_error(GST_MESSAGE_SRC(msg), e.get(), code));
                 break;
             }
             case GST_MESSAGE_WARNING: {
@@ -2301,6 +2301,26 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             default:
                 break;
         }
+    }
+
+    // A pipeline error in words a user can act on: which of their inputs or outputs failed and
+    // what to do, rather than GStreamer's element path.
+    std::string describe_error(GstObject* src, const GError* e, ErrorCode code) const {
+        auto inside = [src](GstElement* el) {
+            return el && (src == GST_OBJECT(el) || gst_object_has_as_ancestor(src, GST_OBJECT(el)));
+        };
+        if (inside(file_sink) || inside(mux)) {
+            const std::string where =
+                opt.output.kind == MediaUri::Kind::Stdio ? "stdout" : opt.output.location;
+            return "-o " + opt.output.redacted() + ": cannot write " + where + ": " + e->message +
+                   (opt.output.kind == MediaUri::Kind::Stdio ? " (did the reader of stdout exit?)"
+                                                             : " (is the disk full?)");
+        }
+        if (inside(input_src) || inside(input_parse) || code == ErrorCode::BadInput)
+            return "--send " + opt.send.redacted() + ": " + e->message +
+                   (code == ErrorCode::BadInput ? "; is it a media file GStreamer can read?" : "");
+        return std::string(e->message) + " (in " + GST_OBJECT_NAME(src) +
+               "; GST_DEBUG=3 shows more)";
     }
 
     // RFC 3550 §6.6: leave the session with an RTCP BYE so the peer ends at once rather than
