@@ -275,11 +275,27 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
     if (!conn->tls_summary().empty()) out.field("tls", "TLS", conn->tls_summary());
     if (!cred.user.empty()) out.field("username", "username", cred.user);
 
-    Session s(tool, *conn, o, cred.user, cred.password, false);
     auto allocate_attrs = [&](stun::Builder& b) {
         b.add(stun::RequestedTransport, std::string("\x11\0\0\0", 4));  // UDP, RFC 8656 §18.7
         if (o.lifetime_s) b.add(stun::Lifetime, u32(o.lifetime_s));
     };
+    // 437 Allocation Mismatch: the server still holds an allocation for this 5-tuple (the kernel
+    // gave out a source port an earlier run used). RFC 8656 §7.2: try again from another source
+    // port, keeping the old socket open so the kernel cannot hand the same port back; twice at
+    // most, and never with --bind, which fixes the port.
+    std::vector<std::unique_ptr<Connection>> mismatched;
+    std::unique_ptr<Session> session;
+    decltype(session->request(stun::Allocate, allocate_attrs)) alloc;
+    for (int attempt = 0;; ++attempt) {
+        session = std::make_unique<Session>(tool, *conn, o, cred.user, cred.password, false);
+        alloc = session->request(stun::Allocate, allocate_attrs);
+        const auto err = alloc ? alloc->msg.error() : std::nullopt;
+        if (!err || err->first != 437 || attempt >= 2 || local) break;
+        tool.say(1, "437 Allocation Mismatch: trying again from another source port");
+        mismatched.push_back(std::move(conn));
+        conn = Connection::open(uri.transport, server, uri.host, local, o.tls, connect_ms);
+    }
+    Session& s = *session;
     auto finish_error = [&](int code, const std::string& message) {
         out.json_only("trace", s.trace);
         out.field("error", "error", message);
@@ -287,7 +303,6 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
         std::fprintf(stderr, "kms-stun: %s\n", message.c_str());
         return code;
     };
-    auto alloc = s.request(stun::Allocate, allocate_attrs);
     if (!alloc) {
         // Interrupted before an answer is still no answer: 4.
         return finish_error(app::kNetwork, "no answer from " + where + ": " + s.last_reason);
