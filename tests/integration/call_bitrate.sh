@@ -15,4 +15,34 @@ jq -e 'max > 200000' <<<"$targets" >/dev/null || fail "never grew on a loss-free
 peer=$(jq -s -c '[.[] | select(.type=="outbound-rtp" and .kind=="video") | .targetBitrate]' ans.jsonl)
 echo "answerer video targets: $peer"
 jq -e 'length > 0 and all(. <= 600000)' <<<"$peer" >/dev/null || fail "the answerer ignored our b=AS:600"
+
+# The cap is in our SDP, on the video m-line only: b=AS in kbit/s, b=TIAS in bit/s.
+"$KMS_CALL" offer --bind 127.0.0.1 --max-bitrate 600 --sdp-timeout 1 -q </dev/null >capped.sdp 2>/dev/null || true
+tr -d '\r' <capped.sdp | awk '/^m=/ { m = $1 } /^b=AS:/ { print m, $0 } /^b=TIAS:/ { print m, $0 }' >bw.txt
+[[ $(cat bw.txt) == $'m=video b=AS:600\nm=video b=TIAS:600000' ]] || fail "bandwidth lines in our offer: $(tr '\n' ' ' <bw.txt)"
+echo "ok: b=AS:600 and b=TIAS:600000 on the video m-line"
+
+# Loss: 40 % of what goes to the answerer's ports is dropped. The peer's receiver reports say so,
+# the offerer's target comes down towards --min-bitrate and never below it, and the rate on the
+# wire at the receiver follows.
+# The loss starts once ICE has chosen its UDP pair (lost checks early on would make it pick
+# ICE-TCP, which no UDP rule touches).
+drop="OUTPUT -p udp --dport 41000:41010 -m statistic --mode random --probability 0.4 -j DROP"
+(sleep 2; iptables -A $drop) &
+CALL_DEADLINE=30 call_pair "-t 11 --max-bitrate 800 --start-bitrate 800 --min-bitrate 200 --stats-interval 0.5" \
+  "-t 11 --port-range 41000-41010 -o lossy.mkv"
+dropped=$(iptables -L OUTPUT -v -n -x | awk '/statistic/ { print $1 }')
+iptables -D $drop
+jq -e -s '[.[] | select(.type=="selected-candidate-pair")][0].local.protocol == "udp"' ans.jsonl >/dev/null ||
+  fail "the lossy call did not run over UDP"
+(( dropped > 100 )) || fail "only $dropped packets were dropped"
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "lossy call: exits $RC_OFF/$RC_ANS"; }
+targets=$(jq -s -c '[.[] | select(.type=="bitrate") | .targetBitrate]' off.jsonl)
+echo "targets under 40 % loss: $targets"
+jq -e 'length > 0 and min == 200000' <<<"$targets" >/dev/null ||
+  fail "under 40 % loss the target did not come down to --min-bitrate 200, or went below it"
+late=$(video_kbps lossy.mkv 8 10.5)
+echo "received at the end: $late kbit/s"
+(( late < 350 )) || fail "the receiver still got $late kbit/s after the controller backed off"
+echo "ok: loss brings the rate down to the floor and not below"
 pass "bitrate limits"

@@ -70,6 +70,8 @@ echo "9: video ${v}s, audio ${a}s"
 echo "ok: 9 H.264 with B-frames into .mp4: video ${v}s, audio ${a}s"
 
 # 10. Memory does not grow with the call: stats every 0.1 s leaked 20 KB each (200 KB/s).
+# (Not under AddressSanitizer, whose quarantine holds freed memory on purpose: KMS_SANITIZED=1.)
+if [[ -n ${KMS_SANITIZED:-} ]]; then echo "skip: 10 (RSS means nothing under a sanitizer)"; else
 rm -f o a; mkfifo o a
 bg moff sh -c "exec '$KMS_CALL' offer --bind 127.0.0.1 --sdp-out o --sdp-in a -t 24 --stats-interval 0.1 -q </dev/null >/dev/null"
 bg mans sh -c "exec '$KMS_CALL' answer --bind 127.0.0.1 --sdp-in o --sdp-out a -t 24 -q </dev/null >/dev/null"
@@ -79,6 +81,7 @@ wait_for "$PID_moff" 10; wait_for "$PID_mans" 10
 echo "10: RSS $r1 KB at 8 s, $r2 KB at 22 s (140 stats requests)"
 (( r2 - r1 < 1200 )) || fail "10: RSS grew by $((r2 - r1)) KB in 14 s"
 echo "ok: 10 RSS grew $((r2 - r1)) KB over 140 stats requests"
+fi
 
 # 11. Output and input refusals come before the call, with their codes and the path.
 for args in "-o /proc/x.webm" "-o /nonexistent/dir/x.webm" "--video-codec vp9 -o out.mp4"; do

@@ -2153,18 +2153,37 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             G_GNUC_END_IGNORE_DEPRECATIONS
             auto* arr = static_cast<GValueArray*>(g_value_get_boxed(list));
             G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+            bool from_video = false;
             for (guint i = 0; arr && i < arr->n_values; ++i) {
                 // A remote source keeps the last report block it sent us; rb-ssrc says which of
                 // our SSRCs it was about. Prefer our video's; any other is the same path.
                 const GstStructure* src = gst_value_get_structure(g_value_array_get_nth(arr, i));
-                guint about = 0, fraction = 0;
+                guint about = 0, fraction = 0, highest = 0;
+                gint lost = 0;
                 gboolean have_rb = FALSE;
                 if (!gst_structure_get_boolean(src, "have-rb", &have_rb) || !have_rb ||
                     !gst_structure_get_uint(src, "rb-ssrc", &about) ||
                     !gst_structure_get_uint(src, "rb-fractionlost", &fraction))
                     continue;
-                // RFC 3550 §6.4.1: fraction lost is fixed point, 8 bits after the binary point.
-                if (about == video_ssrc || loss < 0) loss = fraction / 256.0;
+                if (from_video && about != video_ssrc) continue;
+                // The fraction is the report's own (RFC 3550 §6.4.1: 8 bits after the binary
+                // point), but a block that reached us stale or about the other SSRC reads 0 for a
+                // lossy path; the cumulative count against the highest sequence number since the
+                // last report we used is the robust figure (RFC 3550 A.3).
+                double f = fraction / 256.0;
+                if (gst_structure_get_int(src, "rb-packetslost", &lost) &&
+                    gst_structure_get_uint(src, "rb-exthighestseq", &highest)) {
+                    auto& last = rb_seen[about];
+                    if (last.first && highest > last.first) {
+                        const double expected = highest - last.first;
+                        f = std::clamp((lost - last.second) / expected, 0.0, 1.0);
+                    } else if (last.first && highest == last.first) {
+                        continue;  // no new report since the last look
+                    }
+                    last = {highest, lost};
+                }
+                loss = f;
+                from_video = about == video_ssrc;
             }
             G_GNUC_END_IGNORE_DEPRECATIONS
         });
@@ -2203,6 +2222,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             Json{{"kind", "video"}, {"targetBitrate", kbps * 1000}, {"fractionLost", loss}});
     }
 
+    std::map<guint, std::pair<guint, gint>> rb_seen;  // per SSRC of ours: highest seq, lost
     unsigned long long last_video_frames = 0, last_audio_frames = 0;
     void check_flow() {
         // Kurento's MediaFlowIn: a track that stopped delivering frames since the last report.
