@@ -8,11 +8,7 @@
 //
 // Threads: webrtcbin signals and promise replies arrive on GStreamer threads. Each handler holds
 // a weak reference to Impl and hands the work to the main context; nothing blocks there.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
-#include <net/if.h>
-#include <netdb.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,9 +26,6 @@
 #include <gst/gst.h>
 #include <gst/sdp/sdp.h>
 #include <gst/webrtc/webrtc.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include "core/log.hpp"
 #include "core/process.hpp"
@@ -40,229 +33,27 @@
 #include "kms/runtime.hpp"
 #include "kms/sdp.hpp"
 #include "kms/webrtc_endpoint.hpp"
+#include "media/decoder.hpp"
 #include "media/input_probe.hpp"
+#include "stats/stats_json.hpp"
 #include "webrtc/codecs.hpp"
+#include "webrtc/dtls_verify.hpp"
+#include "webrtc/ice_config.hpp"
 
 namespace kms {
 
+using media::decoder_for;
+using stats::enum_nick;
+using stats::stats_to_json;
+using webrtc::certificate_fingerprint;
+using webrtc::check_resolves;
 using webrtc::CodecInfo;
+using webrtc::resolve_bind;
+using webrtc::webrtcbin_turn_uri;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string camel_case(std::string_view kebab) {
-    std::string out;
-    bool up = false;
-    for (char c : kebab) {
-        if (c == '-' || c == '_') {
-            up = true;
-            continue;
-        }
-        out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
-        up = false;
-    }
-    return out;
-}
-
-const char* enum_nick(GType type, int value) {
-    GEnumClass* klass = static_cast<GEnumClass*>(g_type_class_ref(type));
-    GEnumValue* v = g_enum_get_value(klass, value);
-    const char* nick = v ? v->value_nick : "unknown";
-    g_type_class_unref(klass);
-    return nick;
-}
-
-// One GstStructure of webrtcbin's stats as W3C-named JSON.
-Json stats_to_json(const GstStructure* s) {
-    Json out = Json::object();
-    const int n = gst_structure_n_fields(s);
-    for (int i = 0; i < n; ++i) {
-        const char* name = gst_structure_nth_field_name(s, i);
-        const GValue* v = gst_structure_get_value(s, name);
-        const std::string key = camel_case(name);
-        if (key == "type" || key == "timestamp") continue;
-        switch (G_TYPE_FUNDAMENTAL(G_VALUE_TYPE(v))) {
-            case G_TYPE_STRING:
-                if (g_value_get_string(v)) out[key] = g_value_get_string(v);
-                break;
-            case G_TYPE_BOOLEAN:
-                out[key] = static_cast<bool>(g_value_get_boolean(v));
-                break;
-            case G_TYPE_INT:
-                out[key] = g_value_get_int(v);
-                break;
-            case G_TYPE_UINT:
-                out[key] = g_value_get_uint(v);
-                break;
-            case G_TYPE_INT64:
-                out[key] = g_value_get_int64(v);
-                break;
-            case G_TYPE_UINT64:
-                out[key] = g_value_get_uint64(v);
-                break;
-            case G_TYPE_DOUBLE:
-                out[key] = g_value_get_double(v);
-                break;
-            case G_TYPE_FLOAT:
-                out[key] = g_value_get_float(v);
-                break;
-            case G_TYPE_ENUM:
-                out[key] = enum_nick(G_VALUE_TYPE(v), g_value_get_enum(v));
-                break;
-            default:
-                break;  // nested structures (e.g. gst-rtpsource-stats) stay GStreamer's
-        }
-    }
-    return out;
-}
-
-std::string hex_colon(const unsigned char* md, unsigned len) {
-    static const char* digits = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) {
-        if (i) out += ':';
-        out += digits[md[i] >> 4];
-        out += digits[md[i] & 15];
-    }
-    return out;
-}
-
-// RFC 8122 §5: the fingerprint is the hash of the DER certificate, upper-case hex with colons.
-std::string certificate_fingerprint(const std::string& pem, const std::string& algorithm) {
-    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-    if (!bio) return {};
-    gst::X509Ptr cert(PEM_read_bio_X509(bio, nullptr, nullptr, nullptr));
-    BIO_free(bio);
-    if (!cert) return {};
-    const EVP_MD* md = algorithm == "sha-1"     ? EVP_sha1()
-                       : algorithm == "sha-224" ? EVP_sha224()
-                       : algorithm == "sha-384" ? EVP_sha384()
-                       : algorithm == "sha-512" ? EVP_sha512()
-                                                : EVP_sha256();
-    unsigned char buf[EVP_MAX_MD_SIZE];
-    unsigned len = 0;
-    if (X509_digest(cert.get(), md, buf, &len) != 1) return {};
-    return hex_colon(buf, len);
-}
-
-// Addresses of an interface name, or the argument itself when it is an address.
-std::vector<std::string> resolve_bind(const std::string& what) {
-    unsigned char buf[sizeof(in6_addr)];
-    if (inet_pton(AF_INET, what.c_str(), buf) == 1 || inet_pton(AF_INET6, what.c_str(), buf) == 1)
-        return {what};
-    std::vector<std::string> out;
-    ifaddrs* list = nullptr;
-    if (getifaddrs(&list) != 0)
-        throw Error(ErrorCode::Runtime, "cannot list network interfaces for --bind " + what);
-    for (ifaddrs* i = list; i; i = i->ifa_next) {
-        if (!i->ifa_addr || what != i->ifa_name) continue;
-        char text[INET6_ADDRSTRLEN] = {};
-        if (i->ifa_addr->sa_family == AF_INET)
-            inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text,
-                      sizeof text);
-        else if (i->ifa_addr->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, text,
-                      sizeof text);
-        else
-            continue;
-        // Link-local IPv6 needs a scope id that ICE candidates cannot carry.
-        if (std::string_view(text).substr(0, 4) == "fe80") continue;
-        out.emplace_back(text);
-    }
-    freeifaddrs(list);
-    if (out.empty())
-        throw Error(ErrorCode::InvalidArgument,
-                    "--bind " + what + ": no such interface or address (see `ip addr`)");
-    return out;
-}
-
-// turn[s]:[user:pass@]host[:port][?transport=udp|tcp] -> webrtcbin's turn(s)://user:pass@host:port
-std::string webrtcbin_turn_uri(const std::string& uri, const IceOptions& ice) {
-    std::string rest;
-    std::string scheme;
-    if (uri.rfind("turns:", 0) == 0) {
-        scheme = "turns";
-        rest = uri.substr(6);
-    } else if (uri.rfind("turn:", 0) == 0) {
-        scheme = "turn";
-        rest = uri.substr(5);
-    } else {
-        throw Error(ErrorCode::InvalidArgument,
-                    "--turn '" + redact_url(uri) +
-                        "': expected turn:[USER:PASS@]HOST[:PORT][?transport=udp|tcp]");
-    }
-    if (rest.rfind("//", 0) == 0) rest = rest.substr(2);
-    std::string query;
-    if (size_t q = rest.find('?'); q != std::string::npos) {
-        query = rest.substr(q + 1);
-        rest.resize(q);
-        if (query != "transport=udp" && query != "transport=tcp")
-            throw Error(ErrorCode::InvalidArgument,
-                        "--turn '" + redact_url(uri) +
-                            "': only ?transport=udp or ?transport=tcp is understood");
-    }
-    if (rest.find('@') == std::string::npos) {
-        if (ice.turn_user.empty())
-            throw Error(ErrorCode::InvalidArgument,
-                        "--turn " + redact_url(uri) +
-                            ": no credentials; put USER:PASS@ in the URI or "
-                            "give --turn-user and --turn-password");
-        gst::GCharPtr user(g_uri_escape_string(ice.turn_user.c_str(), nullptr, FALSE));
-        gst::GCharPtr pass(g_uri_escape_string(ice.turn_password.c_str(), nullptr, FALSE));
-        rest = std::string(user.get()) + ":" + pass.get() + "@" + rest;
-    }
-    if (rest.empty() || rest.back() == '@')
-        throw Error(ErrorCode::InvalidArgument, "--turn '" + redact_url(uri) + "': no host");
-    return scheme + "://" + rest + (query.empty() ? "" : "?" + query);
-}
-
-// A decoder for a parsed input stream, chosen as decodebin would (highest rank first), but as
-// a plain element: decodebin and parsebin delay the pipeline's PLAYING until they expose their
-// pads, and a decoder with latency (H.264 with B-frames) then waits for data that a clocksync,
-// still in PAUSED, holds back in the other stream of the same file: a deadlock.
-std::string decoder_for(GstCaps* caps, const std::string& media) {
-    for (const auto& c : webrtc::all_codecs())
-        if (media == c.media_type) return c.decode;
-    GList* all =
-        gst_element_factory_list_get_elements(GST_ELEMENT_FACTORY_TYPE_DECODER, GST_RANK_MARGINAL);
-    GList* fit = gst_element_factory_list_filter(all, caps, GST_PAD_SINK, FALSE);
-    fit = g_list_sort(fit, gst_plugin_feature_rank_compare_func);
-    std::string name = fit ? GST_OBJECT_NAME(fit->data) : "";
-    gst_plugin_feature_list_free(fit);
-    gst_plugin_feature_list_free(all);
-    if (name.empty())
-        throw Error(ErrorCode::BadInput, "no decoder for the input's " + media +
-                                             " stream; is gstreamer1.0-libav installed?");
-    return name;
-}
-
-// The host of a stun:/turn: URI must resolve, or ICE gathering would wait for it in silence.
-// Network error (exit 4) naming the option and the host.
-void check_resolves(const std::string& uri, const char* option) {
-    std::string rest = uri.substr(uri.find(':') + 1);
-    if (rest.rfind("//", 0) == 0) rest = rest.substr(2);
-    if (size_t at = rest.rfind('@'); at != std::string::npos) rest = rest.substr(at + 1);
-    rest = rest.substr(0, rest.find_first_of("?/"));
-    std::string host;
-    if (!rest.empty() && rest[0] == '[')
-        host = rest.substr(
-            1, rest.find(']') == std::string::npos ? std::string::npos : rest.find(']') - 1);
-    else
-        host = rest.substr(0, rest.find(':'));
-    if (host.empty())
-        throw Error(ErrorCode::InvalidArgument,
-                    std::string(option) + " '" + redact_url(uri) + "': no host");
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_DGRAM;
-    addrinfo* res = nullptr;
-    const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
-    if (res) freeaddrinfo(res);
-    if (rc != 0)
-        throw Error(ErrorCode::Network, std::string(option) + " " + redact_url(uri) +
-                                            ": cannot resolve " + host + " (" + gai_strerror(rc) +
-                                            ")");
-}
 
 // 2.5 -> "2.5", 3 -> "3"
 std::string fmt_seconds(double s) {

@@ -1,0 +1,86 @@
+// The pieces of the WebRTC endpoint that need no pipeline: the DTLS fingerprint check and what
+// --bind, --stun and --turn become for webrtcbin.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "kms/error.hpp"
+#include "webrtc/dtls_verify.hpp"
+#include "webrtc/ice_config.hpp"
+
+namespace {
+
+std::string read(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+kms::ErrorCode code_of(const std::function<void()>& fn) {
+    try {
+        fn();
+    } catch (const kms::Error& e) {
+        return e.code();
+    }
+    FAIL("no error thrown");
+    return kms::ErrorCode::Runtime;
+}
+
+}  // namespace
+
+SCENARIO("a certificate's fingerprint is the hash of its DER form", "[webrtc][dtls]") {
+    const std::string pem = read(std::string(KMS_TEST_DATA) + "/dtls/cert.pem");
+    // Both values printed by `openssl x509 -fingerprint` when the fixture was made.
+    CHECK(kms::webrtc::certificate_fingerprint(pem, "sha-256") ==
+          "95:B1:60:76:56:98:81:F1:4E:E6:51:59:98:4B:3B:74:C6:D7:09:A4:4B:6B:CA:9A:67:BD:83:91:DA:"
+          "6D:DB:4E");
+    CHECK(kms::webrtc::certificate_fingerprint(pem, "sha-1") ==
+          "43:35:EB:FE:36:71:E0:E5:F0:A6:3D:11:C0:E2:CA:05:E4:77:EC:D4");
+    CHECK(kms::webrtc::certificate_fingerprint("not a certificate", "sha-256").empty());
+    std::string broken = pem;
+    broken[broken.size() / 2] ^= 1;
+    CHECK(kms::webrtc::certificate_fingerprint(broken, "sha-256") !=
+          "95:B1:60:76:56:98:81:F1:4E:E6:51:59:98:4B:3B:74:C6:D7:09:A4:4B:6B:CA:9A:67:BD:83:91:DA:"
+          "6D:DB:4E");
+}
+
+SCENARIO("TURN URIs become webrtcbin's, with credentials and never a printed password",
+         "[webrtc][ice]") {
+    kms::IceOptions ice;
+    using kms::webrtc::webrtcbin_turn_uri;
+    CHECK(webrtcbin_turn_uri("turn:alice:pw@127.0.0.1:3478", ice) ==
+          "turn://alice:pw@127.0.0.1:3478");
+    CHECK(webrtcbin_turn_uri("turns:alice:pw@turn.example.org?transport=tcp", ice) ==
+          "turns://alice:pw@turn.example.org?transport=tcp");
+    ice.turn_user = "bob";
+    ice.turn_password = "p@ss word";
+    CHECK(webrtcbin_turn_uri("turn:127.0.0.1", ice) == "turn://bob:p%40ss%20word@127.0.0.1");
+    try {
+        webrtcbin_turn_uri("turn:alice:TopSecret99@127.0.0.1?transport=bogus", ice);
+        FAIL("accepted ?transport=bogus");
+    } catch (const kms::Error& e) {
+        CHECK(e.code() == kms::ErrorCode::InvalidArgument);
+        CHECK(std::string(e.what()).find("TopSecret99") == std::string::npos);
+    }
+    CHECK(code_of([&] { webrtcbin_turn_uri("stun:127.0.0.1", ice); }) ==
+          kms::ErrorCode::InvalidArgument);
+}
+
+SCENARIO("--bind takes addresses and interface names", "[webrtc][ice]") {
+    using kms::webrtc::resolve_bind;
+    CHECK(resolve_bind("127.0.0.1") == std::vector<std::string>{"127.0.0.1"});
+    CHECK(resolve_bind("::1") == std::vector<std::string>{"::1"});
+    const auto lo = resolve_bind("lo");
+    CHECK(std::find(lo.begin(), lo.end(), "127.0.0.1") != lo.end());
+    CHECK(code_of([] { resolve_bind("nosuchif0"); }) == kms::ErrorCode::InvalidArgument);
+}
+
+SCENARIO("STUN and TURN hosts must resolve (literal addresses: no lookup leaves the machine)",
+         "[webrtc][ice]") {
+    using kms::webrtc::check_resolves;
+    CHECK_NOTHROW(check_resolves("stun:127.0.0.1:3478", "--stun"));
+    CHECK_NOTHROW(check_resolves("turn:alice:pw@[::1]:3478?transport=tcp", "--turn"));
+    CHECK(code_of([] { check_resolves("stun:", "--stun"); }) == kms::ErrorCode::InvalidArgument);
+}
