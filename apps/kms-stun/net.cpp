@@ -203,6 +203,48 @@ double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
+// The names a peer certificate holds, for a name mismatch: its DNS and IP subjectAltNames,
+// or its common name when it has none.
+std::string certificate_names(X509* cert) {
+    if (!cert) return "no name";
+    std::string names;
+    auto add = [&names](const std::string& n) { names += (names.empty() ? "" : ", ") + n; };
+    auto* sans =
+        static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); ++i) {
+        const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
+        if (g->type == GEN_DNS) {
+            add("DNS:" +
+                std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(g->d.dNSName)),
+                            static_cast<size_t>(ASN1_STRING_length(g->d.dNSName))));
+        } else if (g->type == GEN_IPADD) {
+            const auto* ip = ASN1_STRING_get0_data(g->d.iPAddress);
+            const int len = ASN1_STRING_length(g->d.iPAddress);
+            char text[INET6_ADDRSTRLEN] = {};
+            if ((len == 4 || len == 16) &&
+                inet_ntop(len == 4 ? AF_INET : AF_INET6, ip, text, sizeof text))
+                add(std::string("IP:") + text);
+        }
+    }
+    if (sans) GENERAL_NAMES_free(sans);
+    if (names.empty()) {
+        char cn[256] = {};
+        if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) >
+            0)
+            add("CN=" + std::string(cn));
+    }
+    return names.empty() ? "no name" : names;
+}
+
+// The server certificate's names, kept by the verify callback: OpenSSL drops the peer's
+// certificate when the handshake fails, and a name mismatch is when they are wanted.
+thread_local std::string t_leaf_names;
+int keep_leaf_names(int ok, X509_STORE_CTX* store) {
+    if (X509_STORE_CTX_get_error_depth(store) == 0)
+        t_leaf_names = certificate_names(X509_STORE_CTX_get_current_cert(store));
+    return ok;
+}
+
 struct Connection::Tls {
     SSL_CTX* ctx = nullptr;
     SSL* ssl = nullptr;
@@ -285,7 +327,8 @@ std::unique_ptr<Connection> Connection::open(Transport t, const stun::Address& s
     if (!s.ctx) throw Error(ErrorCode::Runtime, ssl_error_text());
     SSL_CTX_set_min_proto_version(s.ctx, TLS1_2_VERSION);
     if (!tls.insecure) {
-        SSL_CTX_set_verify(s.ctx, SSL_VERIFY_PEER, nullptr);
+        SSL_CTX_set_verify(s.ctx, SSL_VERIFY_PEER, keep_leaf_names);
+        t_leaf_names = "no name";
         if (!tls.ca_file.empty()) {
             if (SSL_CTX_load_verify_locations(s.ctx, tls.ca_file.c_str(), nullptr) != 1)
                 throw Error(ErrorCode::InvalidArgument,
@@ -314,6 +357,12 @@ std::unique_ptr<Connection> Connection::open(Transport t, const stun::Address& s
         short want = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
         if (want == 0) {
             long v = SSL_get_verify_result(s.ssl);
+            if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
+                throw Error(ErrorCode::Negotiation,
+                            "TLS: the certificate of " + server.to_string() + " is for " +
+                                t_leaf_names + ", not " + server_name + " (" +
+                                X509_verify_cert_error_string(v) +
+                                "; connect by a name it holds, or --insecure skips the check)");
             if (v != X509_V_OK)
                 throw Error(ErrorCode::Negotiation,
                             "TLS: the certificate of " + server_name +

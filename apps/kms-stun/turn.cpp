@@ -336,6 +336,7 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
     if (lifetime) out.field("lifetime", "lifetime (s)", be32(lifetime->value));
 
     int rc = app::kOk;
+    std::string problem;  // why rc is not 0, for stderr and the JSON's error
     if (o.load > 0) {
         // Capacity: --load more allocations, each on its own connection, all held until the
         // last one is made, then released. Bounded by the count and by -t.
@@ -407,7 +408,22 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
                  {"seconds", round3(elapsed / 1000)},
                  {"perSecond", round3(times.size() / std::max(elapsed / 1000, 1e-6))},
                  {"allocateMs", Json{{"p50", pct(0.5)}, {"p95", pct(0.95)}, {"max", pct(1.0)}}}});
-        if (times.size() < o.load && !g_stop) rc = app::kNegotiation;
+        if (times.size() < o.load && !g_stop) {
+            // A partial failure is a refusal (5): the server did not give what was asked for.
+            rc = app::kNegotiation;
+            unsigned failed = 0;
+            std::string reasons;
+            for (const auto& [k, v] : failures) {
+                failed += v;
+                reasons += (reasons.empty() ? "" : ", ") + k + " (" + std::to_string(v) + ")";
+            }
+            problem = std::to_string(times.size()) + " of " + std::to_string(o.load) +
+                      " --load allocations made";
+            if (failed) problem += ", " + std::to_string(failed) + " failed: " + reasons;
+            if (times.size() + failed < o.load)
+                problem +=
+                    ", " + std::to_string(o.load - times.size() - failed) + " not tried within -t";
+        }
     } else {
         // The peer: --peer, or a second socket of ours, so the relay path is tested end to end
         // from one host.
@@ -582,17 +598,18 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
             out.object("rttMs", "rtt (ms)", rtt_summary(st.rtts));
             out.field("jitterMs", "jitter (ms)", round3(st.jitter));
         }
-        if (st.received == 0 && !g_stop) rc = app::kNoMedia;
+        if (st.received == 0 && !g_stop) {
+            rc = app::kNoMedia;
+            problem = "no packet came back through the relay " + relayed->to_string() + " from " +
+                      peer.to_string() + " (" + std::to_string(st.sent) + " sent)";
+        }
     }
     // Release the allocation: Refresh with LIFETIME 0 (RFC 8656 §7).
     s.request(stun::Refresh, [](stun::Builder& b) { b.add(stun::Lifetime, u32(0)); });
     out.json_only("trace", s.trace);
+    if (!problem.empty()) out.json_only("error", problem);
     out.finish();
-    if (rc == app::kNoMedia)
-        std::fprintf(stderr, "kms-stun: no packet came back through the relay %s\n",
-                     relayed->to_string().c_str());
-    else if (rc == app::kNegotiation)
-        std::fprintf(stderr, "kms-stun: not every --load allocation succeeded\n");
+    if (!problem.empty()) std::fprintf(stderr, "kms-stun: %s\n", problem.c_str());
     return rc;
 }
 

@@ -198,6 +198,99 @@ expect_rc 0 "load: $(jq -c .load l.json 2>/dev/null)"
 jq -e '.load.allocated == 200 and .load.perSecond > 0' l.json >/dev/null || fail "load: $(cat l.json)"
 pass "load: $(jq -r '"\(.load.allocated) allocations in \(.load.seconds) s, p95 \(.load.allocateMs.p95) ms"' l.json)"
 
+# A third coturn for limits and names: its certificate is for turn.kms.test only (not localhost,
+# not 127.0.0.1), it grants lifetimes up to 900 s, 4 allocations per user, and relays from ports
+# 30000-30100, below the kernel's ephemeral range, so a rule for them touches nothing else.
+# coturn charges a UDP client's quota until the session times out, even after Refresh 0, so
+# each check below runs as a user of its own: alice TLS, dave --lifetime, erin exit 6, frank
+# --events, carol --load.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout other-key.pem \
+  -out other.pem -days 2 -subj /CN=turn.kms.test -addext subjectAltName=DNS:turn.kms.test 2>/dev/null
+bg limits sh -c "exec turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --no-dtls --no-cli \
+  --allow-loopback-peers --cert=other.pem --pkey=other-key.pem --realm=kms.test --log-file=stdout \
+  --listening-port=3484 --tls-listening-port=5354 --lt-cred-mech --user=alice:wonderland \
+  --user=carol:looking --user=dave:d4ve --user=erin:3rin --user=frank:fr4nk --user-quota=4 --max-allocate-lifetime=900 --min-port=30000 --max-port=30100 >limits.log 2>&1"
+ready "coturn (limits) on 127.0.0.1:3484" 10 "$S" binding stun:127.0.0.1:3484 --rto 50 --retries 2
+ready "coturn's TLS listener on 5354" 10 "$S" binding stuns:127.0.0.1:5354 --insecure --rto 50
+
+# A certificate that is trusted (--ca) but names another host: 5, naming both sides of the
+# mismatch, by host name and by IP address, as text and as JSON; no allocation was attempted.
+set +e; "$S" binding stuns:localhost:5354 --ca other.pem >mm.out 2>mm.err; RC=$?; set -e
+expect_rc 5 "stuns:localhost with a certificate for turn.kms.test"
+grep -qF "certificate of 127.0.0.1:5354 is for DNS:turn.kms.test, not localhost (hostname mismatch" mm.err ||
+  fail "hostname mismatch message: $(cat mm.err)"
+set +e; "$S" turn turns:127.0.0.1:5354 --ca other.pem -u alice -p wonderland --json >mm.json 2>mm.err; RC=$?; set -e
+expect_rc 5 "turns:127.0.0.1 with a certificate for turn.kms.test"
+jq -se 'length == 1 and (.[0].error | test("is for DNS:turn.kms.test, not 127.0.0.1 \\(IP address mismatch"))' mm.json >/dev/null ||
+  fail "IP mismatch, --json: $(cat mm.json)"
+grep -q "IP address mismatch" mm.err || fail "IP mismatch message: $(cat mm.err)"
+no_secret wonderland mm.json mm.err
+# --insecure: the same servers work, and every output says the certificate was not checked.
+"$S" binding stuns:localhost:5354 --insecure >ins.txt 2>&1 || fail "binding --insecure: exit $?"
+grep -q "certificate NOT verified (--insecure)" ins.txt || fail "binding --insecure, text: $(cat ins.txt)"
+"$S" binding stuns:localhost:5354 --insecure --json >ins.json 2>/dev/null || fail "binding --insecure --json: exit $?"
+jq -e '.transport == "tls" and (.tls | test("certificate NOT verified \\(--insecure\\)")) and (.mapped | startswith("127.0.0.1:"))' \
+  ins.json >/dev/null || fail "binding --insecure --json: $(cat ins.json)"
+"$S" turn turns:127.0.0.1:5354 --insecure -u alice -p wonderland --count 3 --interval 5 >ins.txt 2>&1 ||
+  fail "turn --insecure: exit $?"
+grep -q "certificate NOT verified (--insecure)" ins.txt || fail "turn --insecure, text: $(cat ins.txt)"
+"$S" turn turns:127.0.0.1:5354 --insecure -u alice -p wonderland --count 3 --interval 5 --json >ins.json 2>/dev/null ||
+  fail "turn --insecure --json: exit $?"
+jq -e '.transport == "tls" and (.tls | test("certificate NOT verified \\(--insecure\\)")) and .received == 3' \
+  ins.json >/dev/null || fail "turn --insecure --json: $(jq -c 'del(.trace)' ins.json)"
+pass "a certificate for another name exits 5 ($(cut -c11-95 mm.err)...); --insecure works and says so"
+
+# --lifetime: what the server granted comes back, in the result and in the Allocate's step:
+# asked for, when coturn allows it; its --max-allocate-lifetime when more is asked for; RFC
+# 8656's 600 s floor below that (coturn raises shorter requests to its default).
+for want in "700 700" "3000 900" "60 600"; do
+  read -r asked granted <<<"$want"
+  "$S" turn turn:127.0.0.1:3484 -u dave -p d4ve --lifetime "$asked" --count 1 --json >lt.json 2>/dev/null ||
+    fail "--lifetime $asked: exit $?"
+  jq -e --argjson g "$granted" '.lifetime == $g and ([.trace[] | select(.request == "Allocate" and .response == "success") | .lifetime] == [$g])' \
+    lt.json >/dev/null || fail "--lifetime $asked: expected $granted, got $(jq -c '[.lifetime, [.trace[] | {request, lifetime}]]' lt.json)"
+done
+"$S" turn turn:127.0.0.1:3484 -u dave -p d4ve --lifetime 3000 --count 1 2>lt.err >lt.out || fail "--lifetime (text): exit $?"
+grep -q "lifetime 900" lt.err && grep -q "lifetime (s): 900" lt.out || fail "--lifetime 3000 (text): $(cat lt.out lt.err)"
+pass "--lifetime: 700 granted as asked, 3000 capped to 900, 60 raised to 600"
+
+# Nothing back through the relay: 6, with the reason, as text and JSON. To a port where nothing
+# echoes, and to our own second socket when a rule drops what reaches the relay's ports.
+set +e; "$S" turn turn:127.0.0.1:3484 -u erin -p 3rin --peer 127.0.0.1:4999 --count 5 --interval 5 \
+  --json >n6.json 2>n6.err; RC=$?; set -e
+expect_rc 6 "a peer that echoes nothing"
+jq -e '.sent == 5 and .received == 0 and .loss == 100 and (.error | test("no packet came back through the relay 127.0.0.1:30[0-9]+ from 127.0.0.1:4999"))' \
+  n6.json >/dev/null || fail "silent peer: $(jq -c 'del(.trace)' n6.json)"
+grep -q "kms-stun: no packet came back through the relay" n6.err || fail "silent peer message: $(cat n6.err)"
+iptables -A INPUT -p udp --dport 30000:30100 -j DROP
+set +e; "$S" turn turn:127.0.0.1:3484 -u erin -p 3rin --count 5 --interval 5 --json >n6b.json 2>n6b.err; RC=$?; set -e
+iptables -D INPUT -p udp --dport 30000:30100 -j DROP
+expect_rc 6 "a relay whose incoming traffic is dropped"
+jq -e '.error | test("never came back as a Data indication")' n6b.json >/dev/null || fail "dropped relay: $(jq -c 'del(.trace)' n6b.json)"
+grep -q "never came back" n6b.err || fail "dropped relay message: $(cat n6b.err)"
+pass "nothing back through the relay exits 6: $(jq -r .error n6.json)"
+
+# --events: one turn-step line per request, the same as the trace, and no password in them.
+"$S" turn turn:127.0.0.1:3484 -u frank -p fr4nk --channel --count 2 --interval 5 --json \
+  --events tev.jsonl >tev.json 2>/dev/null || fail "turn --events: exit $?"
+jq -se --slurpfile r tev.json 'all(.type == "turn-step" and (.timestamp | type) == "number")
+        and (map(del(.type, .timestamp)) == $r[0].trace)
+        and (map(.request) == ["Allocate", "Allocate", "CreatePermission", "ChannelBind", "Refresh"])' tev.jsonl >/dev/null ||
+  fail "turn events: $(cat tev.jsonl)"
+no_secret fr4nk tev.jsonl
+pass "turn --events: $(jq -sr 'map("\(.step) \(.request) \(.response)") | join(", ")' tev.jsonl)"
+
+# A partial --load: 4 allocations per user, so of the first allocation and 6 more, 3 more are
+# made and 3 refused with 486. 5 (not every allocation made), with the counts and the reason.
+set +e; "$S" turn turn:127.0.0.1:3484 -u carol -p looking --load 6 --json >pl.json 2>pl.err; RC=$?; set -e
+expect_rc 5 "a --load that the user quota cuts short"
+jq -e '.load.requested == 6 and .load.allocated == 3 and .load.failed == {"486 Allocation Quota Reached": 3}
+       and (.error == "3 of 6 --load allocations made, 3 failed: 486 Allocation Quota Reached (3)")' pl.json >/dev/null ||
+  fail "partial load: $(jq -c '{load, error}' pl.json)"
+grep -qF "kms-stun: 3 of 6 --load allocations made, 3 failed: 486 Allocation Quota Reached (3)" pl.err ||
+  fail "partial load message: $(cat pl.err)"
+pass "partial --load exits 5: $(jq -r .error pl.json)"
+
 # No server: 4.
 set +e; "$S" turn turn:127.0.0.1:3999 -u a -p b --rto 50 --retries 2 2>/dev/null >/dev/null; RC=$?; set -e
 expect_rc 4 "no TURN server"
