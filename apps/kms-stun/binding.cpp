@@ -23,7 +23,9 @@ struct Auth {
 };
 
 // requests: grows by every datagram or stream write of a Binding request, retransmissions too.
-BindingReply one_binding(Connection& c, const Timing& timing, Auth& auth, unsigned& requests) {
+// change: the CHANGE-REQUEST flags (RFC 5780 §7.2), 0 for none.
+BindingReply one_binding(Connection& c, const Timing& timing, Auth& auth, unsigned& requests,
+                         uint8_t change) {
     BindingReply reply;
     std::optional<Response> r;
     // A server with long-term credentials answers 401 (or 438 for a stale nonce) with a realm and
@@ -31,6 +33,7 @@ BindingReply one_binding(Connection& c, const Timing& timing, Auth& auth, unsign
     for (int round = 0; round < 2; ++round) {
         const stun::TransactionId id = stun::new_transaction();
         stun::Builder b(stun::Binding, stun::Request, id);
+        if (change) b.add(stun::ChangeRequest, std::string("\0\0\0", 3) + char(change));
         b.add(stun::Software, software());
         if (!auth.key.empty()) {
             b.add(stun::Username, auth.user)
@@ -85,6 +88,10 @@ int run_binding(app::Tool& tool, const BindingOptions& o) {
     install_signals();
     auto conn = Connection::open(uri.transport, server, uri.host, local, o.tls,
                                  static_cast<int>(79 * o.timing.rto_ms));
+    const uint8_t change = o.change == "ip"        ? 0x04
+                           : o.change == "port"    ? 0x02
+                           : o.change == "ip+port" ? 0x06
+                                                   : 0;
     std::vector<double> rtts;
     Auth auth{o.user, o.password, "", "", ""};
     BindingReply last, first_ok;
@@ -93,7 +100,7 @@ int run_binding(app::Tool& tool, const BindingOptions& o) {
     for (unsigned i = 0; i < o.count && !g_stop; ++i) {
         const auto start = Clock::now();
         ++sent;
-        BindingReply r = one_binding(*conn, o.timing, auth, requests);
+        BindingReply r = one_binding(*conn, o.timing, auth, requests, change);
         if (r.ok)
             tool.events().emit("stun-response", Json{{"server", server.to_string()},
                                                      {"transport", transport_name(uri.transport)},

@@ -180,6 +180,11 @@ int main(int argc, char** argv) {
     bind_cmd
         ->add_option("--interval", b.interval_ms, "Milliseconds between requests (default 1000)")
         ->option_text("MS");
+    bind_cmd
+        ->add_option("--change-request", b.change,
+                     "Ask for the answer from the server's other ip, port or ip+port (RFC 5780)")
+        ->check(CLI::IsMember({"ip", "port", "ip+port"}))
+        ->option_text("ip|port|ip+port");
     add_credentials(bind_cmd, b.user, b.password, "Username, when the server wants credentials");
     add_timing(bind_cmd, b.timing);
     add_tls(bind_cmd, b.tls);

@@ -16,6 +16,7 @@ struct BindingOptions {
     unsigned count = 1;
     unsigned interval_ms = 1000;
     std::string user, password;  ///< long-term credentials, sent when the server asks
+    std::string change;          ///< CHANGE-REQUEST: "ip", "port", "ip+port"; empty: none
     Timing timing;
     TlsOptions tls;
 };

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <map>
 #include <unordered_map>
 
 #include "common/output.hpp"
@@ -160,6 +161,8 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
     struct {
         unsigned long long requests = 0, responses = 0, malformed = 0, ignored = 0, limited = 0,
                            unauthorized = 0, classic = 0, change_requests = 0;
+        // Error responses by code: the only ones this server sends.
+        std::map<int, unsigned long long> errors{{400, 0}, {401, 0}, {420, 0}, {438, 0}};
     } counters;
     auto counters_json = [&] {
         Json j;
@@ -173,6 +176,9 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
         j["unauthorized"] = counters.unauthorized;
         j["classic"] = counters.classic;
         j["changeRequests"] = counters.change_requests;
+        Json errors = Json::object();
+        for (const auto& [code, n] : counters.errors) errors[std::to_string(code)] = n;
+        j["errors"] = errors;
         return j;
     };
     // Responses wait here per sending socket and leave in one sendmmsg per batch received.
@@ -222,10 +228,12 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
         size_t out = index;
         stun::Builder b(stun::Binding, stun::Success, m);
         bool failed = false;
+        int failed_code = 0;
         auto fail = [&](int code, const char* reason) {
             b = stun::Builder(stun::Binding, stun::Failure, m);
             b.add_error(code, reason);
             failed = true;
+            failed_code = code;
         };
         // Long-term credentials, RFC 8489 §9.2.
         if (!key.empty()) {
@@ -284,17 +292,20 @@ int run_server(app::Tool& tool, const ServerOptions& o) {
                 if (addrs.size() == 4) b.add_address(stun::OtherAddress, addrs[index ^ 3]);
             }
         }
+        if (failed) ++counters.errors[failed_code];
         b.add(stun::Software, software());
         if (!key.empty() && !failed) b.integrity(key);
         if (!m.classic) b.fingerprint();
         Reply reply;
         reply.to = to_sockaddr(peer, &reply.len);
         reply.bytes = b.bytes();
-        if (tool.events().enabled())
+        if (tool.events().enabled()) {
             reply.event = Json{{"from", mapped.to_string()},
                                {"to", addrs[index].to_string()},
                                {"answeredFrom", addrs[out].to_string()},
                                {"status", failed ? "error" : "ok"}};
+            if (failed) reply.event["code"] = failed_code;
+        }
         pending[out].push_back(std::move(reply));
     };
     auto flush = [&] {

@@ -166,6 +166,45 @@ set +e; "$S" binding stun:127.0.0.1:3481 --json >/dev/null 2>&1; RC=$?; set -e
 expect_rc 5 "binding without credentials"
 pass "server --user: long-term credentials"
 
+# 420 and 438, and the counters by code. Without --alt, CHANGE-REQUEST gets 420: the client
+# exits 5 naming it, and --control counts both requests under errors."420".
+bg plain "$S" server --listen 127.0.0.1:3487 --control plain.sock -t 30 -q --events plain.jsonl
+ready "kms-stun server on 127.0.0.1:3487" 5 listening plain.jsonl
+for change in port ip+port; do
+  set +e; "$S" binding stun:127.0.0.1:3487 --change-request $change --json >cr.json 2>cr.err; RC=$?; set -e
+  expect_rc 5 "--change-request $change to a server without --alt"
+  jq -e '.error == "420 Unknown Attribute"' cr.json >/dev/null || fail "420, --json: $(cat cr.json)"
+  grep -q "answered 420 Unknown Attribute" cr.err || fail "420 message: $(cat cr.err)"
+done
+counters=$(socat -t 2 - UNIX-CONNECT:plain.sock)
+jq -e '.requests == 2 and .changeRequests == 2 and .errors == {"400": 0, "401": 0, "420": 2, "438": 0}' \
+  <<<"$counters" >/dev/null || fail "420 counters: $counters"
+[[ $(jq -s '[.[] | select(.type == "stun-request" and .code == 420)] | length' plain.jsonl) == 2 ]] ||
+  fail "420 events: $(cat plain.jsonl)"
+pass "CHANGE-REQUEST without --alt: 420, exit 5, counted ($(jq -c .errors <<<"$counters"))"
+# A nonce from before a restart is stale to the new server (its key is new): 438, and the
+# client's ping takes the new nonce and loses nothing. The first server counts its one 401 at
+# exit, the second its 438 and no 401.
+bg n1 "$S" server --listen 127.0.0.1:3488 --user alice:wonderland -t 30 --json --events n1.jsonl >n1.json 2>/dev/null
+ready "kms-stun server --user on 127.0.0.1:3488" 5 listening n1.jsonl
+"$S" binding stun:127.0.0.1:3488 -u alice -p wonderland --count 40 --interval 50 --rto 50 --json \
+  --events nping.jsonl >nping.json 2>nping.err &
+pid=$!; PIDS+=($pid)
+answered() { (( $(jq -s '[.[] | select(.type == "stun-response")] | length' nping.jsonl 2>/dev/null || echo 0) >= $1 )); }
+ready "3 answers to the ping before the restart" 5 answered 3
+kill -TERM "$PID_n1"; wait_for "$PID_n1" 5; expect_rc 0 "the first --user server after SIGTERM"
+bg n2 "$S" server --listen 127.0.0.1:3488 --user alice:wonderland -t 30 --json --events n2.jsonl >n2.json 2>/dev/null
+ready "the restarted kms-stun server on 127.0.0.1:3488" 5 listening n2.jsonl
+wait_for $pid 15; expect_rc 0 "a ping across a server restart ($(cat nping.err))"
+kill -TERM "$PID_n2"; wait_for "$PID_n2" 5; expect_rc 0 "the second --user server after SIGTERM"
+jq -e '.sent == 40 and .received == 40' nping.json >/dev/null || fail "ping across the restart: $(cat nping.json)"
+jq -e '.errors["401"] == 1 and .errors["438"] == 0 and .unauthorized == 1' n1.json >/dev/null || fail "first server: $(cat n1.json)"
+jq -e '.errors["438"] >= 1 and .errors["401"] == 0 and .unauthorized == .errors["438"] and .responses == .requests' n2.json >/dev/null ||
+  fail "restarted server: $(cat n2.json)"
+[[ $(jq -s '[.[] | select(.type == "stun-request" and .code == 438)] | length' n2.jsonl) == $(jq '.errors["438"]' n2.json) ]] ||
+  fail "438 events do not match the counter: $(cat n2.jsonl | head -5)"
+pass "a nonce from before a restart: 438, the ping carries on (40/40), counted ($(jq -c .errors n2.json))"
+
 # A per-source rate limit, and the counters over --control while the server runs.
 bg rate "$S" server --listen 127.0.0.1:3482 --rate 5 --control ctl.sock -t 20 -q --events rate.jsonl
 ready "kms-stun server --rate on 127.0.0.1:3482" 5 listening rate.jsonl
