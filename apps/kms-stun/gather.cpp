@@ -73,6 +73,7 @@ struct Gatherer {
     std::vector<Clock::time_point> ping_sent;
     std::string state = "new";
     std::FILE* result_out = stdout;
+    std::string relay_protocol;  // how we reach the TURN server: udp or tcp
 
     Gatherer(app::Tool& t, const GatherOptions& opts) : tool(t), o(opts) {}
     ~Gatherer() {
@@ -85,6 +86,8 @@ struct Gatherer {
 void on_candidate(NiceAgent*, NiceCandidate* c, gpointer data) {
     auto* g = static_cast<Gatherer*>(data);
     Json j = candidate_json(c);
+    // As W3C stats' relayProtocol: the transport between us and the TURN server.
+    if (c->type == NICE_CANDIDATE_TYPE_RELAYED) j["relayProtocol"] = g->relay_protocol;
     j["ms"] = round3(g->ms());
     g->candidates.push_back(j);
     g->tool.events().emit("candidate", j);
@@ -270,6 +273,16 @@ int run_gather(app::Tool& tool, const GatherOptions& o) {
     auto turn_addr = resolve_uri(o.turn, true, &turn_uri);
     if (o.relay_only && !turn_addr)
         throw Error(ErrorCode::InvalidArgument, "--relay-only needs --turn");
+    // libnice's TURN-over-TLS relay type is plain TCP outside its Google and Microsoft
+    // compatibility modes: the Allocate would go to the TLS port unencrypted, and coturn, which
+    // takes plain TCP on its TLS port too, would hand out a relay as if all were well.
+    if (turn_addr && turn_uri.transport == Transport::Tls)
+        throw Error(ErrorCode::InvalidArgument,
+                    "'" + redact_url(o.turn) +
+                        "': gather cannot reach a TURN server over TLS (libnice would send the "
+                        "requests unencrypted); use turn:HOST?transport=tcp or udp here, and "
+                        "kms-stun turn turns:HOST to check the TLS listener");
+    g.relay_protocol = turn_addr ? transport_name(turn_uri.transport) : "";
     if (!o.out.empty() && o.out != "-")
         g.result_out = stdout;
     else if (o.check)
@@ -299,10 +312,8 @@ int run_gather(app::Tool& tool, const GatherOptions& o) {
         const std::string ip = ip_text(*turn_addr);
         const std::string user = !o.user.empty() ? o.user : turn_uri.user;
         const std::string pass = !o.password.empty() ? o.password : turn_uri.password;
-        const NiceRelayType type = turn_uri.transport == Transport::Tls ? NICE_RELAY_TYPE_TURN_TLS
-                                   : turn_uri.transport == Transport::Tcp
-                                       ? NICE_RELAY_TYPE_TURN_TCP
-                                       : NICE_RELAY_TYPE_TURN_UDP;
+        const NiceRelayType type = turn_uri.transport == Transport::Tcp ? NICE_RELAY_TYPE_TURN_TCP
+                                                                        : NICE_RELAY_TYPE_TURN_UDP;
         nice_agent_set_relay_info(g.agent, g.stream, 1, ip.c_str(), turn_addr->port, user.c_str(),
                                   pass.c_str(), type);
     }

@@ -52,6 +52,35 @@ jq -e '(.candidates[] | select(.candidateType=="srflx") | .address | startswith(
 pass "gather: $(jq -r '[.candidates[] | "\(.candidateType) \(.address) \(.ms) ms"] | join(", ")' g.json)"
 grep -q wonderland g.json && fail "the TURN password was printed"
 
+# TURN over TCP: with UDP to coturn's port dropped, the relayed candidate can only come over the
+# TCP connection, and says so (relayProtocol, as in W3C stats).
+ip netns exec srv iptables -A INPUT -p udp --dport 3479 -j DROP
+set +e
+ip netns exec cli "$S" gather --bind 10.0.0.2 --turn "turn:alice:wonderland@198.18.0.10:3479?transport=tcp" \
+  --relay-only --json -t 10 >gt.json 2>gt.err; RC_TCP=$?
+ip netns exec cli "$S" gather --bind 10.0.0.2 --turn turn:alice:wonderland@198.18.0.10:3479 \
+  --relay-only --json -t 3 >gu.json 2>gu.err; RC_UDP=$?
+set -e
+ip netns exec srv iptables -D INPUT -p udp --dport 3479 -j DROP
+RC=$RC_TCP; expect_rc 0 "gather over TURN/TCP with UDP to the server dropped ($(cat gt.err))"
+jq -e '[.candidates[] | select(.candidateType == "relay")] | length == 1 and .[0].relayProtocol == "tcp"
+       and (.[0].address | startswith("198.18.0.10:"))' gt.json >/dev/null || fail "TURN/TCP: $(cat gt.json)"
+RC=$RC_UDP; expect_rc 4 "gather over TURN/UDP with UDP to the server dropped (the control case)"
+grep -q wonderland gt.json gt.err && fail "the TURN password was printed"
+pass "gather over TURN/TCP: $(jq -r '.candidates[] | select(.candidateType == "relay") | "relay \(.address) via \(.relayProtocol)"' gt.json); over UDP, with UDP dropped, exit 4"
+# TURN over TLS: libnice would send it unencrypted, so gather refuses it with 2 and says why,
+# as text and as JSON, with the password hidden.
+for mode in text json; do
+  extra=(); [[ $mode == json ]] && extra=(--json)
+  set +e; "$S" gather --turn "turns:alice:wonderland@127.0.0.1" "${extra[@]}" >tls.out 2>tls.err; RC=$?; set -e
+  expect_rc 2 "gather --turn turns: ($mode)"
+  grep -q "gather cannot reach a TURN server over TLS (libnice would send the requests unencrypted)" tls.err ||
+    fail "gather turns: ($mode): $(cat tls.err)"
+  grep -q wonderland tls.out tls.err && fail "the TURN password was printed"
+  [[ $mode == text ]] || one_error tls.out || fail "gather turns: --json: $(cat tls.out)"
+done
+pass "gather --turn turns: is refused with 2: $(jq -r .error tls.out)"
+
 # A wrong TURN password: no relayed candidate, exit 4 and the reason, as text and as JSON.
 set +e; ip netns exec cli "$S" gather --bind 10.0.0.2 --turn turn:alice:Wr0ngPassw0rd@198.18.0.10:3479 -t 5 >/dev/null 2>err; RC=$?; set -e
 expect_rc 4 "gather with a refused TURN server"
