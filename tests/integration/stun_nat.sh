@@ -29,11 +29,18 @@ stop() {
 # Loopback holds 127.0.0.0/8, so one namespace gives an RFC 5780 server its two addresses.
 bg srv "$S" server --listen 127.0.0.1:3478 --alt 127.0.0.2:3479 -t 30 -q --events srv.jsonl
 ready "kms-stun server --alt on 127.0.0.1:3478" 5 listening srv.jsonl
-"$S" nat stun:127.0.0.1 --json >nat.json
+"$S" nat stun:127.0.0.1 --json --events natev.jsonl >nat.json
+# --events: one nat-test line per test, the same tests as the result's, in order.
+# No NAT here: mapping I, then filtering I and II (answered from the other address and port).
+jq -se --slurpfile r nat.json 'all(.type == "nat-test" and (.timestamp | type) == "number")
+        and (map(del(.type, .timestamp)) == $r[0].tests)
+        and (map(.test) == ["mapping I", "filtering I", "filtering II"])
+        and (.[2].changeRequest == "ip+port" and .[2].from == "127.0.0.2:3479")' \
+  natev.jsonl >/dev/null || fail "nat events: $(cat natev.jsonl)"
 jq -e '.nat == false and .mapping == "endpoint-independent" and .filtering == "endpoint-independent"
        and .classic == "open internet" and .otherAddress == "127.0.0.2:3479" and .hairpinning == true' \
   nat.json >/dev/null || fail "loopback against kms-stun server --alt: $(cat nat.json)"
-pass "no NAT on loopback (kms-stun server --alt)"
+pass "no NAT on loopback (kms-stun server --alt); nat --events: $(jq -sr 'map(.test) | join(", ")' natev.jsonl)"
 stop srv
 
 # Debian's stun-server (stund, RFC 3489): its other address comes as CHANGED-ADDRESS.
