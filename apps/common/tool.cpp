@@ -99,12 +99,28 @@ void on_stop_signal(int) {
 
 }  // namespace
 
-void Tool::handle_signals(Loop&, std::function<void()> stop) {
-    if (g_wake[0] < 0 && ::pipe2(g_wake, O_CLOEXEC) != 0)
+void Tool::catch_signals() {
+    if (g_wake[0] >= 0) return;
+    if (::pipe2(g_wake, O_CLOEXEC) != 0)
         throw Error(ErrorCode::Runtime, std::string("pipe: ") + std::strerror(errno));
     g_aborted_len = static_cast<size_t>(std::snprintf(
         g_aborted, sizeof g_aborted, "%s%s: aborted\n", tty_ ? "\r\033[K" : "", info_.name));
     g_aborted_len = std::min(g_aborted_len, sizeof g_aborted - 1);
+    // Installed over whatever was inherited: a shell script's `cmd &` starts us with SIGINT
+    // ignored, and a signal that comes while we start up must still stop the call.
+    struct sigaction sa = {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    // A closed reader of stdout must surface as an output error, not kill us silently.
+    ::signal(SIGPIPE, SIG_IGN);
+}
+
+void Tool::handle_signals(Loop&, std::function<void()> stop) {
+    catch_signals();
+    // A signal caught before now waits in the pipe and stops the call as soon as the loop runs.
     std::thread([this, stop] {
         char c;
         for (;;) {
@@ -118,14 +134,6 @@ void Tool::handle_signals(Loop&, std::function<void()> stop) {
             });
         }
     }).detach();
-    struct sigaction sa = {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    // A closed reader of stdout must surface as an output error, not kill us silently.
-    ::signal(SIGPIPE, SIG_IGN);
 }
 
 void Tool::stop_deadline(double seconds, int code, const std::string& message) {

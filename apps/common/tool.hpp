@@ -48,8 +48,12 @@ class Tool {
     void say(int level, const std::string& message) const;
     void error(const std::string& message) const { say(-1, std::string("error: ") + message); }
 
-    /// SIGINT/SIGTERM call stop on the main loop; a second signal exits 130 at once, from the
-    /// signal handler, whatever the main thread is doing.
+    /// Catches SIGINT/SIGTERM from now on, before there is anything to stop: the first is kept
+    /// for handle_signals(), a second exits 130 at once. Call it first thing in main.
+    void catch_signals();
+
+    /// SIGINT/SIGTERM (also one caught earlier) call stop on the main loop; a second signal exits
+    /// 130 at once, from the signal handler, whatever the main thread is doing.
     void handle_signals(Loop& loop, std::function<void()> stop);
 
     /// The last resort of a stop: if the process is still alive after seconds, prints message and

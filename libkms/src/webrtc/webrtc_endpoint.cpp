@@ -85,7 +85,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         int mline = -1;
         bool send = false;
         bool recv = false;
-        bool peer_recvs = false;        // the offer lets us send on this m-line
         GstElement* encoder = nullptr;  // borrowed; owned by the pipeline
         // File and stdin inputs: the webrtcbin pad waiting for the stream, and how to encode it.
         std::shared_ptr<GstPad> webrtc_sink;
@@ -532,12 +531,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         for (const char* kind : {"video", "audio"}) {
             const bool video = std::string_view(kind) == "video";
             if (video ? !opt.video : !opt.audio) continue;
-            // A kind our source lacks is still offered sendrecv when we receive it: webrtcbin
-            // 1.22 sets up the bundle's receive path from its first m-line, and a peer whose
-            // first m-line answers sendonly then receives nothing at all. read_answer() keeps
-            // us from sending what we do not have.
             const bool recv = opt.direction != MediaDirection::SendOnly;
-            const bool send = opt.direction != MediaDirection::RecvOnly && (recv || can_send(kind));
+            const bool send = opt.direction != MediaDirection::RecvOnly && can_send(kind);
             if (!send && !recv) continue;
             const auto direction = send && recv ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV
                                    : send       ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY
@@ -938,7 +933,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             return;
         }
         const bool video = std::string_view(c->kind) == "video";
-        if (!receives_on(pad)) {
+        int pt = -1;
+        gst_structure_get_int(st, "payload", &pt);
+        if (!receives(c->kind, pt)) {
             // The peer sends on an m-line we did not agree to receive: drop it, unseen.
             KMS_LOG(webrtc, INFO, "dropping %s the negotiation does not let us receive", c->kind);
             GstElement* sink = parse_bin("fakesink sync=false async=false");
@@ -1031,17 +1028,18 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     }
 
     // Whether the track of webrtcbin's src pad is one we receive (its transceiver's m-line).
-    bool receives_on(GstPad* pad) {
-        if (!g_object_class_find_property(G_OBJECT_GET_CLASS(pad), "transceiver")) return true;
-        GstWebRTCRTPTransceiver* trans = nullptr;
-        g_object_get(pad, "transceiver", &trans, nullptr);
-        gst::ObjectPtr<GstWebRTCRTPTransceiver> owned(trans);
-        if (!trans) return true;
-        guint mline = 0;
-        g_object_get(trans, "mlineindex", &mline, nullptr);
-        for (const auto& t : tracks)
-            if (t.mline == static_cast<int>(mline)) return t.recv && t.codec;
-        return true;
+    // Whether a received stream is one we agreed to receive, told by its kind and payload type.
+    // Not by the webrtcbin pad's transceiver: without a=ssrc lines or the MID extension in the
+    // peer's SDP (kms-call's own, so far), webrtcbin 1.22 files every SSRC of a bundle under the
+    // first m-line's transceiver.
+    bool receives(const std::string& kind, int pt) {
+        const Track* by_kind = nullptr;
+        for (const auto& t : tracks) {
+            if (t.kind != kind) continue;
+            if (t.pt == pt) return t.recv && t.codec;
+            if (!by_kind) by_kind = &t;
+        }
+        return by_kind && by_kind->recv && by_kind->codec;
     }
 
     // Muxers refuse new pads once they have started writing, so every pad a call will need is
@@ -1264,7 +1262,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             }
             const bool peer_sends = m.direction == "sendrecv" || m.direction == "sendonly";
             const bool peer_recvs = m.direction == "sendrecv" || m.direction == "recvonly";
-            t.peer_recvs = peer_recvs;
             t.send = peer_recvs && opt.direction != MediaDirection::RecvOnly && can_send(t.kind);
             t.recv = peer_sends && opt.direction != MediaDirection::SendOnly;
             tracks.push_back(t);
@@ -1299,30 +1296,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     // webrtcbin 1.22 answers with directions of its own (sendrecv for --sendonly, recvonly for
     // --no-audio), whatever the transceivers are told, so each m-line's direction is set here.
-    // What an answer says we send and receive on a track's m-line (see set_answer_directions).
     std::pair<bool, bool> answer_direction(const Track& t) const {
-        auto own = [&](const Track& x) {
-            const bool lacking =
-                x.peer_recvs && opt.direction == MediaDirection::SendRecv && !can_send(x.kind);
-            return std::pair<bool, bool>{x.codec && (x.send || (lacking && x.recv)),
-                                         x.codec && x.recv};
-        };
-        if (t.mline != 0) return own(t);
-        std::pair<bool, bool> any{false, false};
-        for (const auto& x : tracks) {
-            auto [send, recv] = own(x);
-            any.first |= send;
-            any.second |= recv;
-        }
-        return any;
+        return {t.codec && t.send, t.codec && t.recv};
     }
 
     void set_answer_directions(GstSDPMessage* sdp) {
-        // webrtcbin 1.22 sets up a bundle's receive path from its first m-line only: when that
-        // line does not receive (inactive, or sendonly from either side's view), nothing on the
-        // other lines is received either. So the first m-line carries every direction any line
-        // does; what arrives on it that we did not ask for is dropped (receives_on), and we send
-        // nothing on it that we lack.
         for (const auto& t : tracks) {
             if (t.mline < 0 || static_cast<guint>(t.mline) >= gst_sdp_message_medias_len(sdp))
                 continue;
