@@ -50,6 +50,13 @@ CALL_DEADLINE=20 call_pair "-t 4" "-t 4 --no-audio"
 [[ $(ev ans.jsonl summary audioFramesDecoded) == 0 && $(ev off.jsonl summary audioFramesDecoded) == 0 ]] ||
   fail "8: --no-audio still carried audio"
 (( $(ev ans.jsonl summary videoFramesDecoded) > 50 )) || fail "8: --no-audio lost the video too"
+# --no-video on the answerer, with video first in the offer: audio still flows both ways.
+CALL_DEADLINE=20 call_pair "-t 4" "-t 4 --no-video"
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "8: --no-video exits $RC_OFF/$RC_ANS"; }
+[[ $(ev off.jsonl summary videoFramesDecoded) == 0 && $(ev ans.jsonl summary videoFramesDecoded) == 0 ]] ||
+  fail "8: --no-video still carried video"
+(( $(ev off.jsonl summary audioFramesDecoded) > 100 && $(ev ans.jsonl summary audioFramesDecoded) > 100 )) ||
+  fail "8: --no-video lost the audio: $(ev off.jsonl summary audioFramesDecoded)/$(ev ans.jsonl summary audioFramesDecoded)"
 CALL_DEADLINE=20 call_pair "-t 4 --sendonly" "-t 4"
 [[ $(ev off.jsonl summary videoFramesDecoded) == 0 && $(ev off.jsonl summary audioFramesDecoded) == 0 ]] ||
   fail "8: the --sendonly side received media"
@@ -59,7 +66,7 @@ for dir in --sendonly --recvonly; do
   [[ $RC_OFF == 5 && $RC_ANS == 5 ]] || { show_logs; fail "8: $dir on both sides: exits $RC_OFF/$RC_ANS, expected 5"; }
   grep -q "nothing to carry" ans.err || fail "8: $dir on both: message: $(tail -1 ans.err)"
 done
-echo "ok: 8 --no-audio, --sendonly hold; nothing to carry exits 5"
+echo "ok: 8 --no-audio, --no-video, --sendonly hold; nothing to carry exits 5"
 
 # 9. H.264 with B-frames through the call into .mp4: the tracks last as long as each other.
 CALL_DEADLINE=20 call_pair "--send x.mp4 --video-codec h264" "-t 10 -o bframes.mp4 --video-codec h264"
