@@ -98,7 +98,7 @@ void add_options(CLI::App& app, CallOptions& o) {
         ->option_text("IFACE|ADDR");
     app.add_option("--stun", o.stun, "STUN server, stun:HOST[:PORT]")->option_text("URI");
     app.add_option("--turn", o.turn,
-                   "TURN server, turn[s]:[USER:PASS@]HOST[:PORT][?transport=udp|tcp] (repeatable)")
+                   "TURN server, turn:[USER:PASS@]HOST[:PORT][?transport=udp|tcp] (repeatable)")
         ->option_text("URI");
     app.add_option("--turn-user", o.turn_user, "TURN user name when the URI has none")
         ->option_text("USER");
@@ -142,10 +142,6 @@ WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
     w.video = !o.no_video;
     w.send = parse_source_uri(o.send);
     w.output = parse_sink_uri(o.output);
-    if (w.send.kind == MediaUri::Kind::Test) {
-        if (!w.send.video && !o.no_video && !o.recvonly && o.sendonly) w.video = false;
-        if (!w.send.audio && !o.no_audio && !o.recvonly && o.sendonly) w.audio = false;
-    }
     const auto unsupported_send = {MediaUri::Kind::Rtsp, MediaUri::Kind::Http, MediaUri::Kind::Rtp,
                                    MediaUri::Kind::Whep};
     for (auto k : unsupported_send)

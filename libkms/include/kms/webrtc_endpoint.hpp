@@ -19,7 +19,7 @@ enum class MediaDirection { SendRecv, SendOnly, RecvOnly };
 struct IceOptions {
     std::vector<std::string> bind;  ///< interface names or addresses to gather host candidates on
     std::string stun;               ///< stun:host[:port]
-    std::vector<std::string> turn;  ///< turn[s]:[user:pass@]host[:port][?transport=udp|tcp]
+    std::vector<std::string> turn;  ///< turn:[user:pass@]host[:port][?transport=udp|tcp]
     std::string turn_user;          ///< used when a TURN URI carries no credentials
     std::string turn_password;
     bool relay_only = false;  ///< --ice-transport-policy relay

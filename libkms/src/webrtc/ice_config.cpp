@@ -51,8 +51,14 @@ std::string webrtcbin_turn_uri(const std::string& uri, const IceOptions& ice) {
     std::string rest;
     std::string scheme;
     if (uri.rfind("turns:", 0) == 0) {
-        scheme = "turns";
-        rest = uri.substr(6);
+        // libnice 0.1.21 speaks plain TCP to a "TLS" TURN server outside its Google and
+        // Microsoft modes: the Allocate, user name and realm would cross the network in the clear
+        // (seen on the wire through a relaying proxy), while the user asked for TLS.
+        throw Error(ErrorCode::InvalidArgument,
+                    "--turn '" + redact_url(uri) +
+                        "': TURN over TLS is not available (libnice, which makes the connection, "
+                        "would send it as plain TCP); use turn:...?transport=tcp if plain TCP is "
+                        "acceptable, and kms-stun turn turns:... to check the server's TLS");
     } else if (uri.rfind("turn:", 0) == 0) {
         scheme = "turn";
         rest = uri.substr(5);

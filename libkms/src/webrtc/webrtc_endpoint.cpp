@@ -1795,11 +1795,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             });
     }
 
-    bool expects_media() const {
-        return std::any_of(tracks.begin(), tracks.end(),
-                           [](const Track& t) { return t.recv && t.codec; });
-    }
-
     // ---- statistics ----------------------------------------------------------------------------
 
     void request_stats() {

@@ -52,8 +52,17 @@ SCENARIO("TURN URIs become webrtcbin's, with credentials and never a printed pas
     using kms::webrtc::webrtcbin_turn_uri;
     CHECK(webrtcbin_turn_uri("turn:alice:pw@127.0.0.1:3478", ice) ==
           "turn://alice:pw@127.0.0.1:3478");
-    CHECK(webrtcbin_turn_uri("turns:alice:pw@turn.example.org?transport=tcp", ice) ==
-          "turns://alice:pw@turn.example.org?transport=tcp");
+    CHECK(webrtcbin_turn_uri("turn:alice:pw@turn.example.org?transport=tcp", ice) ==
+          "turn://alice:pw@turn.example.org?transport=tcp");
+    // libnice would speak plain TCP to it: refused, and the password not printed.
+    try {
+        webrtcbin_turn_uri("turns:alice:TopSecret99@turn.example.org", ice);
+        FAIL("accepted turns:");
+    } catch (const kms::Error& e) {
+        CHECK(e.code() == kms::ErrorCode::InvalidArgument);
+        CHECK(std::string(e.what()).find("plain TCP") != std::string::npos);
+        CHECK(std::string(e.what()).find("TopSecret99") == std::string::npos);
+    }
     ice.turn_user = "bob";
     ice.turn_password = "p@ss word";
     CHECK(webrtcbin_turn_uri("turn:127.0.0.1", ice) == "turn://bob:p%40ss%20word@127.0.0.1");
