@@ -182,6 +182,18 @@ jq -e '.requests == 2 and .changeRequests == 2 and .errors == {"400": 0, "401": 
 [[ $(jq -s '[.[] | select(.type == "stun-request" and .code == 420)] | length' plain.jsonl) == 2 ]] ||
   fail "420 events: $(cat plain.jsonl)"
 pass "CHANGE-REQUEST without --alt: 420, exit 5, counted ($(jq -c .errors <<<"$counters"))"
+# With --alt, CHANGE-REQUEST is honoured: the answer comes from the other IP, port or both, as
+# the server's RESPONSE-ORIGIN says, and the client takes it (exit 0).
+bg alt "$S" server --listen 127.0.0.1:3489 --alt 127.0.0.2:3490 -t 30 -q --events alt.jsonl
+ready "kms-stun server --alt on 127.0.0.1:3489" 5 listening alt.jsonl
+for pair in ip=127.0.0.2:3489 port=127.0.0.1:3490 ip+port=127.0.0.2:3490; do
+  change=${pair%%=*}; want=${pair#*=}
+  "$S" binding stun:127.0.0.1:3489 --change-request "$change" --json >cr.json 2>cr.err ||
+    fail "--change-request $change to a server with --alt: exit $? ($(cat cr.err))"
+  jq -e --arg w "$want" '.responseOrigin == $w and .otherAddress == "127.0.0.2:3490"' cr.json >/dev/null ||
+    fail "--change-request $change: $(cat cr.json), expected the answer from $want"
+done
+pass "CHANGE-REQUEST with --alt: answers from 127.0.0.2:3489, 127.0.0.1:3490 and 127.0.0.2:3490"
 # A nonce from before a restart is stale to the new server (its key is new): 438, and the
 # client's ping takes the new nonce and loses nothing. The first server counts its one 401 at
 # exit, the second its 438 and no 401.
