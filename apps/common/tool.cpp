@@ -165,7 +165,8 @@ CLI::Validator seconds_check(bool zero_ok) {
         [zero_ok](std::string& text) -> std::string {
             char* end = nullptr;
             const double v = std::strtod(text.c_str(), &end);
-            if (text.empty() || *end || !(v > 0 || (zero_ok && v == 0)) || v > 1e7)
+            // At most about 46 days: the timers take milliseconds in 32 bits.
+            if (text.empty() || *end || !(v > 0 || (zero_ok && v == 0)) || v > 4e6)
                 return zero_ok ? "must be a number of seconds, 0 or more"
                                : "must be a positive number of seconds";
             return {};

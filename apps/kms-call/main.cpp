@@ -161,6 +161,9 @@ WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
     if (w.send.kind == MediaUri::Kind::Stdio && o.sdp_in == "-")
         throw Error(ErrorCode::InvalidArgument,
                     "--send - reads media from stdin; give --sdp-in FILE");
+    if (w.send.kind == MediaUri::Kind::Stdio && !o.data.empty())
+        throw Error(ErrorCode::InvalidArgument,
+                    "--send - and --data both read stdin; give one of them");
     w.video_codecs = split_list(o.video_codec);
     w.audio_codecs = split_list(o.audio_codec);
     w.ice.bind = o.bind;
@@ -184,10 +187,10 @@ WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
 }
 
 // Opens and closes a fifo without blocking, so a peer waiting to read it sees end of input.
-void close_for_peer(const std::string& path) {
-    // A fifo with no reader yet refuses (ENXIO); the peer may be about to open it, so try for
-    // up to half a second.
-    for (int i = 0; i < 10; ++i) {
+// A fifo with no reader yet refuses (ENXIO); the peer may be about to open it, so it tries
+// `tries` times 50 ms apart (half a second by default; less when a stop is already counting).
+void close_for_peer(const std::string& path, int tries = 10) {
+    for (int i = 0; i < tries; ++i) {
         int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
         if (fd >= 0) {
             ::close(fd);
@@ -308,7 +311,7 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     };
     cb.ended = [&](const CallEnd& end) {
         if (!result) result = end;
-        if (!end.clean && !local_written && o.sdp_out != "-") close_for_peer(o.sdp_out);
+        if (!end.clean && !local_written && o.sdp_out != "-") close_for_peer(o.sdp_out, 2);
         loop.quit();
     };
 
@@ -356,7 +359,7 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     ep.reset();  // finalises output before we report
     tool.end_progress();
     // Our description goes to stdout before the result does, or not at all if stdout is stuck.
-    wait_writes(1.0);
+    wait_writes(result && !result->clean ? 0.2 : 1.0);
     Output out(tool.common().json);
     if (tool.common().json || !tool.common().quiet) {
         if (!tool.common().json) {

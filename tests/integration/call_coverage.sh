@@ -52,6 +52,21 @@ codecs=$(ffprobe -v error -show_entries stream=codec_name -of csv=p=0 piped.mkv 
 [[ $codecs == vp8, ]] || fail "-o -: the stream holds '$codecs'"
 echo "ok: test:video sends no tone; -o - is a Matroska stream ffprobe reads"
 
+# --send from a pipe (bash's <(...)): not probed, so nothing is read before the call, and the
+# whole stream arrives.
+gst-launch-1.0 -q -e videotestsrc num-buffers=90 pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 \
+  ! vp8enc deadline=1 ! webmmux ! filesink location=v.webm
+rm -f o a; mkfifo o a
+bash -c "exec '$KMS_CALL' offer --bind 127.0.0.1 --sdp-out o --sdp-in a --send <(cat v.webm) -q </dev/null >/dev/null 2>off.err" &
+PIDS+=($!); PID_off=$!
+"$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o --sdp-out a -t 15 -o fromfd.mkv -q </dev/null >/dev/null 2>ans.err &
+PIDS+=($!); PID_ans=$!
+wait_for "$PID_off" 20; expect_rc 0 "offerer sending from a pipe"
+wait_for "$PID_ans" 20; expect_rc 0 "answerer"
+n=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_read_packets -of csv=p=0 fromfd.mkv)
+(( n >= 80 )) || fail "--send <(...): $n of 90 frames arrived"
+echo "ok: --send from a pipe: $n of 90 frames"
+
 # -o - into a reader that goes away: 7, saying so, not GStreamer's element path.
 rm -f o a; mkfifo o a
 (set +e; "$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a -o - -t 6 -q </dev/null 2>pipe.err | head -c 2000 >/dev/null

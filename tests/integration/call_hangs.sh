@@ -28,6 +28,18 @@ expect_rc 4 "1a: SIGINT before ICE connected"
 within "$secs" 3 || fail "1a: SIGINT took ${secs}s to end the call"
 echo "ok: 1a SIGINT before ICE connects ends in ${secs}s"
 
+# 1a''. Stopped while still waiting for the offer, with a recording asked for: nothing can reach
+# the muxer, so nothing is waited for (it used to wait the muxer's 2.5 s and then the fifo's).
+rm -f never; mkfifo never; exec 6<>never
+bg wait1 sh -c "exec '$KMS_CALL' answer --bind 127.0.0.1 --sdp-in never --sdp-out /dev/null -o w.webm >/dev/null 2>w.err"
+sleep 1; kill -INT "$PID_wait1"; start=$(date +%s.%N)
+wait_for "$PID_wait1" 5; secs=$(echo "$(date +%s.%N) - $start" | bc)
+expect_rc 4 "1: SIGINT while waiting for the offer"
+within "$secs" 1 || fail "1: stopping while waiting for the offer took ${secs}s"
+grep -q "before the peer's description came" w.err || fail "1: message: $(tail -1 w.err)"
+exec 6>&-
+echo "ok: 1 a stop while waiting for the offer, with -o: 4 after ${secs}s"
+
 # 1a'. The second signal exits 130 at once, whatever the call is doing (here: saying goodbye).
 rm -f o a; mkfifo o a
 bg peer sh -c "exec '$KMS_CALL' offer --bind 127.0.0.1 --sdp-out o --sdp-in a -t 20 >/dev/null 2>&1 </dev/null"

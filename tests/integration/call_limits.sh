@@ -109,10 +109,13 @@ echo "ok: 11 output failures exit 7, unusable --send files 3, before any offer"
 timeout 10 "$KMS_CALL" offer --events - </dev/null >/dev/null 2>e13 && RC=0 || RC=$?
 expect_rc 2 "13: --events - with the SDP on stdout"
 grep -q "share stdout" e13 || fail "13: message: $(cat e13)"
-echo "ok: 13 --events - with SDP on stdout exits 2"
+timeout 10 "$KMS_CALL" answer --send - --data chat --sdp-in /dev/null </dev/null >/dev/null 2>e13 && RC=0 || RC=$?
+expect_rc 2 "13: --send - with --data"
+grep -q "both read stdin" e13 || fail "13: message: $(cat e13)"
+echo "ok: 13 --events - with SDP on stdout, and --send - with --data, exit 2"
 
 # 14. Range errors say what is wanted.
-for args in "--ice-timeout 0" "--duration -1" "-t abc" "--sdp-timeout 0"; do
+for args in "--ice-timeout 0" "--duration -1" "-t abc" "--sdp-timeout 0" "-t 5000000"; do
   timeout 10 "$KMS_CALL" offer $args </dev/null >/dev/null 2>e14 && RC=0 || RC=$?
   expect_rc 2 "14: $args"
   grep -q "number of seconds" e14 || fail "14: $args: $(head -1 e14)"

@@ -1,6 +1,7 @@
 #include "media/input_probe.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -30,6 +31,12 @@ std::string media_type(GstDiscovererStreamInfo* s) {
 InputProbe probe_input(const std::string& path, double timeout_s) {
     // open() first: its errno says "No such file" or "Permission denied" in plain words, where
     // the discoverer would say "Resource not found".
+    // A pipe or fifo (--send <(ffmpeg ...)) is not probed: what the discoverer read would be
+    // missing from the call, and opening a fifo twice breaks its writer.
+    struct stat st = {};
+    if (::stat(path.c_str(), &st) != 0)
+        throw Error(ErrorCode::BadInput, "--send " + path + ": " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) return InputProbe{false, true, true, {}, {}};
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw Error(ErrorCode::BadInput, "--send " + path + ": " + std::strerror(errno));
     ::close(fd);
@@ -58,6 +65,7 @@ InputProbe probe_input(const std::string& path, double timeout_s) {
                         (owned_err ? std::string(" (") + owned_err->message + ")" : ""));
 
     InputProbe out;
+    out.known = true;
     GList* streams = gst_discoverer_info_get_stream_list(info.get());
     for (GList* l = streams; l; l = l->next) {
         auto* s = static_cast<GstDiscovererStreamInfo*>(l->data);

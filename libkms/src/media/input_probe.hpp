@@ -8,6 +8,7 @@
 namespace kms::media {
 
 struct InputProbe {
+    bool known = false;  ///< false for a pipe or fifo: probing would eat the start of the stream
     bool video = false;
     bool audio = false;
     std::string video_caps;  ///< e.g. "video/x-h264"; empty when there is no video

@@ -119,6 +119,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     bool remote_applied = false;
     bool ice_connected_once = false;
     bool stopping = false;
+    bool stop_asked = false;  // stop() was called once
     bool ended = false;
     CallEnd pending_end;
     Clock::time_point stop_started{};
@@ -157,6 +158,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     // when start_input() lets them.
     GstElement* input_parse = nullptr;
     GstElement* input_src = nullptr;
+    std::vector<GstElement*> input_bins;  // borrowed: each stream's branch (input_mutex)
     bool input_started = false;
     bool input_grace_over = false;
     std::atomic<bool> peer_keyed{false};  // SRTP from the peer decrypted: its keys are in place
@@ -366,7 +368,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 stun = "stun://" + stun.substr(5);
             if (stun.rfind("stun://", 0) != 0)
                 throw Error(ErrorCode::InvalidArgument,
-                            "--stun '" + stun + "': expected stun:HOST[:PORT]");
+                            "--stun '" + redact_url(stun) + "': expected stun:HOST[:PORT]");
             check_resolves(opt.ice.stun, "--stun");
             g_object_set(webrtc, "stun-server", stun.c_str(), nullptr);
         }
@@ -601,7 +603,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     }
 
     void on_channel_open() {
-        if (data_open) return;
+        if (data_open || !channel) return;  // adopt_channel() opens it when it comes first
         data_open = true;
         gchar* label = nullptr;
         g_object_get(channel.get(), "label", &label, nullptr);
@@ -851,6 +853,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             }
             GstElement* bin = parse_bin(desc);
             gst_bin_add(GST_BIN(pipeline.get()), bin);
+            {
+                std::lock_guard lock(input_mutex);
+                input_bins.push_back(bin);
+            }
             gst::PadPtr bsink(gst_element_get_static_pad(bin, "sink"));
             if (target) {
                 gst::PadPtr bsrc(gst_element_get_static_pad(bin, "src"));
@@ -974,6 +980,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         std::unique_lock mux_lock(mux_mutex);
         if (mux && mux_closed.count(c->kind)) {
             KMS_LOG(webrtc, WARNING, "%s arrived after the recording closed it out", c->kind);
+        } else if (mux && mux_pads.count(c->kind) && gst_pad_is_linked(mux_pads[c->kind].get())) {
+            // A second stream of one kind (a new SSRC): decoded and counted, but the file has one
+            // track per kind until issue 7 gives it more.
+            KMS_LOG(webrtc, WARNING, "a second %s stream is not recorded", c->kind);
         } else if (mux) {
             // A queue that holds 5 s: other tracks get 2 s to arrive before the muxer gives up
             // on them, and a muxer that stalls drops old data rather than stalling the call.
@@ -1291,6 +1301,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             return kind == "video" ? opt.send.video : opt.send.audio;
         if (opt.send.kind == MediaUri::Kind::File && input_kinds_known)
             return kind == "video" ? input_has_video : input_has_audio;
+        if (opt.send.kind == MediaUri::Kind::V4l2) return kind == "video";
+        if (opt.send.kind == MediaUri::Kind::Pulse || opt.send.kind == MediaUri::Kind::Alsa)
+            return kind == "audio";
         return true;
     }
 
@@ -2047,7 +2060,17 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 gst_message_parse_error(msg, &err, &dbg);
                 gst::GErrorPtr e(err);
                 gst::GCharPtr d(dbg);
-                if (stopping) return;  // errors while tearing down lose nothing
+                if (stopping) {
+                    // A write error while the muxer finalises (disk full, the reader of stdout
+                    // gone) is the one error of a wind-down that loses something: report it.
+                    if (pending_end.clean && is_output(GST_MESSAGE_SRC(msg))) {
+                        pending_end =
+                            CallEnd{false, ErrorCode::Io,
+                                    describe_error(GST_MESSAGE_SRC(msg), e.get(), ErrorCode::Io)};
+                        finish(pending_end);
+                    }
+                    return;
+                }
                 GST_DEBUG_BIN_TO_DOT_FILE_WITH_TS(GST_BIN(pipeline.get()), GST_DEBUG_GRAPH_SHOW_ALL,
                                                   "kms-error");
                 ErrorCode code = ErrorCode::Runtime;
@@ -2089,20 +2112,30 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     // A pipeline error in words a user can act on: which of their inputs or outputs failed and
     // what to do, rather than GStreamer's element path.
-    std::string describe_error(GstObject* src, const GError* e, ErrorCode code) const {
-        auto inside = [src](GstElement* el) {
-            return el && (src == GST_OBJECT(el) || gst_object_has_as_ancestor(src, GST_OBJECT(el)));
-        };
-        if (inside(file_sink) || inside(mux)) {
+    static bool inside(GstObject* src, GstElement* el) {
+        return el && (src == GST_OBJECT(el) || gst_object_has_as_ancestor(src, GST_OBJECT(el)));
+    }
+    bool is_output(GstObject* src) const { return inside(src, file_sink) || inside(src, mux); }
+    bool is_input(GstObject* src) {
+        if (inside(src, input_src) || inside(src, input_parse)) return true;
+        std::lock_guard lock(input_mutex);
+        return std::any_of(input_bins.begin(), input_bins.end(),
+                           [src](GstElement* b) { return inside(src, b); });
+    }
+
+    std::string describe_error(GstObject* src, const GError* e, ErrorCode code) {
+        if (is_output(src)) {
             const std::string where =
                 opt.output.kind == MediaUri::Kind::Stdio ? "stdout" : opt.output.location;
             return "-o " + opt.output.redacted() + ": cannot write " + where + ": " + e->message +
                    (opt.output.kind == MediaUri::Kind::Stdio ? " (did the reader of stdout exit?)"
                                                              : " (is the disk full?)");
         }
-        if (inside(input_src) || inside(input_parse) || code == ErrorCode::BadInput)
+        if (is_input(src))
             return "--send " + opt.send.redacted() + ": " + e->message +
                    (code == ErrorCode::BadInput ? "; is it a media file GStreamer can read?" : "");
+        if (code == ErrorCode::BadInput)
+            return std::string("the media received from the peer: ") + e->message;
         return std::string(e->message) + " (in " + GST_OBJECT_NAME(src) +
                "; GST_DEBUG=3 shows more)";
     }
@@ -2159,6 +2192,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         const bool bye = ice_connected_once && verified;
         if (bye) bye_pads(pads);
         send_eos_async(std::move(pads));
+        // Before the tracks are known no pad of the muxer exists, and nothing will ever reach it.
+        {
+            std::lock_guard lock(mux_mutex);
+            if (mux && mux_pads.empty() && eos_pending) --eos_pending;
+        }
         // The RTCP thread sends the BYE within tens of milliseconds; 500 ms leaves it room. A
         // muxer gets up to 2.5 s to write its index: a stop ends within 3 s whatever happens.
         const unsigned wait = eos_pending ? 2500 : bye ? kByeGraceMs : 0;
@@ -2219,7 +2257,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     // The caller asked to stop; asking again while winding down stops at once.
     void stop_graceful() {
-        if (stopping) return finish(pending_end);
+        // Only the caller's own second stop cuts the wind-down short; one that comes while the
+        // peer's goodbye or the input's end winds the call down lets the muxer finish.
+        if (stop_asked) return finish(pending_end);
+        stop_asked = true;
+        if (stopping) return;
         if (ice_connected_once) return wind_down(CallEnd{});
         // A call that never connected did not happen, however it was stopped: scripts must not
         // read success from it.
@@ -2281,7 +2323,7 @@ WebRtcEndpoint::WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, Event
     impl_ = std::make_shared<Impl>(std::move(options), std::move(callbacks), events);
     if (impl_->opt.send.kind == MediaUri::Kind::File) {
         const media::InputProbe probe = media::probe_input(impl_->opt.send.location);
-        impl_->input_kinds_known = true;
+        impl_->input_kinds_known = probe.known;
         impl_->input_has_video = probe.video;
         impl_->input_has_audio = probe.audio;
     }
