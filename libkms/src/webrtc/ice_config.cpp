@@ -63,9 +63,12 @@ std::string webrtcbin_turn_uri(const std::string& uri, const IceOptions& ice) {
         scheme = "turn";
         rest = uri.substr(5);
     } else {
-        throw Error(ErrorCode::InvalidArgument,
-                    "--turn '" + redact_url(uri) +
-                        "': expected turn:[USER:PASS@]HOST[:PORT][?transport=udp|tcp]");
+        // No scheme to tell the user part by (bob:S3cret@host): hide all of it.
+        const size_t at = uri.rfind('@');
+        const std::string shown = at == std::string::npos ? uri : "***" + uri.substr(at);
+        throw Error(
+            ErrorCode::InvalidArgument,
+            "--turn '" + shown + "': expected turn:[USER:PASS@]HOST[:PORT][?transport=udp|tcp]");
     }
     if (rest.rfind("//", 0) == 0) rest = rest.substr(2);
     std::string query;

@@ -75,6 +75,13 @@ SCENARIO("TURN URIs become webrtcbin's, with credentials and never a printed pas
     }
     CHECK(code_of([&] { webrtcbin_turn_uri("stun:127.0.0.1", ice); }) ==
           kms::ErrorCode::InvalidArgument);
+    try {  // the scheme forgotten: nothing tells the user part apart, so all of it is hidden
+        webrtcbin_turn_uri("bob:TopSecret99@turn.example.org", ice);
+        FAIL("accepted a URI without a scheme");
+    } catch (const kms::Error& e) {
+        CHECK(std::string(e.what()).find("TopSecret99") == std::string::npos);
+        CHECK(std::string(e.what()).find("***@turn.example.org") != std::string::npos);
+    }
 }
 
 SCENARIO("--bind takes addresses and interface names", "[webrtc][ice]") {
