@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "common/tool.hpp"
+
+#include "common/secrets.hpp"
 #include "kms/runtime.hpp"
 #include "kms/version.hpp"
 
@@ -49,12 +51,15 @@ std::string Tool::version_line() const {
 }
 
 int Tool::run(int argc, char** argv, const std::function<int()>& body) {
+    // CLI11 quotes arguments in its errors: a mistyped option before a password shows it.
+    const std::set<std::string> secrets = secrets_of(argc, argv, secret_options_);
     try {
         app_.parse(argc, argv);
     } catch (const CLI::Success& e) {
         return app_.exit(e);  // --help and --version print on stdout, exit 0
     } catch (const CLI::ParseError& e) {
-        std::fprintf(stderr, "%s: %s\nTry '%s --help'.\n", info_.name, e.what(), info_.name);
+        std::fprintf(stderr, "%s: %s\nTry '%s --help'.\n", info_.name,
+                     hide(e.what(), secrets).c_str(), info_.name);
         return kUsage;
     }
     if (common_.quiet) common_.verbose = -1;
@@ -64,11 +69,11 @@ int Tool::run(int argc, char** argv, const std::function<int()>& body) {
         return body();
     } catch (const Error& e) {
         end_progress();
-        std::fprintf(stderr, "%s: %s\n", info_.name, e.what());
+        std::fprintf(stderr, "%s: %s\n", info_.name, hide(e.what(), secrets).c_str());
         return exit_code_for(e.code());
     } catch (const std::exception& e) {
         end_progress();
-        std::fprintf(stderr, "%s: %s\n", info_.name, e.what());
+        std::fprintf(stderr, "%s: %s\n", info_.name, hide(e.what(), secrets).c_str());
         return kFailure;
     }
 }

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/exit_codes.hpp"
 #include "kms/events.hpp"
@@ -52,6 +53,10 @@ class Tool {
     /// for handle_signals(), a second exits 130 at once. Call it first thing in main.
     void catch_signals();
 
+    /// Options whose values are secrets (--turn-password): no message of run() shows them, and
+    /// neither does it show the password of a USER:PASS@ URI on the command line.
+    void secret_options(std::vector<std::string> options) { secret_options_ = std::move(options); }
+
     /// SIGINT/SIGTERM (also one caught earlier) call stop on the main loop; a second signal exits
     /// 130 at once, from the signal handler, whatever the main thread is doing.
     void handle_signals(Loop& loop, std::function<void()> stop);
@@ -71,6 +76,7 @@ class Tool {
     EventWriter events_;
     bool progress_shown_ = false;
     bool deadline_armed_ = false;
+    std::vector<std::string> secret_options_;
     bool tty_ = false;
 };
 

@@ -403,6 +403,7 @@ int main(int argc, char** argv) {
          "kms-call: one-off WebRTC calls from a shell (offer/answer over stdio, files or fifos)",
          kExamples});
     tool.catch_signals();
+    tool.secret_options({"--turn-password"});
     CLI::App& app = tool.app();
     CallOptions o;
     app.require_subcommand(1, 1);

@@ -6,6 +6,7 @@
 #include <set>
 #include <vector>
 
+#include "common/secrets.hpp"
 #include "common/tool.hpp"
 #include "kms/uri.hpp"
 #include "modes.hpp"
@@ -60,56 +61,6 @@ void add_tls(CLI::App* cmd, TlsOptions& t) {
     cmd->add_flag("--insecure", t.insecure, "Do not check the server's TLS certificate");
 }
 
-// The secrets on a command line: values of -p/--password/--secret, the password of
-// --user USER:PASS (server) and of any turn:USER:PASS@HOST, for hiding in messages.
-std::set<std::string> secrets_of(int argc, char** argv) {
-    std::set<std::string> out;
-    auto add = [&](const std::string& s) {
-        if (!s.empty()) out.insert(s);
-    };
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        const std::string next = i + 1 < argc ? argv[i + 1] : "";
-        for (const char* opt : {"-p", "--password", "--secret", "--user"}) {
-            const std::string o = opt;
-            std::string value;
-            if (a == o)
-                value = next;
-            else if (a.rfind(o + "=", 0) == 0)
-                value = a.substr(o.size() + 1);
-            else if (o == "-p" && a.size() > 2 && a.rfind("-p", 0) == 0)
-                value = a.substr(2);
-            else
-                continue;
-            if (o == "--user") {
-                const size_t colon = value.find(':');
-                value = colon == std::string::npos ? "" : value.substr(colon + 1);
-            }
-            add(value);
-        }
-        // user:PASS@ in a URI: what redact_url hides.
-        const std::string r = kms::redact_url(a);
-        if (r != a) {
-            const size_t star = r.find(":***@");
-            const size_t at = a.rfind('@');
-            if (star != std::string::npos && at != std::string::npos && at > star + 1)
-                add(a.substr(star + 1, at - star - 1));
-        }
-    }
-    return out;
-}
-
-// text with every secret shown as ***, longest first so that no part of one survives.
-std::string hide(std::string text, const std::set<std::string>& secrets) {
-    std::vector<std::string> by_length(secrets.begin(), secrets.end());
-    std::sort(by_length.begin(), by_length.end(),
-              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-    for (const auto& s : by_length)
-        for (size_t at = text.find(s); at != std::string::npos; at = text.find(s, at + 3))
-            text.replace(at, s.size(), "***");
-    return text;
-}
-
 bool wants_json(int argc, char** argv) {
     for (int i = 1; i < argc && std::string(argv[i]) != "--"; ++i)
         if (std::string(argv[i]) == "--json") return true;
@@ -132,7 +83,7 @@ std::optional<int> usage_error(CLI::App& app, int argc, char** argv,
     } catch (const CLI::Success&) {
         return std::nullopt;  // --help and --version: Tool::run prints them
     } catch (const CLI::ParseError& e) {
-        const std::string message = hide(e.what(), secrets);
+        const std::string message = kms::app::hide(e.what(), secrets);
         std::fprintf(stderr, "kms-stun: %s\nTry 'kms-stun --help'.\n", message.c_str());
         if (wants_json(argc, argv)) print_json_error(stdout, message);
         return kms::app::kUsage;
@@ -148,11 +99,11 @@ int guarded(kms::app::Tool& tool, std::FILE* json_out, const std::set<std::strin
     try {
         return mode();
     } catch (const kms::Error& e) {
-        const std::string message = hide(e.what(), secrets);
+        const std::string message = kms::app::hide(e.what(), secrets);
         if (tool.common().json) print_json_error(json_out, message);
         throw kms::Error(e.code(), message);
     } catch (const std::exception& e) {
-        const std::string message = hide(e.what(), secrets);
+        const std::string message = kms::app::hide(e.what(), secrets);
         if (tool.common().json) print_json_error(json_out, message);
         throw kms::Error(kms::ErrorCode::Runtime, message);
     }
@@ -290,7 +241,8 @@ int main(int argc, char** argv) {
         ->required()
         ->option_text("ADDR:PORT");
 
-    const std::set<std::string> secrets = secrets_of(argc, argv);
+    const std::set<std::string> secrets =
+        kms::app::secrets_of(argc, argv, {"-p", "--password", "--secret", "--user"});
     if (auto rc = usage_error(app, argc, argv, secrets)) return *rc;
     int rc = tool.run(argc, argv, [&] {
         // gather --check without --out talks to its peer on stdout, so its result goes to stderr.

@@ -123,6 +123,17 @@ for args in "--ice-timeout 0" "--duration -1" "-t abc" "--sdp-timeout 0" "-t 500
 done
 echo "ok: 14 range errors name seconds"
 
+# 17 (kms-call's side): no message shows a TURN password, even when CLI11 quotes the arguments
+# after a mistyped option, or the URI lacks its scheme.
+for args in "--turn-pasword TopSecret99" "--turn-password TopSecret99 --frob" \
+            "--turn turn:alice:TopSecret99@127.0.0.1?transport=bogus" "--turn alice:TopSecret99@127.0.0.1" \
+            "--turn turns:alice:TopSecret99@127.0.0.1" "--stun turn:alice:TopSecret99@127.0.0.1"; do
+  timeout 10 "$KMS_CALL" offer --bind 127.0.0.1 $args --json </dev/null >s17.out 2>s17.err && RC=0 || RC=$?
+  [[ $RC == 2 ]] || fail "17: $args: exit $RC, expected 2"
+  ! grep -q TopSecret99 s17.out s17.err || fail "17: $args printed the password: $(cat s17.err)"
+done
+echo "ok: 17 no TURN password in any message"
+
 # 15. --stats-interval 0 keeps the selected pair; ICE states come once each, connected first.
 CALL_DEADLINE=20 call_pair "-t 3 --stats-interval 0" "-t 3"
 [[ $RC_OFF == 0 ]] || { show_logs; fail "15: exit $RC_OFF"; }
