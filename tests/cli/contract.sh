@@ -6,9 +6,12 @@ set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# Scratch files in a directory of our own, whatever directory the test is run from.
+scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
 
 shared=$TOP/../shared/checks/cli-contract
 if [[ -x $shared ]]; then (cd "$TOP" && "$shared" "$BUILD") || fail "the shared cli-contract check"; fi
+cd "$scratch"
 
 for bin in "$BUILD"/apps/kms-*; do
   [[ -x $bin && -f $bin ]] || continue
