@@ -7,19 +7,6 @@
 . "$(dirname "$0")/../lib/kms-test.sh"
 S=$BUILD/apps/kms-stun
 
-# ready WHAT SECONDS CMD...: CMD until it succeeds; fails naming WHAT when it never does.
-ready() {
-  local what=$1 secs=$2 end=$((SECONDS + $2)); shift 2
-  until "$@" >/dev/null 2>&1; do
-    (( SECONDS < end )) || fail "$what was not ready after ${secs}s"
-    sleep 0.1
-  done
-}
-# listening FILE: the address in the 'listening' event that kms-stun server/echo --events FILE
-# writes once its sockets are bound.
-listening() { jq -er 'select(.type=="listening") | .listen' "$1" 2>/dev/null; }
-# one_error FILE: FILE holds exactly one JSON object, and it has a non-empty "error".
-one_error() { jq -se 'length == 1 and (.[0].error | type == "string" and length > 0)' "$1" >/dev/null; }
 
 turnserver -n --listening-ip=127.0.0.1 --listening-port=3478 --no-tls --no-dtls --stun-only --no-cli \
   --log-file=stdout >turn.log 2>&1 &

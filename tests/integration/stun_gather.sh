@@ -5,17 +5,6 @@
 . "$(dirname "$0")/../lib/kms-test.sh"
 S=$KMS_BUILD/apps/kms-stun
 
-# ready WHAT SECONDS CMD...: CMD until it succeeds; fails naming WHAT when it never does.
-ready() {
-  local what=$1 secs=$2 end=$((SECONDS + $2)); shift 2
-  until "$@" >/dev/null 2>&1; do
-    (( SECONDS < end )) || fail "$what was not ready after ${secs}s"
-    sleep 0.1
-  done
-}
-listening() { jq -er 'select(.type=="listening") | .listen' "$1" 2>/dev/null; }
-# one_error FILE: FILE holds exactly one JSON object, and it has a non-empty "error".
-one_error() { jq -se 'length == 1 and (.[0].error | type == "string" and length > 0)' "$1" >/dev/null; }
 
 # Errors before gathering starts, with --json: one object with "error" (a name that does not
 # resolve fails inside this namespace, which has no route anywhere).

@@ -9,22 +9,6 @@
 . "$(dirname "$0")/../lib/kms-test.sh"
 S=$KMS_BUILD/apps/kms-stun
 
-# ready WHAT SECONDS CMD...: CMD until it succeeds; fails naming WHAT when it never does.
-ready() {
-  local what=$1 secs=$2 end=$((SECONDS + $2)); shift 2
-  until "$@" >/dev/null 2>&1; do
-    (( SECONDS < end )) || fail "$what was not ready after ${secs}s"
-    sleep 0.1
-  done
-}
-listening() { jq -er 'select(.type=="listening") | .listen' "$1" 2>/dev/null; }
-# stop NAME: SIGTERM to the process bg NAME started, and wait until it is gone (its ports free).
-stop() {
-  local pid; eval "pid=\$PID_$1"
-  kill "$pid" 2>/dev/null || true
-  wait_for "$pid" 5
-  [[ $RC != 124 ]] || fail "$1 did not stop within 5 s of SIGTERM"
-}
 
 # Loopback holds 127.0.0.0/8, so one namespace gives an RFC 5780 server its two addresses.
 bg srv "$S" server --listen 127.0.0.1:3478 --alt 127.0.0.2:3479 -t 30 -q --events srv.jsonl

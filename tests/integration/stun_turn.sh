@@ -7,15 +7,6 @@
 . "$(dirname "$0")/../lib/kms-test.sh"
 S=$KMS_BUILD/apps/kms-stun
 
-# ready WHAT SECONDS CMD...: CMD until it succeeds; fails naming WHAT when it never does.
-ready() {
-  local what=$1 secs=$2 end=$((SECONDS + $2)); shift 2
-  until "$@" >/dev/null 2>&1; do
-    (( SECONDS < end )) || fail "$what was not ready after ${secs}s"
-    sleep 0.1
-  done
-}
-listening() { jq -er 'select(.type=="listening") | .listen' "$1" 2>/dev/null; }
 # no_secret SECRET FILES...: fails when SECRET appears in any of FILES.
 no_secret() {
   local secret=$1; shift

@@ -71,6 +71,26 @@ nat_topology() {
     ip netns exec nat iptables -t nat -A POSTROUTING -o n1 -j MASQUERADE
   fi
 }
+# ready WHAT SECONDS CMD...: CMD until it succeeds; fails naming WHAT when it never does.
+ready() {
+  local what=$1 secs=$2 end=$((SECONDS + $2)); shift 2
+  until "$@" >/dev/null 2>&1; do
+    (( SECONDS < end )) || fail "$what was not ready after ${secs}s"
+    sleep 0.1
+  done
+}
+# listening FILE: the address in the 'listening' event that kms-stun server/echo --events FILE
+# writes once its sockets are bound.
+listening() { jq -er 'select(.type=="listening") | .listen' "$1" 2>/dev/null; }
+# one_error FILE: FILE holds exactly one JSON object, and it has a non-empty "error".
+one_error() { jq -se 'length == 1 and (.[0].error | type == "string" and length > 0)' "$1" >/dev/null; }
+# stop NAME: SIGTERM to the process bg NAME started, and wait until it is gone (its ports free).
+stop() {
+  local pid; eval "pid=\$PID_$1"
+  kill "$pid" 2>/dev/null || true
+  wait_for "$pid" 5
+  [[ $RC != 124 ]] || fail "$1 did not stop within 5 s of SIGTERM"
+}
 expect_rc() { [[ $RC == "$1" ]] || fail "$2: exit $RC, expected $1"; }
 # Last value of FIELD among events of TYPE (optionally with kind KIND): ev FILE TYPE FIELD [KIND]
 ev() {
