@@ -18,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -2190,8 +2191,22 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         // A failing side says goodbye too, so its peer ends at once rather than after
         // --ice-timeout; but never to a peer whose certificate did not check out.
         const bool bye = ice_connected_once && verified;
-        if (bye) bye_pads(pads);
+        std::vector<gst::PadPtr> bye_to;
+        if (bye) bye_pads(bye_to);
         send_eos_async(std::move(pads));
+        // The BYE's EOS is waited for (300 ms at most, so a blocked sender cannot hold the stop),
+        // so that the grace below starts once rtpsession has it: sent and forgotten, it could
+        // reach rtpsession after finish() had already torn the session down, and the peer then
+        // learnt of our end only from ICE, seconds later.
+        if (!bye_to.empty()) {
+            auto done = std::make_shared<std::promise<void>>();
+            std::future<void> sent = done->get_future();
+            std::thread([keep = gst::ref(pipeline.get()), pads = std::move(bye_to), done] {
+                for (auto& pad : pads) gst_pad_send_event(pad.get(), gst_event_new_eos());
+                done->set_value();
+            }).detach();
+            sent.wait_for(std::chrono::milliseconds(300));
+        }
         // Before the tracks are known no pad of the muxer exists, and nothing will ever reach it.
         {
             std::lock_guard lock(mux_mutex);
