@@ -1,6 +1,7 @@
 // kms-call: one-off WebRTC calls from a shell.
 #include <fcntl.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <cerrno>
 #include <cstdio>
@@ -36,7 +37,7 @@ struct CallOptions {
     std::string sdp_out = "-";
     std::string sdp_format = "sdp";
     double sdp_timeout = 300;
-    std::string send = "test:av";
+    std::vector<std::string> send{"test:av"};
     std::string output = "null:";
     bool no_audio = false, no_video = false, sendonly = false, recvonly = false;
     std::string video_codec = "vp8,vp9,h264";
@@ -80,8 +81,10 @@ void add_options(CLI::App& app, CallOptions& o) {
                    "Give up when the peer's SDP has not come after SECONDS (exit 4)")
         ->check(seconds_check(false))
         ->option_text("SECONDS");
-    app.add_option("--send", o.send,
-                   "Media to send: test:av, test:video, a file, v4l2:/dev/video0, pulse:, alsa:DEV")
+    app.add_option(
+           "--send", o.send,
+           "Media to send: test:av, test:video, a file, v4l2:/dev/video0, pulse:, alsa:DEV; "
+           "repeat it for more tracks (each source its own m-lines)")
         ->option_text("URI");
     app.add_option("-o,--output", o.output,
                    "Where received media goes: FILE.webm|.mkv|.mp4, - (Matroska), null:, display:")
@@ -140,16 +143,17 @@ WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
                                : MediaDirection::SendRecv;
     w.audio = !o.no_audio;
     w.video = !o.no_video;
-    w.send = parse_source_uri(o.send);
+    for (const auto& s : o.send) w.send.push_back(parse_source_uri(s));
     w.output = parse_sink_uri(o.output);
     const auto unsupported_send = {MediaUri::Kind::Rtsp, MediaUri::Kind::Http, MediaUri::Kind::Rtp,
                                    MediaUri::Kind::Whep};
-    for (auto k : unsupported_send)
-        if (w.send.kind == k)
-            throw Error(ErrorCode::InvalidArgument,
-                        "--send " + w.send.redacted() +
-                            ": kms-call sends test:, files, "
-                            "stdin (-), v4l2:, pulse: and alsa: sources");
+    for (const auto& send : w.send)
+        for (auto k : unsupported_send)
+            if (send.kind == k)
+                throw Error(ErrorCode::InvalidArgument,
+                            "--send " + send.redacted() +
+                                ": kms-call sends test:, files, "
+                                "stdin (-), v4l2:, pulse: and alsa: sources");
     if (w.output.kind != MediaUri::Kind::Null && w.output.kind != MediaUri::Kind::Display &&
         w.output.kind != MediaUri::Kind::File && w.output.kind != MediaUri::Kind::Stdio)
         throw Error(
@@ -158,10 +162,13 @@ WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
     if (w.output.kind == MediaUri::Kind::Stdio && (o.sdp_out == "-" || !o.data.empty()))
         throw Error(ErrorCode::InvalidArgument,
                     "-o - puts media on stdout; give --sdp-out FILE and no --data");
-    if (w.send.kind == MediaUri::Kind::Stdio && o.sdp_in == "-")
+    const bool send_stdin = std::any_of(w.send.begin(), w.send.end(), [](const MediaUri& s) {
+        return s.kind == MediaUri::Kind::Stdio;
+    });
+    if (send_stdin && o.sdp_in == "-")
         throw Error(ErrorCode::InvalidArgument,
                     "--send - reads media from stdin; give --sdp-in FILE");
-    if (w.send.kind == MediaUri::Kind::Stdio && !o.data.empty())
+    if (send_stdin && !o.data.empty())
         throw Error(ErrorCode::InvalidArgument,
                     "--send - and --data both read stdin; give one of them");
     w.video_codecs = split_list(o.video_codec);

@@ -32,7 +32,9 @@ struct WebRtcOptions {
     MediaDirection direction = MediaDirection::SendRecv;
     bool audio = true;
     bool video = true;
-    MediaUri send;    ///< what to send (default test:av)
+    /// What to send (default test:av). Each source sends its kinds on m-lines of their own, so
+    /// two video sources give two video m-lines; at most one may be a file or stdin.
+    std::vector<MediaUri> send;
     MediaUri output;  ///< where received media goes (default null:)
     /// Preference lists, most wanted first. Names: vp8 vp9 h264 / opus pcmu pcma g722.
     std::vector<std::string> video_codecs{"vp8", "vp9", "h264"};

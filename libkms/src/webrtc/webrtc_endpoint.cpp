@@ -37,6 +37,7 @@
 #include "media/decoder.hpp"
 #include "media/input_probe.hpp"
 #include "stats/stats_json.hpp"
+#include "webrtc/bundle.hpp"
 #include "webrtc/codecs.hpp"
 #include "webrtc/dtls_verify.hpp"
 #include "webrtc/ice_config.hpp"
@@ -79,6 +80,13 @@ std::string direction_name(GstWebRTCRTPTransceiverDirection d) {
 }  // namespace
 
 struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
+    static constexpr auto kBuffers =
+        static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST);
+    // Counted on streaming threads, read on the main thread.
+    struct TrackCounts {
+        std::atomic<unsigned long long> frames_in{0}, frames_out{0};
+        std::atomic<guint32> rx_ssrc{0};  // the peer's SSRC filed under this m-line
+    };
     struct Track {
         std::string kind;
         const CodecInfo* codec = nullptr;
@@ -86,9 +94,17 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         int mline = -1;
         bool send = false;
         bool recv = false;
+        int source = -1;         // index into opt.send of what this m-line sends
+        guint32 ssrc = 0;        // what we send with (a=ssrc)
+        std::string mid;         // once negotiated
+        std::string msid_track;  // the track id in a=msid: the transceiver's name
+        webrtc::ExtIds ext;      // header extensions agreed for this m-line
+        std::shared_ptr<TrackCounts> n = std::make_shared<TrackCounts>();
+        bool never_arrived_reported = false;
         GstElement* encoder = nullptr;  // borrowed; owned by the pipeline
         // File and stdin inputs: the webrtcbin pad waiting for the stream, and how to encode it.
         std::shared_ptr<GstPad> webrtc_sink;
+        std::shared_ptr<GstWebRTCRTPTransceiver> transceiver;  // the answerer's, once made
         std::string convert;
         std::string encode_tail;
         bool fed = false;
@@ -104,8 +120,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     GstElement* mux = nullptr;     // owned by pipeline
     GstElement* file_sink = nullptr;
     std::mutex mux_mutex;  // mux_pads and mux_closed: streaming threads link, main thread closes
-    std::map<std::string, gst::PadPtr> mux_pads;  // by kind; requested before media flows
-    std::set<std::string> mux_closed;             // kinds left out of the recording
+    std::map<int, gst::PadPtr> mux_pads;  // by m-line; requested before media flows
+    std::set<int> mux_closed;             // m-lines left out of the recording
     bool mux_deadline_armed = false;
     bool mux_is_mp4 = false;
     std::mutex signals_mutex;  // connect() runs on webrtcbin's threads too
@@ -138,7 +154,20 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     bool selected_pair_reported = false;
     std::string ice_state = "new";
     // What a --send file holds, from the probe at start (input_probe.cpp).
-    bool input_kinds_known = false, input_has_video = false, input_has_audio = false;
+    struct SourceKinds {
+        bool known = false, video = false, audio = false;
+    };
+    std::vector<SourceKinds> source_kinds;   // per opt.send entry; files only
+    int input_source = -1;                   // the opt.send entry that is a file or stdin
+    std::string stream_id;                   // a=msid's stream: one for the call, our RTCP CNAME
+    int rx_mid_ext = 0;                      // the MID extension's id in what the peer sends
+    std::map<guint32, int> announced_rx;     // the peer's a=ssrc lines: SSRC to m-line
+    std::map<guint32, std::string> rx_mids;  // SSRC to the MID its packets carried (ssrc_mutex)
+    Clock::time_point verified_at{};
+    std::set<guint32> byes;  // the peer's SSRCs that said BYE
+    bool bye_watch = false;
+    static constexpr int64_t kByeQuietUs = 1000000;  // after a BYE, this long without media ends it
+    static constexpr double kExpectTracksS = 5;  // a negotiated track not there by then is missing
     std::map<std::string, unsigned> candidates_by_type;  // local ones, from on-ice-candidate
     bool data_open = false;
     unsigned eos_pending = 0;
@@ -354,7 +383,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             for (const auto& name : *list)
                 if (const CodecInfo* c = webrtc::find_codec(name))
                     needs.insert(needs.end(), c->needs.begin(), c->needs.end());
-        if (opt.send.kind == MediaUri::Kind::Test)
+        if (std::any_of(opt.send.begin(), opt.send.end(),
+                        [](const MediaUri& s) { return s.kind == MediaUri::Kind::Test; }))
             needs.push_back({"videotestsrc", "gstreamer1.0-plugins-base"});
         require_elements(needs);
 
@@ -363,6 +393,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         gst_bin_add(GST_BIN(pipeline.get()), webrtc);
         g_object_set(webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", 100u,
                      nullptr);
+        name_the_stream();
         if (!opt.ice.stun.empty()) {
             std::string stun = opt.ice.stun;
             if (stun.rfind("stun:", 0) == 0 && stun.rfind("stun://", 0) != 0)
@@ -465,6 +496,23 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (opt.role == Role::Offerer && !opt.data_label.empty()) create_channel();
     }
 
+    // One RTCP CNAME for the call (RFC 7022: random per session), which is also the a=msid stream
+    // id of every track: webrtcbin writes the CNAME where a sink pad has no msid of its own, and
+    // rtpbin's default, user<N>@host-<hex>, holds an '@' that an msid-id may not (RFC 8830).
+    void name_the_stream() {
+        char id[24];
+        std::snprintf(id, sizeof id, "kms-%08x%08x", g_random_int(), g_random_int());
+        stream_id = id;
+        gst::ElementPtr rtpbin(gst_bin_get_by_name(GST_BIN(webrtc), "rtpbin"));
+        if (!rtpbin) return;
+        GstStructure* sdes = nullptr;
+        g_object_get(rtpbin.get(), "sdes", &sdes, nullptr);
+        gst::StructurePtr owned(sdes ? sdes
+                                     : gst_structure_new_empty("application/x-rtp-source-sdes"));
+        gst_structure_set(owned.get(), "cname", G_TYPE_STRING, id, nullptr);
+        g_object_set(rtpbin.get(), "sdes", owned.get(), nullptr);
+    }
+
     void build_output() {
         if (opt.output.kind != MediaUri::Kind::File && opt.output.kind != MediaUri::Kind::Stdio)
             return;
@@ -517,11 +565,14 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
               });
     }
 
-    GstCaps* codec_caps(const CodecInfo& c, int pt) {
+    // Without fmtp for an answer's preferences: create-answer keeps the offer's fmtp, and an
+    // H.264 profile-level-id of ours would not fit what the encoder makes (the payloader's caps
+    // must intersect the preferences).
+    GstCaps* codec_caps(const CodecInfo& c, int pt, bool fmtp = true) {
         std::string s = std::string("application/x-rtp, media=(string)") + c.kind +
                         ", encoding-name=(string)" + c.encoding_name + ", clock-rate=(int)" +
                         std::to_string(c.clock_rate) + ", payload=(int)" + std::to_string(pt);
-        if (*c.fmtp) s += std::string(", ") + c.fmtp;
+        if (fmtp && *c.fmtp) s += std::string(", ") + c.fmtp;
         if (std::string_view(c.kind) == "video")
             s += ", rtcp-fb-nack=(boolean)true, rtcp-fb-nack-pli=(boolean)true, "
                  "rtcp-fb-ccm-fir=(boolean)true";
@@ -530,35 +581,50 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         return caps;
     }
 
+    // One m-line per send source of each kind (two video sources: two video m-lines), or one
+    // receive-only m-line for a kind we only receive.
     void add_offer_transceivers() {
         for (const char* kind : {"video", "audio"}) {
             const bool video = std::string_view(kind) == "video";
             if (video ? !opt.video : !opt.audio) continue;
             const bool recv = opt.direction != MediaDirection::SendOnly;
-            const bool send = opt.direction != MediaDirection::RecvOnly && can_send(kind);
-            if (!send && !recv) continue;
-            const auto direction = send && recv ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV
-                                   : send       ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY
-                                                : GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY;
-            gst::CapsPtr caps(gst_caps_new_empty());
-            const auto& list = video ? opt.video_codecs : opt.audio_codecs;
-            std::set<int> used;
-            for (const auto& name : list) {
-                const CodecInfo* c = webrtc::find_codec(name);
-                int pt = c->default_pt;
-                while (used.count(pt)) ++pt;
-                used.insert(pt);
-                gst_caps_append(caps.get(), codec_caps(*c, pt));
+            const std::vector<int> sources = sources_of(kind);
+            const size_t lines = std::max(sources.size(), size_t(recv ? 1 : 0));
+            for (size_t k = 0; k < lines; ++k) {
+                const bool send = k < sources.size();
+                const auto direction = send && recv ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV
+                                       : send       ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY
+                                                    : GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY;
+                Track t;
+                t.kind = kind;
+                t.mline = static_cast<int>(tracks.size());
+                t.source = send ? sources[k] : -1;
+                t.ssrc = send ? new_ssrc(tracks) : 0;
+                t.ext = webrtc::kOfferExtIds;
+                gst::CapsPtr caps(gst_caps_new_empty());
+                const auto& list = video ? opt.video_codecs : opt.audio_codecs;
+                std::set<int> used;
+                for (const auto& name : list) {
+                    const CodecInfo* c = webrtc::find_codec(name);
+                    int pt = c->default_pt;
+                    while (used.count(pt)) ++pt;
+                    used.insert(pt);
+                    gst_caps_append(caps.get(), codec_caps(*c, pt));
+                }
+                webrtc::add_to_caps(caps.get(), t.ext, t.ssrc);
+                GstWebRTCRTPTransceiver* trans = nullptr;
+                g_signal_emit_by_name(webrtc, "add-transceiver", direction, caps.get(), &trans);
+                if (!trans)
+                    throw Error(ErrorCode::Runtime,
+                                std::string("webrtcbin would not add a ") + kind + " transceiver");
+                gst::ObjectPtr<GstWebRTCRTPTransceiver> owned(trans);
+                // Video NACKs get retransmissions: webrtcbin negotiates RTX (RFC 4588) and puts
+                // rtprtxsend/rtprtxreceive in the session. Not audio: browsers neither NACK it nor
+                // take an a=ssrc-group:FID on an audio m-line.
+                g_object_set(trans, "do-nack", video, nullptr);
+                t.msid_track = GST_OBJECT_NAME(trans);
+                tracks.push_back(t);
             }
-            GstWebRTCRTPTransceiver* trans = nullptr;
-            g_signal_emit_by_name(webrtc, "add-transceiver", direction, caps.get(), &trans);
-            if (!trans)
-                throw Error(ErrorCode::Runtime,
-                            std::string("webrtcbin would not add a ") + kind + " transceiver");
-            gst::ObjectPtr<GstWebRTCRTPTransceiver> owned(trans);
-            Track t;
-            t.kind = kind;
-            tracks.push_back(t);
         }
     }
 
@@ -643,7 +709,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             replace("{kbps}", std::to_string(kbps));
         }
         std::string src;
-        const MediaUri& s = opt.send;
+        const MediaUri& s = opt.send.at(static_cast<size_t>(t.source));
         if (s.kind == MediaUri::Kind::Test) {
             if (video) {
                 src = "videotestsrc is-live=true pattern=" + s.param("pattern", "smpte") +
@@ -674,6 +740,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 throw Error(ErrorCode::Runtime,
                             "webrtcbin gave no pad for the " + t.kind + " sender");
             t.webrtc_sink = std::shared_ptr<GstPad>(sink, gst_object_unref);
+            t.transceiver = pad_transceiver(sink);
             // webrtcbin ties a sink pad to its transceiver when the signalling state becomes
             // stable only if the pad has caps by then; the file's stream comes later (after the
             // DTLS check), so give the pad the negotiated caps now. Without them an answerer's
@@ -682,6 +749,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             gst_pad_send_event(sink, gst_event_new_caps(gst::CapsPtr(codec_caps(c, t.pt)).get()));
             t.encode_tail = tail;
             t.convert = convert;
+            input_source = t.source;
             open_input();
             return;
         }
@@ -689,6 +757,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             throw Error(ErrorCode::InvalidArgument,
                         "--send " + s.redacted() + ": cannot send " + t.kind + " from this source");
         GstElement* bin = parse_bin(src + " ! " + convert + tail);
+        configure_payloader(bin, t);
         gst_bin_add(GST_BIN(pipeline.get()), bin);
         t.encoder = gst_bin_get_by_name(GST_BIN(bin), video ? "venc" : "aenc");
         if (t.encoder) gst_object_unref(t.encoder);  // the bin keeps it alive; we only borrow
@@ -696,42 +765,89 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         GstPad* sink = gst_element_request_pad_simple(webrtc, pad_name.c_str());
         if (!sink) throw Error(ErrorCode::Runtime, "webrtcbin gave no pad " + pad_name);
         gst::PadPtr sink_owned(sink);
+        t.transceiver = pad_transceiver(sink);
         gst::PadPtr src_pad(gst_element_get_static_pad(bin, "src"));
         if (gst_pad_link(src_pad.get(), sink) != GST_PAD_LINK_OK)
             throw Error(ErrorCode::Runtime, "cannot link the " + t.kind + " sender to webrtcbin");
         gst_element_sync_state_with_parent(bin);
-        count_sent(src_pad.get(), video);
+        count_sent(src_pad.get(), t);
     }
 
-    void count_sent(GstPad* pad, bool video) {
-        learn_ssrc_on(pad, video ? "video" : "audio", true);
-        probe(pad,
-              static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
-                                           GST_PAD_PROBE_TYPE_BUFFER_LIST),
-              video ? static_cast<GstPadProbeCallback>(
-                          [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
-                              // An RTP packet with the marker bit set ends a video frame (RFC 7741
-                              // §4.1).
-                              auto marked = [](GstBuffer* buf) {
-                                  guint8 b1 = 0;
-                                  return gst_buffer_extract(buf, 1, &b1, 1) == 1 && (b1 & 0x80);
-                              };
-                              auto self = from(d);
-                              if (!self) return GST_PAD_PROBE_OK;
-                              if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
-                                  GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
-                                  for (guint i = 0; i < gst_buffer_list_length(list); ++i)
-                                      if (marked(gst_buffer_list_get(list, i))) self->on_sent(true);
-                              } else if (marked(GST_PAD_PROBE_INFO_BUFFER(info))) {
-                                  self->on_sent(true);
-                              }
-                              return GST_PAD_PROBE_OK;
-                          })
-                    : static_cast<GstPadProbeCallback>(
-                          [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
-                              if (auto self = from(d)) self->on_sent(false);
-                              return GST_PAD_PROBE_OK;
-                          }));
+    // The transceiver webrtcbin ties a sink_N pad to (it makes one when N has none yet).
+    static std::shared_ptr<GstWebRTCRTPTransceiver> pad_transceiver(GstPad* pad) {
+        GstWebRTCRTPTransceiver* trans = nullptr;
+        if (g_object_class_find_property(G_OBJECT_GET_CLASS(pad), "transceiver"))
+            g_object_get(pad, "transceiver", &trans, nullptr);
+        return adopt(trans);
+    }
+
+    static std::shared_ptr<GstWebRTCRTPTransceiver> adopt(GstWebRTCRTPTransceiver* trans) {
+        if (!trans) return nullptr;
+        return {trans, [](GstWebRTCRTPTransceiver* t) { gst_object_unref(t); }};
+    }
+
+    // Our SSRC (announced in a=ssrc) and the header extensions agreed for the m-line.
+    void configure_payloader(GstElement* bin, const Track& t) {
+        GstElement* pay = gst_bin_get_by_name(GST_BIN(bin), "pay");
+        if (!pay) return;
+        gst::ElementPtr owned(pay);
+        if (t.ssrc) g_object_set(pay, "ssrc", t.ssrc, nullptr);
+        if (!webrtc::add_extensions(pay, t.ext, t.mid))
+            KMS_LOG(webrtc, WARNING, "this GStreamer lacks the MID or TWCC header extension");
+        gst::PadPtr src(gst_element_get_static_pad(pay, "src"));
+        webrtc::hide_mid_from_caps_queries(src.get());
+    }
+
+    void count_sent(GstPad* pad, const Track& t) {
+        learn_ssrc_on(pad, t.kind == "video" ? "video" : "audio", true);
+        count_frames(pad, t, false);
+    }
+
+    // Counts a track's frames through a pad: decoded ones after its decoder (in), or RTP video
+    // frames (the marker bit ends one, RFC 7741 §4.1) and audio packets on their way out.
+    void count_frames(GstPad* pad, const Track& t, bool in) {
+        struct Ctx {
+            std::weak_ptr<Impl> self;
+            std::shared_ptr<TrackCounts> n;
+            bool video, in;
+            std::string kind, mid;
+        };
+        auto* ctx = new Ctx{weak_from_this(), t.n, t.kind == "video", in, t.kind, t.mid};
+        gst_pad_add_probe(
+            pad, kBuffers,
+            [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                auto* c = static_cast<Ctx*>(d);
+                auto marked = [](GstBuffer* buf) {
+                    guint8 b1 = 0;
+                    return gst_buffer_extract(buf, 1, &b1, 1) == 1 && (b1 & 0x80);
+                };
+                unsigned frames = 1;
+                if (!c->in && c->video) {
+                    frames = 0;
+                    if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+                        GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+                        for (guint i = 0; i < gst_buffer_list_length(list); ++i)
+                            frames += marked(gst_buffer_list_get(list, i));
+                    } else {
+                        frames = marked(GST_PAD_PROBE_INFO_BUFFER(info));
+                    }
+                }
+                if (!frames) return GST_PAD_PROBE_OK;
+                auto self = c->self.lock();
+                if (!self) return GST_PAD_PROBE_OK;
+                auto& total = c->in ? (c->video ? self->frames_video : self->frames_audio)
+                                    : (c->video ? self->sent_video : self->sent_audio);
+                const bool first_of_kind = (total += frames) == frames;
+                auto& mine = c->in ? c->n->frames_in : c->n->frames_out;
+                const bool first = (mine += frames) == frames;
+                if (c->in && first_of_kind) self->mark("firstFrame");
+                if (first) {
+                    const std::string dir = c->in ? "in" : "out", kind = c->kind, mid = c->mid;
+                    self->post([dir, kind, mid](Impl& s) { s.media_flow(dir, kind, mid, true); });
+                }
+                return GST_PAD_PROBE_OK;
+            },
+            ctx, [](gpointer d) { delete static_cast<Ctx*>(d); });
     }
 
     // RFC 3550 §5.1: the SSRC is bytes 8-11 of the RTP header.
@@ -745,14 +861,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (sent) sent_ssrcs.insert(ssrc);
     }
 
-    void on_sent(bool video) {
-        auto n = video ? ++sent_video : ++sent_audio;
-        if (n == 1) {
-            std::string kind = video ? "video" : "audio";
-            post([kind](Impl& s) { s.media_flow("out", kind, true); });
-        }
-    }
-
     // Learns the SSRC of the first RTP packet through the pad, then removes itself.
     void learn_ssrc_on(GstPad* pad, const char* kind, bool sent = false) {
         struct Ctx {
@@ -761,9 +869,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             bool sent;
         };
         gst_pad_add_probe(
-            pad,
-            static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
-                                         GST_PAD_PROBE_TYPE_BUFFER_LIST),
+            pad, kBuffers,
             [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
                 auto* c = static_cast<Ctx*>(d);
                 auto self = c->self.lock();
@@ -783,7 +889,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     // webrtcbin waits for the clock.
     void open_input() {
         if (input_parse) return;
-        const MediaUri& s = opt.send;
+        const MediaUri& s = opt.send.at(static_cast<size_t>(input_source));
         GstElement* src = s.kind == MediaUri::Kind::Stdio ? make("fdsrc") : make("filesrc");
         if (s.kind == MediaUri::Kind::File)
             g_object_set(src, "location", s.location.c_str(), nullptr);
@@ -853,6 +959,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                                           target->convert + target->encode_tail;
             }
             GstElement* bin = parse_bin(desc);
+            if (target) configure_payloader(bin, *target);
             gst_bin_add(GST_BIN(pipeline.get()), bin);
             {
                 std::lock_guard lock(input_mutex);
@@ -862,7 +969,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             if (target) {
                 gst::PadPtr bsrc(gst_element_get_static_pad(bin, "src"));
                 gst_pad_link(bsrc.get(), target->webrtc_sink.get());
-                count_sent(bsrc.get(), kind == "video");
+                count_sent(bsrc.get(), *target);
                 watch_input_eos(bsrc.get());
                 if (!passthrough) {
                     GstElement* enc =
@@ -934,17 +1041,15 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         const GstStructure* st = gst_caps_get_structure(caps.get(), 0);
         const char* enc = gst_structure_get_string(st, "encoding-name");
         const CodecInfo* c = enc ? webrtc::find_codec(enc) : nullptr;
-        if (!c) {
-            KMS_LOG(webrtc, WARNING, "ignoring a stream with caps %" GST_PTR_FORMAT,
-                    static_cast<void*>(caps.get()));
-            return;
-        }
-        const bool video = std::string_view(c->kind) == "video";
         int pt = -1;
         gst_structure_get_int(st, "payload", &pt);
-        if (!receives(c->kind, pt)) {
-            // The peer sends on an m-line we did not agree to receive: drop it, unseen.
-            KMS_LOG(webrtc, INFO, "dropping %s the negotiation does not let us receive", c->kind);
+        Track* t = c ? track_for(received_ssrc(pad), c->kind, pt) : nullptr;
+        if (!t) {
+            // Not a codec we speak, or an m-line we did not agree to receive: drop it, unseen.
+            // Linked all the same: an unlinked pad would stop the whole session.
+            KMS_LOG(webrtc, INFO,
+                    "dropping a stream the negotiation does not let us receive: %" GST_PTR_FORMAT,
+                    static_cast<void*>(caps.get()));
             GstElement* sink = parse_bin("fakesink sync=false async=false");
             gst_bin_add(GST_BIN(pipeline.get()), sink);
             gst_element_sync_state_with_parent(sink);
@@ -952,6 +1057,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             gst_pad_link(pad, ssink.get());
             return;
         }
+        const bool video = std::string_view(c->kind) == "video";
         GstElement* entry = make("queue");
         GstElement* depay = make(c->depay);
         GstElement* tee = make("tee");
@@ -973,18 +1079,20 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         GstElement* dec = gst_bin_get_by_name(GST_BIN(decode), "dec");
         if (dec) {
             gst::PadPtr dsrc(gst_element_get_static_pad(dec, "src"));
-            count_decoded(dsrc.get(), video);
+            count_frames(dsrc.get(), *t, true);
             gst_object_unref(dec);
         }
 
-        // Recording branch: what arrived, untouched (passthrough), into the muxer.
+        // Recording branch: what arrived, untouched (passthrough), into the muxer: a track of its
+        // own per m-line, so a camera and a screen become two video tracks.
+        const std::string what = describe(*t);
         std::unique_lock mux_lock(mux_mutex);
-        if (mux && mux_closed.count(c->kind)) {
-            KMS_LOG(webrtc, WARNING, "%s arrived after the recording closed it out", c->kind);
-        } else if (mux && mux_pads.count(c->kind) && gst_pad_is_linked(mux_pads[c->kind].get())) {
-            // A second stream of one kind (a new SSRC): decoded and counted, but the file has one
-            // track per kind until issue 7 gives it more.
-            KMS_LOG(webrtc, WARNING, "a second %s stream is not recorded", c->kind);
+        if (mux && mux_closed.count(t->mline)) {
+            KMS_LOG(webrtc, WARNING, "%s arrived after the recording closed it out", what.c_str());
+        } else if (mux && mux_pads.count(t->mline) && gst_pad_is_linked(mux_pads[t->mline].get())) {
+            // A second SSRC on one m-line (the peer restarted its sender): decoded and counted;
+            // the file keeps the first.
+            KMS_LOG(webrtc, WARNING, "a second stream of %s is not recorded", what.c_str());
         } else if (mux) {
             // A queue that holds 5 s: other tracks get 2 s to arrive before the muxer gives up
             // on them, and a muxer that stalls drops old data rather than stalling the call.
@@ -999,7 +1107,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 parse + "identity name=last");
             gst_bin_add(GST_BIN(pipeline.get()), rec);
             link_tee(tee, rec);
-            GstPad* mpad = mux_pad(c->kind);
+            GstPad* mpad = mux_pad(*t);
             gst::PadPtr rsrc(gst_element_get_static_pad(rec, "src"));
             if (gst_pad_link(rsrc.get(), mpad) != GST_PAD_LINK_OK)
                 throw Error(ErrorCode::Io, std::string("-o ") + opt.output.redacted() +
@@ -1033,37 +1141,76 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             rx_entries.push_back(entry);
         }
         if (gst_pad_link(pad, entry_sink.get()) != GST_PAD_LINK_OK)
-            throw Error(ErrorCode::Runtime,
-                        "cannot link the received " + std::string(c->kind) + " stream");
-        events.emit("track", Json{{"direction", "in"}, {"kind", c->kind}, {"codec", c->name}});
+            throw Error(ErrorCode::Runtime, "cannot link the received " + what);
+        Json ev{{"direction", "in"}, {"kind", c->kind}, {"codec", c->name}};
+        if (!t->mid.empty()) ev["mid"] = t->mid;
+        events.emit("track", ev);
     }
 
-    // Whether the track of webrtcbin's src pad is one we receive (its transceiver's m-line).
-    // Whether a received stream is one we agreed to receive, told by its kind and payload type.
-    // Not by the webrtcbin pad's transceiver: without a=ssrc lines or the MID extension in the
-    // peer's SDP (kms-call's own, so far), webrtcbin 1.22 files every SSRC of a bundle under the
-    // first m-line's transceiver.
-    bool receives(const std::string& kind, int pt) {
-        const Track* by_kind = nullptr;
-        for (const auto& t : tracks) {
-            if (t.kind != kind) continue;
-            if (t.pt == pt) return t.recv && t.codec;
-            if (!by_kind) by_kind = &t;
+    static std::string describe(const Track& t) {
+        return t.kind + (t.mid.empty() ? "" : " (mid " + t.mid + ")");
+    }
+
+    // The SSRC of a webrtcbin src pad: its target is rtpbin's recv_rtp_src_SESSION_SSRC_PT.
+    static guint32 received_ssrc(GstPad* pad) {
+        if (!GST_IS_GHOST_PAD(pad)) return 0;
+        gst::PadPtr target(gst_ghost_pad_get_target(GST_GHOST_PAD(pad)));
+        if (!target) return 0;
+        guint session = 0, ssrc = 0, pt = 0;
+        if (std::sscanf(GST_OBJECT_NAME(target.get()), "recv_rtp_src_%u_%u_%u", &session, &ssrc,
+                        &pt) != 3)
+            return 0;
+        return ssrc;
+    }
+
+    // Which of our m-lines a received stream belongs to (RFC 8843 §9.2): the MID its packets
+    // carry, else the m-line whose a=ssrc announced it, else its payload type. Not webrtcbin's
+    // own filing: 1.22 reads neither the MID extension nor, without a=ssrc, anything but the
+    // first m-line of a bundle. nullptr when it is no m-line we receive on. Streaming thread;
+    // tracks do not change once negotiated.
+    Track* track_for(guint32 ssrc, const std::string& kind, int pt) {
+        auto receiving = [&](Track& t) { return t.kind == kind && t.recv && t.codec; };
+        auto claim = [&](Track& t) -> Track* {
+            guint32 none = 0;
+            t.n->rx_ssrc.compare_exchange_strong(none, ssrc);
+            return receiving(t) ? &t : nullptr;
+        };
+        std::string mid;
+        {
+            std::lock_guard lock(ssrc_mutex);
+            if (auto it = rx_mids.find(ssrc); ssrc && it != rx_mids.end()) mid = it->second;
         }
-        return by_kind && by_kind->recv && by_kind->codec;
+        if (!mid.empty())
+            for (auto& t : tracks)
+                if (t.mid == mid) return claim(t);
+        if (auto it = announced_rx.find(ssrc); ssrc && it != announced_rx.end())
+            for (auto& t : tracks)
+                if (t.mline == it->second) return claim(t);
+        Track* same_pt = nullptr;
+        for (auto& t : tracks) {
+            if (!receiving(t) || t.pt != pt) continue;
+            if (t.n->rx_ssrc == 0) return claim(t);
+            if (!same_pt) same_pt = &t;
+        }
+        if (same_pt) return same_pt;
+        for (auto& t : tracks)
+            if (t.kind == kind && t.pt == pt) return nullptr;  // an m-line we do not receive on
+        for (auto& t : tracks)
+            if (receiving(t)) return claim(t);
+        return nullptr;
     }
 
     // Muxers refuse new pads once they have started writing, so every pad a call will need is
     // requested as soon as the negotiated tracks are known, before any media flows.
-    GstPad* mux_pad(const std::string& kind) {
-        auto it = mux_pads.find(kind);
+    GstPad* mux_pad(const Track& t) {
+        auto it = mux_pads.find(t.mline);
         if (it != mux_pads.end()) return it->second.get();
         GstPad* pad =
-            gst_element_request_pad_simple(mux, kind == "video" ? "video_%u" : "audio_%u");
+            gst_element_request_pad_simple(mux, t.kind == "video" ? "video_%u" : "audio_%u");
         if (!pad)
             throw Error(ErrorCode::Io,
-                        "-o " + opt.output.redacted() + ": the container takes no " + kind);
-        mux_pads[kind].reset(pad);
+                        "-o " + opt.output.redacted() + ": the container takes no " + t.kind);
+        mux_pads[t.mline].reset(pad);
         return pad;
     }
 
@@ -1071,7 +1218,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (!mux) return;
         std::lock_guard lock(mux_mutex);
         for (const auto& t : tracks)
-            if (t.recv && t.codec) mux_pad(t.kind);
+            if (t.recv && t.codec) mux_pad(t);
     }
 
     void link_tee(GstElement* tee, GstElement* branch) {
@@ -1081,36 +1228,14 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         gst_pad_link(tpad, bsink.get());
     }
 
-    void count_decoded(GstPad* pad, bool video) {
-        probe(pad, GST_PAD_PROBE_TYPE_BUFFER,
-              video ? static_cast<GstPadProbeCallback>(
-                          [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
-                              if (auto self = from(d)) self->on_decoded(true);
-                              return GST_PAD_PROBE_OK;
-                          })
-                    : static_cast<GstPadProbeCallback>(
-                          [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
-                              if (auto self = from(d)) self->on_decoded(false);
-                              return GST_PAD_PROBE_OK;
-                          }));
-    }
-
-    void on_decoded(bool video) {
-        auto n = video ? ++frames_video : ++frames_audio;
-        if (n == 1) {
-            mark("firstFrame");
-            std::string kind = video ? "video" : "audio";
-            post([kind](Impl& s) { s.media_flow("in", kind, true); });
-        }
-    }
-
-    void media_flow(const std::string& direction, const std::string& kind, bool on) {
-        const std::string key = direction + kind;
+    void media_flow(const std::string& direction, const std::string& kind, const std::string& mid,
+                    bool on) {
+        const std::string key = direction + kind + "/" + mid;
         if (flowing[key] == on) return;
         flowing[key] = on;
-        events.emit("media-flow", Json{{"direction", direction},
-                                       {"kind", kind},
-                                       {"state", on ? "flowing" : "not-flowing"}});
+        Json e{{"direction", direction}, {"kind", kind}, {"state", on ? "flowing" : "not-flowing"}};
+        if (!mid.empty()) e["mid"] = mid;
+        events.emit("media-flow", e);
     }
 
     // ---- negotiation ---------------------------------------------------------------------------
@@ -1186,6 +1311,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         gst::SessionDescriptionPtr owned(offer);
         if (!offer) return fail(ErrorCode::Runtime, "webrtcbin made no offer");
         limit_bandwidth(offer->sdp);
+        describe_streams(offer->sdp);
         g_signal_emit_by_name(webrtc, "set-local-description", offer, promise(&Impl::on_local_set));
     }
 
@@ -1238,12 +1364,16 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     // Picks, for each offered m-line, the first codec (in the offer's order) that we accept.
     void choose_codecs(const Sdp& sdp) {
         tracks.clear();
+        // Each send source of a kind takes the next m-line of that kind the peer receives on.
+        std::map<std::string, std::vector<int>> unsent{{"video", sources_of("video")},
+                                                       {"audio", sources_of("audio")}};
         for (size_t i = 0; i < sdp.media.size(); ++i) {
             const SdpMedia& m = sdp.media[i];
             if (m.kind != "audio" && m.kind != "video") continue;
             Track t;
             t.kind = m.kind;
             t.mline = static_cast<int>(i);
+            t.mid = m.mid;
             if (m.rejected() || (m.kind == "video" ? !opt.video : !opt.audio)) {
                 tracks.push_back(t);
                 continue;
@@ -1273,7 +1403,13 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             }
             const bool peer_sends = m.direction == "sendrecv" || m.direction == "sendonly";
             const bool peer_recvs = m.direction == "sendrecv" || m.direction == "recvonly";
-            t.send = peer_recvs && opt.direction != MediaDirection::RecvOnly && can_send(t.kind);
+            auto& free = unsent[t.kind];
+            t.send = peer_recvs && !free.empty();
+            if (t.send) {
+                t.source = free.front();
+                free.erase(free.begin());
+                t.ssrc = new_ssrc(tracks);
+            }
             t.recv = peer_sends && opt.direction != MediaDirection::SendOnly;
             tracks.push_back(t);
         }
@@ -1296,17 +1432,38 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                                                 " leaves no media line that goes either way");
     }
 
-    // Whether our source has this kind at all (an audio-only file offers no video).
-    bool can_send(const std::string& kind) const {
-        if (opt.send.kind == MediaUri::Kind::Test)
-            return kind == "video" ? opt.send.video : opt.send.audio;
-        if (opt.send.kind == MediaUri::Kind::File && input_kinds_known)
-            return kind == "video" ? input_has_video : input_has_audio;
-        if (opt.send.kind == MediaUri::Kind::V4l2) return kind == "video";
-        if (opt.send.kind == MediaUri::Kind::Pulse || opt.send.kind == MediaUri::Kind::Alsa)
+    // Whether send source i has this kind at all (an audio-only file offers no video).
+    bool source_has(size_t i, const std::string& kind) const {
+        const MediaUri& s = opt.send[i];
+        if (s.kind == MediaUri::Kind::Test) return kind == "video" ? s.video : s.audio;
+        if (s.kind == MediaUri::Kind::File && i < source_kinds.size() && source_kinds[i].known)
+            return kind == "video" ? source_kinds[i].video : source_kinds[i].audio;
+        if (s.kind == MediaUri::Kind::V4l2) return kind == "video";
+        if (s.kind == MediaUri::Kind::Pulse || s.kind == MediaUri::Kind::Alsa)
             return kind == "audio";
         return true;
     }
+
+    // The send sources that have this kind, in command-line order: each gets an m-line.
+    std::vector<int> sources_of(const std::string& kind) const {
+        std::vector<int> out;
+        if (opt.direction == MediaDirection::RecvOnly) return out;
+        for (size_t i = 0; i < opt.send.size(); ++i)
+            if (source_has(i, kind)) out.push_back(static_cast<int>(i));
+        return out;
+    }
+
+    static guint32 new_ssrc(const std::vector<Track>& taken) {
+        for (;;) {
+            const guint32 s = g_random_int();
+            if (s && std::none_of(taken.begin(), taken.end(),
+                                  [s](const Track& t) { return t.ssrc == s; }))
+                return s;
+        }
+    }
+
+    // The transceiver of an m-line: its negotiated MID and its name, which webrtcbin writes as
+    // the track id of its a=ssrc msid lines (so a=msid says the same).
 
     // webrtcbin 1.22 answers with directions of its own (sendrecv for --sendonly, recvonly for
     // --no-audio), whatever the transceivers are told, so each m-line's direction is set here.
@@ -1352,6 +1509,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                                                      ": m=" + m.kind +
                                                      " where the offer had m=" + t.kind);
             t.mline = static_cast<int>(i);
+            t.mid = m.mid;
             if (m.rejected() || m.codecs.empty()) continue;
             for (const auto& c : m.codecs) {
                 const CodecInfo* info = webrtc::find_codec(c.name);
@@ -1364,8 +1522,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 throw Error(ErrorCode::Negotiation, "the answer's " + m.kind + " line " +
                                                         std::to_string(m.line) +
                                                         " names no codec we offered");
-            t.send = (m.direction == "sendrecv" || m.direction == "recvonly") &&
-                     opt.direction != MediaDirection::RecvOnly && can_send(t.kind);
+            t.send = (m.direction == "sendrecv" || m.direction == "recvonly") && t.source >= 0;
             t.recv = (m.direction == "sendrecv" || m.direction == "sendonly") &&
                      opt.direction != MediaDirection::SendOnly;
         }
@@ -1422,8 +1579,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         }
         remote_applied = true;
         mark("remoteDescription");
+        announced_rx = webrtc::announced_ssrcs(msg.get());
+        rx_mid_ext = webrtc::bundle_extmap_ids(msg.get()).mid;
         if (opt.role == Role::Answerer) {
             choose_codecs(sdp);
+            agree_extensions(msg.get());
             prepare_mux();
             gst::SessionDescriptionPtr desc(
                 gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, msg.release()));
@@ -1431,6 +1591,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                                   promise(&Impl::on_remote_offer_set));
         } else {
             read_answer(sdp);
+            agree_extensions(msg.get());
             prepare_mux();
             link_senders();
             gst::SessionDescriptionPtr desc(
@@ -1440,41 +1601,77 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         }
     }
 
+    // The header extensions of each m-line are the ones the peer's description gives it: an
+    // offer's ids are the answer's (RFC 8285 §6), and an answer keeps of ours what it accepts.
+    void agree_extensions(const GstSDPMessage* remote) {
+        for (auto& t : tracks)
+            if (t.mline >= 0 && static_cast<guint>(t.mline) < gst_sdp_message_medias_len(remote))
+                t.ext = webrtc::extmap_ids(gst_sdp_message_get_media(remote, t.mline));
+    }
+
+    // Our SSRC, MID and TWCC on each m-line we send on, a=msid on it, and of the extensions only
+    // those agreed (webrtcbin copies every one an offer lists into its answer).
+    void describe_streams(GstSDPMessage* sdp) {
+        for (const auto& t : tracks) {
+            if (t.mline < 0 || static_cast<guint>(t.mline) >= gst_sdp_message_medias_len(sdp))
+                continue;
+            auto* m = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(sdp, t.mline));
+            // Port 0 is a rejected m-line in an answer, a bundle-only one in our offer.
+            if (m->port == 0 && opt.role == Role::Answerer) continue;
+            webrtc::keep_extmaps(m, t.ext);
+            webrtc::drop_repeated(m, "ssrc");
+            if (t.ssrc && !t.msid_track.empty()) webrtc::add_msid(m, stream_id, t.msid_track);
+        }
+    }
+
     void link_senders() {
         for (auto& t : tracks) {
             if (!t.codec || !t.send) continue;
             link_sender(t);
-            events.emit("track", Json{{"direction", "out"},
-                                      {"kind", t.kind},
-                                      {"codec", t.codec->name},
-                                      {"payloadType", t.pt}});
+            Json ev{{"direction", "out"},
+                    {"kind", t.kind},
+                    {"codec", t.codec->name},
+                    {"payloadType", t.pt},
+                    {"ssrc", t.ssrc}};
+            if (!t.mid.empty()) ev["mid"] = t.mid;
+            events.emit("track", ev);
         }
     }
 
+    // The answer: a transceiver per m-line with the one codec, direction, SSRC and extensions we
+    // chose. webrtcbin 1.22 makes an answerer's transceivers only in create-answer, matching each
+    // m-line to the first free transceiver whose codec preferences fit it, whatever its m-line;
+    // the offer's a-mid in our preferences makes each fit its own m-line only.
     void on_remote_offer_set(GstPromise* p) {
         if (!replied(p, "applying the offer")) return;
-        // Tell each transceiver the one codec and direction we chose, then link what we send.
         try {
+            link_senders();  // sink_N pads: webrtcbin makes their transceivers
             for (auto& t : tracks) {
-                GstWebRTCRTPTransceiver* trans = nullptr;
-                g_signal_emit_by_name(webrtc, "get-transceiver", t.mline, &trans);
-                if (!trans) continue;
-                gst::ObjectPtr<GstWebRTCRTPTransceiver> owned(trans);
+                if (!t.codec) continue;  // rejected: set_answer_directions() says so
                 auto [send, recv] = answer_direction(t);
                 GstWebRTCRTPTransceiverDirection dir =
                     send && recv ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDRECV
                     : send       ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY
                     : recv       ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY
                                  : GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_INACTIVE;
-                g_object_set(trans, "direction", dir, nullptr);
-                if (t.codec) {
-                    gst::CapsPtr caps(codec_caps(*t.codec, t.pt));
-                    g_object_set(trans, "codec-preferences", caps.get(), nullptr);
+                gst::CapsPtr caps(codec_caps(*t.codec, t.pt, false));
+                webrtc::add_to_caps(caps.get(), t.ext, send ? t.ssrc : 0);
+                if (!t.mid.empty())
+                    gst_caps_set_simple(caps.get(), "a-mid", G_TYPE_STRING, t.mid.c_str(), nullptr);
+                if (!t.transceiver) {
+                    GstWebRTCRTPTransceiver* trans = nullptr;
+                    g_signal_emit_by_name(webrtc, "add-transceiver", dir, caps.get(), &trans);
+                    t.transceiver = adopt(trans);
                 }
-                KMS_LOG(webrtc, INFO, "m-line %d: %s %s", t.mline, t.codec ? t.codec->name : "-",
+                if (!t.transceiver)
+                    throw Error(ErrorCode::Runtime,
+                                "webrtcbin would not add a transceiver for " + describe(t));
+                g_object_set(t.transceiver.get(), "direction", dir, "do-nack", t.kind == "video",
+                             "codec-preferences", caps.get(), nullptr);
+                t.msid_track = GST_OBJECT_NAME(t.transceiver.get());
+                KMS_LOG(webrtc, INFO, "m-line %d: %s %s", t.mline, t.codec->name,
                         direction_name(dir).c_str());
             }
-            link_senders();
         } catch (const Error& e) {
             return fail(e.code(), e.what());
         }
@@ -1491,6 +1688,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (!answer) return fail(ErrorCode::Negotiation, "webrtcbin made no answer");
         limit_bandwidth(answer->sdp);
         set_answer_directions(answer->sdp);
+        describe_streams(answer->sdp);
         g_signal_emit_by_name(webrtc, "set-local-description", answer,
                               promise(&Impl::on_local_set));
     }
@@ -1694,6 +1892,13 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             start_input();
         }
         mark("dtlsConnected");
+        verified_at = Clock::now();
+        const bool fatal = opt.media_timeout_s > 0;
+        add_timer(static_cast<unsigned>((fatal ? opt.media_timeout_s : kExpectTracksS) * 1000),
+                  [fatal](Impl& s) {
+                      if (!s.stopping) s.check_expected_tracks(fatal);
+                      return false;
+                  });
         // Without periodic stats, one request still finds the selected candidate pair.
         if (opt.stats_interval_s <= 0)
             add_timer(500, [](Impl& s) {
@@ -1722,6 +1927,23 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                   });
         });
         for_each_inside("srtpdec", [this](GstElement* e) {
+            gst::PadPtr rtp(gst_element_get_static_pad(e, "rtp_src"));
+            if (rtp && rx_mid_ext)
+                probe(rtp.get(),
+                      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                                   GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                      [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                          if (auto self = from(d)) {
+                              if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+                                  GstBufferList* l = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+                                  for (guint i = 0; i < gst_buffer_list_length(l); ++i)
+                                      self->learn_mid(gst_buffer_list_get(l, i));
+                              } else {
+                                  self->learn_mid(GST_PAD_PROBE_INFO_BUFFER(info));
+                              }
+                          }
+                          return GST_PAD_PROBE_OK;
+                      });
             for (const char* name : {"rtp_src", "rtcp_src"}) {
                 gst::PadPtr src(gst_element_get_static_pad(e, name));
                 if (!src) continue;
@@ -1738,16 +1960,52 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         });
         // The remote's RTCP BYE is an orderly goodbye.
         for_each_inside("rtpbin", [this](GstElement* e) {
-            connect(e, "on-bye-ssrc", G_CALLBACK(+[](GstElement*, guint, guint, gpointer d) {
-                        if (auto self = from(d))
-                            self->post([](Impl& s) {
-                                if (s.stopping) return;
-                                s.events.emit("remote-closed",
-                                              Json{{"reason", "RTCP BYE from the peer"}});
-                                s.wind_down(CallEnd{});
-                            });
+            connect(e, "on-bye-ssrc", G_CALLBACK(+[](GstElement*, guint, guint ssrc, gpointer d) {
+                        if (auto self = from(d)) self->post([ssrc](Impl& s) { s.on_bye(ssrc); });
                     }));
         });
+    }
+
+    // RFC 3550 §6.6: a BYE says one source left. A peer that sends several streams may end one
+    // before the others (webrtcbin's rtpsession says BYE for the first of a bundle's streams to
+    // end, as a file input's audio does a moment before its video, and nothing for the rest); the
+    // call is over when every stream that came has left, or, after a BYE, when media stops.
+    void on_bye(guint32 ssrc) {
+        if (stopping) return;
+        byes.insert(ssrc);
+        std::string left;
+        for (const auto& t : tracks) {
+            const guint32 rx = t.n->rx_ssrc;
+            if (!t.recv || !rx || byes.count(rx)) continue;
+            left += (left.empty() ? "" : ", ") + describe(t);
+        }
+        if (left.empty()) return remote_bye();
+        KMS_LOG(webrtc, INFO, "RTCP BYE for SSRC %u; still receiving %s", ssrc, left.c_str());
+        if (bye_watch) return;
+        bye_watch = true;
+        add_timer(250, [](Impl& s) {
+            if (s.stopping) return false;
+            if (g_get_monotonic_time() - s.last_media_us < kByeQuietUs) return true;
+            s.remote_bye();
+            return false;
+        });
+    }
+
+    void remote_bye() {
+        events.emit("remote-closed", Json{{"reason", "RTCP BYE from the peer"}});
+        wind_down(CallEnd{});
+    }
+
+    // The MID a new SSRC's packets carry, before rtpbin makes a pad for it (track_for() reads it).
+    // Streaming thread.
+    void learn_mid(GstBuffer* buf) {
+        const guint32 ssrc = webrtc::read_ssrc(buf);
+        if (!ssrc) return;
+        std::lock_guard lock(ssrc_mutex);
+        if (rx_mids.count(ssrc) || rx_mids.size() >= 64) return;
+        // Senders put the MID in a stream's first packets at least (RFC 8843 §15.2); the first
+        // one decides, so the rest cost a lookup only.
+        rx_mids.emplace(ssrc, webrtc::read_mid(buf, rx_mid_ext));
     }
 
     void start_watchdogs() {
@@ -1866,12 +2124,19 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                 lost += j.value("packetsLost", 0LL);
                 kind_of(j);
                 const std::string kind = j.value("kind", "");
-                if (kind == "video") j["framesDecoded"] = frames_video.load();
-                if (kind == "audio") j["audioFramesDecoded"] = frames_audio.load();
+                // Per stream when we know its m-line; the sum of its kind otherwise.
+                const Track* t = track_of_ssrc(j, true);
+                if (t) j["mid"] = t->mid;
+                if (kind == "video")
+                    j["framesDecoded"] = t ? t->n->frames_in.load() : frames_video.load();
+                if (kind == "audio")
+                    j["audioFramesDecoded"] = t ? t->n->frames_in.load() : frames_audio.load();
             } else if (type == "outbound-rtp") {
                 kind_of(j);
+                const Track* t = track_of_ssrc(j, false);
+                if (t) j["mid"] = t->mid;
                 if (j.value("kind", "") == "video") {
-                    j["framesSent"] = sent_video.load();
+                    j["framesSent"] = t ? t->n->frames_out.load() : sent_video.load();
                     j["targetBitrate"] = video_bitrate_kbps * 1000;
                 }
             } else if (type == "remote-inbound-rtp") {
@@ -2000,15 +2265,47 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             Json{{"kind", "video"}, {"targetBitrate", kbps * 1000}, {"fractionLost", loss}});
     }
 
+    // The m-line of a stats entry's SSRC: the peer's (inbound) or ours (outbound).
+    const Track* track_of_ssrc(const Json& j, bool inbound) const {
+        if (!j.contains("ssrc") || !j["ssrc"].is_number()) return nullptr;
+        const auto ssrc = j["ssrc"].get<guint32>();
+        for (const auto& t : tracks)
+            if (inbound ? t.n->rx_ssrc == ssrc : t.ssrc == ssrc) return &t;
+        return nullptr;
+    }
+
     std::map<guint, std::pair<guint, gint>> rb_seen;  // per SSRC of ours: highest seq, lost
-    unsigned long long last_video_frames = 0, last_audio_frames = 0;
+    std::map<int, unsigned long long> last_frames;    // per m-line, at the last check
     void check_flow() {
         // Kurento's MediaFlowIn: a track that stopped delivering frames since the last report.
-        const auto v = frames_video.load(), a = frames_audio.load();
-        if (v > 0) media_flow("in", "video", v != last_video_frames);
-        if (a > 0) media_flow("in", "audio", a != last_audio_frames);
-        last_video_frames = v;
-        last_audio_frames = a;
+        for (const auto& t : tracks) {
+            const auto n = t.n->frames_in.load();
+            if (n > 0) media_flow("in", t.kind, t.mid, n != last_frames[t.mline]);
+            last_frames[t.mline] = n;
+        }
+    }
+
+    // Kurento's complaint list: a call that connects but never gets a track it agreed to
+    // receive must say so. With --media-timeout it fails (exit 6); without, a warning.
+    void check_expected_tracks(bool fatal) {
+        std::string missing;
+        for (auto& t : tracks) {
+            if (!t.recv || !t.codec || t.n->frames_in > 0 || t.never_arrived_reported) continue;
+            t.never_arrived_reported = true;
+            missing += (missing.empty() ? "" : ", ") + describe(t);
+            Json e{{"direction", "in"}, {"kind", t.kind}, {"state", "never-arrived"}};
+            if (!t.mid.empty()) e["mid"] = t.mid;
+            events.emit("media-flow", e);
+        }
+        if (missing.empty()) return;
+        const std::string why = "negotiated but never received: " + missing +
+                                (last_media_us ? " (other media arrived)" : "");
+        if (fatal)
+            return fail(ErrorCode::NoMedia, why + " within " + fmt_seconds(opt.media_timeout_s) +
+                                                " s (--media-timeout)");
+        events.emit("warning", Json{{"message", why}});
+        KMS_LOG(webrtc, WARNING, "%s", why.c_str());
+        if (cb.warning) cb.warning(why);
     }
 
     // ---- timing and summary ---------------------------------------------------------------------
@@ -2043,12 +2340,25 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     }
 
     void emit_summary() {
+        Json per_track = Json::array();
+        for (const auto& t : tracks) {
+            if (!t.codec || (!t.send && !t.recv)) continue;
+            Json j{{"kind", t.kind}, {"codec", t.codec->name}};
+            if (!t.mid.empty()) j["mid"] = t.mid;
+            if (t.recv)
+                j[t.kind == "video" ? "framesDecoded" : "audioFramesDecoded"] =
+                    t.n->frames_in.load();
+            if (t.send)
+                j[t.kind == "video" ? "framesSent" : "packetsSent"] = t.n->frames_out.load();
+            per_track.push_back(j);
+        }
         events.emit("summary", Json{{"videoFramesDecoded", frames_video.load()},
                                     {"audioFramesDecoded", frames_audio.load()},
                                     {"videoFramesSent", sent_video.load()},
                                     {"audioPacketsSent", sent_audio.load()},
                                     {"dataMessagesSent", dc_sent.load()},
-                                    {"dataMessagesReceived", dc_received.load()}});
+                                    {"dataMessagesReceived", dc_received.load()},
+                                    {"tracks", per_track}});
     }
 
     // ---- bus and shutdown ----------------------------------------------------------------------
@@ -2132,8 +2442,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                    (opt.output.kind == MediaUri::Kind::Stdio ? " (did the reader of stdout exit?)"
                                                              : " (is the disk full?)");
         }
-        if (is_input(src))
-            return "--send " + opt.send.redacted() + ": " + e->message +
+        if (is_input(src) && input_source >= 0)
+            return "--send " + opt.send[static_cast<size_t>(input_source)].redacted() + ": " +
+                   e->message +
                    (code == ErrorCode::BadInput ? "; is it a media file GStreamer can read?" : "");
         if (code == ErrorCode::BadInput)
             return std::string("the media received from the peer: ") + e->message;
@@ -2178,6 +2489,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         }
         verify_cv.notify_all();
         pending_end = end;
+        // A call stopped before the check above still says what never came, if it had time to.
+        if (end.clean && verified &&
+            Clock::now() - verified_at > std::chrono::duration<double>(kExpectTracksS / 2))
+            check_expected_tracks(false);
         events.emit("stopping", Json{{"clean", end.clean}});
         if (end.clean && channel && data_open) gst_webrtc_data_channel_close(channel.get());
         // A track that was negotiated but never arrived must not keep the file open; then what
@@ -2242,8 +2557,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::vector<gst::PadPtr> close_unfed_mux_pads() {
         std::vector<gst::PadPtr> out;
         std::lock_guard lock(mux_mutex);
-        for (auto& [kind, pad] : mux_pads)
-            if (!gst_pad_is_linked(pad.get()) && mux_closed.insert(kind).second)
+        for (auto& [mline, pad] : mux_pads)
+            if (!gst_pad_is_linked(pad.get()) && mux_closed.insert(mline).second)
                 out.push_back(gst::ref(pad.get()));
         return out;
     }
@@ -2259,7 +2574,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             std::string kinds;
             {
                 std::lock_guard lock(s.mux_mutex);
-                for (const auto& k : s.mux_closed) kinds += (kinds.empty() ? "" : " and ") + k;
+                for (const auto& t : s.tracks)
+                    if (s.mux_closed.count(t.mline))
+                        kinds += (kinds.empty() ? "" : " and ") + describe(t);
             }
             s.events.emit("warning", Json{{"message", "the peer sent no " + kinds +
                                                           " within 2 s; recording without it"}});
@@ -2325,6 +2642,13 @@ void fit_codecs_to_container(WebRtcOptions& o) {
 
 WebRtcEndpoint::WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, EventWriter& events) {
     init();
+    if (options.send.empty()) options.send.push_back(parse_source_uri("test:av"));
+    if (std::count_if(options.send.begin(), options.send.end(), [](const MediaUri& s) {
+            return s.kind == MediaUri::Kind::File || s.kind == MediaUri::Kind::Stdio;
+        }) > 1)
+        throw Error(ErrorCode::InvalidArgument,
+                    "--send takes one file or stdin at most; the others may be test:, v4l2:, "
+                    "pulse: or alsa:");
     options.video_codecs = webrtc::check_codec_list(options.video_codecs, "video");
     options.audio_codecs = webrtc::check_codec_list(options.audio_codecs, "audio");
     if (!options.audio && !options.video && options.data_label.empty())
@@ -2336,11 +2660,12 @@ WebRtcEndpoint::WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, Event
         throw Error(ErrorCode::InvalidArgument, "--port-range LO-HI needs LO <= HI");
     fit_codecs_to_container(options);
     impl_ = std::make_shared<Impl>(std::move(options), std::move(callbacks), events);
-    if (impl_->opt.send.kind == MediaUri::Kind::File) {
-        const media::InputProbe probe = media::probe_input(impl_->opt.send.location);
-        impl_->input_kinds_known = probe.known;
-        impl_->input_has_video = probe.video;
-        impl_->input_has_audio = probe.audio;
+    impl_->source_kinds.resize(impl_->opt.send.size());
+    for (size_t i = 0; i < impl_->opt.send.size(); ++i) {
+        const MediaUri& s = impl_->opt.send[i];
+        if (s.kind != MediaUri::Kind::File) continue;
+        const media::InputProbe probe = media::probe_input(s.location);
+        impl_->source_kinds[i] = {probe.known, probe.video, probe.audio};
     }
     impl_->build();
 }

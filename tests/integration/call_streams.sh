@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# What lets an SFU or a browser tell kms-call's streams apart (RFC 8843 §9.2), and several
+# streams of one kind: every SDP kms-call writes carries a=msid, a=ssrc ... cname: and the MID and
+# transport-wide-cc extensions on each m-line it sends on; the RTP on the wire (captured with
+# tcpdump: SRTP leaves RTP headers in the clear) carries each m-line's MID and one transport-wide
+# sequence; two --send video sources give two video m-lines, decoded and recorded as two tracks;
+# an answer names only the extensions the offer had, with the offer's ids; a negotiated track
+# that never arrives is reported, and fails the call with --media-timeout.
+. "$(dirname "$0")/../lib/kms-test.sh"
+
+command -v tcpdump >/dev/null || fail "tcpdump is not installed: run scripts/setup"
+
+# sdp_streams FILE: per audio/video m-line "mid direction msid-lines ssrc-cname-lines mid-extmap
+# twcc-extmap", one line each.
+sdp_streams() {
+  awk '/^m=/ { if (m) print m, d, msid, ssrc, mx, tx; m = ""; d = "-"; msid = ssrc = mx = tx = 0 }
+       /^m=(audio|video)/ { m = "?" }
+       m && /^a=mid:/ { sub(/\r$/, ""); m = substr($0, 7) }
+       m && /^a=(sendrecv|sendonly|recvonly|inactive)/ { sub(/\r$/, ""); d = substr($0, 3) }
+       m && /^a=msid:/ { msid++ }
+       m && /^a=ssrc:[0-9]+ cname:/ { ssrc++ }
+       m && /^a=extmap:[0-9]+ urn:ietf:params:rtp-hdrext:sdes:mid/ { mx++ }
+       m && /^a=extmap:[0-9]+ http:\/\/www.ietf.org\/id\/draft-holmer-rmcat-transport-wide-cc/ { tx++ }
+       END { if (m) print m, d, msid, ssrc, mx, tx }' "$1"
+}
+# check_sdp FILE WHO: every m-line we send on says who we are and what we put in the RTP.
+check_sdp() {
+  local n=0 mid dir msid ssrc mx tx
+  while read -r mid dir msid ssrc mx tx; do
+    [[ $dir == sendrecv || $dir == sendonly ]] || continue
+    n=$((n + 1))
+    (( msid == 1 )) || fail "$2: m-line $mid has $msid a=msid lines"
+    (( ssrc >= 1 )) || fail "$2: m-line $mid has no a=ssrc ... cname: line"
+    (( mx == 1 && tx == 1 )) || fail "$2: m-line $mid has $mx MID and $tx transport-wide-cc a=extmap lines"
+  done < <(sdp_streams "$1")
+  (( n > 0 )) || fail "$2: no m-line we send on"
+  echo "   $2: $n sending m-lines with a=msid, a=ssrc cname and both a=extmap lines"
+}
+
+# until_file SECS FILE: waits for FILE to have content.
+until_file() {
+  local i=0
+  until [[ -s $2 ]]; do sleep 0.1; i=$((i + 1)); (( i <= $1 * 10 )) || return 1; done
+}
+# Like call_pair, but each SDP goes through a file that stays for the checks (off.sdp, ans.sdp).
+sdp_pair() {
+  rm -f a off.sdp ans.sdp off.jsonl ans.jsonl; mkfifo a
+  "$KMS_CALL" offer --bind 127.0.0.1 --sdp-out off.sdp --sdp-in a --events off.jsonl $1 2>off.err >/dev/null </dev/null &
+  PIDS+=($!); local off=$!
+  until_file 10 off.sdp || fail "no offer"
+  sleep 0.2
+  "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in off.sdp --sdp-out ans.sdp --events ans.jsonl $2 2>ans.err >/dev/null </dev/null &
+  PIDS+=($!); local ans=$!
+  until_file 10 ans.sdp || fail "no answer"
+  sleep 0.2
+  cat ans.sdp >a
+  set +e; wait "$off"; RC_OFF=$?; wait "$ans"; RC_ANS=$?; set -e
+}
+
+# 1. Two video sources against one, recorded: SDP, wire and file.
+tcpdump -i lo -n -U -w cap.pcap udp 2>/dev/null &
+PIDS+=($!); cap=$!
+sleep 0.5
+sdp_pair "-t 4 --send test:video --send test:video?pattern=ball" "-t 4 -o got.mkv"
+sleep 0.5; kill "$cap"; wait "$cap" 2>/dev/null || true
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "two video sources: exits $RC_OFF/$RC_ANS"; }
+check_sdp off.sdp offer
+check_sdp ans.sdp answer
+[[ $(sdp_streams off.sdp | awk '$1 ~ /^video/' | wc -l) == 2 ]] || fail "two --send video sources did not give two video m-lines"
+
+# Per stream at the answerer: both of the offerer's video streams decoded, under their own MIDs.
+jq -e -s '[.[] | select(.type=="summary")][0].tracks | map(select(.kind=="video" and .framesDecoded > 30)) | length == 2' \
+  ans.jsonl >/dev/null || fail "the answerer did not decode both video streams: $(jq -c -s '[.[] | select(.type=="summary")][0].tracks' ans.jsonl)"
+jq -e -s '[.[] | select(.type=="inbound-rtp" and .kind=="video") | .mid] | unique | length == 2' ans.jsonl >/dev/null ||
+  fail "the answerer's inbound-rtp stats do not name both video MIDs"
+nv=$(ffprobe -v error -select_streams v -show_entries stream=index -of csv=p=0 got.mkv | wc -l)
+(( nv == 2 )) || fail "got.mkv holds $nv video tracks, not 2"
+for v in 0 1; do
+  f=$(ffprobe -v error -count_frames -select_streams v:$v -show_entries stream=nb_read_frames -of csv=p=0 got.mkv)
+  (( f > 30 )) || fail "video track $v of got.mkv has $f frames"
+done
+echo "   got.mkv: 2 video tracks that ffprobe decodes"
+
+# The wire: each SSRC a=ssrc announced carries its m-line's MID, and every packet of ours one
+# transport-wide sequence number.
+rtp=$(node "$TOP/tests/lib/rtp_ext.mjs" cap.pcap 1 2)
+for side in off ans; do
+  while read -r ssrc mid; do
+    got=$(jq -r --arg s "$ssrc" '.[$s].mids // {} | keys | join(",")' <<<"$rtp")
+    packets=$(jq -r --arg s "$ssrc" '.[$s].packets // 0' <<<"$rtp")
+    twcc=$(jq -r --arg s "$ssrc" '.[$s].twcc // 0' <<<"$rtp")
+    (( packets > 0 )) || continue  # an RTX SSRC: nothing was lost, nothing resent
+    [[ $got == "$mid" ]] || fail "$side: SSRC $ssrc of m-line $mid carried MID '$got' on the wire"
+    (( twcc == packets )) || fail "$side: SSRC $ssrc: $twcc of $packets packets carry a transport-wide sequence"
+    echo "   $side SSRC $ssrc: $packets packets, MID $mid and a transport-wide sequence in each"
+  done < <(awk 'function flush() { for (i = 1; i <= n; i++) print ssrc[i], mid; n = 0; mid = "" }
+                /^m=/ { flush() }
+                /^a=mid:/ { sub(/\r$/, ""); mid = substr($0, 7) }
+                /^a=ssrc:[0-9]+ cname:/ { split($1, f, ":"); ssrc[++n] = f[2] }
+                END { flush() }' $side.sdp)
+done
+pass "two video sources: SDP, MID and transport-wide-cc on the wire, two decoded and recorded tracks"
+
+# 2. An answer names an extension only when the offer had it, with the offer's id.
+answer_of() { rm -f x.sdp; "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in "$1" --sdp-out x.sdp -t 0.5 >/dev/null 2>&1 || true; }
+answer_of "$DATA/sdp/chrome-style-offer.sdp"
+[[ -s x.sdp ]] || fail "no answer to the browser-style offer"
+! grep -q '^a=extmap' x.sdp || fail "the answer has extensions the offer did not: $(grep '^a=extmap' x.sdp)"
+check_msid_only=$(sdp_streams x.sdp | awk '$2 ~ /send/ && ($3 != 1 || $4 < 1)')
+[[ -z $check_msid_only ]] || fail "answer m-lines we send on without a=msid/a=ssrc: $check_msid_only"
+awk '{ print } /^m=(audio|video)/ { print "a=extmap:7 urn:ietf:params:rtp-hdrext:sdes:mid" }' \
+  "$DATA/sdp/chrome-style-offer.sdp" >with_mid.sdp
+answer_of with_mid.sdp
+[[ -s x.sdp ]] || fail "no answer to the offer with the MID extension"
+ids=$(grep '^a=extmap' x.sdp | tr -d '\r' | sort -u)
+[[ $ids == "a=extmap:7 urn:ietf:params:rtp-hdrext:sdes:mid" ]] || fail "the answer's extensions: $ids"
+pass "an answer names only the offer's extensions, with the offer's ids"
+
+# 3. A track negotiated but never sent: stdin is not probed, so the answerer agrees to send audio
+# it does not have. Without --media-timeout: a warning and a media-flow event; with it: exit 6.
+gst-launch-1.0 -q -e videotestsrc num-buffers=200 ! video/x-raw,width=320,height=240,framerate=30/1 \
+  ! vp8enc deadline=1 ! matroskamux streamable=true ! filesink location=video-only.mkv
+for timeout in 0 3; do
+  rm -f a off.sdp ans.sdp; mkfifo a
+  args="-t 6"; (( timeout )) && args="--media-timeout $timeout -t 6"
+  "$KMS_CALL" offer --bind 127.0.0.1 --sdp-out off.sdp --sdp-in a --events off.jsonl $args 2>off.err >/dev/null </dev/null &
+  PIDS+=($!); off=$!
+  until_file 10 off.sdp || fail "no offer"
+  "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in off.sdp --sdp-out ans.sdp --events ans.jsonl --send - -t 8 \
+    2>ans.err >/dev/null <video-only.mkv &
+  PIDS+=($!); ans=$!
+  until_file 10 ans.sdp || fail "no answer"
+  sleep 0.2; cat ans.sdp >a
+  set +e; wait "$off"; RC=$?; set -e
+  kill "$ans" 2>/dev/null || true
+  jq -e -s 'any(.[]; .type=="media-flow" and .kind=="audio" and .state=="never-arrived")' off.jsonl >/dev/null ||
+    fail "no media-flow never-arrived event for the audio that never came (media-timeout $timeout)"
+  jq -e -s 'any(.[]; .type=="summary" and .videoFramesDecoded > 30)' off.jsonl >/dev/null ||
+    fail "the video that did come was not decoded (media-timeout $timeout)"
+  if (( timeout )); then
+    expect_rc 6 "--media-timeout 3 with a track that never came"
+    grep -q 'never received: audio' off.err || fail "stderr does not name the track: $(tail -3 off.err)"
+  else
+    expect_rc 0 "a track that never came, without --media-timeout"
+    grep -q 'never received: audio' off.err || fail "no warning on stderr: $(tail -3 off.err)"
+  fi
+  echo "   media-timeout $timeout: exit $RC; $(grep -m1 'never received' off.err)"
+done
+pass "a negotiated track that never arrives is reported, and fails --media-timeout"
