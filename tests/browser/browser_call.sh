@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Headless Chromium (Debian's, driven by playwright-core) and kms-call in one private namespace:
 # kms-call as answerer and as offerer with the json SDP format; each side decodes the other's
-# video and audio (the browser's getStats and kms-call's own stats).
+# video and audio (the browser's getStats and kms-call's own stats), with one video each way and
+# with two.
 . "$(dirname "$0")/../lib/kms-test.sh"
 
 [[ -d $TOP/tests/browser/node_modules/playwright-core ]] || fail "playwright-core is not installed: run scripts/setup"
@@ -16,4 +17,12 @@ out=$(timeout 60 node "$TOP/tests/browser/call.mjs" --kms "$KMS_CALL" --role ans
   fail "kms-call answering Chromium in H.264: $out"
 echo "$out"
 echo "ok: kms-call answers Chromium in H.264"
+# A camera and a screen-like second track (canvas.captureStream()) against two --send video
+# sources, both ways: every video each side sends is decoded on the other, stream by stream.
+for role in answer offer; do
+  out=$(timeout 60 node "$TOP/tests/browser/call.mjs" --kms "$KMS_CALL" --role "$role" --videos 2 --dir "$WORK" --seconds 5) ||
+    fail "kms-call as $role with Chromium, two videos each way: $out"
+  echo "$out"
+  echo "ok: two videos each way, kms-call as $role"
+done
 pass "browser calls"

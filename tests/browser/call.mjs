@@ -1,6 +1,8 @@
 // Drives Debian's Chromium through playwright-core against kms-call, in the caller's network
 // namespace. Usage: node call.mjs --kms PATH --role offer|answer --dir DIR [--seconds N]
 //   [--codec vp8|vp9|h264] (kms-call's --video-codec; the negotiated codec must be it both ways)
+//   [--videos 2] (a camera and a second video track, a canvas.captureStream(), in the browser;
+//   two --send video sources in kms-call: each side must decode both of the other's videos)
 // kms-call --role is the side kms-call plays; the browser plays the other. Prints one JSON line
 // with the browser's and kms-call's counts; exits non-zero when media did not flow both ways.
 import { chromium } from 'playwright-core';
@@ -11,8 +13,8 @@ import { join } from 'node:path';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
   (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
-const role = args.role, seconds = Number(args.seconds || 4);
-const dir = join(args.dir, role + (args.codec ? '-' + args.codec : ''));  // each run its own files: kms-call must never read a stale one
+const role = args.role, seconds = Number(args.seconds || 4), videos = Number(args.videos || 1);
+const dir = join(args.dir, role + (args.codec ? '-' + args.codec : '') + (videos > 1 ? '-v' + videos : ''));  // each run its own files: kms-call must never read a stale one
 mkdirSync(dir, { recursive: true });
 const deadline = (ms, what) => new Promise((_, reject) =>
   setTimeout(() => reject(new Error(`timed out: ${what}`)), ms));
@@ -20,11 +22,20 @@ const deadline = (ms, what) => new Promise((_, reject) =>
 // The page: a peer connection with the fake camera and microphone, driven from here.
 const page_html = `<!doctype html><meta charset="utf-8"><title>kms browser peer</title><script>
 let pc;
+// A second video track that moves: a canvas drawn 20 times a second.
+function canvasTrack() {
+  const c = document.createElement('canvas'); c.width = 320; c.height = 240;
+  const g = c.getContext('2d'); let n = 0;
+  setInterval(() => { g.fillStyle = '#204080'; g.fillRect(0, 0, 320, 240);
+    g.fillStyle = '#f0c020'; g.fillRect((n += 7) % 300, 100, 20, 20); }, 50);
+  return c.captureStream(20).getVideoTracks()[0];
+}
 async function setup() {
   pc = new RTCPeerConnection();
   // Chromium decodes received audio only as playout pulls it: play it (into the fake output).
   pc.ontrack = e => { if (e.track.kind === 'audio') { const a = new Audio(); a.srcObject = e.streams[0] || new MediaStream([e.track]); a.play(); } };
   const stream = await navigator.mediaDevices.getUserMedia({video: {width: 320, height: 240}, audio: true});
+  if (VIDEOS > 1) stream.addTrack(canvasTrack());
   for (const t of stream.getTracks()) pc.addTrack(t, stream);
 }
 function gathered() {
@@ -38,9 +49,12 @@ async function makeAnswer(json) { await setup(); await pc.setRemoteDescription(J
   await pc.setLocalDescription(await pc.createAnswer()); await gathered();
   return JSON.stringify({type: 'answer', sdp: pc.localDescription.sdp}); }
 async function counts() {
-  const out = {state: pc.connectionState, video: 0, audio: 0, sentFrames: 0};
+  const out = {state: pc.connectionState, video: 0, audio: 0, sentFrames: 0, videos: []};
   (await pc.getStats()).forEach(s => {
-    if (s.type === 'inbound-rtp' && s.kind === 'video') out.video = s.framesDecoded || 0;
+    if (s.type === 'inbound-rtp' && s.kind === 'video') {
+      out.videos.push({mid: s.mid, framesDecoded: s.framesDecoded || 0});
+      out.video = Math.min(...out.videos.map(v => v.framesDecoded));
+    }
     // Audio decoded, not packets: samples played out that were not concealment.
     if (s.type === 'inbound-rtp' && s.kind === 'audio')
       out.audio = (s.totalSamplesReceived || 0) - (s.concealedSamples || 0);
@@ -50,7 +64,10 @@ async function counts() {
 }
 </script>`;
 
-const server = createServer((req, res) => { res.setHeader('content-type', 'text/html'); res.end(page_html); });
+const server = createServer((req, res) => {
+  res.setHeader('content-type', 'text/html');
+  res.end(page_html.replace('let pc;', `let pc; const VIDEOS = ${videos};`));
+});
 await new Promise(r => server.listen(0, '127.0.0.1', r));
 const url = `http://localhost:${server.address().port}/`;
 
@@ -68,7 +85,8 @@ try {
   await page.goto(url);
   const events = join(dir, `kms-${role}.jsonl`);
   const common = ['--bind', '127.0.0.1', '--sdp-format', 'json', '-t', String(seconds), '--events', events,
-    '--stats-interval', '0.5', '-q', ...(args.codec ? ['--video-codec', args.codec] : [])];
+    '--stats-interval', '0.5', '-q', ...(args.codec ? ['--video-codec', args.codec] : []),
+    ...(videos > 1 ? ['--send', 'test:av', '--send', 'test:video?pattern=ball'] : [])];
   const wait_file = async (path) => {
     for (let i = 0; i < 200; i++) {
       if (existsSync(path)) { const t = readFileSync(path, 'utf8'); if (t.endsWith('\n')) return t.trim(); }
@@ -99,10 +117,13 @@ try {
   const browser_counts = await page.evaluate('counts()');
   const lines = readFileSync(events, 'utf8').trim().split('\n').map(l => JSON.parse(l));
   const last = (type, kind) => lines.filter(e => e.type === type && e.kind === kind).pop() || {};
+  const summary = lines.filter(e => e.type === 'summary').pop() || {};
   result = {
     role, exit: code, browser: browser_counts,
     kms: { videoFramesDecoded: last('inbound-rtp', 'video').framesDecoded || 0,
            audioFramesDecoded: last('inbound-rtp', 'audio').audioFramesDecoded || 0,
+           videos: (summary.tracks || []).filter(t => t.kind === 'video' && 'framesDecoded' in t)
+             .map(t => ({ mid: t.mid, framesDecoded: t.framesDecoded })),
            codecs: lines.filter(e => e.type === 'track').map(e => `${e.direction}:${e.codec}`) },
   };
 } finally {
@@ -115,6 +136,8 @@ console.log(JSON.stringify(result));
 // decoded on each side, and, when a codec was asked for, that codec both ways.
 const codec_ok = !args.codec ||
   (result.kms.codecs.includes(`in:${args.codec}`) && result.kms.codecs.includes(`out:${args.codec}`));
-const ok = result.exit === 0 && codec_ok && result.browser.video >= 20 && result.browser.audio >= 48000 &&
-  result.kms.videoFramesDecoded >= 20 && result.kms.audioFramesDecoded >= 50;
+// Every video the other side sends, decoded: as many inbound videos as it sends, each >= 20 frames.
+const all_videos = (list) => list.length === videos && list.every(v => v.framesDecoded >= 20);
+const ok = result.exit === 0 && codec_ok && all_videos(result.browser.videos) &&
+  result.browser.audio >= 48000 && all_videos(result.kms.videos) && result.kms.audioFramesDecoded >= 50;
 process.exit(ok ? 0 : 1);

@@ -4,9 +4,9 @@
 # encodes it) and kms-call must decode it; kms-call sends its test pattern and tone and werift must
 # deliver them to its tracks. werift routes received RTP by the SSRCs of kms-call's a=ssrc lines
 # (or a=rid), not by the MID header extension: without them, packets arrive and are dropped. The
-# MID header extension must be negotiated on every m-line and carry that m-line's mid.
-#   KMS_WERIFT_VIDEOS="1 2"     also run with two video tracks each way (kms-call gets one --send
-#                               per track); default "1"
+# MID header extension must be negotiated on every m-line and carry that m-line's mid. With one
+# video track each way, and with two (kms-call gets one --send per track).
+#   KMS_WERIFT_VIDEOS="1"       only one video track each way; default "1 2"
 #   KMS_WERIFT_REQUIRE_MID=0    media flowing is enough, without the MID header extension
 #   KMS_WERIFT_SECONDS=N        length of each call (default 5)
 . "$(dirname "$0")/../lib/kms-test.sh"
@@ -14,7 +14,7 @@
 [[ -d $TOP/tests/browser/node_modules/werift ]] || fail "werift is not installed: run scripts/setup"
 command -v gst-launch-1.0 >/dev/null || fail "gst-launch-1.0 is missing: run scripts/setup"
 
-videos=${KMS_WERIFT_VIDEOS:-1}
+videos=${KMS_WERIFT_VIDEOS:-1 2}
 secs=${KMS_WERIFT_SECONDS:-5}
 mid=()
 [[ ${KMS_WERIFT_REQUIRE_MID:-1} == 0 ]] || mid=(--require-mid)
