@@ -81,12 +81,13 @@ BindingReply one_binding(Connection& c, const Timing& timing, Auth& auth, unsign
 
 int run_binding(app::Tool& tool, const BindingOptions& o) {
     if (o.count == 0) throw Error(ErrorCode::InvalidArgument, "--count must be at least 1");
-    const ServerUri uri = parse_server_uri(o.uri, false);
+    const IceServerUri uri = parse_ice_server_uri(o.uri, IceServerRole::Stun);
+    const Transport transport = transport_of(uri);
     const stun::Address server = resolve(uri.host, uri.port, o.v4 ? 4 : o.v6 ? 6 : 0);
     std::optional<stun::Address> local;
     if (!o.bind.empty()) local = parse_bind(o.bind, "--bind");
     install_signals();
-    auto conn = Connection::open(uri.transport, server, uri.host, local, o.tls,
+    auto conn = Connection::open(transport, server, uri.host, local, o.tls,
                                  static_cast<int>(79 * o.timing.rto_ms));
     const uint8_t change = o.change == "ip"        ? 0x04
                            : o.change == "port"    ? 0x02
@@ -96,14 +97,14 @@ int run_binding(app::Tool& tool, const BindingOptions& o) {
     Auth auth{o.user, o.password, "", "", ""};
     BindingReply last, first_ok;
     unsigned sent = 0, requests = 0;
-    const std::string where = server.to_string() + " (" + transport_name(uri.transport) + ")";
+    const std::string where = server.to_string() + " (" + transport_name(transport) + ")";
     for (unsigned i = 0; i < o.count && !g_stop; ++i) {
         const auto start = Clock::now();
         ++sent;
         BindingReply r = one_binding(*conn, o.timing, auth, requests, change);
         if (r.ok)
             tool.events().emit("stun-response", Json{{"server", server.to_string()},
-                                                     {"transport", transport_name(uri.transport)},
+                                                     {"transport", transport_name(transport)},
                                                      {"mapped", r.mapped},
                                                      {"rttMs", round3(r.rtt_ms)}});
         else
@@ -126,7 +127,7 @@ int run_binding(app::Tool& tool, const BindingOptions& o) {
     const BindingReply& shown = first_ok.ok ? first_ok : last;
     app::Output out(tool.common().json);
     out.field("server", "server", server.to_string());
-    out.field("transport", "transport", transport_name(uri.transport));
+    out.field("transport", "transport", transport_name(transport));
     if (!conn->tls_summary().empty()) out.field("tls", "TLS", conn->tls_summary());
     out.field("local", "local address", conn->local().to_string());
     if (shown.ok) {

@@ -253,12 +253,10 @@ std::string ip_text(const stun::Address& a) {
     return a.family == 6 ? t.substr(1, t.rfind(']') - 1) : t.substr(0, t.rfind(':'));
 }
 
-std::optional<stun::Address> resolve_uri(const std::string& text, bool turn, ServerUri* out) {
+std::optional<stun::Address> resolve_uri(const std::string& text, IceServerRole role,
+                                         IceServerUri* out) {
     if (text.empty()) return std::nullopt;
-    *out = parse_server_uri(text, turn);
-    if (out->turn != turn)
-        throw Error(ErrorCode::InvalidArgument, "'" + redact_url(text) + "': expected a " +
-                                                    (turn ? "turn:" : "stun:") + " URI");
+    *out = parse_ice_server_uri(text, role);
     return resolve(out->host, out->port, 0);
 }
 
@@ -268,21 +266,21 @@ int run_gather(app::Tool& tool, const GatherOptions& o) {
     // Shared with the thread that reads the peer's line, which may outlive this function.
     auto owner = std::make_shared<Gatherer>(tool, o);
     Gatherer& g = *owner;
-    ServerUri stun_uri, turn_uri;
-    auto stun_addr = resolve_uri(o.stun, false, &stun_uri);
-    auto turn_addr = resolve_uri(o.turn, true, &turn_uri);
+    IceServerUri stun_uri, turn_uri;
+    auto stun_addr = resolve_uri(o.stun, IceServerRole::Stun, &stun_uri);
+    auto turn_addr = resolve_uri(o.turn, IceServerRole::Turn, &turn_uri);
     if (o.relay_only && !turn_addr)
         throw Error(ErrorCode::InvalidArgument, "--relay-only needs --turn");
     // libnice's TURN-over-TLS relay type is plain TCP outside its Google and Microsoft
     // compatibility modes: the Allocate would go to the TLS port unencrypted, and coturn, which
     // takes plain TCP on its TLS port too, would hand out a relay as if all were well.
-    if (turn_addr && turn_uri.transport == Transport::Tls)
+    if (turn_addr && transport_of(turn_uri) == Transport::Tls)
         throw Error(ErrorCode::InvalidArgument,
-                    "'" + redact_url(o.turn) +
+                    "'" + turn_uri.redacted() +
                         "': gather cannot reach a TURN server over TLS (libnice would send the "
                         "requests unencrypted); use turn:HOST?transport=tcp or udp here, and "
                         "kms-stun turn turns:HOST to check the TLS listener");
-    g.relay_protocol = turn_addr ? transport_name(turn_uri.transport) : "";
+    g.relay_protocol = turn_addr ? transport_name(transport_of(turn_uri)) : "";
     if (!o.out.empty() && o.out != "-")
         g.result_out = stdout;
     else if (o.check)
@@ -312,8 +310,9 @@ int run_gather(app::Tool& tool, const GatherOptions& o) {
         const std::string ip = ip_text(*turn_addr);
         const std::string user = !o.user.empty() ? o.user : turn_uri.user;
         const std::string pass = !o.password.empty() ? o.password : turn_uri.password;
-        const NiceRelayType type = turn_uri.transport == Transport::Tcp ? NICE_RELAY_TYPE_TURN_TCP
-                                                                        : NICE_RELAY_TYPE_TURN_UDP;
+        const NiceRelayType type = transport_of(turn_uri) == Transport::Tcp
+                                       ? NICE_RELAY_TYPE_TURN_TCP
+                                       : NICE_RELAY_TYPE_TURN_UDP;
         nice_agent_set_relay_info(g.agent, g.stream, 1, ip.c_str(), turn_addr->port, user.c_str(),
                                   pass.c_str(), type);
     }

@@ -115,8 +115,8 @@ const char* classic_name(const std::string& mapping, const std::string& filterin
 }  // namespace
 
 int run_nat(app::Tool& tool, const NatOptions& o) {
-    const ServerUri uri = parse_server_uri(o.uri, false);
-    if (uri.transport != Transport::Udp)
+    const IceServerUri uri = parse_ice_server_uri(o.uri, IceServerRole::Stun);
+    if (transport_of(uri) != Transport::Udp)
         throw Error(ErrorCode::InvalidArgument, "nat runs over UDP: use stun:HOST[:PORT]");
     const stun::Address server = resolve(uri.host, uri.port, o.v4 ? 4 : 0);
     stun::Address local;

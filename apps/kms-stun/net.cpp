@@ -27,11 +27,6 @@ std::string ssl_error_text() {
     return buf;
 }
 
-// Every message that quotes a server URI shows it as user:***@host (cli-contract.md).
-Error bad_uri(const std::string& uri, const std::string& why) {
-    return Error(ErrorCode::InvalidArgument, "'" + redact_url(uri) + "': " + why);
-}
-
 }  // namespace
 
 const char* transport_name(Transport t) {
@@ -46,76 +41,9 @@ const char* transport_name(Transport t) {
     return "udp";
 }
 
-ServerUri parse_server_uri(const std::string& uri, bool turn_ok) {
-    ServerUri u;
-    struct Scheme {
-        const char* prefix;
-        bool turn, secure;
-    };
-    static constexpr Scheme kSchemes[] = {{"stun:", false, false},
-                                          {"stuns:", false, true},
-                                          {"turn:", true, false},
-                                          {"turns:", true, true}};
-    const Scheme* scheme = nullptr;
-    for (const Scheme& s : kSchemes)
-        if (uri.rfind(s.prefix, 0) == 0) scheme = &s;
-    if (!scheme)
-        throw bad_uri(uri, turn_ok ? "expected stun:, stuns:, turn: or turns:HOST[:PORT]"
-                                   : "expected stun:HOST[:PORT] or stuns:HOST[:PORT]");
-    std::string rest = uri.substr(std::strlen(scheme->prefix));
-    const bool secure = scheme->secure;
-    u.turn = scheme->turn;
-    if (u.turn && !turn_ok) throw bad_uri(uri, "a TURN URI where a STUN one is expected");
-    if (rest.rfind("//", 0) == 0) rest = rest.substr(2);
-    // The user part first, up to the last '@': a password may hold '?' or '/' as typed.
-    if (size_t at = rest.rfind('@'); at != std::string::npos) {
-        if (!u.turn) throw bad_uri(uri, "credentials belong in turn: URIs");
-        std::string userinfo = rest.substr(0, at);
-        rest = rest.substr(at + 1);
-        size_t colon = userinfo.find(':');
-        u.user = userinfo.substr(0, colon);
-        if (colon != std::string::npos) u.password = userinfo.substr(colon + 1);
-    }
-    std::string transport;
-    if (size_t q = rest.find('?'); q != std::string::npos) {
-        std::string query = rest.substr(q + 1);
-        rest.resize(q);
-        if (query.rfind("transport=", 0) != 0) throw bad_uri(uri, "unknown query '" + query + "'");
-        transport = query.substr(10);
-        if (transport != "udp" && transport != "tcp")
-            throw bad_uri(uri, "transport must be udp or tcp");
-    }
-    if (secure) {
-        if (transport == "udp") throw bad_uri(uri, "TLS runs over tcp; DTLS is not supported");
-        u.transport = Transport::Tls;
-    } else {
-        u.transport = transport == "tcp" ? Transport::Tcp : Transport::Udp;
-    }
-    u.port = secure ? 5349 : 3478;
-    std::string host = rest;
-    std::string port_text;
-    if (!rest.empty() && rest[0] == '[') {
-        size_t close = rest.find(']');
-        if (close == std::string::npos) throw bad_uri(uri, "unclosed [");
-        host = rest.substr(1, close - 1);
-        if (close + 1 < rest.size()) {
-            if (rest[close + 1] != ':') throw bad_uri(uri, "bad port");
-            port_text = rest.substr(close + 2);
-        }
-    } else if (size_t colon = rest.rfind(':'); colon != std::string::npos) {
-        host = rest.substr(0, colon);
-        port_text = rest.substr(colon + 1);
-    }
-    if (!port_text.empty() || (rest.size() && rest.back() == ':')) {
-        char* end = nullptr;
-        unsigned long p = std::strtoul(port_text.c_str(), &end, 10);
-        if (port_text.empty() || *end != '\0' || p == 0 || p > 65535)
-            throw bad_uri(uri, "bad port");
-        u.port = static_cast<uint16_t>(p);
-    }
-    if (host.empty()) throw bad_uri(uri, "no host");
-    u.host = host;
-    return u;
+Transport transport_of(const IceServerUri& uri) {
+    if (uri.secure()) return Transport::Tls;
+    return uri.transport == "tcp" ? Transport::Tcp : Transport::Udp;
 }
 
 sockaddr_storage to_sockaddr(const stun::Address& a, socklen_t* len) {

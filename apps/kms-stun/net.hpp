@@ -1,4 +1,4 @@
-// kms-stun's sockets: server URIs, address conversions, and a client connection to one server
+// kms-stun's sockets: server transports, address conversions, and a client connection to one server
 // over UDP, TCP or TLS that sends and receives whole STUN or ChannelData messages.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <string>
 
 #include "kms/stun.hpp"
+#include "kms/uri.hpp"
 
 namespace kms::stuntool {
 
@@ -19,18 +20,9 @@ using Clock = std::chrono::steady_clock;
 enum class Transport { Udp, Tcp, Tls };
 const char* transport_name(Transport t);
 
-/// stun:, stuns:, turn: and turns: URIs (RFC 7064, RFC 7065), with credentials allowed in the
-/// user part of turn: URIs as kms-call accepts them.
-struct ServerUri {
-    bool turn = false;
-    Transport transport = Transport::Udp;
-    std::string host;
-    uint16_t port = 0;
-    std::string user, password;  ///< from turn:USER:PASS@HOST; never printed
-};
-
-/// Throws Error(InvalidArgument) naming what is wrong. turn_ok: turn:/turns: are accepted.
-ServerUri parse_server_uri(const std::string& uri, bool turn_ok);
+/// What carries a server's requests: tls for stuns: and turns:, else ?transport= (udp when
+/// absent). The URIs themselves are parsed by kms::parse_ice_server_uri (kms/uri.hpp).
+Transport transport_of(const IceServerUri& uri);
 
 sockaddr_storage to_sockaddr(const stun::Address& a, socklen_t* len);
 stun::Address from_sockaddr(const sockaddr_storage& ss);

@@ -204,7 +204,7 @@ struct Credentials {
 
 // REST credentials (draft-uberti-behave-turn-rest, coturn's --use-auth-secret): the username
 // is "expiry:user", the password base64(HMAC-SHA1(secret, username)).
-Credentials credentials(const TurnOptions& o, const ServerUri& uri) {
+Credentials credentials(const TurnOptions& o, const IceServerUri& uri) {
     Credentials c;
     c.user = !o.user.empty() ? o.user : uri.user;
     c.password = !o.password.empty() ? o.password : uri.password;
@@ -249,10 +249,8 @@ struct Stats {
 }  // namespace
 
 int run_turn(app::Tool& tool, const TurnOptions& o) {
-    const ServerUri uri = parse_server_uri(o.uri, true);
-    if (!uri.turn)
-        throw Error(ErrorCode::InvalidArgument,
-                    "'" + redact_url(o.uri) + "': expected turn:HOST[:PORT] or turns:HOST[:PORT]");
+    const IceServerUri uri = parse_ice_server_uri(o.uri, IceServerRole::Turn);
+    const Transport transport = transport_of(uri);
     if (o.count == 0 && o.load == 0)
         throw Error(ErrorCode::InvalidArgument, "--count must be at least 1");
     if (o.size < 16 || o.size > 1200)
@@ -264,14 +262,14 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
     if (!o.bind.empty()) local = parse_bind(o.bind, "--bind");
     install_signals();
     const int connect_ms = static_cast<int>(79 * o.timing.rto_ms);
-    auto conn = Connection::open(uri.transport, server, uri.host, local, o.tls, connect_ms);
-    const std::string where = server.to_string() + " (" + transport_name(uri.transport) + ")";
+    auto conn = Connection::open(transport, server, uri.host, local, o.tls, connect_ms);
+    const std::string where = server.to_string() + " (" + transport_name(transport) + ")";
     tool.say(0, "TURN server " + where + (cred.user.empty() ? "" : ", user " + cred.user));
     if (!conn->tls_summary().empty()) tool.say(0, "  " + conn->tls_summary());
 
     app::Output out(tool.common().json);
     out.field("server", "server", server.to_string());
-    out.field("transport", "transport", transport_name(uri.transport));
+    out.field("transport", "transport", transport_name(transport));
     if (!conn->tls_summary().empty()) out.field("tls", "TLS", conn->tls_summary());
     if (!cred.user.empty()) out.field("username", "username", cred.user);
 
@@ -293,7 +291,7 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
         if (!err || err->first != 437 || attempt >= 2 || local) break;
         tool.say(1, "437 Allocation Mismatch: trying again from another source port");
         mismatched.push_back(std::move(conn));
-        conn = Connection::open(uri.transport, server, uri.host, local, o.tls, connect_ms);
+        conn = Connection::open(transport, server, uri.host, local, o.tls, connect_ms);
     }
     Session& s = *session;
     auto finish_error = [&](int code, const std::string& message) {
@@ -364,7 +362,7 @@ int run_turn(app::Tool& tool, const TurnOptions& o) {
                 Held h;
                 try {
                     h.conn =
-                        Connection::open(uri.transport, server, uri.host, local, o.tls, connect_ms);
+                        Connection::open(transport, server, uri.host, local, o.tls, connect_ms);
                 } catch (const Error& e) {
                     ++failures[e.what()];
                     break;

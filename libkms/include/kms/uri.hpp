@@ -1,6 +1,8 @@
-// The one media-URI grammar every tool shares (architecture.md, "Media URIs").
+// The URI grammars every tool shares (architecture.md, "Media URIs"): media sources and sinks,
+// and the STUN/TURN servers of kms-call's --stun/--turn and kms-stun's modes.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -51,5 +53,40 @@ std::string container_for_path(std::string_view path);
 
 /// Shows user:password@ in a URL as user:***@.
 std::string redact_url(std::string_view url);
+
+/// A STUN or TURN server: stun:, stuns: (RFC 7064), turn:, turns: (RFC 7065), with kms's
+/// extension of credentials in the user part of turn: URIs:
+///
+///     stun[s]:HOST[:PORT][?transport=udp|tcp]
+///     turn[s]:[USER[:PASS]@]HOST[:PORT][?transport=udp|tcp]
+///
+/// "//" after the scheme is allowed; an IPv6 HOST goes in brackets. USER:PASS runs to the last
+/// '@' and splits at its first ':', and both are taken as typed (no percent-decoding), so a
+/// password may hold '@', '/', '?', '#' or '%' as people type them.
+struct IceServerUri {
+    enum class Scheme { Stun, Stuns, Turn, Turns };
+
+    Scheme scheme = Scheme::Stun;
+    std::string host;            ///< a name or an address; an IPv6 address without brackets
+    uint16_t port = 3478;        ///< the URI's, or 3478 (stun:, turn:) or 5349 (stuns:, turns:)
+    std::string user, password;  ///< turn:/turns: only; the password is never printed
+    std::string transport;       ///< "udp" or "tcp" from ?transport=, "" when absent
+
+    bool turn() const { return scheme == Scheme::Turn || scheme == Scheme::Turns; }
+    /// stuns: or turns:, which run TLS over TCP.
+    bool secure() const { return scheme == Scheme::Stuns || scheme == Scheme::Turns; }
+    /// HOST:PORT, [HOST]:PORT for IPv6.
+    std::string host_port() const;
+    /// The URI as it can be shown: scheme:[USER[:***]@]HOST:PORT[?transport=...].
+    std::string redacted() const;
+};
+
+/// Which schemes a caller takes, for the message that refuses the others.
+enum class IceServerRole { Stun, Turn, Any };
+
+/// Parses a STUN/TURN server URI. Throws Error(InvalidArgument) with "'URI': what is wrong", the
+/// URI shown with its password as *** (all that comes before the last '@' when the scheme is not
+/// one of the four, as then nothing tells the user part apart).
+IceServerUri parse_ice_server_uri(std::string_view text, IceServerRole role = IceServerRole::Any);
 
 }  // namespace kms

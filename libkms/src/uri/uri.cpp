@@ -1,7 +1,10 @@
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <utility>
 
 #include "kms/error.hpp"
 #include "kms/uri.hpp"
@@ -342,6 +345,154 @@ int MediaUri::param_int(const std::string& key, int fallback) const {
 std::string MediaUri::param(const std::string& key, const std::string& fallback) const {
     auto it = params.find(key);
     return it == params.end() ? fallback : it->second;
+}
+
+namespace {
+
+using IceScheme = IceServerUri::Scheme;
+
+constexpr std::pair<const char*, IceScheme> kIceSchemes[] = {{"stun", IceScheme::Stun},
+                                                             {"stuns", IceScheme::Stuns},
+                                                             {"turn", IceScheme::Turn},
+                                                             {"turns", IceScheme::Turns}};
+
+const char* ice_scheme_name(IceScheme s) {
+    for (const auto& [name, scheme] : kIceSchemes)
+        if (scheme == s) return name;
+    return "stun";
+}
+
+const char* expected_ice_uri(IceServerRole role) {
+    switch (role) {
+        case IceServerRole::Stun:
+            return "expected stun:HOST[:PORT] or stuns:HOST[:PORT]";
+        case IceServerRole::Turn:
+            return "expected turn:[USER:PASS@]HOST[:PORT][?transport=udp|tcp]";
+        default:
+            return "expected stun:, stuns:, turn: or turns:HOST[:PORT]";
+    }
+}
+
+bool all_digits(std::string_view s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
+}  // namespace
+
+IceServerUri parse_ice_server_uri(std::string_view text, IceServerRole role) {
+    const std::string scheme = scheme_of(text);
+    const auto known = std::find_if(std::begin(kIceSchemes), std::end(kIceSchemes),
+                                    [&](const auto& s) { return scheme == s.first; });
+    std::string_view prefix =
+        known == std::end(kIceSchemes) ? "" : text.substr(0, scheme.size() + 1);
+    std::string_view rest = text.substr(prefix.size());
+    if (!prefix.empty() && rest.substr(0, 2) == "//") {
+        prefix = text.substr(0, prefix.size() + 2);
+        rest.remove_prefix(2);
+    }
+    // The user part runs to the last '@': a password may hold '?', '/', '#' or '@' as typed.
+    const size_t at = rest.rfind('@');
+    const std::string_view userinfo =
+        at == std::string_view::npos ? std::string_view() : rest.substr(0, at);
+    const size_t colon = userinfo.find(':');
+    if (at != std::string_view::npos) rest.remove_prefix(at + 1);
+
+    // The URI as messages show it: the password as ***, or, when the scheme is not one of ours
+    // (bob:S3cret@host), everything before the last '@', as nothing tells the user part apart.
+    std::string shown;
+    if (prefix.empty())
+        shown = at == std::string_view::npos ? std::string(text) : "***@" + std::string(rest);
+    else if (colon == std::string_view::npos)
+        shown = std::string(text);
+    else
+        shown = std::string(prefix) + std::string(userinfo.substr(0, colon)) + ":***@" +
+                std::string(rest);
+    auto fail = [&](const std::string& why) {
+        throw Error(ErrorCode::InvalidArgument, "'" + shown + "': " + why);
+    };
+
+    if (prefix.empty()) fail(expected_ice_uri(role));
+    IceServerUri u;
+    u.scheme = known->second;
+    if (role == IceServerRole::Stun && u.turn()) fail("a TURN URI where a STUN one is expected");
+    if (role == IceServerRole::Turn && !u.turn()) fail("a STUN URI where a TURN one is expected");
+    if (at != std::string_view::npos) {
+        // RFC 7064 has no user part; kms takes turn: credentials there, as kms-call always has.
+        if (!u.turn()) fail("credentials belong in turn: URIs");
+        u.user = std::string(userinfo.substr(0, colon));
+        if (colon != std::string_view::npos) u.password = std::string(userinfo.substr(colon + 1));
+    }
+
+    // RFC 7065 §3.1: ?transport=udp|tcp; TLS (turns:, stuns:) runs over TCP only.
+    if (size_t q = rest.find('?'); q != std::string_view::npos) {
+        const std::string query(rest.substr(q + 1));
+        rest = rest.substr(0, q);
+        if (query.rfind("transport=", 0) != 0)
+            fail("unknown query '" + query +
+                 "'; only ?transport=udp or ?transport=tcp is understood");
+        u.transport = query.substr(10);
+        if (u.transport != "udp" && u.transport != "tcp") fail("transport must be udp or tcp");
+        if (u.secure() && u.transport == "udp") fail("TLS runs over tcp; DTLS is not supported");
+    }
+
+    // RFC 3986 §3.2.2: an IPv6 literal in brackets, then an optional :PORT.
+    std::string_view host = rest;
+    std::string_view port_text;
+    bool has_port = false;
+    if (!rest.empty() && rest[0] == '[') {
+        const size_t close = rest.find(']');
+        if (close == std::string_view::npos) fail("unclosed [");
+        host = rest.substr(1, close - 1);
+        if (close + 1 < rest.size()) {
+            if (rest[close + 1] != ':') fail("bad port");
+            port_text = rest.substr(close + 2);
+            has_port = true;
+        }
+        const std::string address(host.substr(0, host.find('%')));  // a zone id may follow
+        unsigned char buf[sizeof(in6_addr)];
+        if (!host.empty() && inet_pton(AF_INET6, address.c_str(), buf) != 1)
+            fail("'[" + std::string(host) + "]' is not an IPv6 address");
+    } else if (size_t c = rest.find(':'); c != std::string_view::npos) {
+        host = rest.substr(0, c);
+        port_text = rest.substr(c + 1);
+        has_port = true;
+        if (port_text.find(':') != std::string_view::npos)
+            fail("an IPv6 address goes in brackets: " + std::string(ice_scheme_name(u.scheme)) +
+                 ":[ADDRESS]:PORT");
+    }
+    if (has_port) {
+        int port = 0;
+        if (!all_digits(port_text) || !parse_int(port_text, port) || port < 1 || port > 65535) {
+            // turn:alice:S3cret without @HOST reads as a host and a port: do not show the "port".
+            if (u.turn() && at == std::string_view::npos && !all_digits(port_text))
+                shown = std::string(prefix) + std::string(host) + ":***";
+            fail("bad port");
+        }
+        u.port = static_cast<uint16_t>(port);
+    } else {
+        // RFC 7064 §3.1, RFC 7065 §3.1: 3478, and 5349 over TLS.
+        u.port = u.secure() ? 5349 : 3478;
+    }
+    if (host.empty()) fail("no host");
+    if (host.find_first_of("/?#[]@ \t") != std::string_view::npos ||
+        std::any_of(host.begin(), host.end(), [](unsigned char c) { return std::iscntrl(c); }))
+        fail("bad host '" + std::string(host) + "'");
+    u.host = std::string(host);
+    return u;
+}
+
+std::string IceServerUri::host_port() const {
+    const std::string h = host.find(':') == std::string::npos ? host : "[" + host + "]";
+    return h + ":" + std::to_string(port);
+}
+
+std::string IceServerUri::redacted() const {
+    std::string out = std::string(ice_scheme_name(scheme)) + ":";
+    if (!user.empty() || !password.empty()) out += user + (password.empty() ? "" : ":***") + "@";
+    out += host_port();
+    if (!transport.empty()) out += "?transport=" + transport;
+    return out;
 }
 
 }  // namespace kms

@@ -46,77 +46,61 @@ std::vector<std::string> resolve_bind(const std::string& what) {
     return out;
 }
 
-// turn[s]:[user:pass@]host[:port][?transport=udp|tcp] -> webrtcbin's turn(s)://user:pass@host:port
+namespace {
+
+// The shared grammar (kms/uri.hpp), its messages led by the option that gave the URI.
+IceServerUri parse_option(const std::string& uri, const char* option, IceServerRole role) {
+    try {
+        return parse_ice_server_uri(uri, role);
+    } catch (const Error& e) {
+        throw Error(e.code(), std::string(option) + " " + e.what());
+    }
+}
+
+}  // namespace
+
+std::string webrtcbin_stun_uri(const std::string& uri) {
+    return "stun://" + parse_option(uri, "--stun", IceServerRole::Stun).host_port();
+}
+
 std::string webrtcbin_turn_uri(const std::string& uri, const IceOptions& ice) {
-    std::string rest;
-    std::string scheme;
-    if (uri.rfind("turns:", 0) == 0) {
+    const IceServerUri u = parse_option(uri, "--turn", IceServerRole::Turn);
+    if (u.secure()) {
         // libnice 0.1.21 speaks plain TCP to a "TLS" TURN server outside its Google and
         // Microsoft modes: the Allocate, user name and realm would cross the network in the clear
         // (seen on the wire through a relaying proxy), while the user asked for TLS.
         throw Error(ErrorCode::InvalidArgument,
-                    "--turn '" + redact_url(uri) +
+                    "--turn '" + u.redacted() +
                         "': TURN over TLS is not available (libnice, which makes the connection, "
                         "would send it as plain TCP); use turn:...?transport=tcp if plain TCP is "
                         "acceptable, and kms-stun turn turns:... to check the server's TLS");
-    } else if (uri.rfind("turn:", 0) == 0) {
-        scheme = "turn";
-        rest = uri.substr(5);
-    } else {
-        // No scheme to tell the user part by (bob:S3cret@host): hide all of it.
-        const size_t at = uri.rfind('@');
-        const std::string shown = at == std::string::npos ? uri : "***" + uri.substr(at);
-        throw Error(
-            ErrorCode::InvalidArgument,
-            "--turn '" + shown + "': expected turn:[USER:PASS@]HOST[:PORT][?transport=udp|tcp]");
     }
-    if (rest.rfind("//", 0) == 0) rest = rest.substr(2);
-    std::string query;
-    if (size_t q = rest.find('?'); q != std::string::npos) {
-        query = rest.substr(q + 1);
-        rest.resize(q);
-        if (query != "transport=udp" && query != "transport=tcp")
-            throw Error(ErrorCode::InvalidArgument,
-                        "--turn '" + redact_url(uri) +
-                            "': only ?transport=udp or ?transport=tcp is understood");
-    }
-    if (rest.find('@') == std::string::npos) {
-        if (ice.turn_user.empty())
-            throw Error(ErrorCode::InvalidArgument,
-                        "--turn " + redact_url(uri) +
-                            ": no credentials; put USER:PASS@ in the URI or "
-                            "give --turn-user and --turn-password");
-        gst::GCharPtr user(g_uri_escape_string(ice.turn_user.c_str(), nullptr, FALSE));
-        gst::GCharPtr pass(g_uri_escape_string(ice.turn_password.c_str(), nullptr, FALSE));
-        rest = std::string(user.get()) + ":" + pass.get() + "@" + rest;
-    }
-    if (rest.empty() || rest.back() == '@')
-        throw Error(ErrorCode::InvalidArgument, "--turn '" + redact_url(uri) + "': no host");
-    return scheme + "://" + rest + (query.empty() ? "" : "?" + query);
+    // The URI's credentials first; --turn-user and --turn-password fill in what it lacks.
+    const std::string& user = u.user.empty() ? ice.turn_user : u.user;
+    const std::string& password = u.password.empty() ? ice.turn_password : u.password;
+    if (user.empty())
+        throw Error(ErrorCode::InvalidArgument,
+                    "--turn " + u.redacted() +
+                        ": no credentials; put USER:PASS@ in the URI or "
+                        "give --turn-user and --turn-password");
+    // webrtcbin percent-decodes the user part once (gst_uri_from_string_escaped, then
+    // g_uri_unescape_string), so what was typed is escaped once here.
+    gst::GCharPtr user_esc(g_uri_escape_string(user.c_str(), nullptr, FALSE));
+    gst::GCharPtr pass_esc(g_uri_escape_string(password.c_str(), nullptr, FALSE));
+    return "turn://" + std::string(user_esc.get()) + ":" + pass_esc.get() + "@" + u.host_port() +
+           (u.transport.empty() ? "" : "?transport=" + u.transport);
 }
 
 void check_resolves(const std::string& uri, const char* option) {
-    std::string rest = uri.substr(uri.find(':') + 1);
-    if (rest.rfind("//", 0) == 0) rest = rest.substr(2);
-    if (size_t at = rest.rfind('@'); at != std::string::npos) rest = rest.substr(at + 1);
-    rest = rest.substr(0, rest.find_first_of("?/"));
-    std::string host;
-    if (!rest.empty() && rest[0] == '[')
-        host = rest.substr(
-            1, rest.find(']') == std::string::npos ? std::string::npos : rest.find(']') - 1);
-    else
-        host = rest.substr(0, rest.find(':'));
-    if (host.empty())
-        throw Error(ErrorCode::InvalidArgument,
-                    std::string(option) + " '" + redact_url(uri) + "': no host");
+    const IceServerUri u = parse_option(uri, option, IceServerRole::Any);
     addrinfo hints{};
     hints.ai_socktype = SOCK_DGRAM;
     addrinfo* res = nullptr;
-    const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
+    const int rc = getaddrinfo(u.host.c_str(), nullptr, &hints, &res);
     if (res) freeaddrinfo(res);
     if (rc != 0)
-        throw Error(ErrorCode::Network, std::string(option) + " " + redact_url(uri) +
-                                            ": cannot resolve " + host + " (" + gai_strerror(rc) +
+        throw Error(ErrorCode::Network, std::string(option) + " " + u.redacted() +
+                                            ": cannot resolve " + u.host + " (" + gai_strerror(rc) +
                                             ")");
 }
 

@@ -187,3 +187,130 @@ SCENARIO("secrets never print, whatever else is wrong with the URI", "[uri]") {
     CHECK(kms::redact_url("stun:[::1]:3478") == "stun:[::1]:3478");
     CHECK(kms::redact_url("no scheme at all") == "no scheme at all");
 }
+
+SCENARIO("STUN and TURN server URIs", "[uri][ice]") {
+    using kms::IceServerRole;
+    using kms::IceServerUri;
+    using Scheme = IceServerUri::Scheme;
+    SECTION("schemes, default ports (RFC 7064, RFC 7065) and transports") {
+        struct Case {
+            const char* text;
+            Scheme scheme;
+            const char* host;
+            uint16_t port;
+            const char* transport;
+        };
+        const Case cases[] = {
+            {"stun:stun.example.org", Scheme::Stun, "stun.example.org", 3478, ""},
+            {"stuns:stun.example.org", Scheme::Stuns, "stun.example.org", 5349, ""},
+            {"turn:turn.example.org", Scheme::Turn, "turn.example.org", 3478, ""},
+            {"turns:turn.example.org", Scheme::Turns, "turn.example.org", 5349, ""},
+            {"stun:127.0.0.1:19302", Scheme::Stun, "127.0.0.1", 19302, ""},
+            {"stun:127.0.0.1?transport=tcp", Scheme::Stun, "127.0.0.1", 3478, "tcp"},
+            {"turn:h:1?transport=udp", Scheme::Turn, "h", 1, "udp"},
+            {"turns:h:65535?transport=tcp", Scheme::Turns, "h", 65535, "tcp"},
+            {"stun://h", Scheme::Stun, "h", 3478, ""},
+            {"STUN:h", Scheme::Stun, "h", 3478, ""},
+            {"stun:[::1]", Scheme::Stun, "::1", 3478, ""},
+            {"turn:[2001:db8::7]:3479?transport=tcp", Scheme::Turn, "2001:db8::7", 3479, "tcp"},
+            {"stun:[fe80::1%eth0]:3478", Scheme::Stun, "fe80::1%eth0", 3478, ""},
+        };
+        for (const auto& c : cases) {
+            INFO(c.text);
+            const IceServerUri u = kms::parse_ice_server_uri(c.text);
+            CHECK(u.scheme == c.scheme);
+            CHECK(u.host == c.host);
+            CHECK(u.port == c.port);
+            CHECK(u.transport == c.transport);
+            CHECK(u.user.empty());
+            CHECK(u.password.empty());
+        }
+        CHECK(kms::parse_ice_server_uri("turns:h").secure());
+        CHECK(kms::parse_ice_server_uri("turns:h").turn());
+        CHECK_FALSE(kms::parse_ice_server_uri("stuns:h").turn());
+        CHECK_FALSE(kms::parse_ice_server_uri("turn:h").secure());
+    }
+    SECTION("turn: credentials run to the last '@' and split at the first ':', as typed") {
+        auto u = kms::parse_ice_server_uri("turn:alice:wonderland@127.0.0.1:3478?transport=tcp");
+        CHECK(u.user == "alice");
+        CHECK(u.password == "wonderland");
+        CHECK(u.host == "127.0.0.1");
+        CHECK(u.transport == "tcp");
+        u = kms::parse_ice_server_uri("turns://alice:p@s:s/w?o#r%41d@[::1]");
+        CHECK(u.user == "alice");
+        CHECK(u.password == "p@s:s/w?o#r%41d");
+        CHECK(u.host == "::1");
+        CHECK(u.port == 5349);
+        u = kms::parse_ice_server_uri("turn:carol@h");
+        CHECK(u.user == "carol");
+        CHECK(u.password.empty());
+    }
+    SECTION("host_port() and redacted()") {
+        auto u = kms::parse_ice_server_uri("turn:alice:TopSecret99@[::1]?transport=tcp");
+        CHECK(u.host_port() == "[::1]:3478");
+        CHECK(u.redacted() == "turn:alice:***@[::1]:3478?transport=tcp");
+        CHECK(kms::parse_ice_server_uri("stuns:h:5350").redacted() == "stuns:h:5350");
+        CHECK(kms::parse_ice_server_uri("turn:carol@h").redacted() == "turn:carol@h:3478");
+    }
+    SECTION("roles: a STUN place takes stun:/stuns:, a TURN place turn:/turns:") {
+        CHECK_NOTHROW(kms::parse_ice_server_uri("stuns:h", IceServerRole::Stun));
+        CHECK_NOTHROW(kms::parse_ice_server_uri("turns:h", IceServerRole::Turn));
+        CHECK_THROWS_WITH(
+            kms::parse_ice_server_uri("turn:alice:TopSecret99@h", IceServerRole::Stun),
+            "'turn:alice:***@h': a TURN URI where a STUN one is expected");
+        CHECK_THROWS_WITH(kms::parse_ice_server_uri("stun:h", IceServerRole::Turn),
+                          "'stun:h': a STUN URI where a TURN one is expected");
+        CHECK_THROWS_WITH(kms::parse_ice_server_uri("http://h", IceServerRole::Stun),
+                          "'http://h': expected stun:HOST[:PORT] or stuns:HOST[:PORT]");
+        CHECK_THROWS_WITH(kms::parse_ice_server_uri("bob:TopSecret99@h", IceServerRole::Turn),
+                          "'***@h': expected turn:[USER:PASS@]HOST[:PORT][?transport=udp|tcp]");
+    }
+    SECTION("malformed URIs say what is wrong, and never show the password") {
+        const std::pair<const char*, const char*> cases[] = {
+            {"turn:alice:TopSecret99@127.0.0.1:0", "'turn:alice:***@127.0.0.1:0': bad port"},
+            {"turn:alice:TopSecret99@127.0.0.1:99999",
+             "'turn:alice:***@127.0.0.1:99999': bad port"},
+            {"turn:alice:TopSecret99@127.0.0.1:", "'turn:alice:***@127.0.0.1:': bad port"},
+            {"turn:alice:TopSecret99@127.0.0.1:+1", "'turn:alice:***@127.0.0.1:+1': bad port"},
+            {"turn:alice:TopSecret99@[::1]x", "'turn:alice:***@[::1]x': bad port"},
+            {"turn:alice:TopSecret99@[::1", "'turn:alice:***@[::1': unclosed ["},
+            {"turn:alice:TopSecret99@[nothost]",
+             "'turn:alice:***@[nothost]': '[nothost]' is not an IPv6 address"},
+            {"turn:alice:TopSecret99@::1",
+             "'turn:alice:***@::1': an IPv6 address goes in brackets: turn:[ADDRESS]:PORT"},
+            {"turn:alice:TopSecret99@", "'turn:alice:***@': no host"},
+            {"turn://alice:TopSecret99@:3478", "'turn://alice:***@:3478': no host"},
+            {"turn:alice:TopSecret99@[]", "'turn:alice:***@[]': no host"},
+            {"turn:alice:TopSecret99@h/path", "'turn:alice:***@h/path': bad host 'h/path'"},
+            {"turn:alice:TopSecret99@127.0.0.1?transport=bogus",
+             "'turn:alice:***@127.0.0.1?transport=bogus': transport must be udp or tcp"},
+            {"turn:alice:TopSecret99@h?foo=bar",
+             "'turn:alice:***@h?foo=bar': unknown query 'foo=bar'; only ?transport=udp or "
+             "?transport=tcp is understood"},
+            {"turns:alice:TopSecret99@127.0.0.1?transport=udp",
+             "'turns:alice:***@127.0.0.1?transport=udp': TLS runs over tcp; DTLS is not "
+             "supported"},
+            {"turn:alice:Top?TopSecret99@127.0.0.1:0", "'turn:alice:***@127.0.0.1:0': bad port"},
+            {"turn:alice:Top/TopSecret99@[::1", "'turn:alice:***@[::1': unclosed ["},
+            {"stun:alice:TopSecret99@h", "'stun:alice:***@h': credentials belong in turn: URIs"},
+            // No scheme to tell the user part by: all of it is hidden.
+            {"alice:TopSecret99@h", "'***@h': expected stun:, stuns:, turn: or turns:HOST[:PORT]"},
+            {"al/ice:TopSecret99@h", "'***@h': expected stun:, stuns:, turn: or turns:HOST[:PORT]"},
+            // USER:PASS without @HOST reads as HOST:PORT: the "port" is not shown.
+            {"turn:alice:TopSecret99", "'turn:alice:***': bad port"},
+            {"", "'': expected stun:, stuns:, turn: or turns:HOST[:PORT]"},
+            {"stun:", "'stun:': no host"},
+        };
+        for (const auto& [in, message] : cases) {
+            INFO(in);
+            try {
+                kms::parse_ice_server_uri(in);
+                FAIL("accepted");
+            } catch (const kms::Error& e) {
+                CHECK(e.code() == kms::ErrorCode::InvalidArgument);
+                CHECK(std::string(e.what()) == message);
+                CHECK_THAT(e.what(), !Catch::Contains("TopSecret99"));
+            }
+        }
+    }
+}

@@ -52,8 +52,15 @@ SCENARIO("TURN URIs become webrtcbin's, with credentials and never a printed pas
     using kms::webrtc::webrtcbin_turn_uri;
     CHECK(webrtcbin_turn_uri("turn:alice:pw@127.0.0.1:3478", ice) ==
           "turn://alice:pw@127.0.0.1:3478");
+    // The default port written out (RFC 7065 §3.1), as webrtcbin would take it anyway.
     CHECK(webrtcbin_turn_uri("turn:alice:pw@turn.example.org?transport=tcp", ice) ==
-          "turn://alice:pw@turn.example.org?transport=tcp");
+          "turn://alice:pw@turn.example.org:3478?transport=tcp");
+    CHECK(webrtcbin_turn_uri("turn://alice:pw@[::1]:3479?transport=udp", ice) ==
+          "turn://alice:pw@[::1]:3479?transport=udp");
+    // A password typed with the characters that end a URI's user part is escaped once, as
+    // webrtcbin unescapes it once.
+    CHECK(webrtcbin_turn_uri("turn:alice:p@s/s?w#rd%41@127.0.0.1", ice) ==
+          "turn://alice:p%40s%2Fs%3Fw%23rd%2541@127.0.0.1:3478");
     // libnice would speak plain TCP to it: refused, and the password not printed.
     try {
         webrtcbin_turn_uri("turns:alice:TopSecret99@turn.example.org", ice);
@@ -65,7 +72,11 @@ SCENARIO("TURN URIs become webrtcbin's, with credentials and never a printed pas
     }
     ice.turn_user = "bob";
     ice.turn_password = "p@ss word";
-    CHECK(webrtcbin_turn_uri("turn:127.0.0.1", ice) == "turn://bob:p%40ss%20word@127.0.0.1");
+    CHECK(webrtcbin_turn_uri("turn:127.0.0.1", ice) == "turn://bob:p%40ss%20word@127.0.0.1:3478");
+    // The URI's credentials come first; --turn-password fills in a password it lacks.
+    CHECK(webrtcbin_turn_uri("turn:alice:pw@127.0.0.1", ice) == "turn://alice:pw@127.0.0.1:3478");
+    CHECK(webrtcbin_turn_uri("turn:carol@127.0.0.1", ice) ==
+          "turn://carol:p%40ss%20word@127.0.0.1:3478");
     try {
         webrtcbin_turn_uri("turn:alice:TopSecret99@127.0.0.1?transport=bogus", ice);
         FAIL("accepted ?transport=bogus");
@@ -75,12 +86,37 @@ SCENARIO("TURN URIs become webrtcbin's, with credentials and never a printed pas
     }
     CHECK(code_of([&] { webrtcbin_turn_uri("stun:127.0.0.1", ice); }) ==
           kms::ErrorCode::InvalidArgument);
+    try {  // the shared grammar's message, led by the option
+        webrtcbin_turn_uri("turn:alice:TopSecret99@127.0.0.1:0", ice);
+        FAIL("accepted port 0");
+    } catch (const kms::Error& e) {
+        CHECK(std::string(e.what()) == "--turn 'turn:alice:***@127.0.0.1:0': bad port");
+    }
     try {  // the scheme forgotten: nothing tells the user part apart, so all of it is hidden
         webrtcbin_turn_uri("bob:TopSecret99@turn.example.org", ice);
         FAIL("accepted a URI without a scheme");
     } catch (const kms::Error& e) {
         CHECK(std::string(e.what()).find("TopSecret99") == std::string::npos);
         CHECK(std::string(e.what()).find("***@turn.example.org") != std::string::npos);
+    }
+}
+
+SCENARIO("--stun URIs become webrtcbin's stun://HOST:PORT", "[webrtc][ice]") {
+    using kms::webrtc::webrtcbin_stun_uri;
+    CHECK(webrtcbin_stun_uri("stun:127.0.0.1") == "stun://127.0.0.1:3478");
+    CHECK(webrtcbin_stun_uri("stun://stun.example.org:19302") == "stun://stun.example.org:19302");
+    CHECK(webrtcbin_stun_uri("stun:[::1]:3479") == "stun://[::1]:3479");
+    for (const char* bad : {"stun:", "stun:127.0.0.1:0", "turn:alice:TopSecret99@127.0.0.1",
+                            "127.0.0.1", "stun:alice:TopSecret99@127.0.0.1"}) {
+        INFO(bad);
+        try {
+            webrtcbin_stun_uri(bad);
+            FAIL("accepted");
+        } catch (const kms::Error& e) {
+            CHECK(e.code() == kms::ErrorCode::InvalidArgument);
+            CHECK_THAT(e.what(), Catch::StartsWith("--stun '"));
+            CHECK_THAT(e.what(), !Catch::Contains("TopSecret99"));
+        }
     }
 }
 
@@ -99,4 +135,14 @@ SCENARIO("STUN and TURN hosts must resolve (literal addresses: no lookup leaves 
     CHECK_NOTHROW(check_resolves("stun:127.0.0.1:3478", "--stun"));
     CHECK_NOTHROW(check_resolves("turn:alice:pw@[::1]:3478?transport=tcp", "--turn"));
     CHECK(code_of([] { check_resolves("stun:", "--stun"); }) == kms::ErrorCode::InvalidArgument);
+    CHECK(code_of([] { check_resolves("stun:127.0.0.1:99999", "--stun"); }) ==
+          kms::ErrorCode::InvalidArgument);
+    CHECK(code_of([] { check_resolves("stun:[::1", "--stun"); }) ==
+          kms::ErrorCode::InvalidArgument);
+    try {
+        check_resolves("turn:alice:TopSecret99@[::1", "--turn");
+        FAIL("accepted an unclosed [");
+    } catch (const kms::Error& e) {
+        CHECK(std::string(e.what()) == "--turn 'turn:alice:***@[::1': unclosed [");
+    }
 }
