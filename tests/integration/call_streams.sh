@@ -5,7 +5,8 @@
 # tcpdump: SRTP leaves RTP headers in the clear) carries each m-line's MID and one transport-wide
 # sequence; two --send video sources give two video m-lines, decoded and recorded as two tracks;
 # an answer names only the extensions the offer had, with the offer's ids; a negotiated track
-# that never arrives is reported, and fails the call with --media-timeout.
+# that never arrives is reported, and fails the call with --media-timeout; with loss on the path,
+# the NACKs of the receiver are answered on the sender's RTX SSRC (a=ssrc-group:FID).
 . "$(dirname "$0")/../lib/kms-test.sh"
 
 command -v tcpdump >/dev/null || fail "tcpdump is not installed: run scripts/setup"
@@ -42,14 +43,16 @@ until_file() {
   local i=0
   until [[ -s $2 ]]; do sleep 0.1; i=$((i + 1)); (( i <= $1 * 10 )) || return 1; done
 }
-# Like call_pair, but each SDP goes through a file that stays for the checks (off.sdp, ans.sdp).
+# Like call_pair, but each SDP goes through a file that stays for the checks (off.sdp, ans.sdp);
+# the answerer reads the offer through OFFER_FILTER (default cat).
 sdp_pair() {
   rm -f a off.sdp ans.sdp off.jsonl ans.jsonl; mkfifo a
   "$KMS_CALL" offer --bind 127.0.0.1 --sdp-out off.sdp --sdp-in a --events off.jsonl $1 2>off.err >/dev/null </dev/null &
   PIDS+=($!); local off=$!
   until_file 10 off.sdp || fail "no offer"
   sleep 0.2
-  "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in off.sdp --sdp-out ans.sdp --events ans.jsonl $2 2>ans.err >/dev/null </dev/null &
+  ${OFFER_FILTER:-cat} <off.sdp >off-seen.sdp
+  "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in off-seen.sdp --sdp-out ans.sdp --events ans.jsonl $2 2>ans.err >/dev/null </dev/null &
   PIDS+=($!); local ans=$!
   until_file 10 ans.sdp || fail "no answer"
   sleep 0.2
@@ -101,6 +104,19 @@ for side in off ans; do
 done
 pass "two video sources: SDP, MID and transport-wide-cc on the wire, two decoded and recorded tracks"
 
+# 1b. A peer that announces no SSRCs (no a=ssrc lines, the MID extension only): each received
+# stream is filed by the MID its packets carry, so every SSRC lands on its own m-line.
+OFFER_FILTER="sed /^a=ssrc/d" sdp_pair "-t 3 --send test:video --send test:video?pattern=ball" "-t 3"
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "MID only: exits $RC_OFF/$RC_ANS"; }
+! grep -q '^a=ssrc' off-seen.sdp || fail "the filter left a=ssrc lines"
+want=$(tr -d '\r' <off.sdp | awk '/^m=/ { n++ } /^a=mid:/ { mid[n] = substr($0, 7) } /^a=ssrc:[0-9]+ cname:/ { split($1, f, ":"); s[f[2]] = n }
+  END { for (x in s) print x, mid[s[x]] }' | sort)
+got=$(jq -r 'select(.type=="inbound-rtp" and .kind=="video" and .mid != null) | "\(.ssrc) \(.mid)"' ans.jsonl | sort -u)
+[[ -n $got ]] && [[ $(comm -13 <(echo "$want") <(echo "$got")) == "" ]] ||
+  fail "MID only: the answerer filed SSRCs as [$got]; the offerer sent [$want]"
+(( $(wc -l <<<"$got") == 2 )) || fail "MID only: the answerer saw $(wc -l <<<"$got") video streams: $got"
+pass "without a=ssrc lines, streams are filed by the MID they carry: $(tr '\n' ' ' <<<"$got")"
+
 # 2. An answer names an extension only when the offer had it, with the offer's id.
 answer_of() { rm -f x.sdp; "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in "$1" --sdp-out x.sdp -t 0.5 >/dev/null 2>&1 || true; }
 answer_of "$DATA/sdp/chrome-style-offer.sdp"
@@ -147,3 +163,24 @@ for timeout in 0 3; do
   echo "   media-timeout $timeout: exit $RC; $(grep -m1 'never received' off.err)"
 done
 pass "a negotiated track that never arrives is reported, and fails --media-timeout"
+
+# 4. RTX: 5 % of what goes to the answerer is dropped; its NACKs are answered on the offerer's
+# RTX SSRC, the second of the video m-line's a=ssrc-group:FID, seen on the wire. (tcpdump sees
+# what leaves after iptables' OUTPUT chain: a dropped packet is not in the capture.)
+drop="OUTPUT -p udp --dport 41000:41010 -m statistic --mode random --probability 0.05 -j DROP"
+tcpdump -i lo -n -U -w rtx.pcap udp 2>/dev/null &
+PIDS+=($!); cap=$!
+sleep 0.5
+(sleep 1.5; iptables -A $drop) &
+sdp_pair "-t 5 --no-audio" "-t 5 --no-audio --port-range 41000-41010"
+iptables -D $drop 2>/dev/null || true
+sleep 0.5; kill "$cap"; wait "$cap" 2>/dev/null || true
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "lossy call: exits $RC_OFF/$RC_ANS"; }
+rtx=$(tr -d '\r' <off.sdp | awk '/^a=ssrc-group:FID/ { print $3; exit }')
+[[ -n $rtx ]] || fail "the offer has no a=ssrc-group:FID"
+grep -q 'rtx/90000' ans.sdp || fail "the answer took no RTX"
+resent=$(node "$TOP/tests/lib/rtp_ext.mjs" rtx.pcap 1 2 | jq --arg s "$rtx" '.[$s].packets // 0')
+media=$(node "$TOP/tests/lib/rtp_ext.mjs" rtx.pcap 1 2 | jq --arg s "$(tr -d '\r' <off.sdp | awk '/^a=ssrc-group:FID/ { print $2; exit }')" '.[$s].packets // 0')
+(( resent > 0 )) || fail "no retransmission on RTX SSRC $rtx while 5 % of $media video packets were dropped"
+echo "   $resent retransmissions on RTX SSRC $rtx for $media video packets sent"
+pass "RTX: lost video packets are sent again on the RTX SSRC"
