@@ -58,11 +58,6 @@ struct PromiseUnref {
 };
 using PromisePtr = std::unique_ptr<GstPromise, PromiseUnref>;
 
-struct MessageUnref {
-    void operator()(GstMessage* m) const { gst_message_unref(m); }
-};
-using MessagePtr = std::unique_ptr<GstMessage, MessageUnref>;
-
 struct SdpMessageFree {
     void operator()(GstSDPMessage* m) const { gst_sdp_message_free(m); }
 };
@@ -124,21 +119,6 @@ class SignalConnection {
   private:
     gpointer instance_ = nullptr;
     gulong id_ = 0;
-};
-
-/// A bus watch that is removed when it goes out of scope.
-class BusWatch {
-  public:
-    BusWatch() = default;
-    explicit BusWatch(GstBus* bus) : bus_(ref(bus)) {}
-    ~BusWatch() {
-        if (bus_) gst_bus_remove_watch(bus_.get());
-    }
-    BusWatch(const BusWatch&) = delete;
-    BusWatch& operator=(const BusWatch&) = delete;
-
-  private:
-    BusPtr bus_;
 };
 
 }  // namespace kms::gst

@@ -108,7 +108,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         std::string convert;
         std::string encode_tail;
         bool fed = false;
-        GstElement* mux_queue = nullptr;  // entry to the muxer for this kind, when recording
     };
 
     WebRtcOptions opt;
@@ -395,12 +394,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
                      nullptr);
         name_the_stream();
         if (!opt.ice.stun.empty()) {
-            std::string stun = opt.ice.stun;
-            if (stun.rfind("stun:", 0) == 0 && stun.rfind("stun://", 0) != 0)
-                stun = "stun://" + stun.substr(5);
-            if (stun.rfind("stun://", 0) != 0)
-                throw Error(ErrorCode::InvalidArgument,
-                            "--stun '" + redact_url(stun) + "': expected stun:HOST[:PORT]");
+            const std::string stun = webrtc::webrtcbin_stun_uri(opt.ice.stun);
             check_resolves(opt.ice.stun, "--stun");
             g_object_set(webrtc, "stun-server", stun.c_str(), nullptr);
         }
@@ -2060,6 +2054,14 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             }
             return true;
         });
+        // Once a second whatever --stats-interval is (0 included): the bitrate follows the loss
+        // the peer reports, and media-flow follows what is decoded.
+        add_timer(1000, [](Impl& s) {
+            if (s.stopping) return false;
+            s.adapt_bitrate();
+            s.check_flow();
+            return true;
+        });
         if (opt.stats_interval_s > 0)
             add_timer(static_cast<unsigned>(opt.stats_interval_s * 1000), [](Impl& s) {
                 s.request_stats();
@@ -2150,8 +2152,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
             events.emit(type, j);
         }
         packets_lost = lost;
-        adapt_bitrate();
-        check_flow();
     }
 
     void report_pair(const Json& pair, std::map<std::string, Json>& by_id) {
@@ -2235,10 +2235,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     void adapt_bitrate() {
         if (!video_bitrate_kbps) return;
-        // Once a second whatever --stats-interval is, so the rate of change stays the documented
-        // one.
+        // At most once a second (its timer's), so the rate of change stays the documented one.
         const auto now = Clock::now();
-        if (now - last_adapt < std::chrono::seconds(1)) return;
+        if (now - last_adapt < std::chrono::milliseconds(900)) return;
         const double loss = video_fraction_lost();
         if (loss < 0) return;
         last_adapt = now;
@@ -2684,7 +2683,10 @@ bool WebRtcEndpoint::send_data(const std::string& message) {
     if (!impl_->channel || !impl_->data_open) return false;
     GError* err = nullptr;
     if (!gst_webrtc_data_channel_send_string_full(impl_->channel.get(), message.c_str(), &err)) {
-        if (err) g_error_free(err);
+        gst::GErrorPtr owned(err);
+        const std::string why = err ? err->message : "the channel refused it";
+        KMS_LOG(webrtc, WARNING, "data channel: %s", why.c_str());
+        impl_->events.emit("warning", Json{{"message", "data channel: " + why}});
         return false;
     }
     impl_->dc_sent++;
