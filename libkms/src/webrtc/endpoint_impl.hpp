@@ -1,0 +1,393 @@
+// WebRtcEndpoint::Impl, private to libkms: the state of one call and the declarations of its
+// parts, defined in endpoint_build.cpp (the graph: transceivers, senders, inputs),
+// endpoint_receive.cpp (received streams, filed by m-line), endpoint_negotiation.cpp (SDP),
+// endpoint_transport.cpp (ICE, DTLS, the fingerprint check), endpoint_stats.cpp (W3C stats,
+// bitrate, media flow, timing) and endpoint_lifecycle.cpp (plumbing, bus, shutdown).
+//
+// WebRtcEndpoint on webrtcbin.
+//
+// Negotiation order (GStreamer 1.22): webrtcbin connects a requested sink pad to its transceiver
+// only when the signalling state returns to stable. So both roles learn the negotiated codec from
+// the peer's SDP first, then request "sink_<mline>" pads and link encoders, and only then apply
+// the description that makes the state stable (the answer: local for the answerer, remote for
+// the offerer).
+//
+// Threads: webrtcbin signals and promise replies arrive on GStreamer threads. Each handler holds
+// a weak reference to Impl and hands the work to the main context; nothing blocks there.
+#pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <gst/gst.h>
+#include <gst/sdp/sdp.h>
+#include <gst/webrtc/webrtc.h>
+
+#include "core/log.hpp"
+#include "core/process.hpp"
+#include "gst/handles.hpp"
+#include "kms/runtime.hpp"
+#include "kms/sdp.hpp"
+#include "kms/webrtc_endpoint.hpp"
+#include "media/decoder.hpp"
+#include "media/input_probe.hpp"
+#include "stats/stats_json.hpp"
+#include "webrtc/bundle.hpp"
+#include "webrtc/codecs.hpp"
+#include "webrtc/dtls_verify.hpp"
+#include "webrtc/ice_config.hpp"
+
+namespace kms {
+
+using media::decoder_for;
+using stats::enum_nick;
+using stats::stats_to_json;
+using webrtc::certificate_fingerprint;
+using webrtc::check_resolves;
+using webrtc::CodecInfo;
+using webrtc::resolve_bind;
+using webrtc::webrtcbin_turn_uri;
+
+using Clock = std::chrono::steady_clock;
+
+// 2.5 -> "2.5", 3 -> "3"
+inline std::string fmt_seconds(double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", s);
+    return buf;
+}
+
+inline std::string direction_name(GstWebRTCRTPTransceiverDirection d) {
+    switch (d) {
+        case GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY:
+            return "sendonly";
+        case GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY:
+            return "recvonly";
+        case GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_INACTIVE:
+            return "inactive";
+        default:
+            return "sendrecv";
+    }
+}
+
+struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
+    static constexpr auto kBuffers =
+        static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST);
+    // Counted on streaming threads, read on the main thread.
+    struct TrackCounts {
+        std::atomic<unsigned long long> frames_in{0}, frames_out{0};
+        std::atomic<guint32> rx_ssrc{0};  // the peer's SSRC filed under this m-line
+    };
+    struct Track {
+        std::string kind;
+        const CodecInfo* codec = nullptr;
+        int pt = -1;
+        int mline = -1;
+        bool send = false;
+        bool recv = false;
+        int source = -1;         // index into opt.send of what this m-line sends
+        guint32 ssrc = 0;        // what we send with (a=ssrc)
+        std::string mid;         // once negotiated
+        std::string msid_track;  // the track id in a=msid: the transceiver's name
+        webrtc::ExtIds ext;      // header extensions agreed for this m-line
+        std::shared_ptr<TrackCounts> n = std::make_shared<TrackCounts>();
+        bool never_arrived_reported = false;
+        GstElement* encoder = nullptr;  // borrowed; owned by the pipeline
+        // File and stdin inputs: the webrtcbin pad waiting for the stream, and how to encode it.
+        std::shared_ptr<GstPad> webrtc_sink;
+        std::shared_ptr<GstWebRTCRTPTransceiver> transceiver;  // the answerer's, once made
+        std::string convert;
+        std::string encode_tail;
+        bool fed = false;
+    };
+
+    WebRtcOptions opt;
+    Callbacks cb;
+    EventWriter& events;
+
+    gst::ElementPtr pipeline;
+    GstElement* webrtc = nullptr;  // owned by pipeline
+    GstElement* mux = nullptr;     // owned by pipeline
+    GstElement* file_sink = nullptr;
+    std::mutex mux_mutex;  // mux_pads and mux_closed: streaming threads link, main thread closes
+    std::map<int, gst::PadPtr> mux_pads;  // by m-line; requested before media flows
+    std::set<int> mux_closed;             // m-lines left out of the recording
+    bool mux_deadline_armed = false;
+    bool mux_is_mp4 = false;
+    std::mutex signals_mutex;  // connect() runs on webrtcbin's threads too
+    std::vector<gst::SignalConnection> signals;
+    guint bus_watch = 0;
+    gst::ObjectPtr<GstWebRTCDataChannel> channel;
+    std::vector<Track> tracks;
+    std::vector<guint> timers;
+
+    // Negotiation state (main thread only).
+    bool local_sent = false;
+    bool remote_applied = false;
+    bool ice_connected_once = false;
+    bool stopping = false;
+    bool stop_asked = false;  // stop() was called once
+    bool ended = false;
+    CallEnd pending_end;
+    Clock::time_point stop_started{};
+    static constexpr unsigned kByeGraceMs = 500;
+    std::mutex rx_mutex;
+    std::vector<GstElement*> rx_entries;  // borrowed: the first element of each receive branch
+    std::string remote_fp_alg;
+    std::string remote_fp;
+    unsigned remote_video_limit_kbps = 0;
+    unsigned video_bitrate_kbps = 0;
+    Clock::time_point last_adapt = Clock::now();
+    Clock::time_point disconnected_since{};
+    Clock::time_point ice_connected_at{};
+    bool disconnected = false;
+    bool selected_pair_reported = false;
+    std::string ice_state = "new";
+    // What a --send file holds, from the probe at start (input_probe.cpp).
+    struct SourceKinds {
+        bool known = false, video = false, audio = false;
+    };
+    std::vector<SourceKinds> source_kinds;   // per opt.send entry; files only
+    int input_source = -1;                   // the opt.send entry that is a file or stdin
+    std::string stream_id;                   // a=msid's stream: one for the call, our RTCP CNAME
+    int rx_mid_ext = 0;                      // the MID extension's id in what the peer sends
+    std::map<guint32, int> announced_rx;     // the peer's a=ssrc lines: SSRC to m-line
+    std::map<guint32, std::string> rx_mids;  // SSRC to the MID its packets carried (ssrc_mutex)
+    Clock::time_point verified_at{};
+    std::set<guint32> byes;  // the peer's SSRCs that said BYE
+    bool bye_watch = false;
+    static constexpr int64_t kByeQuietUs = 1000000;  // after a BYE, this long without media ends it
+    static constexpr double kExpectTracksS = 5;  // a negotiated track not there by then is missing
+    std::map<std::string, unsigned> candidates_by_type;  // local ones, from on-ice-candidate
+    bool data_open = false;
+    unsigned eos_pending = 0;
+    std::set<GstWebRTCDTLSTransport*> watched_dtls;
+
+    // Touched from streaming threads.
+    std::atomic<bool> verified{false};
+    std::atomic<bool> first_rtp_seen{false};
+    std::mutex verify_mutex;
+    std::condition_variable verify_cv;
+    std::atomic<bool> gate_closed{false};  // after stop(): drop what still arrives
+    std::atomic<int64_t> last_rx_us{0};
+    std::atomic<int64_t> last_media_us{0};  // RTP of a received track, after the DTLS check
+    std::atomic<unsigned long long> frames_video{0}, frames_audio{0}, sent_video{0}, sent_audio{0};
+    std::atomic<unsigned long long> dc_sent{0}, dc_received{0};
+    std::atomic<unsigned long long> rx_bytes{0};
+    std::atomic<long long> packets_lost{0};
+    // A file or stdin input; we hold a reference of our own, since they join the pipeline only
+    // when start_input() lets them.
+    GstElement* input_parse = nullptr;
+    GstElement* input_src = nullptr;
+    std::vector<GstElement*> input_bins;  // borrowed: each stream's branch (input_mutex)
+    bool input_started = false;
+    bool input_grace_over = false;
+    std::atomic<bool> peer_keyed{false};  // SRTP from the peer decrypted: its keys are in place
+    std::mutex input_mutex;
+    int inputs_running = 0;
+    std::mutex ssrc_mutex;
+    // webrtcbin 1.22's stats give every SSRC of a bundle one codec, so we learn each SSRC's kind.
+    std::map<guint32, std::string> ssrc_kind;
+    std::set<guint32> sent_ssrcs;  // ours, to find the peer's receiver reports about them
+    std::mutex timing_mutex;
+    std::map<std::string, double> milestones;
+    std::map<std::string, bool> flowing;
+
+    Impl(WebRtcOptions o, Callbacks c, EventWriter& e)
+        : opt(std::move(o)), cb(std::move(c)), events(e) {}
+
+    std::thread certificate_warmup;
+
+    ~Impl() {
+        if (certificate_warmup.joinable()) certificate_warmup.join();
+        cancel_timers();
+        if (bus_watch) g_source_remove(bus_watch);
+        signals.clear();
+        if (pipeline) gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+        for (GstElement* e : {input_src, input_parse})
+            if (e) {
+                gst_element_set_state(e, GST_STATE_NULL);
+                gst_object_unref(e);
+            }
+    }
+
+    // ---- plumbing (endpoint_lifecycle.cpp) -------------------------------------------------
+    void cancel_timers();
+
+    template <typename F>
+    void post(F&& fn) {
+        struct Job {
+            std::weak_ptr<Impl> self;
+            std::function<void(Impl&)> fn;
+        };
+        auto* job = new Job{weak_from_this(), std::forward<F>(fn)};
+        // Queued, never run in place (see post_to_main): this is called from streaming threads.
+        GSource* src = g_idle_source_new();
+        g_source_set_priority(src, G_PRIORITY_DEFAULT);
+        g_source_set_callback(
+            src,
+            [](gpointer data) -> gboolean {
+                auto* j = static_cast<Job*>(data);
+                if (auto self = j->self.lock(); self && !self->ended) j->fn(*self);
+                return G_SOURCE_REMOVE;
+            },
+            job, [](gpointer data) { delete static_cast<Job*>(data); });
+        g_source_attach(src, nullptr);
+        g_source_unref(src);
+    }
+    void add_timer(unsigned ms, std::function<bool(Impl&)> fn);
+    void connect(gpointer instance, const char* signal, GCallback handler);
+    static std::shared_ptr<Impl> from(gpointer data);
+    gpointer weak_ref();
+    static void drop_weak_ref(gpointer data);
+    void probe(GstPad* pad, GstPadProbeType mask, GstPadProbeCallback callback);
+    bool wait_verified();
+
+    // Every element made by factory inside webrtcbin, however deep.
+    template <typename F>
+    void for_each_inside(const char* factory, F&& fn) {
+        gst::IteratorPtr it(gst_bin_iterate_recurse(GST_BIN(webrtc)));
+        GValue item = G_VALUE_INIT;
+        while (gst_iterator_next(it.get(), &item) == GST_ITERATOR_OK) {
+            auto* e = GST_ELEMENT(g_value_get_object(&item));
+            GstElementFactory* f = gst_element_get_factory(e);
+            if (f && g_strcmp0(GST_OBJECT_NAME(f), factory) == 0) fn(e);
+            g_value_reset(&item);
+        }
+        g_value_unset(&item);
+    }
+    double mark(const std::string& milestone);
+    void fail(ErrorCode code, const std::string& message);
+    void finish(const CallEnd& end);
+    GstElement* make(const char* factory, const char* name = nullptr);
+    GstElement* parse_bin(const std::string& description);
+
+    // ---- the graph (endpoint_build.cpp) -----------------------------------------------------
+    void build();
+    void name_the_stream();
+    void build_output();
+    void watch_eos(GstElement* sink);
+    GstCaps* codec_caps(const CodecInfo& c, int pt, bool fmtp = true);
+    void add_offer_transceivers();
+    void create_channel();
+    void hook_channel(GstWebRTCDataChannel* ch);
+    void adopt_channel(gst::ObjectPtr<GstWebRTCDataChannel> ch);
+    void on_channel_open();
+    void on_channel_close();
+    void link_sender(Track& t);
+    static std::shared_ptr<GstWebRTCRTPTransceiver> pad_transceiver(GstPad* pad);
+    static std::shared_ptr<GstWebRTCRTPTransceiver> adopt(GstWebRTCRTPTransceiver* trans);
+    void configure_payloader(GstElement* bin, const Track& t);
+    void count_sent(GstPad* pad, const Track& t);
+    void count_frames(GstPad* pad, const Track& t, bool in);
+    void learn_ssrc(GstBuffer* buf, const char* kind, bool sent);
+    void learn_ssrc_on(GstPad* pad, const char* kind, bool sent = false);
+    void open_input();
+    void start_input();
+    void on_input_pad(GstPad* pad);
+    void watch_input_eos(GstPad* pad);
+    void check_input_tracks();
+
+    // ---- receiving (endpoint_receive.cpp) ---------------------------------------------------
+    void on_pad_added(GstPad* pad);
+    void link_receiver(GstPad* pad);
+    static std::string describe(const Track& t);
+    static guint32 received_ssrc(GstPad* pad);
+    Track* track_for(guint32 ssrc, const std::string& kind, int pt);
+    GstPad* mux_pad(const Track& t);
+    void prepare_mux();
+    void link_tee(GstElement* tee, GstElement* branch);
+    void media_flow(const std::string& direction, const std::string& kind, const std::string& mid,
+                    bool on);
+
+    // ---- negotiation (endpoint_negotiation.cpp) ---------------------------------------------
+
+    using PromiseHandler = void (Impl::*)(GstPromise*);
+    GstPromise* promise(PromiseHandler handler);
+    bool replied(GstPromise* p, const char* what, const GstStructure** reply = nullptr);
+    void start();
+    void limit_bandwidth(GstSDPMessage* sdp);
+    void on_offer_created(GstPromise* p);
+    void on_local_set(GstPromise* p);
+    std::string gathering_failure() const;
+    void maybe_send_local();
+    void choose_codecs(const Sdp& sdp);
+    void check_something_to_carry(const char* theirs) const;
+    bool source_has(size_t i, const std::string& kind) const;
+    std::vector<int> sources_of(const std::string& kind) const;
+    static guint32 new_ssrc(const std::vector<Track>& taken);
+    std::pair<bool, bool> answer_direction(const Track& t) const;
+    void set_answer_directions(GstSDPMessage* sdp);
+    void read_answer(const Sdp& sdp);
+    unsigned remote_video_bandwidth(const std::string& text);
+    void set_remote(const std::string& text);
+    void agree_extensions(const GstSDPMessage* remote);
+    void describe_streams(GstSDPMessage* sdp);
+    void link_senders();
+    void on_remote_offer_set(GstPromise* p);
+    void on_answer_created(GstPromise* p);
+    void on_remote_answer_set(GstPromise* p);
+
+    // ---- ICE, DTLS, the fingerprint check, what arrives (endpoint_transport.cpp) -------------
+    void on_candidate(guint mline, const std::string& cand);
+    void on_state(const std::string& prop);
+    bool has_media_tracks() const;
+    void report_ice(const std::string& state);
+    void on_ice_transport(gst::ObjectPtr<GstWebRTCICETransport> t);
+    void watch_transports();
+    void on_dtls_state(gst::ObjectPtr<GstWebRTCDTLSTransport> t);
+    void watch_incoming();
+    void on_bye(guint32 ssrc);
+    void remote_bye();
+    void learn_mid(GstBuffer* buf);
+    void start_watchdogs();
+
+    // ---- statistics, bitrate, media flow (endpoint_stats.cpp) -------------------------------
+    void request_stats();
+    void on_stats(GstPromise* p);
+    void report_pair(const Json& pair, std::map<std::string, Json>& by_id);
+    double video_fraction_lost();
+    void adapt_bitrate();
+    const Track* track_of_ssrc(const Json& j, bool inbound) const;
+
+    std::map<guint, std::pair<guint, gint>> rb_seen;  // per SSRC of ours: highest seq, lost
+    std::map<int, unsigned long long> last_frames;    // per m-line, at the last check
+    unsigned flow_ticks = 0;
+    void check_flow();
+    void check_expected_tracks(bool fatal);
+
+    // ---- timing and summary (endpoint_stats.cpp) --------------------------------------------
+
+    bool timing_emitted = false;
+    void emit_timing();
+    void emit_summary();
+
+    // ---- bus and shutdown (endpoint_lifecycle.cpp) ------------------------------------------
+    void on_bus(GstMessage* msg);
+    static bool inside(GstObject* src, GstElement* el);
+    bool is_output(GstObject* src) const;
+    bool is_input(GstObject* src);
+    std::string describe_error(GstObject* src, const GError* e, ErrorCode code);
+    void bye_pads(std::vector<gst::PadPtr>& out);
+    void on_sink_eos();
+    void wind_down(const CallEnd& end);
+    void send_eos_async(std::vector<gst::PadPtr> pads);
+    std::vector<gst::PadPtr> close_unfed_mux_pads();
+    void arm_mux_deadline();
+    void stop_graceful();
+};
+
+}  // namespace kms

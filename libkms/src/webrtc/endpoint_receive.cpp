@@ -1,0 +1,211 @@
+// WebRtcEndpoint::Impl: Received streams: each filed under its m-line (MID, then a=ssrc, then
+// payload type), decoded and counted, and recorded as a track of its own.
+#include "webrtc/endpoint_impl.hpp"
+
+namespace kms {
+
+void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
+    gst::CapsPtr caps(gst_pad_get_current_caps(pad));
+    if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
+    const GstStructure* st = gst_caps_get_structure(caps.get(), 0);
+    const char* enc = gst_structure_get_string(st, "encoding-name");
+    const CodecInfo* c = enc ? webrtc::find_codec(enc) : nullptr;
+    int pt = -1;
+    gst_structure_get_int(st, "payload", &pt);
+    Track* t = c ? track_for(received_ssrc(pad), c->kind, pt) : nullptr;
+    if (!t) {
+        // Not a codec we speak, or an m-line we did not agree to receive: drop it, unseen.
+        // Linked all the same: an unlinked pad would stop the whole session.
+        KMS_LOG(webrtc, INFO,
+                "dropping a stream the negotiation does not let us receive: %" GST_PTR_FORMAT,
+                static_cast<void*>(caps.get()));
+        GstElement* sink = parse_bin("fakesink sync=false async=false");
+        gst_bin_add(GST_BIN(pipeline.get()), sink);
+        gst_element_sync_state_with_parent(sink);
+        gst::PadPtr ssink(gst_element_get_static_pad(sink, "sink"));
+        gst_pad_link(pad, ssink.get());
+        return;
+    }
+    const bool video = std::string_view(c->kind) == "video";
+    GstElement* entry = make("queue");
+    GstElement* depay = make(c->depay);
+    GstElement* tee = make("tee");
+    g_object_set(tee, "allow-not-linked", TRUE, nullptr);
+    gst_bin_add_many(GST_BIN(pipeline.get()), entry, depay, tee, nullptr);
+    gst_element_link_many(entry, depay, tee, nullptr);
+
+    // Decoding branch: frames are counted after the decoder, and shown or dropped.
+    std::string sink_desc;
+    if (opt.output.kind == MediaUri::Kind::Display)
+        sink_desc = video ? "videoconvert ! autovideosink sync=false"
+                          : "audioconvert ! audioresample ! autoaudiosink sync=false";
+    else
+        sink_desc = "fakesink sync=false async=false name=sink";
+    GstElement* decode =
+        parse_bin(std::string("queue ! ") + c->decode + " name=dec ! " + sink_desc);
+    gst_bin_add(GST_BIN(pipeline.get()), decode);
+    link_tee(tee, decode);
+    GstElement* dec = gst_bin_get_by_name(GST_BIN(decode), "dec");
+    if (dec) {
+        gst::PadPtr dsrc(gst_element_get_static_pad(dec, "src"));
+        count_frames(dsrc.get(), *t, true);
+        gst_object_unref(dec);
+    }
+
+    // Recording branch: what arrived, untouched (passthrough), into the muxer: a track of its
+    // own per m-line, so a camera and a screen become two video tracks.
+    const std::string what = describe(*t);
+    std::unique_lock mux_lock(mux_mutex);
+    if (mux && mux_closed.count(t->mline)) {
+        KMS_LOG(webrtc, WARNING, "%s arrived after the recording closed it out", what.c_str());
+    } else if (mux && mux_pads.count(t->mline) && gst_pad_is_linked(mux_pads[t->mline].get())) {
+        // A second SSRC on one m-line (the peer restarted its sender): decoded and counted;
+        // the file keeps the first.
+        KMS_LOG(webrtc, WARNING, "a second stream of %s is not recorded", what.c_str());
+    } else if (mux) {
+        // A queue that holds 5 s: other tracks get 2 s to arrive before the muxer gives up
+        // on them, and a muxer that stalls drops old data rather than stalling the call.
+        std::string parse = *c->mux_parse ? std::string(c->mux_parse) + " ! " : "";
+        // RTP carries presentation times only. MP4 needs decoding times too, and takes the
+        // PTS of a stream with B-frames as DTS badly (a 5 s call gave a 10 s track):
+        // h264timestamper works them out from the SPS's frame reordering.
+        if (std::string_view(c->name) == "h264" && mux_is_mp4) parse += "h264timestamper ! ";
+        GstElement* rec = parse_bin(
+            "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000 "
+            "leaky=downstream ! " +
+            parse + "identity name=last");
+        gst_bin_add(GST_BIN(pipeline.get()), rec);
+        link_tee(tee, rec);
+        GstPad* mpad = mux_pad(*t);
+        gst::PadPtr rsrc(gst_element_get_static_pad(rec, "src"));
+        if (gst_pad_link(rsrc.get(), mpad) != GST_PAD_LINK_OK)
+            throw Error(ErrorCode::Io, std::string("-o ") + opt.output.redacted() +
+                                           ": the container cannot hold " + c->encoding_name +
+                                           "; use .mkv");
+        gst_element_sync_state_with_parent(rec);
+        post([](Impl& s) { s.arm_mux_deadline(); });
+    }
+    mux_lock.unlock();
+    gst_element_sync_state_with_parent(decode);
+    gst_element_sync_state_with_parent(tee);
+    gst_element_sync_state_with_parent(depay);
+    gst_element_sync_state_with_parent(entry);
+
+    gst::PadPtr entry_sink(gst_element_get_static_pad(entry, "sink"));
+    // Until the peer's certificate matches its fingerprint, nothing received is used. What
+    // arrives in the moment before our check is held, not dropped: it may be the only key
+    // frame a passthrough sender has.
+    probe(entry_sink.get(), GST_PAD_PROBE_TYPE_BUFFER,
+          [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+              auto self = from(d);
+              if (!self || !self->wait_verified()) return GST_PAD_PROBE_DROP;
+              // Per packet: an atomic, not the timing mutex and a string.
+              if (!self->first_rtp_seen.exchange(true)) self->mark("firstRtp");
+              self->rx_bytes += gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info));
+              self->last_media_us = g_get_monotonic_time();
+              return GST_PAD_PROBE_OK;
+          });
+    learn_ssrc_on(entry_sink.get(), c->kind);
+    {
+        std::lock_guard lock(rx_mutex);
+        rx_entries.push_back(entry);
+    }
+    if (gst_pad_link(pad, entry_sink.get()) != GST_PAD_LINK_OK)
+        throw Error(ErrorCode::Runtime, "cannot link the received " + what);
+    Json ev{{"direction", "in"}, {"kind", c->kind}, {"codec", c->name}};
+    if (!t->mid.empty()) ev["mid"] = t->mid;
+    // Events are written on the main context, so they come out in order.
+    post([ev](Impl& s) { s.events.emit("track", ev); });
+}
+
+std::string WebRtcEndpoint::Impl::describe(const Track& t) {
+    return t.kind + (t.mid.empty() ? "" : " (mid " + t.mid + ")");
+}
+
+// The SSRC of a webrtcbin src pad: its target is rtpbin's recv_rtp_src_SESSION_SSRC_PT.
+guint32 WebRtcEndpoint::Impl::received_ssrc(GstPad* pad) {
+    if (!GST_IS_GHOST_PAD(pad)) return 0;
+    gst::PadPtr target(gst_ghost_pad_get_target(GST_GHOST_PAD(pad)));
+    if (!target) return 0;
+    guint session = 0, ssrc = 0, pt = 0;
+    if (std::sscanf(GST_OBJECT_NAME(target.get()), "recv_rtp_src_%u_%u_%u", &session, &ssrc, &pt) !=
+        3)
+        return 0;
+    return ssrc;
+}
+
+// Which of our m-lines a received stream belongs to (RFC 8843 §9.2): the MID its packets
+// carry, else the m-line whose a=ssrc announced it, else its payload type. Not webrtcbin's
+// own filing: 1.22 reads neither the MID extension nor, without a=ssrc, anything but the
+// first m-line of a bundle. nullptr when it is no m-line we receive on. Streaming thread;
+// tracks do not change once negotiated.
+auto WebRtcEndpoint::Impl::track_for(guint32 ssrc, const std::string& kind, int pt) -> Track* {
+    auto receiving = [&](Track& t) { return t.kind == kind && t.recv && t.codec; };
+    auto claim = [&](Track& t) -> Track* {
+        guint32 none = 0;
+        t.n->rx_ssrc.compare_exchange_strong(none, ssrc);
+        return receiving(t) ? &t : nullptr;
+    };
+    std::string mid;
+    {
+        std::lock_guard lock(ssrc_mutex);
+        if (auto it = rx_mids.find(ssrc); ssrc && it != rx_mids.end()) mid = it->second;
+    }
+    if (!mid.empty())
+        for (auto& t : tracks)
+            if (t.mid == mid) return claim(t);
+    if (auto it = announced_rx.find(ssrc); ssrc && it != announced_rx.end())
+        for (auto& t : tracks)
+            if (t.mline == it->second) return claim(t);
+    Track* same_pt = nullptr;
+    for (auto& t : tracks) {
+        if (!receiving(t) || t.pt != pt) continue;
+        if (t.n->rx_ssrc == 0) return claim(t);
+        if (!same_pt) same_pt = &t;
+    }
+    if (same_pt) return same_pt;
+    for (auto& t : tracks)
+        if (t.kind == kind && t.pt == pt) return nullptr;  // an m-line we do not receive on
+    for (auto& t : tracks)
+        if (receiving(t)) return claim(t);
+    return nullptr;
+}
+
+// Muxers refuse new pads once they have started writing, so every pad a call will need is
+// requested as soon as the negotiated tracks are known, before any media flows.
+GstPad* WebRtcEndpoint::Impl::mux_pad(const Track& t) {
+    auto it = mux_pads.find(t.mline);
+    if (it != mux_pads.end()) return it->second.get();
+    GstPad* pad = gst_element_request_pad_simple(mux, t.kind == "video" ? "video_%u" : "audio_%u");
+    if (!pad)
+        throw Error(ErrorCode::Io,
+                    "-o " + opt.output.redacted() + ": the container takes no " + t.kind);
+    mux_pads[t.mline].reset(pad);
+    return pad;
+}
+
+void WebRtcEndpoint::Impl::prepare_mux() {
+    if (!mux) return;
+    std::lock_guard lock(mux_mutex);
+    for (const auto& t : tracks)
+        if (t.recv && t.codec) mux_pad(t);
+}
+
+void WebRtcEndpoint::Impl::link_tee(GstElement* tee, GstElement* branch) {
+    GstPad* tpad = gst_element_request_pad_simple(tee, "src_%u");
+    gst::PadPtr owned(tpad);
+    gst::PadPtr bsink(gst_element_get_static_pad(branch, "sink"));
+    gst_pad_link(tpad, bsink.get());
+}
+
+void WebRtcEndpoint::Impl::media_flow(const std::string& direction, const std::string& kind,
+                                      const std::string& mid, bool on) {
+    const std::string key = direction + kind + "/" + mid;
+    if (flowing[key] == on) return;
+    flowing[key] = on;
+    Json e{{"direction", direction}, {"kind", kind}, {"state", on ? "flowing" : "not-flowing"}};
+    if (!mid.empty()) e["mid"] = mid;
+    events.emit("media-flow", e);
+}
+
+}  // namespace kms

@@ -1,0 +1,336 @@
+// WebRtcEndpoint::Impl: W3C statistics, the loss-based bitrate controller, media flow, timing and
+// the summary.
+#include "webrtc/endpoint_impl.hpp"
+
+namespace kms {
+
+void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
+    if (gst_promise_wait(p) != GST_PROMISE_RESULT_REPLIED) return;
+    const GstStructure* r = gst_promise_get_reply(p);
+    if (!r) return;
+    std::map<std::string, Json> by_id;
+    std::vector<std::pair<std::string, Json>> out;
+    const int n = gst_structure_n_fields(r);
+    for (int i = 0; i < n; ++i) {
+        const GValue* v = gst_structure_get_value(r, gst_structure_nth_field_name(r, i));
+        if (!GST_VALUE_HOLDS_STRUCTURE(v)) continue;
+        const GstStructure* s = gst_value_get_structure(v);
+        GstWebRTCStatsType type{};
+        if (!gst_structure_get_enum(s, "type", GST_TYPE_WEBRTC_STATS_TYPE,
+                                    reinterpret_cast<gint*>(&type)))
+            continue;
+        Json j = stats_to_json(s);
+        const std::string tname = enum_nick(GST_TYPE_WEBRTC_STATS_TYPE, type);
+        if (j.contains("id")) by_id[j["id"].get<std::string>()] = j;
+        out.emplace_back(tname, std::move(j));
+    }
+    auto kind_of = [&](Json& j) {
+        if (j.contains("ssrc")) {
+            std::lock_guard lock(ssrc_mutex);
+            auto it = ssrc_kind.find(j["ssrc"].get<guint32>());
+            if (it != ssrc_kind.end()) {
+                j["kind"] = it->second;
+                return;
+            }
+        }
+        if (j.contains("kind")) return;
+        if (j.contains("codecId") && by_id.count(j["codecId"].get<std::string>())) {
+            const Json& codec = by_id[j["codecId"].get<std::string>()];
+            std::string mime = codec.value("mimeType", "");
+            if (mime.rfind("video", 0) == 0)
+                j["kind"] = "video";
+            else if (mime.rfind("audio", 0) == 0)
+                j["kind"] = "audio";
+        }
+    };
+    long long lost = 0;
+    if (opt.stats_interval_s <= 0) {  // only the pair was asked for
+        for (auto& [type, j] : out)
+            if (type == "candidate-pair") report_pair(j, by_id);
+        return;
+    }
+    for (auto& [type, j] : out) {
+        if (type == "inbound-rtp") {
+            lost += j.value("packetsLost", 0LL);
+            kind_of(j);
+            const std::string kind = j.value("kind", "");
+            // Per stream when we know its m-line; the sum of its kind otherwise.
+            const Track* t = track_of_ssrc(j, true);
+            if (t) j["mid"] = t->mid;
+            if (kind == "video")
+                j["framesDecoded"] = t ? t->n->frames_in.load() : frames_video.load();
+            if (kind == "audio")
+                j["audioFramesDecoded"] = t ? t->n->frames_in.load() : frames_audio.load();
+        } else if (type == "outbound-rtp") {
+            kind_of(j);
+            const Track* t = track_of_ssrc(j, false);
+            if (t) j["mid"] = t->mid;
+            if (j.value("kind", "") == "video") {
+                j["framesSent"] = t ? t->n->frames_out.load() : sent_video.load();
+                j["targetBitrate"] = video_bitrate_kbps * 1000;
+            }
+        } else if (type == "remote-inbound-rtp") {
+            kind_of(j);
+        } else if (type == "candidate-pair") {
+            report_pair(j, by_id);
+        } else if (type != "transport" && type != "remote-outbound-rtp" && type != "data-channel") {
+            continue;
+        }
+        events.emit(type, j);
+    }
+    packets_lost = lost;
+}
+
+void WebRtcEndpoint::Impl::report_pair(const Json& pair, std::map<std::string, Json>& by_id) {
+    if (selected_pair_reported) return;
+    auto cand = [&](const char* key) {
+        Json c = Json::object();
+        if (pair.contains(key) && by_id.count(pair[key].get<std::string>())) {
+            const Json& s = by_id[pair[key].get<std::string>()];
+            for (const char* f :
+                 {"address", "port", "candidateType", "protocol", "priority", "url"})
+                if (s.contains(f)) c[f] = s[f];
+        }
+        return c;
+    };
+    selected_pair_reported = true;
+    events.emit("selected-candidate-pair",
+                Json{{"local", cand("localCandidateId")}, {"remote", cand("remoteCandidateId")}});
+}
+
+// A loss-based controller between --min-bitrate and --max-bitrate (the loss half of GCC,
+// draft-ietf-rmcat-gcc-02 §6): above 10 % loss back off, below 2 % grow by 8 %.
+// The fraction lost that the peer's last receiver report gives for our video SSRC, read
+// from rtpsession's own per-source statistics: webrtcbin 1.22's get-stats reports one
+// remote-inbound-rtp per bundled session, not one per SSRC. -1 when there is none yet.
+double WebRtcEndpoint::Impl::video_fraction_lost() {
+    guint32 video_ssrc = 0;
+    {
+        std::lock_guard lock(ssrc_mutex);
+        for (const auto& [ssrc, kind] : ssrc_kind)
+            if (kind == "video" && sent_ssrcs.count(ssrc)) video_ssrc = ssrc;
+    }
+    if (!video_ssrc) return -1;
+    double loss = -1;
+    for_each_inside("rtpsession", [&](GstElement* e) {
+        GstStructure* raw = nullptr;
+        g_object_get(e, "stats", &raw, nullptr);
+        gst::StructurePtr stats(raw);
+        const GValue* list = stats ? gst_structure_get_value(stats.get(), "source-stats") : nullptr;
+        G_GNUC_BEGIN_IGNORE_DEPRECATIONS  // rtpsession 1.22 hands out a GValueArray
+            if (!list || !G_VALUE_HOLDS(list, g_value_array_get_type())) return;
+        G_GNUC_END_IGNORE_DEPRECATIONS
+        auto* arr = static_cast<GValueArray*>(g_value_get_boxed(list));
+        G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+        bool from_video = false;
+        for (guint i = 0; arr && i < arr->n_values; ++i) {
+            // A remote source keeps the last report block it sent us; rb-ssrc says which of
+            // our SSRCs it was about. Prefer our video's; any other is the same path.
+            const GstStructure* src = gst_value_get_structure(g_value_array_get_nth(arr, i));
+            guint about = 0, fraction = 0, highest = 0;
+            gint lost = 0;
+            gboolean have_rb = FALSE;
+            if (!gst_structure_get_boolean(src, "have-rb", &have_rb) || !have_rb ||
+                !gst_structure_get_uint(src, "rb-ssrc", &about) ||
+                !gst_structure_get_uint(src, "rb-fractionlost", &fraction))
+                continue;
+            if (from_video && about != video_ssrc) continue;
+            // The fraction is the report's own (RFC 3550 §6.4.1: 8 bits after the binary
+            // point), but a block that reached us stale or about the other SSRC reads 0 for a
+            // lossy path; the cumulative count against the highest sequence number since the
+            // last report we used is the robust figure (RFC 3550 A.3).
+            double f = fraction / 256.0;
+            if (gst_structure_get_int(src, "rb-packetslost", &lost) &&
+                gst_structure_get_uint(src, "rb-exthighestseq", &highest)) {
+                auto& last = rb_seen[about];
+                if (last.first && highest > last.first) {
+                    const double expected = highest - last.first;
+                    f = std::clamp((lost - last.second) / expected, 0.0, 1.0);
+                } else if (last.first && highest == last.first) {
+                    continue;  // no new report since the last look
+                }
+                last = {highest, lost};
+            }
+            loss = f;
+            from_video = about == video_ssrc;
+        }
+        G_GNUC_END_IGNORE_DEPRECATIONS
+    });
+    return loss;
+}
+
+void WebRtcEndpoint::Impl::adapt_bitrate() {
+    if (!video_bitrate_kbps) return;
+    // At most once a second, so the rate of change stays the documented one.
+    const auto now = Clock::now();
+    if (now - last_adapt < std::chrono::seconds(1)) return;
+    const double loss = video_fraction_lost();
+    if (loss < 0) return;
+    last_adapt = now;
+    unsigned ceiling = opt.max_bitrate_kbps ? opt.max_bitrate_kbps : 2500;
+    if (remote_video_limit_kbps) ceiling = std::min(ceiling, remote_video_limit_kbps);
+    const unsigned floor = std::max(opt.min_bitrate_kbps, 30u);
+    double next = video_bitrate_kbps;
+    if (loss > 0.10)
+        next *= (1.0 - 0.5 * loss);
+    else if (loss < 0.02)
+        next *= 1.08;
+    unsigned kbps = std::clamp(static_cast<unsigned>(next), std::min(floor, ceiling), ceiling);
+    if (kbps == video_bitrate_kbps) return;
+    video_bitrate_kbps = kbps;
+    for (auto& t : tracks) {
+        if (t.kind != "video" || !t.encoder) continue;
+        if (std::string_view(t.codec->name) == "h264")
+            g_object_set(t.encoder, "bitrate", kbps, nullptr);
+        else
+            g_object_set(t.encoder, "target-bitrate", static_cast<gint>(kbps * 1000), nullptr);
+    }
+    events.emit("bitrate",
+                Json{{"kind", "video"}, {"targetBitrate", kbps * 1000}, {"fractionLost", loss}});
+}
+
+// The m-line of a stats entry's SSRC: the peer's (inbound) or ours (outbound).
+auto WebRtcEndpoint::Impl::track_of_ssrc(const Json& j, bool inbound) const -> const Track* {
+    if (!j.contains("ssrc") || !j["ssrc"].is_number()) return nullptr;
+    const auto ssrc = j["ssrc"].get<guint32>();
+    for (const auto& t : tracks)
+        if (inbound ? t.n->rx_ssrc == ssrc : t.ssrc == ssrc) return &t;
+    return nullptr;
+}
+
+void WebRtcEndpoint::Impl::check_flow() {
+    // Kurento's MediaFlowIn: a track that stopped delivering frames since the last report.
+    for (const auto& t : tracks) {
+        const auto n = t.n->frames_in.load();
+        if (n > 0) media_flow("in", t.kind, t.mid, n != last_frames[t.mline]);
+        last_frames[t.mline] = n;
+    }
+}
+
+// Kurento's complaint list: a call that connects but never gets a track it agreed to
+// receive must say so. With --media-timeout it fails (exit 6); without, a warning.
+void WebRtcEndpoint::Impl::check_expected_tracks(bool fatal) {
+    std::string missing;
+    for (auto& t : tracks) {
+        if (!t.recv || !t.codec || t.n->frames_in > 0 || t.never_arrived_reported) continue;
+        t.never_arrived_reported = true;
+        missing += (missing.empty() ? "" : ", ") + describe(t);
+        Json e{{"direction", "in"}, {"kind", t.kind}, {"state", "never-arrived"}};
+        if (!t.mid.empty()) e["mid"] = t.mid;
+        events.emit("media-flow", e);
+    }
+    if (missing.empty()) return;
+    const std::string why = "negotiated but never received: " + missing +
+                            (last_media_us ? " (other media arrived)" : "");
+    if (fatal)
+        return fail(ErrorCode::NoMedia,
+                    why + " within " + fmt_seconds(opt.media_timeout_s) + " s (--media-timeout)");
+    events.emit("warning", Json{{"message", why}});
+    KMS_LOG(webrtc, WARNING, "%s", why.c_str());
+    if (cb.warning) cb.warning(why);
+}
+
+void WebRtcEndpoint::Impl::emit_timing() {
+    if (timing_emitted) return;
+    timing_emitted = true;
+    Json milestones_json = Json::object();
+    Json phases = Json::object();
+    std::lock_guard lock(timing_mutex);
+    auto at = [&](const char* k) { return milestones.count(k) ? milestones[k] : -1.0; };
+    for (const char* k : {"start", "sdpReady", "remoteDescription", "iceConnected", "dtlsConnected",
+                          "firstRtp", "firstFrame"})
+        if (at(k) >= 0) milestones_json[k] = std::round(at(k) * 10) / 10;
+    auto phase = [&](const char* name, const char* from, const char* to) {
+        if (at(from) >= 0 && at(to) >= 0) phases[name] = std::round((at(to) - at(from)) * 10) / 10;
+    };
+    phase("gather", "start", "sdpReady");
+    // ICE checks start once both descriptions are in place.
+    if (at("iceConnected") >= 0 && at("sdpReady") >= 0 && at("remoteDescription") >= 0)
+        phases["ice"] =
+            std::round((at("iceConnected") - std::max(at("sdpReady"), at("remoteDescription"))) *
+                       10) /
+            10;
+    phase("dtls", "iceConnected", "dtlsConnected");
+    phase("firstRtp", "dtlsConnected", "firstRtp");
+    phase("firstFrame", "firstRtp", "firstFrame");
+    events.emit("timing", Json{{"phases", phases}, {"sinceProcessStart", milestones_json}});
+}
+
+void WebRtcEndpoint::Impl::emit_summary() {
+    Json per_track = Json::array();
+    for (const auto& t : tracks) {
+        if (!t.codec || (!t.send && !t.recv)) continue;
+        Json j{{"kind", t.kind}, {"codec", t.codec->name}};
+        if (!t.mid.empty()) j["mid"] = t.mid;
+        if (t.recv)
+            j[t.kind == "video" ? "framesDecoded" : "audioFramesDecoded"] = t.n->frames_in.load();
+        if (t.send) j[t.kind == "video" ? "framesSent" : "packetsSent"] = t.n->frames_out.load();
+        per_track.push_back(j);
+    }
+    events.emit("summary", Json{{"videoFramesDecoded", frames_video.load()},
+                                {"audioFramesDecoded", frames_audio.load()},
+                                {"videoFramesSent", sent_video.load()},
+                                {"audioPacketsSent", sent_audio.load()},
+                                {"dataMessagesSent", dc_sent.load()},
+                                {"dataMessagesReceived", dc_received.load()},
+                                {"tracks", per_track}});
+}
+
+// ---- bus and shutdown ----------------------------------------------------------------------
+
+void WebRtcEndpoint::Impl::on_bus(GstMessage* msg) {
+    switch (GST_MESSAGE_TYPE(msg)) {
+        case GST_MESSAGE_ERROR: {
+            GError* err = nullptr;
+            gchar* dbg = nullptr;
+            gst_message_parse_error(msg, &err, &dbg);
+            gst::GErrorPtr e(err);
+            gst::GCharPtr d(dbg);
+            if (stopping) {
+                // A write error while the muxer finalises (disk full, the reader of stdout
+                // gone) is the one error of a wind-down that loses something: report it.
+                if (pending_end.clean && is_output(GST_MESSAGE_SRC(msg))) {
+                    pending_end =
+                        CallEnd{false, ErrorCode::Io,
+                                describe_error(GST_MESSAGE_SRC(msg), e.get(), ErrorCode::Io)};
+                    finish(pending_end);
+                }
+                return;
+            }
+            GST_DEBUG_BIN_TO_DOT_FILE_WITH_TS(GST_BIN(pipeline.get()), GST_DEBUG_GRAPH_SHOW_ALL,
+                                              "kms-error");
+            ErrorCode code = ErrorCode::Runtime;
+            if (e->domain == GST_RESOURCE_ERROR &&
+                (e->code == GST_RESOURCE_ERROR_OPEN_WRITE || e->code == GST_RESOURCE_ERROR_WRITE ||
+                 e->code == GST_RESOURCE_ERROR_NO_SPACE_LEFT))
+                code = ErrorCode::Io;
+            else if (e->domain == GST_RESOURCE_ERROR && (e->code == GST_RESOURCE_ERROR_NOT_FOUND ||
+                                                         e->code == GST_RESOURCE_ERROR_OPEN_READ))
+                code = ErrorCode::BadInput;
+            else if (e->domain == GST_STREAM_ERROR &&
+                     (e->code == GST_STREAM_ERROR_TYPE_NOT_FOUND ||
+                      e->code == GST_STREAM_ERROR_DECODE || e->code == GST_STREAM_ERROR_WRONG_TYPE))
+                code = ErrorCode::BadInput;
+            gst::GCharPtr src_name(gst_object_get_path_string(GST_MESSAGE_SRC(msg)));
+            KMS_LOG(webrtc, ERROR, "%s: %s", src_name.get(), d ? d.get() : "");
+            fail(code, describe_error(GST_MESSAGE_SRC(msg), e.get(), code));
+            break;
+        }
+        case GST_MESSAGE_WARNING: {
+            GError* err = nullptr;
+            gchar* dbg = nullptr;
+            gst_message_parse_warning(msg, &err, &dbg);
+            gst::GErrorPtr e(err);
+            gst::GCharPtr d(dbg);
+            KMS_LOG(webrtc, WARNING, "%s (%s)", e->message, d ? d.get() : "");
+            break;
+        }
+        case GST_MESSAGE_LATENCY:
+            gst_bin_recalculate_latency(GST_BIN(pipeline.get()));
+            break;
+        default:
+            break;
+    }
+}
+
+}  // namespace kms
