@@ -1,7 +1,9 @@
 /* Reference for scripts/bench/call_setup: two webrtcbins in one process, each sending the other
  * VP8 640x480 (and, with --audio, Opus), negotiated in-process with trickle ICE on loopback.
  * Prints the milliseconds from process start until both have decoded a video frame, then keeps
- * the call up for --duration seconds (for CPU and memory figures) and exits.
+ * the call up for --duration seconds (for CPU and memory figures) and exits. With --one-way only
+ * the first sends and the second receives, and the figure is the receiver's first frame: the
+ * leaner reference for one side of a call.
  *
  * Plain webrtcbin with its defaults, as an application would write it (after GStreamer's
  * webrtc-sendrecv example): no kms code. */
@@ -19,6 +21,7 @@ static GMainLoop *loop;
 static GstElement *a, *b;
 static volatile gint decoded;
 static double duration_s = 0;
+static gint frames_needed = 2; /* decoded frames, counting both peers, before the figure */
 
 static double uptime_ms (void)
 {
@@ -57,7 +60,7 @@ static GstPadProbeReturn first_frame (GstPad * pad, GstPadProbeInfo * info, gpoi
   (void) pad;
   (void) info;
   (void) d;
-  if (g_atomic_int_add (&decoded, 1) == 1) {
+  if (g_atomic_int_add (&decoded, 1) == frames_needed - 1) {
     printf ("%.1f\n", uptime_ms ());
     fflush (stdout);
     g_timeout_add ((guint) (duration_s * 1000), quit_cb, NULL);
@@ -150,6 +153,8 @@ int main (int argc, char **argv)
       duration_s = atof (argv[++i]);
     else if (!strcmp (argv[i], "--audio"))
       audio = TRUE;
+    else if (!strcmp (argv[i], "--one-way"))
+      frames_needed = 1;
   }
   uptime_ms ();
   gst_init (&argc, &argv);
@@ -162,8 +167,10 @@ int main (int argc, char **argv)
   GString *desc = g_string_new ("webrtcbin name=a bundle-policy=max-bundle "
       "webrtcbin name=b bundle-policy=max-bundle ");
   g_string_append_printf (desc, video_src, "a");
-  g_string_append (desc, " ");
-  g_string_append_printf (desc, video_src, "b");
+  if (frames_needed == 2) {
+    g_string_append (desc, " ");
+    g_string_append_printf (desc, video_src, "b");
+  }
   if (audio) {
     g_string_append (desc, " ");
     g_string_append_printf (desc, audio_src, "a");
@@ -189,7 +196,7 @@ int main (int argc, char **argv)
   gst_element_set_state (pipe, GST_STATE_PLAYING);
   g_timeout_add (30000 + (guint) (duration_s * 1000), quit_cb, NULL);
   g_main_loop_run (loop);
-  int rc = g_atomic_int_get (&decoded) >= 2 ? 0 : 1;
+  int rc = g_atomic_int_get (&decoded) >= frames_needed ? 0 : 1;
   gst_element_set_state (pipe, GST_STATE_NULL);
   return rc;
 }
