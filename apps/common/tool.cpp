@@ -144,12 +144,25 @@ void Tool::handle_signals(Loop&, std::function<void()> stop) {
 void Tool::stop_deadline(double seconds, int code, const std::string& message) {
     if (deadline_armed_) return;
     deadline_armed_ = true;
-    std::string line = std::string(info_.name) + ": " + message + "\n";
-    std::thread([seconds, code, line] {
+    {
+        std::lock_guard lock(deadline_->mutex);
+        if (deadline_->line.empty()) {
+            deadline_->code = code;
+            deadline_->line = std::string(info_.name) + ": " + message + "\n";
+        }
+    }
+    std::thread([seconds, d = deadline_] {
         std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-        (void)!::write(STDERR_FILENO, line.data(), line.size());
-        _exit(code);
+        std::lock_guard lock(d->mutex);
+        (void)!::write(STDERR_FILENO, d->line.data(), d->line.size());
+        _exit(d->code);
     }).detach();
+}
+
+void Tool::deadline_outcome(int code, const std::string& message) {
+    std::lock_guard lock(deadline_->mutex);
+    deadline_->code = code;
+    deadline_->line = std::string(info_.name) + ": " + message + "\n";
 }
 
 void Tool::progress(const std::string& line) {

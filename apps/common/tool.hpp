@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -65,6 +67,10 @@ class Tool {
     /// exits with code, whatever any thread is doing. Only the first call arms it.
     void stop_deadline(double seconds, int code, const std::string& message);
 
+    /// What the deadline exits with, when the call has ended with a failure of its own but its
+    /// teardown is what hangs (a muxer blocked on a full output): the failure's code, not 1.
+    void deadline_outcome(int code, const std::string& message);
+
     /// Draws a one-line status on stderr when it is a terminal and --quiet is off.
     void progress(const std::string& line);
     void end_progress();
@@ -76,6 +82,12 @@ class Tool {
     EventWriter events_;
     bool progress_shown_ = false;
     bool deadline_armed_ = false;
+    struct Deadline {
+        std::mutex mutex;
+        int code = 1;
+        std::string line;
+    };
+    std::shared_ptr<Deadline> deadline_ = std::make_shared<Deadline>();
     std::vector<std::string> secret_options_;
     bool tty_ = false;
 };

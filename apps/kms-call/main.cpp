@@ -318,6 +318,7 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     };
     cb.ended = [&](const CallEnd& end) {
         if (!result) result = end;
+        if (!end.clean) tool.deadline_outcome(exit_code_for(end.code), end.message);
         if (!end.clean && !local_written && o.sdp_out != "-") close_for_peer(o.sdp_out, 2);
         loop.quit();
     };

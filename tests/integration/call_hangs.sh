@@ -120,6 +120,18 @@ n=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_
 (( n >= 120 )) || fail "4: the offerer recorded $n of the answerer's 150 frames"
 echo "ok: 4 the answerer's file arrives: $n of 150 frames recorded"
 
+# 13. A recording whose muxer cannot finish (-o a fifo whose reader holds it open and never
+# reads: the pipe fills and the muxer blocks) is not a clean call: the stop still ends within
+# 3 s, with 7 and the path named, never 0.
+rm -f stuck.mkv; mkfifo stuck.mkv
+exec 7<>stuck.mkv  # a reader that never reads (opened read-write so the open does not wait)
+CALL_DEADLINE=20 call_pair "-t 6" "-t 4 -o stuck.mkv --start-bitrate 2000"
+exec 7>&-
+[[ $RC_ANS == 7 ]] || { show_logs; fail "13: a recording that could not be finished exited $RC_ANS, expected 7"; }
+within "$T_ANS" 8 || fail "13: the stop took ${T_ANS}s"
+grep -q 'stuck.mkv: the muxer did not finish' ans.err || fail "13: message: $(tail -1 ans.err)"
+echo "ok: 13 a recording the muxer could not finish ends with 7 in ${T_ANS}s"
+
 # 12. No crash at exit, and the offer reaches stdout before the --json result.
 for i in $(seq 8); do
   timeout -s KILL 10 "$KMS_CALL" offer --bind 127.0.0.1 --bind 10.9.9.9 --sdp-timeout 1 </dev/null >/dev/null 2>&1 && RC=0 || RC=$?

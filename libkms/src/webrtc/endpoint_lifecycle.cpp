@@ -96,6 +96,13 @@ void WebRtcEndpoint::Impl::finish(const CallEnd& end) {
     emit_timing();
     emit_summary();
     cancel_timers();
+    // An output that never took its end (a muxer blocked writing) can hold the teardown below
+    // too: the caller hears of the failure first, so the exit says what went wrong.
+    if (!end.clean && end.code == ErrorCode::Io && eos_pending && cb.ended) {
+        auto ended_cb = std::move(cb.ended);
+        cb.ended = nullptr;
+        ended_cb(end);
+    }
     if (pipeline) gst_element_set_state(pipeline.get(), GST_STATE_NULL);
     if (cb.ended) cb.ended(end);
 }
@@ -222,8 +229,15 @@ void WebRtcEndpoint::Impl::wind_down(const CallEnd& end) {
     // muxer gets up to 2.5 s to write its index: a stop ends within 3 s whatever happens.
     const unsigned wait = eos_pending ? 2500 : bye ? kByeGraceMs : 0;
     add_timer(wait, [](Impl& s) {
-        if (s.eos_pending)
-            s.events.emit("warning", Json{{"message", "the recording was not finalised in time"}});
+        // A file whose muxer never saw its end may be cut short or lack its index: a call that
+        // was otherwise clean says so with status 7, never 0.
+        if (s.eos_pending && s.pending_end.clean) {
+            const std::string why = "-o " + s.opt.output.redacted() +
+                                    ": the muxer did not finish the file within 2.5 s of the "
+                                    "stop; it may be cut short";
+            s.events.emit("error", Json{{"code", to_string(ErrorCode::Io)}, {"message", why}});
+            s.pending_end = CallEnd{false, ErrorCode::Io, why};
+        }
         s.finish(s.pending_end);
         return false;
     });
