@@ -28,6 +28,7 @@ struct SdpMedia {
     std::vector<SdpCodec> codecs;  ///< in the order of the m-line
     int line = 0;                  ///< 1-based line of the m= line
     bool bundle_only = false;      ///< port 0 with a=bundle-only is live (RFC 8843 §6)
+    unsigned bandwidth_kbps = 0;   ///< b=AS (RFC 8866 §5.8), 0 when absent
     bool rejected() const { return port == 0 && !bundle_only; }
 };
 

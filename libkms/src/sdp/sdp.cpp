@@ -274,6 +274,11 @@ SdpParse parse_sdp(std::string_view text, bool webrtc) {
         media.port = static_cast<int>(gst_sdp_media_get_port(m));
         media.proto = gst_sdp_media_get_proto(m) ? gst_sdp_media_get_proto(m) : "";
         media.mid = attr(m, nullptr, "mid");
+        for (guint b = 0; b < gst_sdp_media_bandwidths_len(m); ++b) {
+            const GstSDPBandwidth* bw = gst_sdp_media_get_bandwidth(m, b);
+            if (g_strcmp0(bw->bwtype, "AS") == 0 && bw->bandwidth > 0)
+                media.bandwidth_kbps = bw->bandwidth;
+        }
         // Direction attributes are flags without a value, so look for the key itself.
         for (guint a = 0; a < gst_sdp_media_attributes_len(m); ++a) {
             const GstSDPAttribute* at = gst_sdp_media_get_attribute(m, a);

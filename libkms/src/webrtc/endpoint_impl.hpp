@@ -332,7 +332,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::pair<bool, bool> answer_direction(const Track& t) const;
     void set_answer_directions(GstSDPMessage* sdp);
     void read_answer(const Sdp& sdp);
-    unsigned remote_video_bandwidth(const std::string& text);
+    unsigned remote_video_bandwidth(const Sdp& sdp);
     void set_remote(const std::string& text);
     void agree_extensions(const GstSDPMessage* remote);
     void describe_streams(GstSDPMessage* sdp);

@@ -287,23 +287,11 @@ void WebRtcEndpoint::Impl::read_answer(const Sdp& sdp) {
     check_something_to_carry("the answer");
 }
 
-unsigned WebRtcEndpoint::Impl::remote_video_bandwidth(const std::string& text) {
+unsigned WebRtcEndpoint::Impl::remote_video_bandwidth(const Sdp& sdp) {
     // The peer's b=AS on its video m-line caps what we send (RFC 8866 §5.8).
     unsigned limit = 0;
-    GstSDPMessage* raw = nullptr;
-    gst_sdp_message_new(&raw);
-    gst::SdpMessagePtr msg(raw);
-    if (gst_sdp_message_parse_buffer(reinterpret_cast<const guint8*>(text.data()),
-                                     static_cast<guint>(text.size()), msg.get()) != GST_SDP_OK)
-        return 0;
-    for (guint i = 0; i < gst_sdp_message_medias_len(msg.get()); ++i) {
-        const GstSDPMedia* m = gst_sdp_message_get_media(msg.get(), i);
-        if (g_strcmp0(gst_sdp_media_get_media(m), "video") != 0) continue;
-        for (guint b = 0; b < gst_sdp_media_bandwidths_len(m); ++b) {
-            const GstSDPBandwidth* bw = gst_sdp_media_get_bandwidth(m, b);
-            if (g_strcmp0(bw->bwtype, "AS") == 0 && bw->bandwidth > 0) limit = bw->bandwidth;
-        }
-    }
+    for (const auto& m : sdp.media)
+        if (m.kind == "video" && m.bandwidth_kbps) limit = m.bandwidth_kbps;
     return limit;
 }
 
@@ -321,7 +309,7 @@ void WebRtcEndpoint::Impl::set_remote(const std::string& text) {
     const Sdp& sdp = *parsed.sdp;
     remote_fp_alg = sdp.fingerprint_algorithm;
     remote_fp = sdp.fingerprint;
-    remote_video_limit_kbps = remote_video_bandwidth(sdp.text);
+    remote_video_limit_kbps = remote_video_bandwidth(sdp);
     gst::SdpMessagePtr msg;
     {
         GstSDPMessage* raw = nullptr;

@@ -67,6 +67,19 @@ SCENARIO("an offer made by webrtcbin with a bundle-only section", "[sdp]") {
     CHECK_FALSE(r.sdp->media[1].rejected());
 }
 
+SCENARIO("b=AS is read into its media section", "[sdp]") {
+    std::string text = slurp(kData / "chrome-style-offer.sdp");
+    CHECK(kms::parse_sdp(text).sdp->media[1].bandwidth_kbps == 0);
+    const size_t video = text.find("m=video");
+    const size_t next = text.find('\n', video) + 1;
+    text.insert(next, "b=AS:750\r\n");
+    auto r = kms::parse_sdp(text);
+    REQUIRE(r);
+    CHECK(r.sdp->media[1].kind == "video");
+    CHECK(r.sdp->media[1].bandwidth_kbps == 750);
+    CHECK(r.sdp->media[0].bandwidth_kbps == 0);
+}
+
 SCENARIO("every malformed SDP of the corpus is refused naming its line", "[sdp]") {
     const std::regex name(R"(.*\.L([0-9]+)\.sdp)");
     int seen = 0;
