@@ -177,6 +177,10 @@ function quietIce(p) {
   for (const t of p.iceTransports) {
     const c = t.connection;
     if (!c || c.__kmsQuiet) continue;
+    // Without these fields (another werift) the agent would ask Google's STUN server: refuse to
+    // run rather than rely on the test's private network namespace alone.
+    if (!('stunServer' in c) || typeof c.getCandidatePromises !== 'function')
+      throw new Error('werift ICE internals changed: cannot keep it off public STUN servers');
     c.stunServer = undefined;
     const gatherOn = c.getCandidatePromises.bind(c);
     c.getCandidatePromises = (addresses, timeout) => gatherOn(addresses.filter(a => a === LOOPBACK), timeout);

@@ -76,6 +76,8 @@ jq -e -s '[.[] | select(.type=="summary")][0].tracks | map(select(.kind=="video"
   ans.jsonl >/dev/null || fail "the answerer did not decode both video streams: $(jq -c -s '[.[] | select(.type=="summary")][0].tracks' ans.jsonl)"
 jq -e -s '[.[] | select(.type=="inbound-rtp" and .kind=="video") | .mid] | unique | length == 2' ans.jsonl >/dev/null ||
   fail "the answerer's inbound-rtp stats do not name both video MIDs"
+jq -e -s '[.[] | select(.type=="track" and .direction=="in")] | length == 2 and all(.filedBy == "mid")' ans.jsonl >/dev/null ||
+  fail "the answerer did not file every stream by its MID: $(jq -c -s '[.[] | select(.type=="track" and .direction=="in")]' ans.jsonl)"
 nv=$(ffprobe -v error -select_streams v -show_entries stream=index -of csv=p=0 got.mkv | wc -l)
 (( nv == 2 )) || fail "got.mkv holds $nv video tracks, not 2"
 for v in 0 1; do
@@ -115,6 +117,9 @@ got=$(jq -r 'select(.type=="inbound-rtp" and .kind=="video" and .mid != null) | 
 [[ -n $got ]] && [[ $(comm -13 <(echo "$want") <(echo "$got")) == "" ]] ||
   fail "MID only: the answerer filed SSRCs as [$got]; the offerer sent [$want]"
 (( $(wc -l <<<"$got") == 2 )) || fail "MID only: the answerer saw $(wc -l <<<"$got") video streams: $got"
+# Not by chance: the payload type alone would have filed them too, in arrival order.
+jq -e -s '[.[] | select(.type=="track" and .direction=="in" and .kind=="video")] | length == 2 and all(.filedBy == "mid")' \
+  ans.jsonl >/dev/null || fail "MID only: streams not filed by their MID"
 pass "without a=ssrc lines, streams are filed by the MID they carry: $(tr '\n' ' ' <<<"$got")"
 
 # 2. An answer names an extension only when the offer had it, with the offer's id.

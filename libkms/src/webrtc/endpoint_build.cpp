@@ -486,12 +486,9 @@ void WebRtcEndpoint::Impl::count_frames(GstPad* pad, const Track& t, bool in) {
         ctx, [](gpointer d) { delete static_cast<Ctx*>(d); });
 }
 
-// RFC 3550 §5.1: the SSRC is bytes 8-11 of the RTP header.
 void WebRtcEndpoint::Impl::learn_ssrc(GstBuffer* buf, const char* kind, bool sent) {
-    guint8 h[12];
-    if (gst_buffer_extract(buf, 0, h, sizeof h) != sizeof h) return;
-    const guint32 ssrc =
-        (guint32(h[8]) << 24) | (guint32(h[9]) << 16) | (guint32(h[10]) << 8) | h[11];
+    const guint32 ssrc = webrtc::read_ssrc(buf);
+    if (!ssrc) return;
     std::lock_guard lock(ssrc_mutex);
     ssrc_kind.emplace(ssrc, kind);
     if (sent) sent_ssrcs.insert(ssrc);

@@ -306,7 +306,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void link_receiver(GstPad* pad);
     static std::string describe(const Track& t);
     static guint32 received_ssrc(GstPad* pad);
-    Track* track_for(guint32 ssrc, const std::string& kind, int pt);
+    Track* track_for(guint32 ssrc, const std::string& kind, int pt, const char*& filed_by);
     GstPad* mux_pad(const Track& t);
     void prepare_mux();
     void link_tee(GstElement* tee, GstElement* branch);

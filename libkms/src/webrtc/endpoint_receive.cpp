@@ -12,7 +12,8 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
     const CodecInfo* c = enc ? webrtc::find_codec(enc) : nullptr;
     int pt = -1;
     gst_structure_get_int(st, "payload", &pt);
-    Track* t = c ? track_for(received_ssrc(pad), c->kind, pt) : nullptr;
+    const char* filed_by = nullptr;
+    Track* t = c ? track_for(received_ssrc(pad), c->kind, pt, filed_by) : nullptr;
     if (!t) {
         // Not a codec we speak, or an m-line we did not agree to receive: drop it, unseen.
         // Linked all the same: an unlinked pad would stop the whole session.
@@ -112,7 +113,8 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
     }
     if (gst_pad_link(pad, entry_sink.get()) != GST_PAD_LINK_OK)
         throw Error(ErrorCode::Runtime, "cannot link the received " + what);
-    Json ev{{"direction", "in"}, {"kind", c->kind}, {"codec", c->name}};
+    // filedBy: how the stream found its m-line (RFC 8843 §9.2 order: mid, ssrc, payload-type).
+    Json ev{{"direction", "in"}, {"kind", c->kind}, {"codec", c->name}, {"filedBy", filed_by}};
     if (!t->mid.empty()) ev["mid"] = t->mid;
     // Events are written on the main context, so they come out in order.
     post([ev](Impl& s) { s.events.emit("track", ev); });
@@ -139,7 +141,8 @@ guint32 WebRtcEndpoint::Impl::received_ssrc(GstPad* pad) {
 // own filing: 1.22 reads neither the MID extension nor, without a=ssrc, anything but the
 // first m-line of a bundle. nullptr when it is no m-line we receive on. Streaming thread;
 // tracks do not change once negotiated.
-auto WebRtcEndpoint::Impl::track_for(guint32 ssrc, const std::string& kind, int pt) -> Track* {
+auto WebRtcEndpoint::Impl::track_for(guint32 ssrc, const std::string& kind, int pt,
+                                     const char*& filed_by) -> Track* {
     auto receiving = [&](Track& t) { return t.kind == kind && t.recv && t.codec; };
     auto claim = [&](Track& t) -> Track* {
         guint32 none = 0;
@@ -151,12 +154,15 @@ auto WebRtcEndpoint::Impl::track_for(guint32 ssrc, const std::string& kind, int 
         std::lock_guard lock(ssrc_mutex);
         if (auto it = rx_mids.find(ssrc); ssrc && it != rx_mids.end()) mid = it->second;
     }
+    filed_by = "mid";
     if (!mid.empty())
         for (auto& t : tracks)
             if (t.mid == mid) return claim(t);
+    filed_by = "ssrc";
     if (auto it = announced_rx.find(ssrc); ssrc && it != announced_rx.end())
         for (auto& t : tracks)
             if (t.mline == it->second) return claim(t);
+    filed_by = "payload-type";
     Track* same_pt = nullptr;
     for (auto& t : tracks) {
         if (!receiving(t) || t.pt != pt) continue;
