@@ -20,6 +20,9 @@ namespace kms {
 namespace {
 GstDebugCategory* cat_core = nullptr;
 GstDebugCategory* cat_webrtc = nullptr;
+GstDebugCategory* cat_pipeline = nullptr;
+GstDebugCategory* cat_source = nullptr;
+GstDebugCategory* cat_sink = nullptr;
 }  // namespace
 
 namespace log {
@@ -28,6 +31,15 @@ GstDebugCategory* core() {
 }
 GstDebugCategory* webrtc() {
     return cat_webrtc;
+}
+GstDebugCategory* pipeline() {
+    return cat_pipeline;
+}
+GstDebugCategory* source() {
+    return cat_source;
+}
+GstDebugCategory* sink() {
+    return cat_sink;
 }
 }  // namespace log
 
@@ -71,6 +83,9 @@ void init() {
         gst_init(nullptr, nullptr);
         GST_DEBUG_CATEGORY_INIT(cat_core, "kms-core", 0, "kms core");
         GST_DEBUG_CATEGORY_INIT(cat_webrtc, "kms-webrtc", 0, "kms WebRTC endpoint");
+        GST_DEBUG_CATEGORY_INIT(cat_pipeline, "kms-pipeline", 0, "kms pipeline and connect()");
+        GST_DEBUG_CATEGORY_INIT(cat_source, "kms-source", 0, "kms media sources");
+        GST_DEBUG_CATEGORY_INIT(cat_sink, "kms-sink", 0, "kms media sinks");
     });
 }
 

@@ -8,6 +8,9 @@ namespace kms::log {
 
 GstDebugCategory* core();
 GstDebugCategory* webrtc();
+GstDebugCategory* pipeline();
+GstDebugCategory* source();
+GstDebugCategory* sink();
 
 }  // namespace kms::log
 

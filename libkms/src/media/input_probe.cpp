@@ -28,40 +28,39 @@ std::string media_type(GstDiscovererStreamInfo* s) {
 
 }  // namespace
 
-InputProbe probe_input(const std::string& path, double timeout_s) {
+InputProbe probe_input(const std::string& path, const std::string& label, double timeout_s) {
     // open() first: its errno says "No such file" or "Permission denied" in plain words, where
     // the discoverer would say "Resource not found".
     // A pipe or fifo (--send <(ffmpeg ...)) is not probed: what the discoverer read would be
     // missing from the call, and opening a fifo twice breaks its writer.
     struct stat st = {};
     if (::stat(path.c_str(), &st) != 0)
-        throw Error(ErrorCode::BadInput, "--send " + path + ": " + std::strerror(errno));
+        throw Error(ErrorCode::BadInput, label + ": " + std::strerror(errno));
     if (!S_ISREG(st.st_mode)) return InputProbe{false, true, true, {}, {}};
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(ErrorCode::BadInput, "--send " + path + ": " + std::strerror(errno));
+    if (fd < 0) throw Error(ErrorCode::BadInput, label + ": " + std::strerror(errno));
     ::close(fd);
 
     GError* err = nullptr;
     gst::ObjectPtr<GstDiscoverer> disc(
         gst_discoverer_new(static_cast<GstClockTime>(timeout_s * GST_SECOND), &err));
-    if (!disc) gst::throw_gerror(err, ErrorCode::Runtime, "cannot probe --send " + path);
+    if (!disc) gst::throw_gerror(err, ErrorCode::Runtime, "cannot probe " + label);
     gst::GCharPtr uri(gst_filename_to_uri(path.c_str(), &err));
-    if (!uri) gst::throw_gerror(err, ErrorCode::BadInput, "--send " + path);
+    if (!uri) gst::throw_gerror(err, ErrorCode::BadInput, label);
     std::unique_ptr<GstDiscovererInfo, DiscovererInfoUnref> info(
         gst_discoverer_discover_uri(disc.get(), uri.get(), &err));
     gst::GErrorPtr owned_err(err);
     const GstDiscovererResult result =
         info ? gst_discoverer_info_get_result(info.get()) : GST_DISCOVERER_ERROR;
     if (result == GST_DISCOVERER_TIMEOUT)
-        throw Error(ErrorCode::BadInput, "--send " + path + ": no media found within " +
-                                             std::to_string(int(timeout_s)) + " s");
+        throw Error(ErrorCode::BadInput,
+                    label + ": no media found within " + std::to_string(int(timeout_s)) + " s");
     if (result == GST_DISCOVERER_MISSING_PLUGINS)
         throw Error(ErrorCode::MissingPlugin,
-                    "--send " + path +
-                        ": GStreamer has no plugin for this format (try gstreamer1.0-libav)");
+                    label + ": GStreamer has no plugin for this format (try gstreamer1.0-libav)");
     if (result != GST_DISCOVERER_OK)
         throw Error(ErrorCode::BadInput,
-                    "--send " + path + ": not a media file GStreamer can read" +
+                    label + ": not a media file GStreamer can read" +
                         (owned_err ? std::string(" (") + owned_err->message + ")" : ""));
 
     InputProbe out;
@@ -79,7 +78,7 @@ InputProbe probe_input(const std::string& path, double timeout_s) {
     }
     gst_discoverer_stream_info_list_free(streams);
     if (!out.video && !out.audio)
-        throw Error(ErrorCode::BadInput, "--send " + path + ": holds neither audio nor video");
+        throw Error(ErrorCode::BadInput, label + ": holds neither audio nor video");
     return out;
 }
 

@@ -16,7 +16,8 @@ struct InputProbe {
 };
 
 /// Probes the file at path with GStreamer's discoverer (at most timeout_s seconds). Throws
-/// Error(BadInput) naming the file and what is wrong with it.
-InputProbe probe_input(const std::string& path, double timeout_s = 5.0);
+/// Error(BadInput) starting with label (what the user typed: "--send a.webm") and saying what
+/// is wrong with the file.
+InputProbe probe_input(const std::string& path, const std::string& label, double timeout_s = 5.0);
 
 }  // namespace kms::media

@@ -44,6 +44,7 @@
 #include "kms/webrtc_endpoint.hpp"
 #include "media/decoder.hpp"
 #include "media/input_probe.hpp"
+#include "pipeline/element.hpp"
 #include "stats/stats_json.hpp"
 #include "webrtc/bundle.hpp"
 #include "webrtc/codecs.hpp"

@@ -281,11 +281,8 @@ void WebRtcEndpoint::Impl::emit_summary() {
 void WebRtcEndpoint::Impl::on_bus(GstMessage* msg) {
     switch (GST_MESSAGE_TYPE(msg)) {
         case GST_MESSAGE_ERROR: {
-            GError* err = nullptr;
-            gchar* dbg = nullptr;
-            gst_message_parse_error(msg, &err, &dbg);
-            gst::GErrorPtr e(err);
-            gst::GCharPtr d(dbg);
+            const BusProblem problem = parse_problem(msg);
+            const gst::GErrorPtr& e = problem.error;
             if (stopping) {
                 // A write error while the muxer finalises (disk full, the reader of stdout
                 // gone) is the one error of a wind-down that loses something: report it.
@@ -299,36 +296,14 @@ void WebRtcEndpoint::Impl::on_bus(GstMessage* msg) {
             }
             GST_DEBUG_BIN_TO_DOT_FILE_WITH_TS(GST_BIN(pipeline.get()), GST_DEBUG_GRAPH_SHOW_ALL,
                                               "kms-error");
-            ErrorCode code = ErrorCode::Runtime;
-            if (e->domain == GST_RESOURCE_ERROR &&
-                (e->code == GST_RESOURCE_ERROR_OPEN_WRITE || e->code == GST_RESOURCE_ERROR_WRITE ||
-                 e->code == GST_RESOURCE_ERROR_NO_SPACE_LEFT))
-                code = ErrorCode::Io;
-            else if (e->domain == GST_RESOURCE_ERROR && (e->code == GST_RESOURCE_ERROR_NOT_FOUND ||
-                                                         e->code == GST_RESOURCE_ERROR_OPEN_READ))
-                code = ErrorCode::BadInput;
-            else if (e->domain == GST_STREAM_ERROR &&
-                     (e->code == GST_STREAM_ERROR_TYPE_NOT_FOUND ||
-                      e->code == GST_STREAM_ERROR_DECODE || e->code == GST_STREAM_ERROR_WRONG_TYPE))
-                code = ErrorCode::BadInput;
+            const ErrorCode code = error_code_of(e.get());
             gst::GCharPtr src_name(gst_object_get_path_string(GST_MESSAGE_SRC(msg)));
-            KMS_LOG(webrtc, ERROR, "%s: %s", src_name.get(), d ? d.get() : "");
+            KMS_LOG(webrtc, ERROR, "%s: %s", src_name.get(), problem.detail());
             fail(code, describe_error(GST_MESSAGE_SRC(msg), e.get(), code));
             break;
         }
-        case GST_MESSAGE_WARNING: {
-            GError* err = nullptr;
-            gchar* dbg = nullptr;
-            gst_message_parse_warning(msg, &err, &dbg);
-            gst::GErrorPtr e(err);
-            gst::GCharPtr d(dbg);
-            KMS_LOG(webrtc, WARNING, "%s (%s)", e->message, d ? d.get() : "");
-            break;
-        }
-        case GST_MESSAGE_LATENCY:
-            gst_bin_recalculate_latency(GST_BIN(pipeline.get()));
-            break;
         default:
+            on_routine_message(msg, pipeline.get(), log::webrtc());
             break;
     }
 }

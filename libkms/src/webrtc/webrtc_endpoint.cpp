@@ -65,7 +65,7 @@ WebRtcEndpoint::WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, Event
     for (size_t i = 0; i < impl_->opt.send.size(); ++i) {
         const MediaUri& s = impl_->opt.send[i];
         if (s.kind != MediaUri::Kind::File) continue;
-        const media::InputProbe probe = media::probe_input(s.location);
+        const media::InputProbe probe = media::probe_input(s.location, "--send " + s.location);
         impl_->source_kinds[i] = {probe.known, probe.video, probe.audio};
     }
     impl_->build();

@@ -1,0 +1,99 @@
+// Media elements joined in one pipeline: Kurento's MediaElement.connect() without its class
+// tree. A Source, a WebRtcEndpoint or a Sink is an Element; a Pipeline holds them, links them
+// stream by stream with connect(), and stops them with an end of stream that reaches every
+// file before it reports ended.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kms/error.hpp"
+
+namespace kms {
+
+/// One stream an element gives downstream.
+struct StreamInfo {
+    std::string kind;   ///< "video" or "audio"
+    std::string media;  ///< what it carries: "video/x-vp8", "audio/x-raw"; "" when not yet known
+};
+
+/// What connect() built for one stream.
+struct LinkInfo {
+    std::string kind;
+    std::string from;                   ///< the media type the upstream element gave
+    std::string to;                     ///< the media type the downstream element took
+    bool passthrough = true;            ///< nothing decoded
+    std::vector<std::string> elements;  ///< the factories inserted between the two, in order
+};
+
+class Pipeline;
+
+/// What Source, Sink and WebRtcEndpoint have in common. Not copyable; the Pipeline keeps what
+/// it needs of an element alive for as long as it runs.
+class Element {
+  public:
+    virtual ~Element();
+    Element(const Element&) = delete;
+    Element& operator=(const Element&) = delete;
+
+    /// The element's name in logs and messages ("source", "sink").
+    std::string name() const;
+    /// The streams this element gives downstream, as far as they are known now: a file's from
+    /// probing it, a live source's from its URI; empty for stdin until its streams appear.
+    std::vector<StreamInfo> streams() const;
+
+    struct Core;  ///< private to libkms
+    Core& core() const { return *core_; }
+
+  protected:
+    explicit Element(std::shared_ptr<Core> core);
+    std::shared_ptr<Core> core_;
+};
+
+class Pipeline {
+  public:
+    struct Callbacks {
+        /// Every stream reached the end of every sink: files are finalised. After stop(), or
+        /// when all sources ended by themselves.
+        std::function<void()> ended;
+        /// Something failed; the pipeline has stopped. Errors while files are finalised (disk
+        /// full while the muxer writes its index) come here too, after stop().
+        std::function<void(const Error& error)> failed;
+        /// A note for the user that does not stop anything (a transcode, a stream left out).
+        std::function<void(const std::string& message)> warning;
+    };
+
+    /// name shows in GStreamer's debug log. Call from the main loop's thread, as every method.
+    explicit Pipeline(const std::string& name, Callbacks callbacks = {});
+    ~Pipeline();
+    Pipeline(const Pipeline&) = delete;
+    Pipeline& operator=(const Pipeline&) = delete;
+
+    /// Links each stream of from to to, per kind, as the streams appear (a file's after its
+    /// demuxer finds them). A stream to already takes as it is passes through untouched; any
+    /// other is decoded and encoded into what to prefers. A kind to does not take is left out,
+    /// with a warning. Throws Error(InvalidArgument) when to takes none of from's known kinds.
+    void connect(Element& from, Element& to);
+
+    /// Starts the media. Throws Error when an element will not start.
+    void start();
+
+    /// Ends the media with an end of stream from every source; ended fires once every sink has
+    /// it. A second call stops at once, without waiting (files may then be cut short).
+    void stop();
+
+    /// True between start() and ended/failed.
+    bool running() const;
+
+    /// What connect() has built so far, one entry per linked stream.
+    std::vector<LinkInfo> links() const;
+
+    struct Impl;  ///< private to libkms
+
+  private:
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace kms

@@ -1,0 +1,39 @@
+// A media source from any source URI (uri.hpp): test patterns, files, stdin, devices.
+#pragma once
+
+#include <functional>
+
+#include "kms/pipeline.hpp"
+#include "kms/uri.hpp"
+
+namespace kms {
+
+struct SourceOptions {
+    /// Pace a file or stdin at real time (a call sends it as it would play), rather than as
+    /// fast as it can be read (a recording of a file).
+    bool realtime = false;
+    /// Only these kinds ("video", "audio"); empty for all the URI has.
+    std::vector<std::string> kinds;
+};
+
+class Source : public Element {
+  public:
+    /// Checks the URI now: a missing or unreadable file, or one that holds no audio or video,
+    /// throws Error(BadInput) naming it; a URI scheme not supported yet, Error(InvalidArgument);
+    /// a plugin that is not installed, Error(MissingPlugin) naming the package.
+    explicit Source(const MediaUri& uri, SourceOptions options = {});
+    ~Source() override;
+
+    /// Keeps a file or stdin from being read until release(): what it holds first (a key frame
+    /// that passthrough cannot make again) waits for a receiver that can use it. Live sources
+    /// (test patterns, devices) are not held. Call before Pipeline::start().
+    void hold();
+    void release();
+
+    /// Fires on the main loop when every stream of the source has ended.
+    void on_ended(std::function<void()> fn);
+
+    const MediaUri& uri() const;
+};
+
+}  // namespace kms

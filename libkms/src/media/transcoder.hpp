@@ -1,0 +1,29 @@
+// The codec layer: what connect() puts between two elements for one stream. Nothing when the
+// downstream element takes the stream as it is (passthrough); a decoder and an encoder when it
+// does not.
+#pragma once
+
+#include <string>
+
+#include <gst/gst.h>
+
+namespace kms::media {
+
+struct Chain {
+    std::string description;  ///< gst-launch syntax, one bin with a sink and a src pad
+    bool passthrough = true;
+};
+
+/// The chain for a stream with caps: a queue (and the stream's parser, which lets a muxer pick
+/// the H.264 stream format) when as_is; else a queue, the decoder unless the stream is raw,
+/// and encoder ("" keeps it raw). Throws Error(BadInput) when nothing decodes the stream.
+Chain chain_for(const GstCaps* caps, bool as_is, const std::string& encoder);
+
+/// A parser that converts between the stream formats muxers take ("h264parse"), or "".
+std::string parser_for(const std::string& media);
+
+/// What a container encodes raw media of kind into when it must: "webm" and "matroska" VP8 and
+/// Opus, "mp4" H.264 and AAC, "ogg" Opus. "" when the container takes no such kind.
+std::string encoder_for_container(const std::string& container, const std::string& kind);
+
+}  // namespace kms::media

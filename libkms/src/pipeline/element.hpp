@@ -1,0 +1,94 @@
+// Element::Core: what the Pipeline needs of every element, private to libkms. An element is a
+// GstBin with a ghost src pad per stream it gives ("video", "audio"), made as the streams
+// appear, and sink pads made on request, one per stream it takes.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <gst/gst.h>
+
+#include "gst/handles.hpp"
+#include "kms/pipeline.hpp"
+
+namespace kms {
+
+struct Element::Core : std::enable_shared_from_this<Element::Core> {
+    explicit Core(std::string element_name);
+    virtual ~Core();
+    Core(const Core&) = delete;
+    Core& operator=(const Core&) = delete;
+
+    std::string name;
+    gst::ElementPtr bin;  // the GstBin; the pipeline holds a reference of its own once added
+
+    // ---- what the element gives downstream ----------------------------------------------
+    std::vector<StreamInfo> known;  // main thread; streams() reads it
+
+    /// Makes target (a src pad inside the bin) a src pad of the bin for one stream of kind,
+    /// and hands it to whoever connect()ed this element. Any thread: a demuxer's streams
+    /// appear on its streaming thread, which pushes as soon as the handler returns, so the
+    /// listener links at once.
+    void expose(GstPad* target, const std::string& kind);
+    using PadListener = std::function<void(GstPad* pad, const std::string& kind)>;
+    /// Sets the one listener and calls it for every stream exposed before.
+    void listen(PadListener fn);
+
+    /// Called by Pipeline::start() before the pipeline plays: elements held out join here.
+    virtual void prepare() {}
+    /// Called once by Pipeline::stop(): sends an end of stream into each stream the element
+    /// makes. Runs on a GStreamer thread of its own (a full queue may hold it). Sources only.
+    virtual void send_eos() {}
+
+    // ---- what the element takes from upstream ------------------------------------------
+    virtual bool takes_kind(const std::string& /*kind*/) const { return false; }
+    /// Whether a stream with these caps goes in untouched (passthrough).
+    virtual bool takes_as_is(const GstCaps* /*caps*/) const { return false; }
+    /// What turns raw media of kind into what the element prefers, gst-launch syntax
+    /// ("videoconvert ! vp8enc ..."); "" when the element takes raw media.
+    virtual std::string encoder(const std::string& /*kind*/) const { return {}; }
+    /// A new sink pad of the bin for one more stream of kind; nullptr when it takes no more.
+    /// Any thread (see expose()).
+    virtual GstPad* request_sink(const std::string& /*kind*/) { return nullptr; }
+
+    /// A GStreamer error inside this element, in the user's words (the path, the URI).
+    virtual std::string describe_error(const GError* e, ErrorCode code) const;
+
+  protected:
+    /// Adds a ghost pad for target to the bin, active.
+    GstPad* ghost(GstPad* target, const std::string& pad_name);
+
+  private:
+    std::mutex mutex_;
+    std::vector<std::pair<gst::PadPtr, std::string>> exposed_;
+    PadListener listener_;
+    unsigned next_ = 0;
+};
+
+/// "video" or "audio" from caps; "" for anything else.
+std::string kind_of(const GstCaps* caps);
+/// The caps' media type ("video/x-vp8"), "" for empty caps.
+std::string media_of(const GstCaps* caps);
+/// The current caps of a pad, else what it can do.
+gst::CapsPtr caps_of(GstPad* pad);
+/// A bin from a gst-launch description, with ghost pads for its unlinked ends.
+GstElement* make_bin(const std::string& description);
+/// An ERROR or WARNING message's error and debug text.
+struct BusProblem {
+    gst::GErrorPtr error;
+    gst::GCharPtr debug;
+    const char* detail() const { return debug ? debug.get() : ""; }
+};
+BusProblem parse_problem(GstMessage* msg);
+/// What every bus watch does with WARNING (logged in cat) and LATENCY (recalculated).
+void on_routine_message(GstMessage* msg, GstElement* pipeline, GstDebugCategory* cat);
+
+/// The ErrorCode of a GStreamer error: writing fails (Io), reading or decoding (BadInput).
+ErrorCode error_code_of(const GError* e);
+/// An element, or Error(MissingPlugin) naming its package.
+GstElement* make_element(const char* factory, const char* package, const char* name = nullptr);
+
+}  // namespace kms

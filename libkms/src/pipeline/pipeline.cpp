@@ -1,0 +1,370 @@
+// Pipeline, Element and connect(): the graph every tool builds (architecture.md, "Media
+// elements").
+#include "kms/pipeline.hpp"
+
+#include <atomic>
+#include <map>
+
+#include "core/log.hpp"
+#include "kms/loop.hpp"
+#include "kms/runtime.hpp"
+#include "media/transcoder.hpp"
+#include "pipeline/element.hpp"
+
+namespace kms {
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+std::string media_of(const GstCaps* caps) {
+    if (!caps || gst_caps_is_empty(caps) || gst_caps_is_any(caps)) return {};
+    return gst_structure_get_name(gst_caps_get_structure(caps, 0));
+}
+
+std::string kind_of(const GstCaps* caps) {
+    const std::string m = media_of(caps);
+    if (m.rfind("video/", 0) == 0 || m.rfind("image/", 0) == 0) return "video";
+    if (m.rfind("audio/", 0) == 0) return "audio";
+    return {};
+}
+
+gst::CapsPtr caps_of(GstPad* pad) {
+    gst::CapsPtr caps(gst_pad_get_current_caps(pad));
+    if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
+    return caps;
+}
+
+GstElement* make_bin(const std::string& description) {
+    GError* err = nullptr;
+    GstElement* bin = gst_parse_bin_from_description(description.c_str(), TRUE, &err);
+    if (!bin) gst::throw_gerror(err, ErrorCode::Runtime, "cannot build '" + description + "'");
+    if (err) g_error_free(err);  // a warning: the bin is usable
+    return bin;
+}
+
+GstElement* make_element(const char* factory, const char* package, const char* name) {
+    GstElement* e = gst_element_factory_make(factory, name);
+    if (!e)
+        throw Error(ErrorCode::MissingPlugin, std::string("GStreamer element '") + factory +
+                                                  "' is missing; install " + package);
+    return e;
+}
+
+BusProblem parse_problem(GstMessage* msg) {
+    GError* err = nullptr;
+    gchar* dbg = nullptr;
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR)
+        gst_message_parse_error(msg, &err, &dbg);
+    else
+        gst_message_parse_warning(msg, &err, &dbg);
+    return BusProblem{gst::GErrorPtr(err), gst::GCharPtr(dbg)};
+}
+
+void on_routine_message(GstMessage* msg, GstElement* pipeline, GstDebugCategory* cat) {
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_WARNING) {
+        const BusProblem p = parse_problem(msg);
+        GST_CAT_WARNING(cat, "%s (%s)", p.error->message, p.detail());
+    } else if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_LATENCY) {
+        gst_bin_recalculate_latency(GST_BIN(pipeline));
+    }
+}
+
+ErrorCode error_code_of(const GError* e) {
+    if (e->domain == GST_RESOURCE_ERROR &&
+        (e->code == GST_RESOURCE_ERROR_OPEN_WRITE || e->code == GST_RESOURCE_ERROR_WRITE ||
+         e->code == GST_RESOURCE_ERROR_NO_SPACE_LEFT))
+        return ErrorCode::Io;
+    if (e->domain == GST_RESOURCE_ERROR &&
+        (e->code == GST_RESOURCE_ERROR_NOT_FOUND || e->code == GST_RESOURCE_ERROR_OPEN_READ ||
+         e->code == GST_RESOURCE_ERROR_READ))
+        return ErrorCode::BadInput;
+    if (e->domain == GST_STREAM_ERROR &&
+        (e->code == GST_STREAM_ERROR_TYPE_NOT_FOUND || e->code == GST_STREAM_ERROR_DECODE ||
+         e->code == GST_STREAM_ERROR_WRONG_TYPE || e->code == GST_STREAM_ERROR_DEMUX))
+        return ErrorCode::BadInput;
+    if (e->domain == GST_CORE_ERROR && e->code == GST_CORE_ERROR_MISSING_PLUGIN)
+        return ErrorCode::MissingPlugin;
+    return ErrorCode::Runtime;
+}
+
+// ---- Element ---------------------------------------------------------------------------------
+
+Element::Core::Core(std::string element_name) : name(std::move(element_name)) {
+    init();
+    bin.reset(GST_ELEMENT(gst_object_ref_sink(gst_bin_new(name.c_str()))));
+}
+
+Element::Core::~Core() = default;
+
+GstPad* Element::Core::ghost(GstPad* target, const std::string& pad_name) {
+    GstPad* g = gst_ghost_pad_new(pad_name.c_str(), target);
+    gst_pad_set_active(g, TRUE);
+    gst_element_add_pad(bin.get(), g);  // takes the floating reference
+    return g;
+}
+
+void Element::Core::expose(GstPad* target, const std::string& kind) {
+    PadListener fn;
+    GstPad* pad = nullptr;
+    {
+        std::lock_guard lock(mutex_);
+        pad = ghost(target, kind + "_" + std::to_string(next_++));
+        exposed_.emplace_back(gst::ref(pad), kind);
+        fn = listener_;
+    }
+    if (fn) fn(pad, kind);
+}
+
+void Element::Core::listen(PadListener fn) {
+    std::vector<std::pair<gst::PadPtr, std::string>> before;
+    {
+        std::lock_guard lock(mutex_);
+        listener_ = fn;
+        for (auto& [pad, kind] : exposed_) before.emplace_back(gst::ref(pad.get()), kind);
+    }
+    for (auto& [pad, kind] : before) fn(pad.get(), kind);
+}
+
+std::string Element::Core::describe_error(const GError* e, ErrorCode) const {
+    return name + ": " + e->message;
+}
+
+Element::Element(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+Element::~Element() = default;
+
+std::string Element::name() const {
+    return core_->name;
+}
+
+std::vector<StreamInfo> Element::streams() const {
+    return core_->known;
+}
+
+// ---- Pipeline --------------------------------------------------------------------------------
+
+struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
+    Callbacks cb;
+    gst::ElementPtr pipeline;
+    guint bus_watch = 0;
+    std::vector<std::shared_ptr<Element::Core>> elements;
+    mutable std::mutex links_mutex;
+    std::vector<LinkInfo> links;
+    bool started = false;
+    bool stopping = false;
+    bool done = false;
+
+    ~Impl() {
+        if (bus_watch) g_source_remove(bus_watch);
+        if (pipeline) gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+    }
+
+    void add(const std::shared_ptr<Element::Core>& core) {
+        for (auto& e : elements)
+            if (e == core) return;
+        elements.push_back(core);
+        gst_bin_add(GST_BIN(pipeline.get()), GST_ELEMENT(gst_object_ref(core->bin.get())));
+        if (started) {
+            core->prepare();
+            gst_element_sync_state_with_parent(core->bin.get());
+        }
+    }
+
+    // Any thread: a demuxer's pad-added, or the main thread for streams already there.
+    void link_stream(Element::Core& from, Element::Core& to, GstPad* pad, const std::string& kind);
+    // Where a stream nobody takes goes: an unlinked pad would stop its whole source.
+    void discard(GstPad* pad) {
+        GstElement* sink = make_bin("fakesink sync=false async=false");
+        gst_bin_add(GST_BIN(pipeline.get()), sink);
+        gst_element_sync_state_with_parent(sink);
+        gst::PadPtr in(gst_element_get_static_pad(sink, "sink"));
+        gst_pad_link(pad, in.get());
+    }
+    void warn(const std::string& message) {
+        std::weak_ptr<Impl> weak = weak_from_this();
+        post_to_main([weak, message] {
+            if (auto self = weak.lock(); self && self->cb.warning) self->cb.warning(message);
+        });
+    }
+    void on_bus(GstMessage* msg);
+    void finish_failed(const Error& e) {
+        if (done) return;
+        done = true;
+        gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+        if (cb.failed) cb.failed(e);
+    }
+};
+
+// The factories of a chain, from its sink pad to its src pad, and the media type its last
+// element makes.
+static std::vector<std::string> chain_factories(GstElement* chain, std::string& makes) {
+    std::vector<std::string> out;
+    gst::PadPtr in(gst_element_get_static_pad(chain, "sink"));
+    gst::PadPtr at(in ? gst_ghost_pad_get_target(GST_GHOST_PAD(in.get())) : nullptr);
+    while (at) {
+        gst::ElementPtr e(gst_pad_get_parent_element(at.get()));
+        if (!e || GST_ELEMENT(e.get()) == chain) break;
+        if (GstElementFactory* f = gst_element_get_factory(e.get()))
+            out.push_back(GST_OBJECT_NAME(f));
+        gst::PadPtr src(gst_element_get_static_pad(e.get(), "src"));
+        if (src) makes = media_of(gst::CapsPtr(gst_pad_get_pad_template_caps(src.get())).get());
+        at.reset(src ? gst_pad_get_peer(src.get()) : nullptr);
+    }
+    return out;
+}
+
+void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad* pad,
+                                 const std::string& kind) {
+    gst::CapsPtr caps = caps_of(pad);
+    const std::string media = media_of(caps.get());
+    if (!to.takes_kind(kind)) {
+        warn(from.name + "'s " + kind + " (" + media + ") is left out: " + to.name + " takes no " +
+             kind);
+        discard(pad);
+        return;
+    }
+    try {
+        const bool as_is = to.takes_as_is(caps.get());
+        const media::Chain chain = media::chain_for(caps.get(), as_is, to.encoder(kind));
+        GstElement* bin = make_bin(chain.description);
+        gst_bin_add(GST_BIN(pipeline.get()), bin);
+        GstPad* sink = to.request_sink(kind);
+        if (!sink) {
+            gst_bin_remove(GST_BIN(pipeline.get()), bin);
+            warn(from.name + "'s " + kind + " is left out: " + to.name + " takes no more " + kind);
+            discard(pad);
+            return;
+        }
+        gst::PadPtr out(gst_element_get_static_pad(bin, "src"));
+        gst::PadPtr in(gst_element_get_static_pad(bin, "sink"));
+        if (GstPadLinkReturn r = gst_pad_link(out.get(), sink); r != GST_PAD_LINK_OK)
+            throw Error(ErrorCode::Runtime, to.name + " refused " + from.name + "'s " + kind +
+                                                " (" + gst_pad_link_get_name(r) + ")");
+        gst_element_sync_state_with_parent(bin);
+        if (GstPadLinkReturn r = gst_pad_link(pad, in.get()); r != GST_PAD_LINK_OK)
+            throw Error(ErrorCode::Runtime, "cannot link " + from.name + "'s " + kind + " (" +
+                                                gst_pad_link_get_name(r) + ")");
+        std::string makes;
+        LinkInfo info{kind, media, "", chain.passthrough, chain_factories(bin, makes)};
+        info.to = chain.passthrough || makes.empty() ? media : makes;
+        {
+            std::lock_guard lock(links_mutex);
+            links.push_back(info);
+        }
+        KMS_LOG(pipeline, INFO, "%s -> %s: %s %s", from.name.c_str(), to.name.c_str(), kind.c_str(),
+                chain.passthrough ? "passthrough" : chain.description.c_str());
+        if (!chain.passthrough && media != "video/x-raw" && media != "audio/x-raw")
+            warn("transcoding " + kind + " (" + media + ") for " + to.name);
+    } catch (const Error& e) {
+        discard(pad);
+        std::weak_ptr<Impl> weak = weak_from_this();
+        Error copy = e;
+        post_to_main([weak, copy] {
+            if (auto self = weak.lock()) self->finish_failed(copy);
+        });
+    }
+}
+
+void Pipeline::Impl::on_bus(GstMessage* msg) {
+    switch (GST_MESSAGE_TYPE(msg)) {
+        case GST_MESSAGE_EOS:
+            if (done) return;
+            done = true;
+            gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+            if (cb.ended) cb.ended();
+            break;
+        case GST_MESSAGE_ERROR: {
+            const BusProblem p = parse_problem(msg);
+            const GError* e = p.error.get();
+            gst::GCharPtr path(gst_object_get_path_string(GST_MESSAGE_SRC(msg)));
+            KMS_LOG(pipeline, ERROR, "%s: %s (%s)", path.get(), e->message, p.detail());
+            const ErrorCode code = error_code_of(e);
+            std::string text =
+                std::string(e->message) + " (in " + GST_OBJECT_NAME(GST_MESSAGE_SRC(msg)) + ")";
+            for (auto& el : elements)
+                if (gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg), GST_OBJECT(el->bin.get())))
+                    text = el->describe_error(e, code);
+            finish_failed(Error(code, text));
+            break;
+        }
+        default:
+            on_routine_message(msg, pipeline.get(), log::pipeline());
+            break;
+    }
+}
+
+Pipeline::Pipeline(const std::string& name, Callbacks callbacks) : impl_(std::make_shared<Impl>()) {
+    init();
+    impl_->cb = std::move(callbacks);
+    impl_->pipeline.reset(GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new(name.c_str()))));
+    gst::BusPtr bus(gst_pipeline_get_bus(GST_PIPELINE(impl_->pipeline.get())));
+    auto* weak = new std::weak_ptr<Impl>(impl_);
+    impl_->bus_watch = gst_bus_add_watch_full(
+        bus.get(), G_PRIORITY_DEFAULT,
+        [](GstBus*, GstMessage* msg, gpointer d) -> gboolean {
+            if (auto self = static_cast<std::weak_ptr<Impl>*>(d)->lock()) self->on_bus(msg);
+            return G_SOURCE_CONTINUE;
+        },
+        weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
+}
+
+Pipeline::~Pipeline() = default;
+
+void Pipeline::connect(Element& from, Element& to) {
+    auto a = from.core().shared_from_this();
+    auto b = to.core().shared_from_this();
+    bool any = a->known.empty();
+    for (const auto& s : a->known) any = any || b->takes_kind(s.kind);
+    if (!any)
+        throw Error(ErrorCode::InvalidArgument,
+                    to.name() + " takes none of what " + from.name() + " gives");
+    impl_->add(a);
+    impl_->add(b);
+    std::weak_ptr<Impl> weak = impl_;
+    std::weak_ptr<Element::Core> weak_b = b;
+    Element::Core* raw_a = a.get();
+    a->listen([weak, weak_b, raw_a](GstPad* pad, const std::string& kind) {
+        auto self = weak.lock();
+        auto down = weak_b.lock();
+        if (self && down) self->link_stream(*raw_a, *down, pad, kind);
+    });
+}
+
+void Pipeline::start() {
+    for (auto& e : impl_->elements) e->prepare();
+    impl_->started = true;
+    if (gst_element_set_state(impl_->pipeline.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+        throw Error(ErrorCode::Runtime,
+                    "the pipeline would not start (run with GST_DEBUG=3 for details)");
+}
+
+void Pipeline::stop() {
+    if (impl_->done) return;
+    if (impl_->stopping || !impl_->started) {
+        // The second stop: at once.
+        impl_->done = true;
+        gst_element_set_state(impl_->pipeline.get(), GST_STATE_NULL);
+        if (impl_->cb.ended) impl_->cb.ended();
+        return;
+    }
+    impl_->stopping = true;
+    for (auto& e : impl_->elements) {
+        // On GStreamer's own thread pool: an end of stream waits for a full queue to drain.
+        auto* keep = new std::shared_ptr<Element::Core>(e);
+        gst_element_call_async(
+            e->bin.get(),
+            [](GstElement*, gpointer d) {
+                (*static_cast<std::shared_ptr<Element::Core>*>(d))->send_eos();
+            },
+            keep, [](gpointer d) { delete static_cast<std::shared_ptr<Element::Core>*>(d); });
+    }
+}
+
+bool Pipeline::running() const {
+    return impl_->started && !impl_->done;
+}
+
+std::vector<LinkInfo> Pipeline::links() const {
+    std::lock_guard lock(impl_->links_mutex);
+    return impl_->links;
+}
+
+}  // namespace kms

@@ -1,0 +1,291 @@
+// Source: a GstBin that gives one ghost src pad per stream of a media URI. Test patterns and
+// devices make raw media at once; files, stdin and HTTP go through parsebin, which finds their
+// streams (still encoded: passthrough is the default) as the demuxer meets them.
+#include "kms/source.hpp"
+
+#include <algorithm>
+#include <atomic>
+
+#include "core/log.hpp"
+#include "kms/loop.hpp"
+#include "kms/runtime.hpp"
+#include "media/input_probe.hpp"
+#include "pipeline/element.hpp"
+
+namespace kms {
+
+namespace {
+
+const char* const kBase = "gstreamer1.0-plugins-base";
+const char* const kGood = "gstreamer1.0-plugins-good";
+
+struct SourceCore : Element::Core {
+    MediaUri uri;
+    SourceOptions opt;
+    gst::ElementPtr reader;  // filesrc, fdsrc or souphttpsrc: out of the bin until join()
+    gst::ElementPtr parse;   // parsebin, likewise
+    std::vector<gst::SignalConnection> signals;
+    bool held = false;
+    bool prepared = false;
+    bool joined = false;
+    std::function<void()> ended;
+
+    std::mutex mutex;                // heads and the counts: streaming threads add streams
+    std::vector<gst::PadPtr> heads;  // each stream's queue sink: where stop() sends EOS
+    unsigned running = 0;
+    bool all_pads = false;  // parsebin said no-more-pads (or the streams were made up front)
+    bool ended_sent = false;
+
+    SourceCore(const MediaUri& u, SourceOptions o) : Core("source"), uri(u), opt(std::move(o)) {}
+
+    bool wants(const std::string& kind) const {
+        return opt.kinds.empty() ||
+               std::find(opt.kinds.begin(), opt.kinds.end(), kind) != opt.kinds.end();
+    }
+
+    // A stream's tail inside the bin: a queue (each stream its own thread, so one demuxer
+    // feeding two kinds never waits on one of them), paced at real time when asked.
+    void add_stream(GstPad* src, const std::string& kind, bool pace) {
+        std::string desc = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000";
+        if (pace) desc += " ! clocksync";
+        GstElement* tail = make_bin(desc);
+        gst_bin_add(GST_BIN(bin.get()), tail);
+        gst::PadPtr in(gst_element_get_static_pad(tail, "sink"));
+        gst::PadPtr out(gst_element_get_static_pad(tail, "src"));
+        watch_eos(out.get());
+        {
+            std::lock_guard lock(mutex);
+            heads.push_back(gst::ref(in.get()));
+            ++running;
+        }
+        gst_element_sync_state_with_parent(tail);
+        // Linked first: whoever takes the stream asks what it carries.
+        if (GstPadLinkReturn r = gst_pad_link(src, in.get()); r != GST_PAD_LINK_OK)
+            KMS_LOG(source, WARNING, "cannot link a %s stream: %s", kind.c_str(),
+                    gst_pad_link_get_name(r));
+        expose(out.get(), kind);
+    }
+
+    void watch_eos(GstPad* pad) {
+        auto* weak = new std::weak_ptr<Core>(weak_from_this());
+        gst_pad_add_probe(
+            pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+            [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) != GST_EVENT_EOS)
+                    return GST_PAD_PROBE_OK;
+                if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
+                    static_cast<SourceCore*>(self.get())->stream_ended();
+                return GST_PAD_PROBE_OK;
+            },
+            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Core>*>(d); });
+    }
+
+    void stream_ended() {
+        {
+            std::lock_guard lock(mutex);
+            if (running) --running;
+            if (running || !all_pads || ended_sent) return;
+            ended_sent = true;
+        }
+        std::weak_ptr<Core> weak = weak_from_this();
+        post_to_main([weak] {
+            auto self = weak.lock();
+            auto* s = static_cast<SourceCore*>(self.get());
+            if (s && s->ended) s->ended();
+        });
+    }
+
+    void build_test() {
+        require_elements({{"videotestsrc", kBase}, {"audiotestsrc", kBase}});
+        if (uri.video && wants("video")) {
+            GstElement* v =
+                make_bin("videotestsrc is-live=true pattern=" + uri.param("pattern", "smpte") +
+                         " ! capsfilter caps=video/x-raw,width=" +
+                         std::to_string(uri.param_int("width", 640)) +
+                         ",height=" + std::to_string(uri.param_int("height", 480)) +
+                         ",framerate=" + std::to_string(uri.param_int("fps", 30)) + "/1");
+            add_live(v, "video");
+        }
+        if (uri.audio && wants("audio")) {
+            GstElement* a = make_bin("audiotestsrc is-live=true wave=" + uri.param("wave", "sine") +
+                                     " freq=" + std::to_string(uri.param_int("freq", 440)) +
+                                     " samplesperbuffer=960 ! capsfilter caps=audio/x-raw,rate=" +
+                                     std::to_string(uri.param_int("rate", 48000)) +
+                                     ",channels=" + std::to_string(uri.param_int("channels", 2)));
+            add_live(a, "audio");
+        }
+        all_pads = true;
+    }
+
+    void add_live(GstElement* producer, const std::string& kind) {
+        gst_bin_add(GST_BIN(bin.get()), producer);
+        gst::PadPtr src(gst_element_get_static_pad(producer, "src"));
+        add_stream(src.get(), kind, false);
+        known.push_back({kind, kind + "/x-raw"});
+    }
+
+    void build_device() {
+        const bool video = uri.kind == MediaUri::Kind::V4l2;
+        const char* factory = video                               ? "v4l2src"
+                              : uri.kind == MediaUri::Kind::Pulse ? "pulsesrc"
+                                                                  : "alsasrc";
+        require_elements({{factory, video                               ? kGood
+                                    : uri.kind == MediaUri::Kind::Pulse ? kGood
+                                                                        : kBase}});
+        std::string desc = factory;
+        if (!uri.location.empty()) desc += std::string(" device=") + uri.location;
+        desc += video ? " ! videoconvert" : " ! audioconvert";
+        add_live(make_bin(desc), video ? "video" : "audio");
+        all_pads = true;
+    }
+
+    void build_parsed() {
+        const bool file = uri.kind == MediaUri::Kind::File;
+        if (file) {
+            const media::InputProbe p = media::probe_input(uri.location, uri.location);
+            if (p.video && wants("video")) known.push_back({"video", p.video_caps});
+            if (p.audio && wants("audio")) known.push_back({"audio", p.audio_caps});
+            if (p.known && known.empty())
+                throw Error(ErrorCode::BadInput, uri.location + ": holds no " + opt.kinds.front());
+            reader.reset(GST_ELEMENT(
+                gst_object_ref_sink(make_element("filesrc", "gstreamer1.0-plugins-base"))));
+            g_object_set(reader.get(), "location", uri.location.c_str(), nullptr);
+        } else if (uri.kind == MediaUri::Kind::Stdio) {
+            reader.reset(GST_ELEMENT(
+                gst_object_ref_sink(make_element("fdsrc", "gstreamer1.0-plugins-base"))));
+            g_object_set(reader.get(), "fd", 0, nullptr);
+        } else {
+            reader.reset(GST_ELEMENT(gst_object_ref_sink(make_element("souphttpsrc", kGood))));
+            g_object_set(reader.get(), "location", uri.location.c_str(), nullptr);
+        }
+        parse.reset(GST_ELEMENT(gst_object_ref_sink(make_element("parsebin", kBase))));
+        auto* weak = new std::weak_ptr<Core>(weak_from_this());
+        signals.emplace_back(
+            parse.get(),
+            g_signal_connect_data(
+                parse.get(), "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
+                    if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
+                        static_cast<SourceCore*>(self.get())->on_parsed_pad(pad);
+                }),
+                weak, [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
+                GConnectFlags(0)));
+        auto* weak2 = new std::weak_ptr<Core>(weak_from_this());
+        signals.emplace_back(
+            parse.get(),
+            g_signal_connect_data(
+                parse.get(), "no-more-pads", G_CALLBACK(+[](GstElement*, gpointer d) {
+                    if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
+                        static_cast<SourceCore*>(self.get())->on_no_more_pads();
+                }),
+                weak2, [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
+                GConnectFlags(0)));
+    }
+
+    // Streaming thread: linked before returning, as parsebin pushes at once.
+    void on_parsed_pad(GstPad* pad) {
+        gst::CapsPtr caps = caps_of(pad);
+        const std::string kind = kind_of(caps.get());
+        if (kind.empty() || !wants(kind)) {
+            KMS_LOG(source, INFO, "%s: leaving out a stream of %s", uri.redacted().c_str(),
+                    media_of(caps.get()).c_str());
+            GstElement* sink = make_bin("fakesink sync=false async=false");
+            gst_bin_add(GST_BIN(bin.get()), sink);
+            gst_element_sync_state_with_parent(sink);
+            gst::PadPtr in(gst_element_get_static_pad(sink, "sink"));
+            gst_pad_link(pad, in.get());
+            return;
+        }
+        add_stream(pad, kind, opt.realtime);
+    }
+
+    void on_no_more_pads() {
+        {
+            std::lock_guard lock(mutex);
+            all_pads = true;
+            if (running) return;
+        }
+        stream_ended();
+    }
+
+    void join() {
+        if (joined || !reader) return;
+        joined = true;
+        KMS_LOG(source, INFO, "%s: reading starts", uri.redacted().c_str());
+        gst_bin_add_many(GST_BIN(bin.get()), GST_ELEMENT(gst_object_ref(reader.get())),
+                         GST_ELEMENT(gst_object_ref(parse.get())), nullptr);
+        gst_element_link(reader.get(), parse.get());
+        gst_element_sync_state_with_parent(parse.get());
+        gst_element_sync_state_with_parent(reader.get());
+    }
+
+    void prepare() override {
+        prepared = true;
+        if (!held) join();
+    }
+
+    void send_eos() override {
+        std::vector<gst::PadPtr> pads;
+        {
+            std::lock_guard lock(mutex);
+            for (auto& p : heads) pads.push_back(gst::ref(p.get()));
+        }
+        for (auto& p : pads) gst_pad_send_event(p.get(), gst_event_new_eos());
+    }
+
+    std::string describe_error(const GError* e, ErrorCode code) const override {
+        return uri.redacted() + ": " + e->message +
+               (code == ErrorCode::BadInput ? "; is it a media file GStreamer can read?" : "");
+    }
+};
+
+SourceCore& core_of(const Element& e) {
+    return static_cast<SourceCore&>(e.core());
+}
+
+}  // namespace
+
+Source::Source(const MediaUri& uri, SourceOptions options)
+    : Element(std::make_shared<SourceCore>(uri, std::move(options))) {
+    init();
+    auto& c = core_of(*this);
+    switch (uri.kind) {
+        case MediaUri::Kind::Test:
+            c.build_test();
+            break;
+        case MediaUri::Kind::V4l2:
+        case MediaUri::Kind::Pulse:
+        case MediaUri::Kind::Alsa:
+            c.build_device();
+            break;
+        case MediaUri::Kind::File:
+        case MediaUri::Kind::Stdio:
+        case MediaUri::Kind::Http:
+            c.build_parsed();
+            break;
+        default:
+            throw Error(ErrorCode::InvalidArgument,
+                        uri.redacted() + ": this kind of source is not supported yet");
+    }
+}
+
+Source::~Source() = default;
+
+void Source::hold() {
+    core_of(*this).held = true;
+}
+
+void Source::release() {
+    auto& c = core_of(*this);
+    c.held = false;
+    if (c.prepared) c.join();
+}
+
+void Source::on_ended(std::function<void()> fn) {
+    core_of(*this).ended = std::move(fn);
+}
+
+const MediaUri& Source::uri() const {
+    return core_of(*this).uri;
+}
+
+}  // namespace kms
