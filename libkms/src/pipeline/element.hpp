@@ -34,6 +34,9 @@ struct Element::Core : std::enable_shared_from_this<Element::Core> {
     /// listener links at once.
     void expose(GstPad* target, const std::string& kind);
     using PadListener = std::function<void(GstPad* pad, const std::string& kind)>;
+    /// Called when the element has exposed every stream it will (a demuxer's no-more-pads),
+    /// on the thread that found out.
+    std::function<void()> on_all_exposed;
     /// Sets the one listener and calls it for every stream exposed before.
     void listen(PadListener fn);
 

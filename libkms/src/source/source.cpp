@@ -143,8 +143,9 @@ struct SourceCore : Element::Core {
         const bool file = uri.kind == MediaUri::Kind::File;
         if (file) {
             const media::InputProbe p = media::probe_input(uri.location, uri.location);
-            if (p.video && wants("video")) known.push_back({"video", p.video_caps});
-            if (p.audio && wants("audio")) known.push_back({"audio", p.audio_caps});
+            // A fifo is not probed (reading it would eat its start): its streams are unknown.
+            if (p.known && p.video && wants("video")) known.push_back({"video", p.video_caps});
+            if (p.known && p.audio && wants("audio")) known.push_back({"audio", p.audio_caps});
             if (p.known && known.empty())
                 throw Error(ErrorCode::BadInput, uri.location + ": holds no " + opt.kinds.front());
             reader.reset(GST_ELEMENT(
@@ -199,6 +200,7 @@ struct SourceCore : Element::Core {
     }
 
     void on_no_more_pads() {
+        if (on_all_exposed) on_all_exposed();
         {
             std::lock_guard lock(mutex);
             all_pads = true;

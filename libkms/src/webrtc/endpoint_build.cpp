@@ -16,9 +16,11 @@ void WebRtcEndpoint::Impl::build() {
     // dtlsdec makes the process's RSA-2048 DTLS certificate when the first one is created
     // (about 200 ms here). Make it now on another core, while we build and, for the answerer,
     // while the offer is on its way, rather than inside create-offer/answer.
-    certificate_warmup = std::thread([] {
+    mark("runtimeReady");
+    certificate_warmup = std::thread([this] {
         if (GstElement* e = gst_element_factory_make("dtlsdec", nullptr))
             gst_object_unref(gst_object_ref_sink(e));
+        mark("certificateReady");  // joined in ~Impl: this outlives the thread
     });
     std::vector<PluginNeed> needs = {{"webrtcbin", "gstreamer1.0-plugins-bad"},
                                      {"nicesrc", "gstreamer1.0-nice"},
@@ -34,8 +36,12 @@ void WebRtcEndpoint::Impl::build() {
                     [](const MediaUri& s) { return s.kind == MediaUri::Kind::Test; }))
         needs.push_back({"videotestsrc", "gstreamer1.0-plugins-base"});
     require_elements(needs);
+    mark("pluginsChecked");
 
-    pipeline.reset(GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new("kms-call"))));
+    // Named after the program, as it shows in GST_DEBUG logs and dot files.
+    const char* program = g_get_prgname();
+    pipeline.reset(
+        GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new(program ? program : "kms-webrtc"))));
     webrtc = make("webrtcbin", "webrtc");
     gst_bin_add(GST_BIN(pipeline.get()), webrtc);
     g_object_set(webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", 100u,
@@ -134,6 +140,7 @@ void WebRtcEndpoint::Impl::build() {
     if (gst_element_set_state(pipeline.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
         throw Error(ErrorCode::Runtime,
                     "the pipeline would not start (run with GST_DEBUG=3 for details)");
+    mark("pipelineBuilt");
     // webrtcbin refuses data channels while it is in the NULL state.
     if (opt.role == Role::Offerer && !opt.data_label.empty()) create_channel();
 }
@@ -154,43 +161,27 @@ void WebRtcEndpoint::Impl::name_the_stream() {
     g_object_set(rtpbin.get(), "sdes", owned.get(), nullptr);
 }
 
+// The recording is a Sink (sink/): the same files kms-record writes. Its errors read
+// "-o PATH: ...", as the option the user typed.
 void WebRtcEndpoint::Impl::build_output() {
     if (opt.output.kind != MediaUri::Kind::File && opt.output.kind != MediaUri::Kind::Stdio) return;
-    std::string container = opt.output.kind == MediaUri::Kind::Stdio
-                                ? "matroska"
-                                : container_for_path(opt.output.location);
-    const char* muxer = container == "webm"       ? "webmmux"
-                        : container == "mp4"      ? "mp4mux"
-                        : container == "matroska" ? "matroskamux"
-                                                  : nullptr;
-    if (!muxer)
+    const std::string container = opt.output.kind == MediaUri::Kind::Stdio
+                                      ? "matroska"
+                                      : container_for_path(opt.output.location);
+    if (container != "webm" && container != "mp4" && container != "matroska")
         throw Error(ErrorCode::InvalidArgument,
                     "-o " + opt.output.location +
                         ": unknown container; end the name in .webm, .mkv or .mp4");
-    require_elements({{muxer, "gstreamer1.0-plugins-good"}});
-    if (opt.output.kind == MediaUri::Kind::File) {
-        // Found out now, not when the first packet reaches the muxer (exit 7, the path).
-        const int fd = ::open(opt.output.location.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-        if (fd < 0)
-            throw Error(ErrorCode::Io,
-                        "-o " + opt.output.location + ": cannot write: " + std::strerror(errno));
-        ::close(fd);
+    try {
+        output = std::make_unique<Sink>(opt.output);
+    } catch (const Error& e) {
+        throw Error(e.code(), std::string("-o ") + e.what());
     }
-    mux = make(muxer, "mux");
-    mux_is_mp4 = container == "mp4";
-    if (container != "mp4")
-        g_object_set(mux, "streamable", opt.output.kind == MediaUri::Kind::Stdio, nullptr);
-    if (opt.output.kind == MediaUri::Kind::Stdio) {
-        file_sink = make("fdsink", "out");
-        g_object_set(file_sink, "fd", 1, "sync", FALSE, nullptr);
-    } else {
-        file_sink = make("filesink", "out");
-        g_object_set(file_sink, "location", opt.output.location.c_str(), "sync", FALSE, "async",
-                     FALSE, nullptr);
-    }
-    gst_bin_add_many(GST_BIN(pipeline.get()), mux, file_sink, nullptr);
-    gst_element_link(mux, file_sink);
-    watch_eos(file_sink);
+    output_bin = output->core().bin.get();
+    gst_bin_add(GST_BIN(pipeline.get()), GST_ELEMENT(gst_object_ref(output_bin)));
+    // Its file or stdout: the end of stream there means the file is complete.
+    gst::ElementPtr out(gst_bin_get_by_name(GST_BIN(output_bin), "out"));
+    if (out) watch_eos(out.get());
 }
 
 void WebRtcEndpoint::Impl::watch_eos(GstElement* sink) {
@@ -516,27 +507,24 @@ void WebRtcEndpoint::Impl::learn_ssrc_on(GstPad* pad, const char* kind, bool sen
         new Ctx{weak_from_this(), kind, sent}, [](gpointer d) { delete static_cast<Ctx*>(d); });
 }
 
-// A file or stdin: one source and one parsebin for both kinds. Each stream it finds goes to
-// the track of its kind: untouched when it is already in the negotiated codec (passthrough),
-// else decoded and encoded. clocksync paces it at real time, since nothing downstream of
-// webrtcbin waits for the clock.
+// A file or stdin: a Source (source/), made and probed with the endpoint, held until
+// start_input(). Each stream it finds goes to the track of its kind: untouched when it is
+// already in the negotiated codec (passthrough), else decoded and encoded. clocksync paces it
+// at real time, since nothing downstream of webrtcbin waits for the clock.
 void WebRtcEndpoint::Impl::open_input() {
-    if (input_parse) return;
-    const MediaUri& s = opt.send.at(static_cast<size_t>(input_source));
-    GstElement* src = s.kind == MediaUri::Kind::Stdio ? make("fdsrc") : make("filesrc");
-    if (s.kind == MediaUri::Kind::File) g_object_set(src, "location", s.location.c_str(), nullptr);
-    input_parse = make("parsebin");
-    // Both stay out of the pipeline until start_input(): parsebin reads a file in pull mode,
-    // which activates filesrc's pad whatever filesrc's own state, so holding filesrc back
-    // does not hold the file back.
-    input_src = GST_ELEMENT(gst_object_ref_sink(src));
-    gst_object_ref_sink(input_parse);
-    connect(input_parse, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
-                if (auto self = from(d)) self->on_input_pad(pad);
-            }));
-    connect(input_parse, "no-more-pads", G_CALLBACK(+[](GstElement*, gpointer d) {
-                if (auto self = from(d)) self->post([](Impl& i) { i.check_input_tracks(); });
-            }));
+    if (input_opened || !input) return;
+    input_opened = true;
+    Element::Core& core = input->core();
+    gst_bin_add(GST_BIN(pipeline.get()), GST_ELEMENT(gst_object_ref(core.bin.get())));
+    core.prepare();  // held: the file is not read before release()
+    gst_element_sync_state_with_parent(core.bin.get());
+    std::weak_ptr<Impl> weak = weak_from_this();
+    core.on_all_exposed = [weak] {
+        if (auto self = weak.lock()) self->post([](Impl& i) { i.check_input_tracks(); });
+    };
+    core.listen([weak](GstPad* pad, const std::string&) {
+        if (auto self = weak.lock()) self->on_input_pad(pad);
+    });
     start_input();
 }
 
@@ -546,15 +534,12 @@ void WebRtcEndpoint::Impl::open_input() {
 // is still reading the last handshake flight. The proof is SRTP or SRTCP from the peer that
 // decrypts here; a peer that sends neither is given 1.5 s after our own check.
 void WebRtcEndpoint::Impl::start_input() {
-    if (!input_src || input_started || !verified || stopping) return;
+    if (!input_opened || input_started || !verified || stopping) return;
     if (!peer_keyed && !input_grace_over) return;
     input_started = true;
     KMS_LOG(webrtc, INFO, "input starts: %s",
             peer_keyed ? "the peer's SRTP decrypts" : "grace over");
-    gst_bin_add_many(GST_BIN(pipeline.get()), input_src, input_parse, nullptr);
-    gst_element_link(input_src, input_parse);
-    gst_element_sync_state_with_parent(input_parse);
-    gst_element_sync_state_with_parent(input_src);
+    input->release();
 }
 
 // Streaming thread.
@@ -582,13 +567,12 @@ void WebRtcEndpoint::Impl::on_input_pad(GstPad* pad) {
             const CodecInfo& c = *target->codec;
             // --max-bitrate needs an encoder to hold it, so it turns passthrough off.
             passthrough = media == c.media_type && !(kind == "video" && opt.max_bitrate_kbps);
-            // A queue per stream: one demuxer thread feeds both kinds, and each clocksync
-            // holds its own kind back to real time.
-            desc = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000 ! ";
-            desc += passthrough ? std::string("clocksync ! ") + c.pay +
-                                      " pt=" + std::to_string(target->pt) + " mtu=1200 name=pay"
-                                : decoder_for(caps.get(), media) + " ! clocksync ! " +
-                                      target->convert + target->encode_tail;
+            // The Source gives each stream a queue of its own: one demuxer thread feeds both
+            // kinds, and each clocksync holds its own kind back to real time.
+            desc = passthrough ? std::string("clocksync ! ") + c.pay +
+                                     " pt=" + std::to_string(target->pt) + " mtu=1200 name=pay"
+                               : decoder_for(caps.get(), media) + " ! clocksync ! " +
+                                     target->convert + target->encode_tail;
         }
         GstElement* bin = parse_bin(desc);
         if (target) configure_payloader(bin, *target);

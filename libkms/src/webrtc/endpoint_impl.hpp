@@ -34,6 +34,7 @@
 
 #include <gst/gst.h>
 #include <gst/sdp/sdp.h>
+#include <gst/video/video.h>
 #include <gst/webrtc/webrtc.h>
 
 #include "core/log.hpp"
@@ -41,6 +42,8 @@
 #include "gst/handles.hpp"
 #include "kms/runtime.hpp"
 #include "kms/sdp.hpp"
+#include "kms/sink.hpp"
+#include "kms/source.hpp"
 #include "kms/webrtc_endpoint.hpp"
 #include "media/decoder.hpp"
 #include "media/input_probe.hpp"
@@ -120,14 +123,13 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     EventWriter& events;
 
     gst::ElementPtr pipeline;
-    GstElement* webrtc = nullptr;  // owned by pipeline
-    GstElement* mux = nullptr;     // owned by pipeline
-    GstElement* file_sink = nullptr;
+    GstElement* webrtc = nullptr;      // owned by pipeline
+    std::unique_ptr<Sink> output;      // -o as a file or stdout
+    GstElement* output_bin = nullptr;  // its bin, inside pipeline
     std::mutex mux_mutex;  // mux_pads and mux_closed: streaming threads link, main thread closes
     std::map<int, gst::PadPtr> mux_pads;  // by m-line; requested before media flows
     std::set<int> mux_closed;             // m-lines left out of the recording
     bool mux_deadline_armed = false;
-    bool mux_is_mp4 = false;
     std::mutex signals_mutex;  // connect() runs on webrtcbin's threads too
     std::vector<gst::SignalConnection> signals;
     guint bus_watch = 0;
@@ -146,7 +148,13 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     Clock::time_point stop_started{};
     static constexpr unsigned kByeGraceMs = 500;
     std::mutex rx_mutex;
-    std::vector<GstElement*> rx_entries;  // borrowed: the first element of each receive branch
+    struct RxEntry {
+        GstElement* queue;  // borrowed: the first element of a receive branch
+        gst::PadPtr src;    // its src pad, blocked until the fingerprint is checked
+        gulong block = 0;   // that blocking probe, 0 once removed
+        bool video = false;
+    };
+    std::vector<RxEntry> rx_entries;
     std::string remote_fp_alg;
     std::string remote_fp;
     unsigned remote_video_limit_kbps = 0;
@@ -180,8 +188,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     // Touched from streaming threads.
     std::atomic<bool> verified{false};
     std::atomic<bool> first_rtp_seen{false};
-    std::mutex verify_mutex;
-    std::condition_variable verify_cv;
     std::atomic<bool> gate_closed{false};  // after stop(): drop what still arrives
     std::atomic<int64_t> last_rx_us{0};
     std::atomic<int64_t> last_media_us{0};  // RTP of a received track, after the DTLS check
@@ -189,10 +195,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<unsigned long long> dc_sent{0}, dc_received{0};
     std::atomic<unsigned long long> rx_bytes{0};
     std::atomic<long long> packets_lost{0};
-    // A file or stdin input; we hold a reference of our own, since they join the pipeline only
-    // when start_input() lets them.
-    GstElement* input_parse = nullptr;
-    GstElement* input_src = nullptr;
+    // A file or stdin input, held until start_input() releases it.
+    std::unique_ptr<Source> input;
+    bool input_opened = false;            // a track sends it: its bin is in the pipeline
     std::vector<GstElement*> input_bins;  // borrowed: each stream's branch (input_mutex)
     bool input_started = false;
     bool input_grace_over = false;
@@ -218,11 +223,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         if (bus_watch) g_source_remove(bus_watch);
         signals.clear();
         if (pipeline) gst_element_set_state(pipeline.get(), GST_STATE_NULL);
-        for (GstElement* e : {input_src, input_parse})
-            if (e) {
-                gst_element_set_state(e, GST_STATE_NULL);
-                gst_object_unref(e);
-            }
     }
 
     // ---- plumbing (endpoint_lifecycle.cpp) -------------------------------------------------
@@ -255,7 +255,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     gpointer weak_ref();
     static void drop_weak_ref(gpointer data);
     void probe(GstPad* pad, GstPadProbeType mask, GstPadProbeCallback callback);
-    bool wait_verified();
 
     // Every element made by factory inside webrtcbin, however deep.
     template <typename F>
@@ -311,6 +310,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     GstPad* mux_pad(const Track& t);
     void prepare_mux();
     void link_tee(GstElement* tee, GstElement* branch);
+    void open_gates(bool open);
     void media_flow(const std::string& direction, const std::string& kind, const std::string& mid,
                     bool on);
 

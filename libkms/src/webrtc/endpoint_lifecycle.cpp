@@ -57,17 +57,6 @@ void WebRtcEndpoint::Impl::probe(GstPad* pad, GstPadProbeType mask, GstPadProbeC
     gst_pad_add_probe(pad, mask, callback, weak_ref(), drop_weak_ref);
 }
 
-// Streaming threads: true once the peer's certificate is verified; false when the call is
-// ending or the check did not come in time.
-bool WebRtcEndpoint::Impl::wait_verified() {
-    if (gate_closed) return false;
-    if (verified) return true;
-    std::unique_lock lock(verify_mutex);
-    verify_cv.wait_for(lock, std::chrono::duration<double>(opt.ice_timeout_s),
-                       [this] { return verified.load() || gate_closed.load(); });
-    return verified && !gate_closed;
-}
-
 double WebRtcEndpoint::Impl::mark(const std::string& milestone) {
     std::lock_guard lock(timing_mutex);
     auto it = milestones.find(milestone);
@@ -88,11 +77,8 @@ void WebRtcEndpoint::Impl::fail(ErrorCode code, const std::string& message) {
 void WebRtcEndpoint::Impl::finish(const CallEnd& end) {
     if (ended) return;
     ended = true;
-    {
-        std::lock_guard lock(verify_mutex);
-        gate_closed = true;
-    }
-    verify_cv.notify_all();
+    gate_closed = true;
+    open_gates(false);
     emit_timing();
     emit_summary();
     cancel_timers();
@@ -124,11 +110,11 @@ bool WebRtcEndpoint::Impl::inside(GstObject* src, GstElement* el) {
 }
 
 bool WebRtcEndpoint::Impl::is_output(GstObject* src) const {
-    return inside(src, file_sink) || inside(src, mux);
+    return inside(src, output_bin);
 }
 
 bool WebRtcEndpoint::Impl::is_input(GstObject* src) {
-    if (inside(src, input_src) || inside(src, input_parse)) return true;
+    if (input && inside(src, input->core().bin.get())) return true;
     std::lock_guard lock(input_mutex);
     return std::any_of(input_bins.begin(), input_bins.end(),
                        [src](GstElement* b) { return inside(src, b); });
@@ -182,11 +168,8 @@ void WebRtcEndpoint::Impl::wind_down(const CallEnd& end) {
     if (stopping) return;
     stopping = true;
     stop_started = Clock::now();
-    {
-        std::lock_guard lock(verify_mutex);
-        gate_closed = true;
-    }
-    verify_cv.notify_all();
+    gate_closed = true;
+    open_gates(false);
     pending_end = end;
     // A call stopped before the check above still says what never came, if it had time to.
     if (end.clean && verified &&
@@ -199,7 +182,7 @@ void WebRtcEndpoint::Impl::wind_down(const CallEnd& end) {
     std::vector<gst::PadPtr> pads = close_unfed_mux_pads();
     {
         std::lock_guard lock(rx_mutex);
-        for (GstElement* e : rx_entries) pads.emplace_back(gst_element_get_static_pad(e, "sink"));
+        for (auto& e : rx_entries) pads.emplace_back(gst_element_get_static_pad(e.queue, "sink"));
     }
     // A failing side says goodbye too, so its peer ends at once rather than after
     // --ice-timeout; but never to a peer whose certificate did not check out.
@@ -223,7 +206,7 @@ void WebRtcEndpoint::Impl::wind_down(const CallEnd& end) {
     // Before the tracks are known no pad of the muxer exists, and nothing will ever reach it.
     {
         std::lock_guard lock(mux_mutex);
-        if (mux && mux_pads.empty() && eos_pending) --eos_pending;
+        if (output && mux_pads.empty() && eos_pending) --eos_pending;
     }
     // The RTCP thread sends the BYE within tens of milliseconds; 500 ms leaves it room. A
     // muxer gets up to 2.5 s to write its index: a stop ends within 3 s whatever happens.

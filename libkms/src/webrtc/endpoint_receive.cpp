@@ -28,7 +28,11 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
         return;
     }
     const bool video = std::string_view(c->kind) == "video";
+    // Leaky: a slow branch, or one still gated, drops its oldest packets rather than making
+    // webrtcbin's thread wait. 2 s is room for the gate and a key frame interval.
     GstElement* entry = make("queue");
+    g_object_set(entry, "max-size-buffers", 0u, "max-size-bytes", 0u, "max-size-time",
+                 guint64(2 * GST_SECOND), "leaky", 2 /* downstream */, nullptr);
     GstElement* depay = make(c->depay);
     GstElement* tee = make("tee");
     g_object_set(tee, "allow-not-linked", TRUE, nullptr);
@@ -57,20 +61,21 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
     // own per m-line, so a camera and a screen become two video tracks.
     const std::string what = describe(*t);
     std::unique_lock mux_lock(mux_mutex);
-    if (mux && mux_closed.count(t->mline)) {
+    if (output && mux_closed.count(t->mline)) {
         KMS_LOG(webrtc, WARNING, "%s arrived after the recording closed it out", what.c_str());
-    } else if (mux && mux_pads.count(t->mline) && gst_pad_is_linked(mux_pads[t->mline].get())) {
+    } else if (output && mux_pads.count(t->mline) && gst_pad_is_linked(mux_pads[t->mline].get())) {
         // A second SSRC on one m-line (the peer restarted its sender): decoded and counted;
         // the file keeps the first.
         KMS_LOG(webrtc, WARNING, "a second stream of %s is not recorded", what.c_str());
-    } else if (mux) {
+    } else if (output) {
         // A queue that holds 5 s: other tracks get 2 s to arrive before the muxer gives up
         // on them, and a muxer that stalls drops old data rather than stalling the call.
         std::string parse = *c->mux_parse ? std::string(c->mux_parse) + " ! " : "";
         // RTP carries presentation times only. MP4 needs decoding times too, and takes the
         // PTS of a stream with B-frames as DTS badly (a 5 s call gave a 10 s track):
         // h264timestamper works them out from the SPS's frame reordering.
-        if (std::string_view(c->name) == "h264" && mux_is_mp4) parse += "h264timestamper ! ";
+        if (std::string_view(c->name) == "h264" && output->container() == "mp4")
+            parse += "h264timestamper ! ";
         GstElement* rec = parse_bin(
             "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000 "
             "leaky=downstream ! " +
@@ -93,14 +98,13 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
     gst_element_sync_state_with_parent(entry);
 
     gst::PadPtr entry_sink(gst_element_get_static_pad(entry, "sink"));
-    // Until the peer's certificate matches its fingerprint, nothing received is used. What
-    // arrives in the moment before our check is held, not dropped: it may be the only key
-    // frame a passthrough sender has.
-    probe(entry_sink.get(), GST_PAD_PROBE_TYPE_BUFFER,
+    gst::PadPtr entry_src(gst_element_get_static_pad(entry, "src"));
+    // Counted once past the gate below: per packet, an atomic, not the timing mutex and a
+    // string.
+    probe(entry_src.get(), GST_PAD_PROBE_TYPE_BUFFER,
           [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
               auto self = from(d);
-              if (!self || !self->wait_verified()) return GST_PAD_PROBE_DROP;
-              // Per packet: an atomic, not the timing mutex and a string.
+              if (!self || !self->verified || self->gate_closed) return GST_PAD_PROBE_DROP;
               if (!self->first_rtp_seen.exchange(true)) self->mark("firstRtp");
               self->rx_bytes += gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info));
               self->last_media_us = g_get_monotonic_time();
@@ -108,8 +112,20 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
           });
     learn_ssrc_on(entry_sink.get(), c->kind);
     {
+        // Until the peer's certificate matches its fingerprint, nothing received is used.
+        // What arrives before our check waits in the entry queue, behind a blocked pad (no
+        // thread of ours waits): it may be the only key frame a passthrough sender has.
+        // open_gates() unblocks it once the check passes.
         std::lock_guard lock(rx_mutex);
-        rx_entries.push_back(entry);
+        RxEntry e{entry, gst::ref(entry_src.get()), 0, video};
+        if (!verified)
+            e.block = gst_pad_add_probe(
+                entry_src.get(),
+                static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BLOCK |
+                                             GST_PAD_PROBE_TYPE_DATA_DOWNSTREAM),
+                [](GstPad*, GstPadProbeInfo*, gpointer) { return GST_PAD_PROBE_OK; }, nullptr,
+                nullptr);
+        rx_entries.push_back(std::move(e));
     }
     if (gst_pad_link(pad, entry_sink.get()) != GST_PAD_LINK_OK)
         throw Error(ErrorCode::Runtime, "cannot link the received " + what);
@@ -182,19 +198,35 @@ auto WebRtcEndpoint::Impl::track_for(guint32 ssrc, const std::string& kind, int 
 GstPad* WebRtcEndpoint::Impl::mux_pad(const Track& t) {
     auto it = mux_pads.find(t.mline);
     if (it != mux_pads.end()) return it->second.get();
-    GstPad* pad = gst_element_request_pad_simple(mux, t.kind == "video" ? "video_%u" : "audio_%u");
+    GstPad* pad = output->core().request_sink(t.kind);  // owned by the sink's bin
     if (!pad)
         throw Error(ErrorCode::Io,
                     "-o " + opt.output.redacted() + ": the container takes no " + t.kind);
-    mux_pads[t.mline].reset(pad);
+    mux_pads[t.mline] = gst::ref(pad);
     return pad;
 }
 
 void WebRtcEndpoint::Impl::prepare_mux() {
-    if (!mux) return;
+    if (!output) return;
     std::lock_guard lock(mux_mutex);
     for (const auto& t : tracks)
         if (t.recv && t.codec) mux_pad(t);
+}
+
+// Main thread, once the fingerprint checks out (open) or the call ends (close): held
+// packets flow, or are dropped so that the end of stream can pass. Video asks for a key
+// frame, since the oldest packets may have been dropped while the gate was shut.
+void WebRtcEndpoint::Impl::open_gates(bool open) {
+    std::lock_guard lock(rx_mutex);
+    for (auto& e : rx_entries) {
+        if (!e.block) continue;
+        gst_pad_remove_probe(e.src.get(), e.block);
+        e.block = 0;
+        // Upstream through webrtcbin to rtpsession, which sends the peer a PLI.
+        if (open && e.video)
+            gst_element_send_event(
+                e.queue, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+    }
 }
 
 void WebRtcEndpoint::Impl::link_tee(GstElement* tee, GstElement* branch) {

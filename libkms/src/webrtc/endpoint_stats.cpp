@@ -237,12 +237,19 @@ void WebRtcEndpoint::Impl::emit_timing() {
     Json phases = Json::object();
     std::lock_guard lock(timing_mutex);
     auto at = [&](const char* k) { return milestones.count(k) ? milestones[k] : -1.0; };
-    for (const char* k : {"start", "sdpReady", "remoteDescription", "iceConnected", "dtlsConnected",
+    for (const char* k : {"runtimeReady", "pluginsChecked", "pipelineBuilt", "certificateReady",
+                          "start", "sdpReady", "remoteDescription", "iceConnected", "dtlsConnected",
                           "firstRtp", "firstFrame"})
         if (at(k) >= 0) milestones_json[k] = std::round(at(k) * 10) / 10;
     auto phase = [&](const char* name, const char* from, const char* to) {
         if (at(from) >= 0 && at(to) >= 0) phases[name] = std::round((at(to) - at(from)) * 10) / 10;
     };
+    // What comes before gathering: the process and GStreamer starting (runtime), the plugin
+    // check, building and starting the pipeline, and the DTLS certificate, made alongside.
+    if (at("runtimeReady") >= 0) phases["runtime"] = std::round(at("runtimeReady") * 10) / 10;
+    phase("plugins", "runtimeReady", "pluginsChecked");
+    phase("build", "pluginsChecked", "pipelineBuilt");
+    phase("certificate", "runtimeReady", "certificateReady");
     phase("gather", "start", "sdpReady");
     // ICE checks start once both descriptions are in place.
     if (at("iceConnected") >= 0 && at("sdpReady") >= 0 && at("remoteDescription") >= 0)

@@ -155,12 +155,9 @@ void WebRtcEndpoint::Impl::on_dtls_state(gst::ObjectPtr<GstWebRTCDTLSTransport> 
                         remote_fp_alg + " " + remote_fp + " expected, " + got +
                         " presented); someone may be in the middle of the call");
     }
-    {
-        std::lock_guard lock(verify_mutex);
-        verified = true;
-    }
-    verify_cv.notify_all();
-    if (input_src) {
+    verified = true;
+    open_gates(true);
+    if (input_opened) {
         add_timer(1500, [](Impl& s) {
             s.input_grace_over = true;
             s.start_input();

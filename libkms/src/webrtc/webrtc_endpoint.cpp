@@ -64,9 +64,19 @@ WebRtcEndpoint::WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, Event
     impl_->source_kinds.resize(impl_->opt.send.size());
     for (size_t i = 0; i < impl_->opt.send.size(); ++i) {
         const MediaUri& s = impl_->opt.send[i];
-        if (s.kind != MediaUri::Kind::File) continue;
-        const media::InputProbe probe = media::probe_input(s.location, "--send " + s.location);
-        impl_->source_kinds[i] = {probe.known, probe.video, probe.audio};
+        if (s.kind != MediaUri::Kind::File && s.kind != MediaUri::Kind::Stdio) continue;
+        // Probed now: a file that is missing or holds no media is refused before any offer.
+        try {
+            impl_->input = std::make_unique<Source>(s);
+        } catch (const Error& e) {
+            throw Error(e.code(), "--send " + std::string(e.what()));
+        }
+        impl_->input->hold();
+        auto& kinds = impl_->source_kinds[i];
+        for (const auto& stream : impl_->input->streams()) {
+            kinds.known = true;
+            (stream.kind == "video" ? kinds.video : kinds.audio) = true;
+        }
     }
     impl_->build();
 }
