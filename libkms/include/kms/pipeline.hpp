@@ -63,6 +63,17 @@ class Pipeline {
         std::function<void(const Error& error)> failed;
         /// A note for the user that does not stop anything (a transcode, a stream left out).
         std::function<void(const std::string& message)> warning;
+        /// connect() linked a stream (what links() will list), on the main loop.
+        std::function<void(const LinkInfo& link)> linked;
+        /// The first buffer of a linked stream went through, on the main loop.
+        std::function<void(const LinkInfo& link)> flowing;
+    };
+
+    /// When connect() decodes and encodes.
+    enum class Transcode {
+        Auto,   ///< only what the downstream element cannot take as it is
+        Force,  ///< every encoded stream, even one that would fit
+        Never,  ///< a stream that does not fit fails with Error(Negotiation); raw media is encoded
     };
 
     /// name shows in GStreamer's debug log. Call from the main loop's thread, as every method.
@@ -75,7 +86,7 @@ class Pipeline {
     /// demuxer finds them). A stream to already takes as it is passes through untouched; any
     /// other is decoded and encoded into what to prefers. A kind to does not take is left out,
     /// with a warning. Throws Error(InvalidArgument) when to takes none of from's known kinds.
-    void connect(Element& from, Element& to);
+    void connect(Element& from, Element& to, Transcode transcode = Transcode::Auto);
 
     /// Starts the media. Throws Error when an element will not start.
     void start();

@@ -11,6 +11,7 @@
 
 #include "gst/handles.hpp"
 #include "kms/error.hpp"
+#include "kms/probe.hpp"
 
 namespace kms::media {
 
@@ -36,7 +37,7 @@ InputProbe probe_input(const std::string& path, const std::string& label, double
     struct stat st = {};
     if (::stat(path.c_str(), &st) != 0)
         throw Error(ErrorCode::BadInput, label + ": " + std::strerror(errno));
-    if (!S_ISREG(st.st_mode)) return InputProbe{false, true, true, {}, {}};
+    if (!S_ISREG(st.st_mode)) return InputProbe{false, true, true, {}, {}, 0};
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw Error(ErrorCode::BadInput, label + ": " + std::strerror(errno));
     ::close(fd);
@@ -65,6 +66,8 @@ InputProbe probe_input(const std::string& path, const std::string& label, double
 
     InputProbe out;
     out.known = true;
+    const GstClockTime duration = gst_discoverer_info_get_duration(info.get());
+    if (GST_CLOCK_TIME_IS_VALID(duration)) out.duration_s = double(duration) / GST_SECOND;
     GList* streams = gst_discoverer_info_get_stream_list(info.get());
     for (GList* l = streams; l; l = l->next) {
         auto* s = static_cast<GstDiscovererStreamInfo*>(l->data);
@@ -83,3 +86,16 @@ InputProbe probe_input(const std::string& path, const std::string& label, double
 }
 
 }  // namespace kms::media
+
+namespace kms {
+
+MediaInfo probe_media(const std::string& path) {
+    const media::InputProbe p = media::probe_input(path, path);
+    MediaInfo info;
+    info.duration_s = p.duration_s;
+    if (p.known && p.video) info.streams.push_back({"video", p.video_caps});
+    if (p.known && p.audio) info.streams.push_back({"audio", p.audio_caps});
+    return info;
+}
+
+}  // namespace kms

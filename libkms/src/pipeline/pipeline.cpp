@@ -169,7 +169,9 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
     }
 
     // Any thread: a demuxer's pad-added, or the main thread for streams already there.
-    void link_stream(Element::Core& from, Element::Core& to, GstPad* pad, const std::string& kind);
+    void link_stream(Element::Core& from, Element::Core& to, GstPad* pad, const std::string& kind,
+                     Transcode transcode);
+    void report_flow(GstPad* pad, const LinkInfo& info);
     // Where a stream nobody takes goes: an unlinked pad would stop its whole source.
     void discard(GstPad* pad) {
         GstElement* sink = make_bin("fakesink sync=false async=false");
@@ -212,7 +214,7 @@ static std::vector<std::string> chain_factories(GstElement* chain, std::string& 
 }
 
 void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad* pad,
-                                 const std::string& kind) {
+                                 const std::string& kind, Transcode transcode) {
     gst::CapsPtr caps = caps_of(pad);
     const std::string media = media_of(caps.get());
     if (!to.takes_kind(kind)) {
@@ -222,7 +224,14 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
         return;
     }
     try {
-        const bool as_is = to.takes_as_is(caps.get());
+        const bool raw = media == "video/x-raw" || media == "audio/x-raw";
+        bool as_is = to.takes_as_is(caps.get());
+        if (!as_is && !raw && transcode == Transcode::Never)
+            throw Error(ErrorCode::Negotiation, from.name + "'s " + kind + " (" + media +
+                                                    ") does not fit " + to.name +
+                                                    " without transcoding");
+        if (as_is && !raw && transcode == Transcode::Force && !to.encoder(kind).empty())
+            as_is = false;
         const media::Chain chain = media::chain_for(caps.get(), as_is, to.encoder(kind));
         GstElement* bin = make_bin(chain.description);
         gst_bin_add(GST_BIN(pipeline.get()), bin);
@@ -249,9 +258,14 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
             std::lock_guard lock(links_mutex);
             links.push_back(info);
         }
+        report_flow(out.get(), info);
+        std::weak_ptr<Impl> weak = weak_from_this();
+        post_to_main([weak, info] {
+            if (auto self = weak.lock(); self && self->cb.linked) self->cb.linked(info);
+        });
         KMS_LOG(pipeline, INFO, "%s -> %s: %s %s", from.name.c_str(), to.name.c_str(), kind.c_str(),
                 chain.passthrough ? "passthrough" : chain.description.c_str());
-        if (!chain.passthrough && media != "video/x-raw" && media != "audio/x-raw")
+        if (!chain.passthrough && !raw)
             warn("transcoding " + kind + " (" + media + ") for " + to.name);
     } catch (const Error& e) {
         discard(pad);
@@ -261,6 +275,27 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
             if (auto self = weak.lock()) self->finish_failed(copy);
         });
     }
+}
+
+// The first buffer out of a link's chain: the stream flows. Removes itself.
+void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& info) {
+    struct Ctx {
+        std::weak_ptr<Impl> self;
+        LinkInfo info;
+    };
+    gst_pad_add_probe(
+        pad,
+        static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+        [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+            auto* c = static_cast<Ctx*>(d);
+            std::weak_ptr<Impl> weak = c->self;
+            LinkInfo link = c->info;
+            post_to_main([weak, link] {
+                if (auto self = weak.lock(); self && self->cb.flowing) self->cb.flowing(link);
+            });
+            return GST_PAD_PROBE_REMOVE;
+        },
+        new Ctx{weak_from_this(), info}, [](gpointer d) { delete static_cast<Ctx*>(d); });
 }
 
 void Pipeline::Impl::on_bus(GstMessage* msg) {
@@ -308,7 +343,7 @@ Pipeline::Pipeline(const std::string& name, Callbacks callbacks) : impl_(std::ma
 
 Pipeline::~Pipeline() = default;
 
-void Pipeline::connect(Element& from, Element& to) {
+void Pipeline::connect(Element& from, Element& to, Transcode transcode) {
     auto a = from.core().shared_from_this();
     auto b = to.core().shared_from_this();
     bool any = a->known.empty();
@@ -321,10 +356,10 @@ void Pipeline::connect(Element& from, Element& to) {
     std::weak_ptr<Impl> weak = impl_;
     std::weak_ptr<Element::Core> weak_b = b;
     Element::Core* raw_a = a.get();
-    a->listen([weak, weak_b, raw_a](GstPad* pad, const std::string& kind) {
+    a->listen([weak, weak_b, raw_a, transcode](GstPad* pad, const std::string& kind) {
         auto self = weak.lock();
         auto down = weak_b.lock();
-        if (self && down) self->link_stream(*raw_a, *down, pad, kind);
+        if (self && down) self->link_stream(*raw_a, *down, pad, kind, transcode);
     });
 }
 

@@ -74,6 +74,13 @@ struct SinkCore : Element::Core {
             if (g_object_class_find_property(G_OBJECT_GET_CLASS(mux), "max-cluster-duration"))
                 g_object_set(mux, "max-cluster-duration", GST_SECOND, nullptr);
         }
+        if (container == "mp4" && !stream &&
+            g_object_class_find_property(G_OBJECT_GET_CLASS(mux), "fragment-mode")) {
+            // Fragments of a second while recording, so a killed recording plays up to its
+            // last second; a clean stop rewrites it as a plain MP4 with its index in front.
+            g_object_set(mux, "fragment-duration", 1000u, nullptr);
+            gst_util_set_object_arg(G_OBJECT(mux), "fragment-mode", "first-moov-then-finalise");
+        }
         GstElement* out = nullptr;
         if (stream) {
             out = make_element("fdsink", "gstreamer1.0-plugins-base", "out");

@@ -88,12 +88,14 @@ bool has(const std::vector<std::string>& v, const std::string& x) {
 struct Outcome {
     bool ended = false;
     std::string error;
+    kms::ErrorCode code = kms::ErrorCode::Runtime;
     std::vector<std::string> warnings;
 };
 
 // Runs from -> to until the source ends, or for stop_after_ms and then stop(); at most 20 s.
 Outcome run_pipeline(kms::Pipeline*& out, kms::Element& from, kms::Element& to,
-                     unsigned stop_after_ms, std::vector<kms::LinkInfo>* links = nullptr) {
+                     unsigned stop_after_ms, std::vector<kms::LinkInfo>* links = nullptr,
+                     kms::Pipeline::Transcode transcode = kms::Pipeline::Transcode::Auto) {
     kms::Loop loop;
     Outcome o;
     kms::Pipeline p("test", {[&] {
@@ -102,11 +104,12 @@ Outcome run_pipeline(kms::Pipeline*& out, kms::Element& from, kms::Element& to,
                              },
                              [&](const kms::Error& e) {
                                  o.error = e.what();
+                                 o.code = e.code();
                                  loop.quit();
                              },
                              [&](const std::string& w) { o.warnings.push_back(w); }});
     out = &p;
-    p.connect(from, to);
+    p.connect(from, to, transcode);
     p.start();
     if (stop_after_ms) loop.after(stop_after_ms, [&] { p.stop(); });
     loop.after(20000, [&] {
@@ -120,9 +123,10 @@ Outcome run_pipeline(kms::Pipeline*& out, kms::Element& from, kms::Element& to,
 }
 
 Outcome run_pipeline(kms::Element& from, kms::Element& to, unsigned stop_after_ms,
-                     std::vector<kms::LinkInfo>* links = nullptr) {
+                     std::vector<kms::LinkInfo>* links = nullptr,
+                     kms::Pipeline::Transcode transcode = kms::Pipeline::Transcode::Auto) {
     kms::Pipeline* p = nullptr;
-    return run_pipeline(p, from, to, stop_after_ms, links);
+    return run_pipeline(p, from, to, stop_after_ms, links, transcode);
 }
 
 std::vector<std::pair<std::string, std::string>> streams_of(const kms::Element& e) {
@@ -250,6 +254,27 @@ TEST_CASE("connect() passes through what fits and transcodes only what does not"
         Probe p = ffprobe(dir() + "/trans.webm");
         CHECK(p.codecs["video"] == "vp8");
         CHECK(p.codecs["audio"] == "opus");
+    }
+    SECTION("Transcode::Force decodes even what fits; Never refuses what does not") {
+        kms::Source src(kms::parse_source_uri(dir() + "/av.webm"));
+        kms::Sink sink(kms::parse_sink_uri(dir() + "/forced.mkv"));
+        std::vector<kms::LinkInfo> links;
+        Outcome o = run_pipeline(src, sink, 0, &links, kms::Pipeline::Transcode::Force);
+        REQUIRE(o.error == "");
+        auto l = by_kind(links);
+        CHECK_FALSE(l["video"].passthrough);
+        CHECK(has(l["video"].elements, "vp8dec"));
+        CHECK(has(l["video"].elements, "vp8enc"));
+        CHECK(has(l["audio"].elements, "opusenc"));
+        // Re-encoded: the file is not the source's packets, yet still VP8 and Opus.
+        Probe p = ffprobe(dir() + "/forced.mkv");
+        CHECK(p.codecs["video"] == "vp8");
+
+        kms::Source src2(kms::parse_source_uri(dir() + "/av.webm"));
+        kms::Sink sink2(kms::parse_sink_uri(dir() + "/never.mp4"));
+        Outcome n = run_pipeline(src2, sink2, 0, nullptr, kms::Pipeline::Transcode::Never);
+        CHECK(n.code == kms::ErrorCode::Negotiation);
+        CHECK(n.error.find("video/x-vp8") != std::string::npos);
     }
     SECTION("Ogg audio into null: nothing decoded") {
         kms::Source src(kms::parse_source_uri(dir() + "/a.ogg"));

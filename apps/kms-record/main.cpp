@@ -1,0 +1,259 @@
+// kms-record: recordings that cron can trust. A Source joined to a Sink: passthrough when the
+// source's codecs fit the container, a transcode that says so when they do not.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <optional>
+
+#include "common/output.hpp"
+#include "common/tool.hpp"
+#include "kms/pipeline.hpp"
+#include "kms/probe.hpp"
+#include "kms/sink.hpp"
+#include "kms/source.hpp"
+
+namespace {
+
+using namespace kms;
+using namespace kms::app;
+
+constexpr const char* kExamples =
+    "  # ten seconds of a test pattern and tone\n"
+    "  kms-record -t 10 test:av -o test.webm\n"
+    "  # a file into another container, untouched if its codecs fit\n"
+    "  kms-record talk.webm -o talk.mkv\n"
+    "  # a live call, piped\n"
+    "  kms-call answer -o - | kms-record - -o call.mkv\n"
+    "  # from cron: a minute of a stream, failing if nothing comes within 10 s\n"
+    "  kms-record -t 60 --media-timeout 10 https://example.org/live.webm -o /srv/rec/live.mkv\n";
+
+struct RecordOptions {
+    std::string source;
+    std::string output;
+    std::string format;
+    bool transcode = false;
+    bool no_transcode = false;
+    bool no_audio = false;
+    bool no_video = false;
+    double media_timeout = 0;
+};
+
+const char* format_container(const std::string& f) {
+    return f == "mkv" ? "matroska" : f.c_str();
+}
+
+long long file_size(const std::string& path) {
+    struct stat st = {};
+    return ::stat(path.c_str(), &st) == 0 ? static_cast<long long>(st.st_size) : -1;
+}
+
+// Bytes as people read them: 1.2 MB.
+std::string human_bytes(long long n) {
+    char buf[32];
+    if (n < 1000)
+        std::snprintf(buf, sizeof buf, "%lld B", n);
+    else if (n < 1000 * 1000)
+        std::snprintf(buf, sizeof buf, "%.1f kB", n / 1e3);
+    else
+        std::snprintf(buf, sizeof buf, "%.1f MB", n / 1e6);
+    return buf;
+}
+
+int record(Tool& tool, const RecordOptions& o) {
+    if (o.transcode && o.no_transcode)
+        throw Error(ErrorCode::InvalidArgument, "--transcode and --no-transcode contradict");
+    if (o.no_audio && o.no_video)
+        throw Error(ErrorCode::InvalidArgument,
+                    "--no-audio and --no-video leave nothing to record");
+    const MediaUri in = parse_source_uri(o.source);
+    const MediaUri out = parse_sink_uri(o.output);
+    if (out.kind != MediaUri::Kind::File && out.kind != MediaUri::Kind::Stdio)
+        throw Error(ErrorCode::InvalidArgument,
+                    "-o " + out.redacted() + ": kms-record writes a file or - (stdout)");
+    const bool to_stdout = out.kind == MediaUri::Kind::Stdio;
+    if (to_stdout && tool.common().json)
+        throw Error(ErrorCode::InvalidArgument, "--json and -o -: stdout carries the recording");
+    if (to_stdout && tool.common().events == "-")
+        throw Error(ErrorCode::InvalidArgument,
+                    "--events - and -o -: stdout carries the recording");
+    const std::string path = to_stdout ? std::string() : out.location;
+    // A file we create and then fill with nothing is removed: cron must not find empty files.
+    const bool existed = !to_stdout && ::access(path.c_str(), F_OK) == 0;
+    auto remove_if_ours = [&] {
+        if (!to_stdout && !existed) ::unlink(path.c_str());
+    };
+
+    SourceOptions sopt;
+    if (o.no_audio) sopt.kinds = {"video"};
+    if (o.no_video) sopt.kinds = {"audio"};
+    Source source(in, sopt);
+    SinkOptions kopt;
+    kopt.format = format_container(o.format);
+    Sink sink(out, kopt);
+    // What does not fit is found out now for a file, before anything is written.
+    for (const auto& s : source.streams())
+        if (o.no_transcode && s.media.rfind("/x-raw") == std::string::npos &&
+            !sink.takes_as_is(s.media)) {
+            remove_if_ours();
+            throw Error(ErrorCode::Negotiation, in.redacted() + ": its " + s.kind + " (" + s.media +
+                                                    ") does not fit " + sink.container() +
+                                                    " without transcoding (--no-transcode)");
+        }
+
+    Loop loop;
+    EventWriter& events = tool.events();
+    std::optional<Error> failure;
+    bool ended = false, media = false;
+    std::vector<LinkInfo> links;
+    Pipeline::Callbacks cb;
+    cb.ended = [&] {
+        ended = true;
+        loop.quit();
+    };
+    cb.failed = [&](const Error& e) {
+        if (!failure) failure = e;
+        loop.quit();
+    };
+    cb.warning = [&](const std::string& message) {
+        if (message.rfind("transcoding ", 0) == 0) return;  // said by linked, with both codecs
+        tool.end_progress();
+        tool.say(0, "warning: " + message);
+        events.emit("warning", Json{{"message", message}});
+    };
+    cb.linked = [&](const LinkInfo& l) {
+        links.push_back(l);
+        events.emit(
+            "track",
+            Json{{"kind", l.kind}, {"from", l.from}, {"to", l.to}, {"passthrough", l.passthrough}});
+        const bool raw = l.from.rfind("/x-raw") != std::string::npos;
+        if (!l.passthrough && !raw) {
+            events.emit("transcoding", Json{{"kind", l.kind}, {"from", l.from}, {"to", l.to}});
+            tool.end_progress();
+            tool.say(0, "transcoding " + l.kind + " from " + l.from + " to " + l.to +
+                            (o.transcode ? " (--transcode)" : " (it does not fit the container)"));
+        }
+    };
+    cb.flowing = [&](const LinkInfo& l) {
+        media = true;
+        events.emit("media-flow", Json{{"kind", l.kind}, {"state", "flowing"}});
+    };
+    Pipeline pipeline(tool.name(), cb);
+    pipeline.connect(source, sink,
+                     o.no_transcode ? Pipeline::Transcode::Never
+                     : o.transcode  ? Pipeline::Transcode::Force
+                                    : Pipeline::Transcode::Auto);
+    const std::string where = to_stdout ? "stdout" : path;
+    auto stop = [&] {
+        tool.stop_deadline(10.0, kOutput,
+                           where +
+                               ": the muxer did not finish within 10 s of the stop; the file "
+                               "may be cut short");
+        pipeline.stop();
+    };
+    tool.handle_signals(loop, stop);
+    if (tool.common().duration > 0)
+        loop.after(static_cast<unsigned>(tool.common().duration * 1000), stop);
+    bool no_media = false;
+    if (o.media_timeout > 0)
+        loop.after(static_cast<unsigned>(o.media_timeout * 1000), [&] {
+            if (media) return;
+            no_media = true;
+            loop.quit();
+        });
+    events.emit("recording", Json{{"source", in.redacted()},
+                                  {"output", to_stdout ? "-" : path},
+                                  {"container", sink.container()}});
+    tool.say(1, "recording " + in.redacted() + " into " + where);
+    pipeline.start();
+    unsigned ticks = 0;
+    loop.every(1000, [&] {
+        ++ticks;
+        char line[120];
+        std::snprintf(
+            line, sizeof line, "%02u:%02u  %s", ticks / 60, ticks % 60,
+            to_stdout ? "to stdout" : human_bytes(std::max(0LL, file_size(path))).c_str());
+        tool.progress(line);
+        return true;
+    });
+    loop.run();
+    tool.end_progress();
+
+    if (no_media) {
+        pipeline.stop();
+        pipeline.stop();  // at once: there is nothing to finalise
+        remove_if_ours();
+        throw Error(ErrorCode::NoMedia, "no media from " + in.redacted() + " within " +
+                                            std::to_string(int(o.media_timeout)) +
+                                            " s (--media-timeout); nothing recorded");
+    }
+    if (failure && !media) remove_if_ours();
+    events.emit("stopped", Json{{"clean", !failure}});
+
+    // The result: what was written, read back from the file.
+    Output res(tool.common().json, tool.common().json ? stdout : stderr);
+    if (tool.common().json || !tool.common().quiet) {
+        res.field("output", "output", to_stdout ? "-" : path);
+        res.field("container", "container", sink.container());
+        if (!to_stdout && !failure) {
+            try {
+                const MediaInfo info = probe_media(path);
+                res.field("duration", "duration (s)", std::round(info.duration_s * 100) / 100);
+            } catch (const Error&) {
+                // Reported below through the exit status when it matters.
+            }
+        }
+        if (!to_stdout) res.field("bytes", "bytes", std::max(0LL, file_size(path)));
+        Json tracks = Json::array();
+        bool transcoded = false;
+        for (const auto& l : links) {
+            tracks.push_back(
+                Json{{"kind", l.kind}, {"codec", l.to}, {"passthrough", l.passthrough}});
+            transcoded =
+                transcoded || (!l.passthrough && l.from.rfind("/x-raw") == std::string::npos);
+        }
+        res.field("transcoded", "transcoded", transcoded ? "yes" : "no");
+        res.json_only("tracks", tracks);
+        if (failure) res.field("error", "error", failure->what());
+        res.finish();
+    }
+    if (failure) throw *failure;
+    (void)ended;
+    return kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Tool tool({"kms-record",
+               "kms-record: record any media source into WebM, MKV or MP4, passthrough by default",
+               kExamples});
+    tool.catch_signals();
+    CLI::App& app = tool.app();
+    RecordOptions o;
+    app.add_option("source", o.source,
+                   "What to record: test:av, a file, - (Matroska on stdin), http(s)://, "
+                   "v4l2:/dev/video0, pulse:, alsa:")
+        ->required()
+        ->option_text("SOURCE");
+    app.add_option("-o,--output", o.output,
+                   "The file to write (.webm, .mkv, .mp4, .ogg) or - for Matroska on stdout")
+        ->required()
+        ->option_text("PATH");
+    app.add_option("--format", o.format, "Container, when the extension does not say")
+        ->check(CLI::IsMember({"webm", "mkv", "mp4", "ogg"}));
+    app.add_flag("--transcode", o.transcode, "Decode and encode even what fits the container");
+    app.add_flag("--no-transcode", o.no_transcode,
+                 "Refuse (exit 5) a source whose codecs do not fit the container");
+    app.add_flag("--no-audio", o.no_audio, "Leave the audio out");
+    app.add_flag("--no-video", o.no_video, "Leave the video out");
+    app.add_option("--media-timeout", o.media_timeout,
+                   "Exit 6, leaving no file, if no media comes within SECONDS")
+        ->check(seconds_check(true))
+        ->option_text("SECONDS");
+    const int rc = tool.run(argc, argv, [&] { return record(tool, o); });
+    std::fflush(stdout);
+    std::fflush(stderr);
+    // A reader of stdin may still be blocked; it holds nothing that needs closing.
+    _exit(rc);
+}

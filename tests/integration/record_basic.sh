@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# kms-record: passthrough when the source's codecs fit the container (the source's own packets,
+# byte for byte), a transcode that says so when they do not, --no-transcode, the exit codes of
+# cli-contract.md, files that survive SIGKILL, and a live call recorded through a pipe.
+. "$(dirname "$0")/../lib/kms-test.sh"
+R=$BUILD/apps/kms-record
+
+gst-launch-1.0 -q -e videotestsrc num-buffers=90 pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 \
+  ! vp8enc deadline=1 ! webmmux name=m ! filesink location=vp8.webm audiotestsrc num-buffers=150 ! opusenc ! m.
+gst-launch-1.0 -q -e videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 \
+  ! x264enc ! h264parse ! mp4mux name=m ! filesink location=h264.mp4 audiotestsrc num-buffers=150 ! avenc_aac ! m.
+codecs() { ffprobe -v error -show_entries stream=codec_name -of csv=p=0 "$1" | sort | paste -sd, -; }
+video_md5s() { ffmpeg -v error -i "$1" -map 0:v:0 -c copy -f framemd5 - | awk -F, '!/^#/ { print $NF }' | sort -u; }
+run() { set +e; "$@"; RC=$?; set -e; }
+
+# 1. WebM into Matroska: nothing decoded; the file holds the source's own video packets.
+run "$R" vp8.webm -o pass.mkv --events ev1.jsonl --json >res1.json 2>err1
+expect_rc 0 "webm -> mkv"
+[[ $(codecs pass.mkv) == "opus,vp8" ]] || fail "webm -> mkv: codecs $(codecs pass.mkv)"
+jq -e '.transcoded == "no" and ([.tracks[] | .passthrough] | all) and (.tracks | length) == 2' res1.json >/dev/null ||
+  fail "webm -> mkv: result $(cat res1.json)"
+jq -se '[.[] | select(.type=="track" and .passthrough)] | length == 2' ev1.jsonl >/dev/null || fail "webm -> mkv: track events"
+! grep -q '"transcoding"' ev1.jsonl || fail "webm -> mkv: a transcoding event"
+same=$(comm -12 <(video_md5s vp8.webm) <(video_md5s pass.mkv) | wc -l)
+(( same >= 85 )) || fail "webm -> mkv: only $same of 90 video packets are the source's"
+pass "WebM into MKV passes through: $same video packets byte for byte, no transcoding"
+
+# 2. H.264/AAC into WebM: both transcoded, each with an event naming both codecs and a line on stderr.
+run "$R" h264.mp4 -o trans.webm --events ev2.jsonl 2>err2
+expect_rc 0 "mp4 -> webm"
+[[ $(codecs trans.webm) == "opus,vp8" ]] || fail "mp4 -> webm: codecs $(codecs trans.webm)"
+jq -se '[.[] | select(.type=="transcoding" and .kind=="video" and .from=="video/x-h264" and .to=="video/x-vp8")] | length == 1' \
+  ev2.jsonl >/dev/null || fail "mp4 -> webm: no video transcoding event: $(cat ev2.jsonl)"
+jq -se '[.[] | select(.type=="transcoding" and .kind=="audio" and .from=="audio/mpeg")] | length == 1' \
+  ev2.jsonl >/dev/null || fail "mp4 -> webm: no audio transcoding event"
+grep -q "transcoding video from video/x-h264 to video/x-vp8" err2 || fail "mp4 -> webm: stderr: $(cat err2)"
+pass "H.264 into WebM transcodes and says so"
+
+# 3. --no-transcode: a mismatch is exit 5, found before anything is written.
+run "$R" h264.mp4 -o refused.webm --no-transcode 2>err3
+expect_rc 5 "--no-transcode"
+[[ ! -e refused.webm ]] || fail "--no-transcode left a file"
+grep -q "does not fit webm" err3 || fail "--no-transcode: $(cat err3)"
+pass "--no-transcode refuses H.264 for WebM with 5 and no file"
+
+# 4. A live source for -t 3: a file of 3 s, finished within a few seconds of the request.
+start=$(date +%s.%N)
+run "$R" -q -t 3 test:av -o t.webm
+took=$(echo "$(date +%s.%N) - $start" | bc)
+expect_rc 0 "test:av -t 3"
+secs=$(stream_secs t.webm v:0)
+within "$(echo "($secs - 3)^2" | bc)" 0.25 || fail "test:av -t 3: $secs s of video"
+within "$took" 6 || fail "test:av -t 3 took $took s"
+pass "test:av -t 3 records $secs s of video in $took s"
+
+# 5. A folder that does not exist: 7 before anything starts, naming the path.
+start=$(date +%s.%N)
+run "$R" test:av -o missing-dir/x.mkv 2>err5
+expect_rc 7 "missing folder"
+grep -q "missing-dir/x.mkv: cannot write" err5 || fail "missing folder: $(cat err5)"
+within "$(echo "$(date +%s.%N) - $start" | bc)" 2 || fail "missing folder: not refused at once"
+pass "a missing folder exits 7 at once"
+
+# 6. SIGKILL after 5 s leaves a file that plays at least 4 s, whatever the container.
+for f in k.webm k.mkv k.mp4; do
+  "$R" -q test:av -o "$f" & PIDS+=($!); p=$!
+  sleep 5; kill -9 "$p"; wait "$p" 2>/dev/null || true
+  secs=$(stream_secs "$f" v:0)
+  within 4 "$secs" || fail "SIGKILL: $f plays $secs s"
+  echo "  $f after SIGKILL: $secs s"
+done
+pass "SIGKILL after 5 s leaves WebM, MKV and MP4 that play 4 s or more"
+
+# 7. SIGTERM finalises: the file states its duration (its index was written) and exit is 0.
+for f in term.mkv term.mp4; do
+  "$R" -q test:av -o "$f" & PIDS+=($!); p=$!
+  sleep 3; kill -TERM "$p"; set +e; wait "$p"; RC=$?; set -e
+  expect_rc 0 "SIGTERM $f"
+  d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$f")
+  [[ $d != N/A ]] && within 2 "$d" || fail "SIGTERM: $f states duration $d"
+done
+pass "SIGTERM finalises MKV and MP4 with their duration"
+
+# 8. A source that never sends: 6 within the timeout, and no file.
+start=$(date +%s.%N)
+run "$R" - -o none.mkv --media-timeout 2 < <(sleep 10) 2>err8
+took=$(echo "$(date +%s.%N) - $start" | bc)
+expect_rc 6 "--media-timeout"
+[[ ! -e none.mkv ]] || fail "--media-timeout left a file"
+within "$took" 5 || fail "--media-timeout 2 took $took s"
+pass "a source that never sends exits 6 in $took s and leaves no file"
+
+# 9. A live call: kms-call's recording stream piped into kms-record.
+mkfifo o a
+"$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a -t 6 2>off.err >/dev/null </dev/null & PIDS+=($!)
+set +e
+"$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o --sdp-out a -t 6 -o - 2>ans.err </dev/null |
+  "$R" -q - -o call.mkv --json >rec.json
+st=("${PIPESTATUS[@]}"); set -e
+[[ ${st[0]} == 0 && ${st[1]} == 0 ]] || { show_logs; fail "live call: exits ${st[*]}"; }
+[[ $(codecs call.mkv) == "opus,vp8" ]] || fail "live call: codecs $(codecs call.mkv)"
+secs=$(stream_secs call.mkv v:0)
+within 3 "$secs" || fail "live call: $secs s of video"
+jq -e '.transcoded == "no"' rec.json >/dev/null || fail "live call: $(cat rec.json)"
+pass "kms-call -o - | kms-record - records $secs s of the call, untouched"
