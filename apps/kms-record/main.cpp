@@ -23,6 +23,8 @@ constexpr const char* kExamples =
     "  kms-record -t 10 test:av -o test.webm\n"
     "  # a file into another container, untouched if its codecs fit\n"
     "  kms-record talk.webm -o talk.mkv\n"
+    "  # an hour of an RTSP camera over TCP, its H.264 untouched\n"
+    "  kms-record -t 3600 --rtsp-transport tcp rtsp://user:pass@cam.local/stream -o cam.mp4\n"
     "  # a live call, piped\n"
     "  kms-call answer -o - | kms-record - -o call.mkv\n"
     "  # from cron: a minute of a stream, failing if nothing comes within 10 s\n"
@@ -37,6 +39,7 @@ struct RecordOptions {
     bool no_audio = false;
     bool no_video = false;
     double media_timeout = 0;
+    std::string rtsp_transport;
 };
 
 const char* format_container(const std::string& f) {
@@ -87,6 +90,7 @@ int record(Tool& tool, const RecordOptions& o) {
     SourceOptions sopt;
     if (o.no_audio) sopt.kinds = {"video"};
     if (o.no_video) sopt.kinds = {"audio"};
+    sopt.rtsp_transport = o.rtsp_transport;
     Source source(in, sopt);
     SinkOptions kopt;
     kopt.format = format_container(o.format);
@@ -232,8 +236,8 @@ int main(int argc, char** argv) {
     CLI::App& app = tool.app();
     RecordOptions o;
     app.add_option("source", o.source,
-                   "What to record: test:av, a file, - (Matroska on stdin), http(s)://, "
-                   "v4l2:/dev/video0, pulse:, alsa:")
+                   "What to record: test:av, a file, - (Matroska on stdin), rtsp://, "
+                   "http(s)://, v4l2:/dev/video0, pulse:, alsa:")
         ->required()
         ->option_text("SOURCE");
     app.add_option("-o,--output", o.output,
@@ -247,6 +251,9 @@ int main(int argc, char** argv) {
                  "Refuse (exit 5) a source whose codecs do not fit the container");
     app.add_flag("--no-audio", o.no_audio, "Leave the audio out");
     app.add_flag("--no-video", o.no_video, "Leave the video out");
+    app.add_option("--rtsp-transport", o.rtsp_transport,
+                   "rtsp://: tcp or udp only (default: UDP, then TCP if UDP gets nothing)")
+        ->check(CLI::IsMember({"tcp", "udp"}));
     app.add_option("--media-timeout", o.media_timeout,
                    "Exit 6, leaving no file, if no media comes within SECONDS")
         ->check(seconds_check(true))

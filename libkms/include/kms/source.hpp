@@ -14,11 +14,15 @@ struct SourceOptions {
     bool realtime = false;
     /// Only these kinds ("video", "audio"); empty for all the URI has.
     std::vector<std::string> kinds;
+    /// rtsp://: "tcp" or "udp" only; empty lets the camera and rtspsrc agree (UDP, then TCP).
+    std::string rtsp_transport;
 };
 
 class Source : public Element {
   public:
-    /// Checks the URI now: a missing or unreadable file, or one that holds no audio or video,
+    /// Checks the URI now (an RTSP camera is reached only once the pipeline starts; a
+    /// camera that refuses or cannot be reached fails it with Error(Network)): a missing or
+    /// unreadable file, or one that holds no audio or video,
     /// throws Error(BadInput) naming it; a URI scheme not supported yet, Error(InvalidArgument);
     /// a plugin that is not installed, Error(MissingPlugin) naming the package.
     explicit Source(const MediaUri& uri, SourceOptions options = {});

@@ -3,6 +3,7 @@
 // appear, and sink pads made on request, one per stream it takes.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -35,8 +36,10 @@ struct Element::Core : std::enable_shared_from_this<Element::Core> {
     void expose(GstPad* target, const std::string& kind);
     using PadListener = std::function<void(GstPad* pad, const std::string& kind)>;
     /// Called when the element has exposed every stream it will (a demuxer's no-more-pads),
-    /// on the thread that found out.
-    std::function<void()> on_all_exposed;
+    /// on the thread that found out. Listeners add themselves with when_all_exposed().
+    void when_all_exposed(std::function<void()> fn);
+    /// True once announce_all_exposed() ran.
+    bool all_exposed() const { return all_exposed_; }
     /// Sets the one listener and calls it for every stream exposed before.
     void listen(PadListener fn);
 
@@ -59,8 +62,12 @@ struct Element::Core : std::enable_shared_from_this<Element::Core> {
 
     /// A GStreamer error inside this element, in the user's words (the path, the URI).
     virtual std::string describe_error(const GError* e, ErrorCode code) const;
+    /// What kind of failure an error inside this element is, given the generic reading.
+    virtual ErrorCode classify(const GError* /*e*/, ErrorCode code) const { return code; }
 
   protected:
+    /// Every stream is exposed: tells the listeners once. Any thread.
+    void announce_all_exposed();
     /// Adds a ghost pad for target to the bin, active.
     GstPad* ghost(GstPad* target, const std::string& pad_name);
 
@@ -69,6 +76,8 @@ struct Element::Core : std::enable_shared_from_this<Element::Core> {
     std::vector<std::pair<gst::PadPtr, std::string>> exposed_;
     PadListener listener_;
     unsigned next_ = 0;
+    std::atomic<bool> all_exposed_{false};
+    std::vector<std::function<void()>> exposed_listeners_;
 };
 
 /// "video" or "audio" from caps; "" for anything else.

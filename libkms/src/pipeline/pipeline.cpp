@@ -124,6 +124,27 @@ void Element::Core::listen(PadListener fn) {
     for (auto& [pad, kind] : before) fn(pad.get(), kind);
 }
 
+void Element::Core::when_all_exposed(std::function<void()> fn) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!all_exposed_) {
+            exposed_listeners_.push_back(std::move(fn));
+            return;
+        }
+    }
+    fn();
+}
+
+void Element::Core::announce_all_exposed() {
+    std::vector<std::function<void()>> fns;
+    {
+        std::lock_guard lock(mutex_);
+        if (all_exposed_.exchange(true)) return;
+        fns.swap(exposed_listeners_);
+    }
+    for (auto& fn : fns) fn();
+}
+
 std::string Element::Core::describe_error(const GError* e, ErrorCode) const {
     return name + ": " + e->message;
 }
@@ -161,7 +182,8 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
         for (auto& e : elements)
             if (e == core) return;
         elements.push_back(core);
-        gst_bin_add(GST_BIN(pipeline.get()), GST_ELEMENT(gst_object_ref(core->bin.get())));
+        // Not floating (the core holds it): gst_bin_add takes a reference of its own.
+        gst_bin_add(GST_BIN(pipeline.get()), core->bin.get());
         if (started) {
             core->prepare();
             gst_element_sync_state_with_parent(core->bin.get());
@@ -172,6 +194,7 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
     void link_stream(Element::Core& from, Element::Core& to, GstPad* pad, const std::string& kind,
                      Transcode transcode);
     void report_flow(GstPad* pad, const LinkInfo& info);
+    void hold_until_all_exposed(Element::Core& from, GstPad* pad);
     // Where a stream nobody takes goes: an unlinked pad would stop its whole source.
     void discard(GstPad* pad) {
         GstElement* sink = make_bin("fakesink sync=false async=false");
@@ -259,6 +282,7 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
             links.push_back(info);
         }
         report_flow(out.get(), info);
+        if (!from.all_exposed()) hold_until_all_exposed(from, out.get());
         std::weak_ptr<Impl> weak = weak_from_this();
         post_to_main([weak, info] {
             if (auto self = weak.lock(); self && self->cb.linked) self->cb.linked(info);
@@ -275,6 +299,43 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
             if (auto self = weak.lock()) self->finish_failed(copy);
         });
     }
+}
+
+// A muxer takes no new pad once it has started writing, and it starts with the first buffer
+// of every pad it has. So nothing goes in until the source has shown all its streams (an RTSP
+// camera's video appears after its first key frame, long after its audio), or, for a source
+// that never says, for kStreamsWaitMs. The chain's queue holds what comes meanwhile.
+static constexpr unsigned kStreamsWaitMs = 2500;
+
+void Pipeline::Impl::hold_until_all_exposed(Element::Core& from, GstPad* pad) {
+    struct Hold {
+        gst::PadPtr pad;
+        std::atomic<gulong> id{0};
+        void release() {
+            if (gulong i = id.exchange(0)) gst_pad_remove_probe(pad.get(), i);
+        }
+    };
+    auto hold = std::make_shared<Hold>();
+    hold->pad = gst::ref(pad);
+    hold->id = gst_pad_add_probe(
+        pad, GST_PAD_PROBE_TYPE_BLOCK_DOWNSTREAM,
+        [](GstPad*, GstPadProbeInfo*, gpointer) { return GST_PAD_PROBE_OK; }, nullptr, nullptr);
+    from.when_all_exposed([hold] { hold->release(); });
+    std::weak_ptr<Impl> weak = weak_from_this();
+    const std::string name = from.name;
+    post_to_main([weak, hold, name] {
+        g_timeout_add_full(
+            G_PRIORITY_DEFAULT, kStreamsWaitMs,
+            [](gpointer d) -> gboolean {
+                auto* h = static_cast<std::shared_ptr<Hold>*>(d);
+                (*h)->release();
+                return G_SOURCE_REMOVE;
+            },
+            new std::shared_ptr<Hold>(hold),
+            [](gpointer d) { delete static_cast<std::shared_ptr<Hold>*>(d); });
+        (void)weak;
+        (void)name;
+    });
 }
 
 // The first buffer out of a link's chain: the stream flows. Removes itself.
@@ -311,12 +372,14 @@ void Pipeline::Impl::on_bus(GstMessage* msg) {
             const GError* e = p.error.get();
             gst::GCharPtr path(gst_object_get_path_string(GST_MESSAGE_SRC(msg)));
             KMS_LOG(pipeline, ERROR, "%s: %s (%s)", path.get(), e->message, p.detail());
-            const ErrorCode code = error_code_of(e);
+            ErrorCode code = error_code_of(e);
             std::string text =
                 std::string(e->message) + " (in " + GST_OBJECT_NAME(GST_MESSAGE_SRC(msg)) + ")";
             for (auto& el : elements)
-                if (gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg), GST_OBJECT(el->bin.get())))
+                if (gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg), GST_OBJECT(el->bin.get()))) {
+                    code = el->classify(e, code);
                     text = el->describe_error(e, code);
+                }
             finish_failed(Error(code, text));
             break;
         }

@@ -28,6 +28,9 @@ struct SourceCore : Element::Core {
     bool held = false;
     bool prepared = false;
     bool joined = false;
+    bool live = false;
+    bool rtsp_pads_done = false;  // rtspsrc made all its pads (mutex)
+    unsigned rtsp_parsing = 0;    // their parsebins yet to expose a stream (mutex)
     std::function<void()> ended;
 
     std::mutex mutex;                // heads and the counts: streaming threads add streams
@@ -115,6 +118,7 @@ struct SourceCore : Element::Core {
             add_live(a, "audio");
         }
         all_pads = true;
+        announce_all_exposed();
     }
 
     void add_live(GstElement* producer, const std::string& kind) {
@@ -137,6 +141,7 @@ struct SourceCore : Element::Core {
         desc += video ? " ! videoconvert" : " ! audioconvert";
         add_live(make_bin(desc), video ? "video" : "audio");
         all_pads = true;
+        announce_all_exposed();
     }
 
     void build_parsed() {
@@ -160,26 +165,93 @@ struct SourceCore : Element::Core {
             g_object_set(reader.get(), "location", uri.location.c_str(), nullptr);
         }
         parse.reset(GST_ELEMENT(gst_object_ref_sink(make_element("parsebin", kBase))));
+        on_pad(parse.get(), "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
+                   if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
+                       static_cast<SourceCore*>(self.get())->on_parsed_pad(pad);
+               }));
+        on_pad(parse.get(), "no-more-pads", G_CALLBACK(+[](GstElement*, gpointer d) {
+                   if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
+                       static_cast<SourceCore*>(self.get())->on_no_more_pads();
+               }));
+    }
+
+    // An RTSP camera: rtspsrc gives one RTP pad per stream when the pipeline plays; a parsebin
+    // on each finds the depayloader and parser, so the stream stays encoded.
+    void build_rtsp() {
+        require_elements({{"rtspsrc", kGood}, {"parsebin", kBase}});
+        GstElement* rtsp = make_element("rtspsrc", kGood, "rtsp");
+        // 200 ms of jitter buffer: a LAN camera's reordering, without a second of delay.
+        g_object_set(rtsp, "location", uri.location.c_str(), "latency", 200u, nullptr);
+        if (!opt.rtsp_transport.empty())
+            gst_util_set_object_arg(G_OBJECT(rtsp), "protocols", opt.rtsp_transport.c_str());
+        gst_bin_add(GST_BIN(bin.get()), rtsp);
+        on_pad(rtsp, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
+                   if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
+                       static_cast<SourceCore*>(self.get())->on_rtsp_pad(pad);
+               }));
+        on_pad(rtsp, "no-more-pads", G_CALLBACK(+[](GstElement*, gpointer d) {
+                   if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
+                       static_cast<SourceCore*>(self.get())->rtsp_stream_exposed(true);
+               }));
+        live = true;
+    }
+
+    // Every stream is exposed once rtspsrc has made all its pads and the parsebin of each has
+    // exposed its stream.
+    void rtsp_stream_exposed(bool all_rtp_pads) {
+        bool done = false;
+        {
+            std::lock_guard lock(mutex);
+            if (all_rtp_pads)
+                rtsp_pads_done = true;
+            else if (rtsp_parsing)
+                --rtsp_parsing;
+            done = rtsp_pads_done && rtsp_parsing == 0;
+        }
+        if (done) announce_all_exposed();
+    }
+
+    // Streaming thread (rtspsrc's): a parsebin for the stream, linked before returning.
+    void on_rtsp_pad(GstPad* pad) {
+        GstElement* parser = gst_element_factory_make("parsebin", nullptr);
+        if (!parser) return;
+        on_pad(parser, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* p, gpointer d) {
+                   if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
+                       static_cast<SourceCore*>(self.get())->on_parsed_pad(p);
+               }));
+        on_pad(parser, "no-more-pads", G_CALLBACK(+[](GstElement*, gpointer d) {
+                   if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
+                       static_cast<SourceCore*>(self.get())->rtsp_stream_exposed(false);
+               }));
+        {
+            std::lock_guard lock(mutex);
+            ++rtsp_parsing;
+        }
+        gst_bin_add(GST_BIN(bin.get()), parser);
+        gst_element_sync_state_with_parent(parser);
+        gst::PadPtr in(gst_element_get_static_pad(parser, "sink"));
+        if (GstPadLinkReturn r = gst_pad_link(pad, in.get()); r != GST_PAD_LINK_OK)
+            KMS_LOG(source, WARNING, "cannot link an RTSP stream: %s", gst_pad_link_get_name(r));
+    }
+
+    // A signal handler holding a weak reference to this core.
+    void on_pad(GstElement* e, const char* signal, GCallback fn) {
         auto* weak = new std::weak_ptr<Core>(weak_from_this());
+        std::lock_guard lock(mutex);
         signals.emplace_back(
-            parse.get(),
-            g_signal_connect_data(
-                parse.get(), "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
-                    if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
-                        static_cast<SourceCore*>(self.get())->on_parsed_pad(pad);
-                }),
-                weak, [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
-                GConnectFlags(0)));
-        auto* weak2 = new std::weak_ptr<Core>(weak_from_this());
-        signals.emplace_back(
-            parse.get(),
-            g_signal_connect_data(
-                parse.get(), "no-more-pads", G_CALLBACK(+[](GstElement*, gpointer d) {
-                    if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
-                        static_cast<SourceCore*>(self.get())->on_no_more_pads();
-                }),
-                weak2, [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
-                GConnectFlags(0)));
+            e, g_signal_connect_data(
+                   e, signal, fn, weak,
+                   [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
+                   GConnectFlags(0)));
+    }
+
+    ErrorCode classify(const GError* e, ErrorCode code) const override {
+        // A camera or server that cannot be reached, refuses us or goes away is the network's
+        // failure, not the input's.
+        if ((uri.kind == MediaUri::Kind::Rtsp || uri.kind == MediaUri::Kind::Http) &&
+            e->domain == GST_RESOURCE_ERROR)
+            return ErrorCode::Network;
+        return code;
     }
 
     // Streaming thread: linked before returning, as parsebin pushes at once.
@@ -200,7 +272,7 @@ struct SourceCore : Element::Core {
     }
 
     void on_no_more_pads() {
-        if (on_all_exposed) on_all_exposed();
+        announce_all_exposed();
         {
             std::lock_guard lock(mutex);
             all_pads = true;
@@ -213,8 +285,8 @@ struct SourceCore : Element::Core {
         if (joined || !reader) return;
         joined = true;
         KMS_LOG(source, INFO, "%s: reading starts", uri.redacted().c_str());
-        gst_bin_add_many(GST_BIN(bin.get()), GST_ELEMENT(gst_object_ref(reader.get())),
-                         GST_ELEMENT(gst_object_ref(parse.get())), nullptr);
+        // Not floating (we hold them): the bin takes references of its own.
+        gst_bin_add_many(GST_BIN(bin.get()), reader.get(), parse.get(), nullptr);
         gst_element_link(reader.get(), parse.get());
         gst_element_sync_state_with_parent(parse.get());
         gst_element_sync_state_with_parent(reader.get());
@@ -263,6 +335,9 @@ Source::Source(const MediaUri& uri, SourceOptions options)
         case MediaUri::Kind::Stdio:
         case MediaUri::Kind::Http:
             c.build_parsed();
+            break;
+        case MediaUri::Kind::Rtsp:
+            c.build_rtsp();
             break;
         default:
             throw Error(ErrorCode::InvalidArgument,

@@ -178,7 +178,7 @@ void WebRtcEndpoint::Impl::build_output() {
         throw Error(e.code(), std::string("-o ") + e.what());
     }
     output_bin = output->core().bin.get();
-    gst_bin_add(GST_BIN(pipeline.get()), GST_ELEMENT(gst_object_ref(output_bin)));
+    gst_bin_add(GST_BIN(pipeline.get()), output_bin);  // takes its own reference
     // Its file or stdout: the end of stream there means the file is complete.
     gst::ElementPtr out(gst_bin_get_by_name(GST_BIN(output_bin), "out"));
     if (out) watch_eos(out.get());
@@ -515,13 +515,13 @@ void WebRtcEndpoint::Impl::open_input() {
     if (input_opened || !input) return;
     input_opened = true;
     Element::Core& core = input->core();
-    gst_bin_add(GST_BIN(pipeline.get()), GST_ELEMENT(gst_object_ref(core.bin.get())));
+    gst_bin_add(GST_BIN(pipeline.get()), core.bin.get());  // takes its own reference
     core.prepare();  // held: the file is not read before release()
     gst_element_sync_state_with_parent(core.bin.get());
     std::weak_ptr<Impl> weak = weak_from_this();
-    core.on_all_exposed = [weak] {
+    core.when_all_exposed([weak] {
         if (auto self = weak.lock()) self->post([](Impl& i) { i.check_input_tracks(); });
-    };
+    });
     core.listen([weak](GstPad* pad, const std::string&) {
         if (auto self = weak.lock()) self->on_input_pad(pad);
     });

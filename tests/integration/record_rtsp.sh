@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# kms-record from RTSP cameras: a loopback camera on gst-rtsp-server (tests/lib/rtsp_server.c)
+# sends H.264 and Opus, or VP8 behind a password; kms-record keeps what fits untouched, over UDP
+# or TCP, never prints the password, and fails with 4 for a camera that refuses or is not there.
+. "$(dirname "$0")/../lib/kms-test.sh"
+R=$BUILD/apps/kms-record
+SERVER=$BUILD/tests/rtsp-test-camera
+codecs() { ffprobe -v error -show_entries stream=codec_name -of csv=p=0 "$1" | sort | paste -sd, -; }
+duration() { ffprobe -v error -show_entries format=duration -of csv=p=0 "$1"; }
+run() { set +e; "$@"; RC=$?; set -e; }
+camera() {  # camera PORT LAUNCH [USER PASS]
+  "$SERVER" "$@" >"cam$1.out" 2>"cam$1.err" & PIDS+=($!)
+  ready "the RTSP camera on $1" 10 grep -q ready "cam$1.out"
+}
+V="videotestsrc is-live=1 pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1"
+camera 8554 "( $V ! x264enc tune=zerolatency key-int-max=15 ! rtph264pay name=pay0 pt=96 \
+  audiotestsrc is-live=1 ! opusenc ! rtpopuspay name=pay1 pt=97 )"
+camera 8555 "( $V ! vp8enc deadline=1 keyframe-max-dist=15 ! rtpvp8pay name=pay0 pt=96 )" alice 's3cr3t!'
+
+# 1. H.264 and Opus into MP4 over UDP (rtspsrc's default): both untouched, 4 s as asked.
+run "$R" -t 4 rtsp://127.0.0.1:8554/cam -o cam.mp4 --events ev1.jsonl 2>err1
+expect_rc 0 "rtsp -> mp4"
+[[ $(codecs cam.mp4) == "h264,opus" ]] || fail "rtsp -> mp4: codecs $(codecs cam.mp4)"
+jq -se '[.[] | select(.type=="track" and .passthrough)] | length == 2' ev1.jsonl >/dev/null ||
+  fail "rtsp -> mp4: not both passthrough: $(cat ev1.jsonl)"
+d=$(duration cam.mp4)
+within "$(echo "($d - 4)^2" | bc -l)" 0.25 || fail "rtsp -> mp4: $d s for -t 4"
+pass "RTSP H.264+Opus into MP4, untouched, $d s for -t 4"
+
+# 2. VP8 behind a password, over TCP, into WebM: the password shows nowhere.
+run "$R" -v -t 3 --rtsp-transport tcp "rtsp://alice:s3cr3t!@127.0.0.1:8555/cam" -o cam.webm \
+  --events ev2.jsonl --json >res2.json 2>err2
+expect_rc 0 "rtsp tcp -> webm"
+[[ $(codecs cam.webm) == "vp8" ]] || fail "rtsp tcp -> webm: codecs $(codecs cam.webm)"
+! grep -q 's3cr3t' err2 ev2.jsonl res2.json || fail "the password was printed"
+grep -q 'alice:\*\*\*@' err2 || fail "rtsp tcp -> webm: the URI is not shown redacted: $(cat err2)"
+pass "RTSP VP8 over TCP with credentials into WebM; the password is never printed"
+
+# 3. A wrong password, and a camera that is not there: 4, the URI redacted, no file.
+run "$R" -t 3 "rtsp://alice:wrong@127.0.0.1:8555/cam" -o denied.webm 2>err3
+expect_rc 4 "wrong password"
+grep -q "Unauthorized" err3 || fail "wrong password: $(cat err3)"
+! grep -q "wrong" err3 || fail "wrong password: the password was printed"
+[[ ! -e denied.webm ]] || fail "wrong password: a file was left"
+run "$R" -t 3 rtsp://127.0.0.1:8599/cam -o none.webm 2>err4
+expect_rc 4 "no camera"
+[[ ! -e none.webm ]] || fail "no camera: a file was left"
+pass "a refused password and a missing camera exit 4 and leave no file"
