@@ -103,3 +103,23 @@ secs=$(stream_secs call.mkv v:0)
 within 3 "$secs" || fail "live call: $secs s of video"
 jq -e '.transcoded == "no"' rec.json >/dev/null || fail "live call: $(cat rec.json)"
 pass "kms-call -o - | kms-record - records $secs s of the call, untouched"
+
+# 10. A disk that fills up (a 400 kB tmpfs in this test's own mount namespace): 7, and what was
+# written plays.
+mkdir small && mount -t tmpfs -o size=400k kms-small small
+run "$R" -q test:av -o small/full.mkv 2>err10
+expect_rc 7 "full disk"
+grep -q "small/full.mkv: cannot write" err10 || fail "full disk: $(cat err10)"
+n=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_read_packets -of csv=p=0 small/full.mkv)
+(( n >= 10 )) || fail "full disk: the file plays $n video packets"
+umount small
+pass "a full disk exits 7 and the $n video packets written still play"
+
+# 11. kms-call's own recording survives SIGKILL the same way (MP4 needs H.264 from the peer).
+mkfifo o2 a2
+"$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o2 --sdp-in a2 -t 20 --video-codec h264 2>off2.err >/dev/null </dev/null & PIDS+=($!)
+"$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o2 --sdp-out a2 -t 20 -o killed.mp4 2>ans2.err >/dev/null </dev/null & PIDS+=($!); p=$!
+sleep 6; kill -9 "$p"; wait "$p" 2>/dev/null || true
+secs=$(stream_secs killed.mp4 v:0)
+within 3 "$secs" || fail "kms-call -o killed.mp4 after SIGKILL plays $secs s"
+pass "kms-call -o call.mp4 killed after 6 s plays $secs s"

@@ -74,12 +74,14 @@ struct SinkCore : Element::Core {
             if (g_object_class_find_property(G_OBJECT_GET_CLASS(mux), "max-cluster-duration"))
                 g_object_set(mux, "max-cluster-duration", GST_SECOND, nullptr);
         }
-        if (container == "mp4" && !stream &&
-            g_object_class_find_property(G_OBJECT_GET_CLASS(mux), "fragment-mode")) {
-            // Fragments of a second while recording, so a killed recording plays up to its
-            // last second; a clean stop rewrites it as a plain MP4 with its index in front.
+        if (container == "mp4" && !stream) {
+            // Fragments of a second, so a killed recording plays up to its last second. Plain
+            // fragmented MP4 (moov, then moof+mdat pairs, an mfra index at the end), not
+            // first-moov-then-finalise: in that mode 1.22's mp4mux writes a track's samples as
+            // they interleave, one run each, and drops the sizes of a run whose first sample
+            // has the size the fragment began with (atoms.c, atom_traf_add_samples); ffmpeg
+            // then refuses the killed file. Here each fragment holds one run per track.
             g_object_set(mux, "fragment-duration", 1000u, nullptr);
-            gst_util_set_object_arg(G_OBJECT(mux), "fragment-mode", "first-moov-then-finalise");
         }
         GstElement* out = nullptr;
         if (stream) {
@@ -132,6 +134,16 @@ struct SinkCore : Element::Core {
             target = gst_element_request_pad_simple(mux, (kind + "_%u").c_str());
             if (!target) return nullptr;
             owned.reset(target);  // the muxer keeps its own reference
+            // An empty buffer (a jitter buffer's lost packet, an RTP gap) becomes an empty
+            // sample, and a fragmented MP4 with one is unreadable to ffmpeg until finalised.
+            gst_pad_add_probe(
+                target, GST_PAD_PROBE_TYPE_BUFFER,
+                [](GstPad*, GstPadProbeInfo* info, gpointer) {
+                    return gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info)) == 0
+                               ? GST_PAD_PROBE_DROP
+                               : GST_PAD_PROBE_OK;
+                },
+                nullptr, nullptr);
         } else {
             const bool video = kind == "video";
             std::string desc = "fakesink sync=false async=false";
