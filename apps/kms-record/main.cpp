@@ -1,6 +1,7 @@
 // kms-record: recordings that cron can trust. A Source joined to a Sink: passthrough when the
 // source's codecs fit the container, a transcode that says so when they do not.
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -25,6 +26,8 @@ constexpr const char* kExamples =
     "  kms-record talk.webm -o talk.mkv\n"
     "  # an hour of an RTSP camera over TCP, its H.264 untouched\n"
     "  kms-record -t 3600 --rtsp-transport tcp rtsp://user:pass@cam.local/stream -o cam.mp4\n"
+    "  # hourly files of a camera, a week of them kept\n"
+    "  kms-record --segment 3600 --max-files 168 rtsp://cam.local/stream -o 'cam-%Y%m%d-%H.mkv'\n"
     "  # a live call, piped\n"
     "  kms-call answer -o - | kms-record - -o call.mkv\n"
     "  # from cron: a minute of a stream, failing if nothing comes within 10 s\n"
@@ -40,7 +43,48 @@ struct RecordOptions {
     bool no_video = false;
     double media_timeout = 0;
     std::string rtsp_transport;
+    double segment = 0;
+    std::string segment_size;
+    unsigned max_files = 0;
+    std::string max_total_size;
+    std::string on_segment;
 };
+
+// "500k", "10M", "2G" or plain bytes (powers of 1000, as df -H and disk makers count).
+unsigned long long parse_size(const std::string& text, const char* option) {
+    size_t used = 0;
+    double v = 0;
+    try {
+        v = std::stod(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    std::string unit = text.substr(used);
+    double mult = unit.empty() || unit == "B"                  ? 1
+                  : unit == "k" || unit == "K" || unit == "kB" ? 1e3
+                  : unit == "M" || unit == "MB"                ? 1e6
+                  : unit == "G" || unit == "GB"                ? 1e9
+                                                               : -1;
+    if (used == 0 || mult < 0 || v <= 0)
+        throw Error(ErrorCode::InvalidArgument,
+                    std::string(option) + " " + text + ": expected a size such as 500k, 10M or 2G");
+    return static_cast<unsigned long long>(v * mult);
+}
+
+// Runs the --on-segment command through /bin/sh with the segment in its environment, and does
+// not wait for it: the recording goes on. The 1 s timer reaps it.
+void run_hook(const std::string& cmd, const Segment& s) {
+    const pid_t pid = ::fork();
+    if (pid != 0) return;
+    ::setenv("KMS_SEGMENT_PATH", s.path.c_str(), 1);
+    ::setenv("KMS_SEGMENT_INDEX", std::to_string(s.index).c_str(), 1);
+    char d[32];
+    std::snprintf(d, sizeof d, "%.3f", s.duration_s);
+    ::setenv("KMS_SEGMENT_DURATION", d, 1);
+    ::setenv("KMS_SEGMENT_BYTES", std::to_string(s.bytes).c_str(), 1);
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+}
 
 const char* format_container(const std::string& f) {
     return f == "mkv" ? "matroska" : f.c_str();
@@ -94,6 +138,17 @@ int record(Tool& tool, const RecordOptions& o) {
     Source source(in, sopt);
     SinkOptions kopt;
     kopt.format = format_container(o.format);
+    kopt.segment_s = o.segment;
+    if (!o.segment_size.empty()) kopt.segment_bytes = parse_size(o.segment_size, "--segment-size");
+    const unsigned long long max_total =
+        o.max_total_size.empty() ? 0 : parse_size(o.max_total_size, "--max-total-size");
+    const bool segmented = kopt.segment_s > 0 || kopt.segment_bytes > 0;
+    if (segmented && to_stdout)
+        throw Error(ErrorCode::InvalidArgument, "--segment and -o -: stdout is one stream");
+    if (!segmented && (o.max_files || max_total || !o.on_segment.empty()))
+        throw Error(ErrorCode::InvalidArgument,
+                    "--max-files, --max-total-size and --on-segment need --segment or "
+                    "--segment-size");
     Sink sink(out, kopt);
     // What does not fit is found out now for a file, before anything is written.
     for (const auto& s : source.streams())
@@ -142,6 +197,28 @@ int record(Tool& tool, const RecordOptions& o) {
         media = true;
         events.emit("media-flow", Json{{"kind", l.kind}, {"state", "flowing"}});
     };
+    // Segments: each finished file is an event, runs the hook, and may retire the oldest.
+    std::vector<Segment> kept;
+    unsigned long long kept_bytes = 0, segments = 0;
+    sink.on_segment([&](const Segment& seg) {
+        ++segments;
+        events.emit("segment", Json{{"path", seg.path},
+                                    {"index", seg.index},
+                                    {"duration", std::round(seg.duration_s * 1000) / 1000},
+                                    {"bytes", seg.bytes}});
+        tool.say(1, "segment " + seg.path + " done");
+        if (!o.on_segment.empty()) run_hook(o.on_segment, seg);
+        kept.push_back(seg);
+        kept_bytes += static_cast<unsigned long long>(seg.bytes);
+        while (kept.size() > 1 && ((o.max_files && kept.size() > o.max_files) ||
+                                   (max_total && kept_bytes > max_total))) {
+            const Segment old = kept.front();
+            kept.erase(kept.begin());
+            kept_bytes -= static_cast<unsigned long long>(old.bytes);
+            if (::unlink(old.path.c_str()) == 0)
+                events.emit("deleted", Json{{"path", old.path}, {"bytes", old.bytes}});
+        }
+    });
     Pipeline pipeline(tool.name(), cb);
     pipeline.connect(source, sink,
                      o.no_transcode ? Pipeline::Transcode::Never
@@ -174,10 +251,12 @@ int record(Tool& tool, const RecordOptions& o) {
     loop.every(1000, [&] {
         ++ticks;
         char line[120];
-        std::snprintf(
-            line, sizeof line, "%02u:%02u  %s", ticks / 60, ticks % 60,
-            to_stdout ? "to stdout" : human_bytes(std::max(0LL, file_size(path))).c_str());
+        std::snprintf(line, sizeof line, "%02u:%02u  %s", ticks / 60, ticks % 60,
+                      to_stdout || segmented ? "recording"
+                                             : human_bytes(std::max(0LL, file_size(path))).c_str());
         tool.progress(line);
+        while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+        }
         return true;
     });
     loop.run();
@@ -191,7 +270,7 @@ int record(Tool& tool, const RecordOptions& o) {
                                             std::to_string(int(o.media_timeout)) +
                                             " s (--media-timeout); nothing recorded");
     }
-    if (failure && !media) remove_if_ours();
+    if (failure && !media && !segmented) remove_if_ours();
     events.emit("stopped", Json{{"clean", !failure}});
 
     // The result: what was written, read back from the file.
@@ -199,7 +278,8 @@ int record(Tool& tool, const RecordOptions& o) {
     if (tool.common().json || !tool.common().quiet) {
         res.field("output", "output", to_stdout ? "-" : path);
         res.field("container", "container", sink.container());
-        if (!to_stdout && !failure) {
+        if (segmented) res.field("segments", "segments", segments);
+        if (!to_stdout && !failure && !segmented) {
             try {
                 const MediaInfo info = probe_media(path);
                 res.field("duration", "duration (s)", std::round(info.duration_s * 100) / 100);
@@ -207,7 +287,7 @@ int record(Tool& tool, const RecordOptions& o) {
                 // Reported below through the exit status when it matters.
             }
         }
-        if (!to_stdout) res.field("bytes", "bytes", std::max(0LL, file_size(path)));
+        if (!to_stdout && !segmented) res.field("bytes", "bytes", std::max(0LL, file_size(path)));
         Json tracks = Json::array();
         bool transcoded = false;
         for (const auto& l : links) {
@@ -254,6 +334,22 @@ int main(int argc, char** argv) {
     app.add_option("--rtsp-transport", o.rtsp_transport,
                    "rtsp://: tcp or udp only (default: UDP, then TCP if UDP gets nothing)")
         ->check(CLI::IsMember({"tcp", "udp"}));
+    app.add_option("--segment", o.segment,
+                   "A new file every SECONDS, cut at a key frame; the path takes strftime "
+                   "fields and %i (the index)")
+        ->check(seconds_check(false))
+        ->option_text("SECONDS");
+    app.add_option("--segment-size", o.segment_size, "A new file every SIZE (500k, 10M, 2G)")
+        ->option_text("SIZE");
+    app.add_option("--max-files", o.max_files, "Keep the newest N segments; delete the older")
+        ->option_text("N");
+    app.add_option("--max-total-size", o.max_total_size,
+                   "Delete the oldest segments while they add up to more than SIZE")
+        ->option_text("SIZE");
+    app.add_option("--on-segment", o.on_segment,
+                   "Run CMD (with /bin/sh) for each finished segment, with KMS_SEGMENT_PATH, "
+                   "_INDEX, _DURATION and _BYTES in its environment")
+        ->option_text("CMD");
     app.add_option("--media-timeout", o.media_timeout,
                    "Exit 6, leaving no file, if no media comes within SECONDS")
         ->check(seconds_check(true))

@@ -123,3 +123,24 @@ sleep 6; kill -9 "$p"; wait "$p" 2>/dev/null || true
 secs=$(stream_secs killed.mp4 v:0)
 within 3 "$secs" || fail "kms-call -o killed.mp4 after SIGKILL plays $secs s"
 pass "kms-call -o call.mp4 killed after 6 s plays $secs s"
+
+# 12. Segments: a new file every 2 s with the index and the date in its name, the newest 2 kept,
+# and the hook run once per file with what it needs in its environment.
+run "$R" -q -t 7 --segment 2 --max-files 2 test:av -o 'seg-%Y%m%d-%02i.mkv' --events ev12.jsonl \
+  --on-segment 'echo "$KMS_SEGMENT_INDEX $KMS_SEGMENT_PATH $KMS_SEGMENT_DURATION $KMS_SEGMENT_BYTES" >>hook.log'
+expect_rc 0 "segments"
+day=$(date +%Y%m%d)
+made=$(jq -s '[.[] | select(.type=="segment")] | length' ev12.jsonl)
+(( made == 4 )) || fail "segments: $made files for -t 7 --segment 2"
+[[ $(ls seg-* | paste -sd' ') == "seg-$day-02.mkv seg-$day-03.mkv" ]] || fail "segments: kept $(ls seg-*)"
+jq -se '[.[] | select(.type=="deleted") | .path] == ["seg-'"$day"'-00.mkv", "seg-'"$day"'-01.mkv"]' ev12.jsonl >/dev/null ||
+  fail "segments: deleted events"
+for i in 0 1 2; do
+  read -r idx p d b < <(sed -n "$((i + 1))p" hook.log)
+  [[ $idx == "$i" && $p == "seg-$day-0$i.mkv" && $b -gt 10000 ]] || fail "segments: hook line $((i + 1)): $idx $p $d $b"
+  within "$(echo "($d - 2)^2" | bc -l)" 0.04 || fail "segments: segment $i lasts $d s"
+done
+[[ $(wc -l <hook.log) == 4 ]] || fail "segments: the hook ran $(wc -l <hook.log) times"
+secs=$(stream_secs "seg-$day-02.mkv" v:0)
+within 1.8 "$secs" || fail "segments: seg 2 plays $secs s"
+pass "--segment 2 for 7 s: 4 files named by date and index, the oldest 2 deleted, the hook run 4 times"

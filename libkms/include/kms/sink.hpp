@@ -2,6 +2,9 @@
 // "null:" (discarded) or "display:" (shown and played).
 #pragma once
 
+#include <ctime>
+#include <functional>
+
 #include "kms/pipeline.hpp"
 #include "kms/uri.hpp"
 
@@ -10,6 +13,19 @@ namespace kms {
 struct SinkOptions {
     /// "webm", "matroska", "mp4"; empty to take it from the file's extension.
     std::string format;
+    /// Files: a new file every this many seconds or bytes (0: one file), cut at a video key
+    /// frame. The path then takes strftime fields and %i, or %0Ni, for the file's index from 0
+    /// ("cam-%Y%m%d-%H%M%S.mkv"); a path with neither gets "-%i" before its extension.
+    double segment_s = 0;
+    unsigned long long segment_bytes = 0;
+};
+
+/// A finished file of a segmented Sink.
+struct Segment {
+    std::string path;
+    unsigned index = 0;
+    double duration_s = 0;
+    long long bytes = 0;
 };
 
 class Sink : public Element {
@@ -24,6 +40,10 @@ class Sink : public Element {
     std::string container() const;
     /// Whether a stream of this media type ("video/x-vp8") goes in untouched.
     bool takes_as_is(const std::string& media) const;
+    /// Segmented: fn runs on the main loop each time a file is finished.
+    void on_segment(std::function<void(const Segment&)> fn);
+    /// The file's path for segment index at time t (strftime fields in local time).
+    static std::string segment_path(const std::string& pattern, unsigned index, time_t t);
 };
 
 }  // namespace kms

@@ -62,6 +62,8 @@ struct Element::Core : std::enable_shared_from_this<Element::Core> {
 
     /// A GStreamer error inside this element, in the user's words (the path, the URI).
     virtual std::string describe_error(const GError* e, ErrorCode code) const;
+    /// An element message (GST_MESSAGE_ELEMENT) posted from inside the bin, on the main loop.
+    virtual void on_element_message(GstMessage* /*msg*/) {}
     /// What kind of failure an error inside this element is, given the generic reading.
     virtual ErrorCode classify(const GError* /*e*/, ErrorCode code) const { return code; }
 

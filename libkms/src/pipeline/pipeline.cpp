@@ -383,6 +383,11 @@ void Pipeline::Impl::on_bus(GstMessage* msg) {
             finish_failed(Error(code, text));
             break;
         }
+        case GST_MESSAGE_ELEMENT:
+            for (auto& el : elements)
+                if (gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg), GST_OBJECT(el->bin.get())))
+                    el->on_element_message(msg);
+            break;
         default:
             on_routine_message(msg, pipeline.get(), log::pipeline());
             break;

@@ -5,8 +5,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "core/log.hpp"
 #include "kms/runtime.hpp"
@@ -32,12 +36,17 @@ const Muxer kMuxers[] = {
 
 struct SinkCore : Element::Core {
     MediaUri uri;
-    std::string container;      // "" for null: and display:
-    GstElement* mux = nullptr;  // borrowed: the bin owns it
+    SinkOptions opt;
+    std::string container;        // "" for null: and display:
+    GstElement* mux = nullptr;    // borrowed: the bin owns it
+    GstElement* split = nullptr;  // splitmuxsink when segmented (it owns mux then)
     std::mutex mutex;
     unsigned made = 0;
+    std::string pattern;  // segmented: the path with %i and strftime fields
+    std::function<void(const Segment&)> segment_done;
+    std::map<std::string, GstClockTime> opened;  // segment path -> running time it began
 
-    SinkCore(const MediaUri& u) : Core("sink"), uri(u) {}
+    SinkCore(const MediaUri& u, SinkOptions o) : Core("sink"), uri(u), opt(std::move(o)) {}
 
     std::string where() const {
         return uri.kind == MediaUri::Kind::Stdio ? std::string("stdout") : uri.location;
@@ -83,6 +92,7 @@ struct SinkCore : Element::Core {
             // then refuses the killed file. Here each fragment holds one run per track.
             g_object_set(mux, "fragment-duration", 1000u, nullptr);
         }
+        if (!stream && (opt.segment_s > 0 || opt.segment_bytes > 0)) return build_segments();
         GstElement* out = nullptr;
         if (stream) {
             out = make_element("fdsink", "gstreamer1.0-plugins-base", "out");
@@ -96,6 +106,64 @@ struct SinkCore : Element::Core {
         if (!gst_element_link(mux, out))
             throw Error(ErrorCode::Runtime, "cannot link " + container + " to its output");
     }
+
+    // splitmuxsink around the muxer: a new file at a key frame once the current one is long
+    // or big enough, each finalised as a whole file.
+    void build_segments() {
+        require_elements({{"splitmuxsink", "gstreamer1.0-plugins-good"}});
+        pattern = uri.location;
+        if (pattern.find('%') == std::string::npos) {
+            const size_t slash = pattern.rfind('/');
+            size_t dot = pattern.rfind('.');
+            if (dot == std::string::npos || (slash != std::string::npos && dot < slash))
+                dot = pattern.size();
+            pattern.insert(dot, "-%i");
+        }
+        ::unlink(uri.location.c_str());  // the check above made it; the segments are the files
+        split = make_element("splitmuxsink", "gstreamer1.0-plugins-good", "split");
+        g_object_set(split, "muxer", mux, "max-size-time", guint64(opt.segment_s * GST_SECOND),
+                     "max-size-bytes", guint64(opt.segment_bytes), "send-keyframe-requests",
+                     opt.segment_s > 0 && opt.segment_bytes == 0, nullptr);
+        auto* weak = new std::weak_ptr<Core>(weak_from_this());
+        g_signal_connect_data(
+            split, "format-location-full",
+            G_CALLBACK(+[](GstElement*, guint index, GstSample*, gpointer d) -> gchar* {
+                auto self = static_cast<std::weak_ptr<Core>*>(d)->lock();
+                if (!self) return nullptr;
+                const auto& s = static_cast<SinkCore&>(*self);
+                return g_strdup(Sink::segment_path(s.pattern, index, std::time(nullptr)).c_str());
+            }),
+            weak, [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
+            GConnectFlags(0));
+        gst_bin_add(GST_BIN(bin.get()), split);
+    }
+
+    // splitmuxsink says when a file opens and closes (running times), on the main loop.
+    void on_element_message(GstMessage* msg) override {
+        const GstStructure* st = gst_message_get_structure(msg);
+        if (!split || !st) return;
+        const std::string what = gst_structure_get_name(st);
+        const char* location = gst_structure_get_string(st, "location");
+        GstClockTime rt = GST_CLOCK_TIME_NONE;
+        gst_structure_get_clock_time(st, "running-time", &rt);
+        if (!location) return;
+        if (what == "splitmuxsink-fragment-opened") {
+            opened[location] = rt;
+        } else if (what == "splitmuxsink-fragment-closed") {
+            Segment seg;
+            seg.path = location;
+            seg.index = segments_closed++;
+            auto it = opened.find(location);
+            if (it != opened.end() && GST_CLOCK_TIME_IS_VALID(rt) &&
+                GST_CLOCK_TIME_IS_VALID(it->second))
+                seg.duration_s = double(rt - it->second) / GST_SECOND;
+            if (it != opened.end()) opened.erase(it);
+            struct stat st_file = {};
+            seg.bytes = ::stat(location, &st_file) == 0 ? st_file.st_size : 0;
+            if (segment_done) segment_done(seg);
+        }
+    }
+    unsigned segments_closed = 0;
 
     GstPadTemplate* mux_template(const std::string& kind) const {
         return mux ? gst_element_get_pad_template(mux, (kind + "_%u").c_str()) : nullptr;
@@ -130,7 +198,12 @@ struct SinkCore : Element::Core {
         std::lock_guard lock(mutex);
         GstPad* target = nullptr;
         gst::PadPtr owned;
-        if (mux) {
+        if (split) {
+            // splitmuxsink takes one video stream, on its pad "video".
+            target = gst_element_request_pad_simple(split, kind == "video" ? "video" : "audio_%u");
+            if (!target) return nullptr;
+            owned.reset(target);
+        } else if (mux) {
             target = gst_element_request_pad_simple(mux, (kind + "_%u").c_str());
             if (!target) return nullptr;
             owned.reset(target);  // the muxer keeps its own reference
@@ -175,7 +248,8 @@ SinkCore& core_of(const Element& e) {
 
 }  // namespace
 
-Sink::Sink(const MediaUri& uri, SinkOptions options) : Element(std::make_shared<SinkCore>(uri)) {
+Sink::Sink(const MediaUri& uri, SinkOptions options)
+    : Element(std::make_shared<SinkCore>(uri, options)) {
     init();
     auto& c = core_of(*this);
     switch (uri.kind) {
@@ -204,6 +278,48 @@ std::string Sink::container() const {
 bool Sink::takes_as_is(const std::string& media) const {
     gst::CapsPtr caps(gst_caps_new_empty_simple(media.c_str()));
     return core_of(*this).takes_as_is(caps.get());
+}
+
+void Sink::on_segment(std::function<void(const Segment&)> fn) {
+    core_of(*this).segment_done = std::move(fn);
+}
+
+std::string Sink::segment_path(const std::string& pattern, unsigned index, time_t t) {
+    // %i and %0Ni first (strftime has no %i), then strftime; "%%" stays for strftime.
+    std::string p;
+    for (size_t i = 0; i < pattern.size(); ++i) {
+        if (pattern[i] != '%' || i + 1 == pattern.size()) {
+            p += pattern[i];
+            continue;
+        }
+        size_t j = i + 1;
+        int width = 0;
+        bool zero = false;
+        if (pattern[j] == '0') zero = true;
+        while (j < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[j])))
+            width = width * 10 + (pattern[j++] - '0');
+        if (j < pattern.size() && pattern[j] == 'i') {
+            char num[32];
+            if (zero)
+                std::snprintf(num, sizeof num, "%0*u", width, index);
+            else
+                std::snprintf(num, sizeof num, "%*u", width, index);
+            p += num;
+            i = j;
+        } else {
+            p += pattern.substr(i, 2);
+            ++i;
+        }
+    }
+    std::tm tm = {};
+    localtime_r(&t, &tm);
+    char out[4096];
+    // The user's path is the format, by design (as date +FORMAT).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    const size_t n = std::strftime(out, sizeof out, p.c_str(), &tm);
+#pragma GCC diagnostic pop
+    return n ? std::string(out, n) : p;
 }
 
 }  // namespace kms
