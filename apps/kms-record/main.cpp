@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <optional>
 
 #include "common/output.hpp"
@@ -114,7 +115,12 @@ int record(Tool& tool, const RecordOptions& o) {
         throw Error(ErrorCode::InvalidArgument,
                     "--no-audio and --no-video leave nothing to record");
     const MediaUri in = parse_source_uri(o.source);
-    const MediaUri out = parse_sink_uri(o.output);
+    MediaUri out = parse_sink_uri(o.output);
+    const bool segmenting = o.segment > 0 || !o.segment_size.empty();
+    // One file: its path takes strftime fields too (cron: -o 'cam-%Y%m%d-%H.mkv').
+    if (out.kind == MediaUri::Kind::File && !segmenting &&
+        out.location.find('%') != std::string::npos)
+        out.location = Sink::segment_path(out.location, 0, std::time(nullptr));
     if (out.kind != MediaUri::Kind::File && out.kind != MediaUri::Kind::Stdio)
         throw Error(ErrorCode::InvalidArgument,
                     "-o " + out.redacted() + ": kms-record writes a file or - (stdout)");
