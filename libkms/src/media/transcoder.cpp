@@ -22,11 +22,11 @@ Chain chain_for(const GstCaps* caps, bool as_is, const std::string& encoder) {
                                   ? gst_structure_get_name(gst_caps_get_structure(caps, 0))
                                   : "";
     Chain c;
-    c.description = kQueue;
     if (as_is) {
-        if (std::string p = parser_for(media); !p.empty()) c.description += " ! " + p;
+        c.description = parser_for(media);
         return c;
     }
+    c.description = kQueue;
     c.passthrough = false;
     const bool raw = media == "video/x-raw" || media == "audio/x-raw";
     if (!raw) c.description += " ! " + decoder_for(const_cast<GstCaps*>(caps), media);

@@ -14,9 +14,10 @@ struct Chain {
     bool passthrough = true;
 };
 
-/// The chain for a stream with caps: a queue (and the stream's parser, which lets a muxer pick
-/// the H.264 stream format) when as_is; else a queue, the decoder unless the stream is raw,
-/// and encoder ("" keeps it raw). Throws Error(BadInput) when nothing decodes the stream.
+/// The chain for a stream with caps: when as_is, only the stream's parser, which lets a muxer
+/// pick the H.264 stream format ("" for none: a direct link); else a queue (decoding gets a
+/// thread of its own), the decoder unless the stream is raw, and encoder ("" keeps it raw).
+/// Throws Error(BadInput) when nothing decodes the stream.
 Chain chain_for(const GstCaps* caps, bool as_is, const std::string& encoder);
 
 /// A parser that converts between the stream formats muxers take ("h264parse"), or "".

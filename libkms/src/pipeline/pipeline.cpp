@@ -256,26 +256,32 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
         if (as_is && !raw && transcode == Transcode::Force && !to.encoder(kind).empty())
             as_is = false;
         const media::Chain chain = media::chain_for(caps.get(), as_is, to.encoder(kind));
-        GstElement* bin = make_bin(chain.description);
-        gst_bin_add(GST_BIN(pipeline.get()), bin);
+        // Passthrough needs no element of its own unless a parser must convert the stream
+        // format: the source's queue already gives the stream a thread (each element less is a
+        // thread hand-off less per buffer).
+        GstElement* bin = chain.description.empty() ? nullptr : make_bin(chain.description);
+        if (bin) gst_bin_add(GST_BIN(pipeline.get()), bin);
         GstPad* sink = to.request_sink(kind);
         if (!sink) {
-            gst_bin_remove(GST_BIN(pipeline.get()), bin);
+            if (bin) gst_bin_remove(GST_BIN(pipeline.get()), bin);
             warn(from.name + "'s " + kind + " is left out: " + to.name + " takes no more " + kind);
             discard(pad);
             return;
         }
-        gst::PadPtr out(gst_element_get_static_pad(bin, "src"));
-        gst::PadPtr in(gst_element_get_static_pad(bin, "sink"));
+        gst::PadPtr out(bin ? gst_element_get_static_pad(bin, "src") : gst::ref(pad).release());
+        gst::PadPtr in(bin ? gst_element_get_static_pad(bin, "sink") : nullptr);
         if (GstPadLinkReturn r = gst_pad_link(out.get(), sink); r != GST_PAD_LINK_OK)
             throw Error(ErrorCode::Runtime, to.name + " refused " + from.name + "'s " + kind +
                                                 " (" + gst_pad_link_get_name(r) + ")");
-        gst_element_sync_state_with_parent(bin);
-        if (GstPadLinkReturn r = gst_pad_link(pad, in.get()); r != GST_PAD_LINK_OK)
-            throw Error(ErrorCode::Runtime, "cannot link " + from.name + "'s " + kind + " (" +
-                                                gst_pad_link_get_name(r) + ")");
+        if (bin) {
+            gst_element_sync_state_with_parent(bin);
+            if (GstPadLinkReturn r = gst_pad_link(pad, in.get()); r != GST_PAD_LINK_OK)
+                throw Error(ErrorCode::Runtime, "cannot link " + from.name + "'s " + kind + " (" +
+                                                    gst_pad_link_get_name(r) + ")");
+        }
         std::string makes;
-        LinkInfo info{kind, media, "", chain.passthrough, chain_factories(bin, makes)};
+        LinkInfo info{kind, media, "", chain.passthrough,
+                      bin ? chain_factories(bin, makes) : std::vector<std::string>{}};
         info.to = chain.passthrough || makes.empty() ? media : makes;
         {
             std::lock_guard lock(links_mutex);
@@ -312,7 +318,10 @@ void Pipeline::Impl::hold_until_all_exposed(Element::Core& from, GstPad* pad) {
         gst::PadPtr pad;
         std::atomic<gulong> id{0};
         void release() {
-            if (gulong i = id.exchange(0)) gst_pad_remove_probe(pad.get(), i);
+            if (gulong i = id.exchange(0)) {
+                KMS_LOG(pipeline, DEBUG, "releasing the hold on %s", GST_OBJECT_NAME(pad.get()));
+                gst_pad_remove_probe(pad.get(), i);
+            }
         }
     };
     auto hold = std::make_shared<Hold>();
@@ -320,6 +329,8 @@ void Pipeline::Impl::hold_until_all_exposed(Element::Core& from, GstPad* pad) {
     hold->id = gst_pad_add_probe(
         pad, GST_PAD_PROBE_TYPE_BLOCK_DOWNSTREAM,
         [](GstPad*, GstPadProbeInfo*, gpointer) { return GST_PAD_PROBE_OK; }, nullptr, nullptr);
+    KMS_LOG(pipeline, DEBUG, "holding %s until %s shows all its streams", GST_OBJECT_NAME(pad),
+            from.name.c_str());
     from.when_all_exposed([hold] { hold->release(); });
     std::weak_ptr<Impl> weak = weak_from_this();
     const std::string name = from.name;
