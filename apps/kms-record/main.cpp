@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <optional>
@@ -48,6 +49,9 @@ struct RecordOptions {
     std::string segment_size;
     unsigned max_files = 0;
     std::string max_total_size;
+    std::string max_size;
+    std::vector<std::string> tracks;
+    double tracks_timeout = 5;
     std::string on_segment;
 };
 
@@ -242,6 +246,21 @@ int record(Tool& tool, const RecordOptions& o) {
     if (tool.common().duration > 0)
         loop.after(static_cast<unsigned>(tool.common().duration * 1000), stop);
     bool no_media = false;
+    // --tracks: every kind asked for must have come by then; one that has not is reported, as
+    // an event and on stderr, and the recording goes on with what came.
+    if (!o.tracks.empty())
+        loop.after(static_cast<unsigned>(o.tracks_timeout * 1000), [&] {
+            for (const auto& kind : o.tracks) {
+                const bool came = std::any_of(links.begin(), links.end(),
+                                              [&](const LinkInfo& l) { return l.kind == kind; });
+                if (came) continue;
+                events.emit("track-missing", Json{{"kind", kind}, {"after", o.tracks_timeout}});
+                tool.end_progress();
+                tool.say(0, "warning: no " + kind + " from " + in.redacted() + " within " +
+                                std::to_string(int(o.tracks_timeout)) +
+                                " s (--tracks); recording without it");
+            }
+        });
     if (o.media_timeout > 0)
         loop.after(static_cast<unsigned>(o.media_timeout * 1000), [&] {
             if (media) return;
@@ -254,6 +273,19 @@ int record(Tool& tool, const RecordOptions& o) {
     tool.say(1, "recording " + in.redacted() + " into " + where);
     pipeline.start();
     unsigned ticks = 0;
+    const unsigned long long max_size =
+        o.max_size.empty() ? 0 : parse_size(o.max_size, "--max-size");
+    bool size_reached = false;
+    // --max-size: checked 4 times a second; the stop finishes the file, so it ends a little
+    // above the limit (what the muxer still holds).
+    if (max_size && !to_stdout && !segmented)
+        loop.every(250, [&] {
+            if (size_reached || file_size(path) < static_cast<long long>(max_size)) return true;
+            size_reached = true;
+            events.emit("limit", Json{{"maxSize", max_size}});
+            stop();
+            return false;
+        });
     loop.every(1000, [&] {
         ++ticks;
         char line[120];
@@ -356,6 +388,18 @@ int main(int argc, char** argv) {
                    "Run CMD (with /bin/sh) for each finished segment, with KMS_SEGMENT_PATH, "
                    "_INDEX, _DURATION and _BYTES in its environment")
         ->option_text("CMD");
+    app.add_option("--max-size", o.max_size,
+                   "Stop, finishing the file, once it reaches SIZE (500k, 10M, 2G)")
+        ->option_text("SIZE");
+    app.add_option("--tracks", o.tracks,
+                   "Kinds that must come (audio,video); one missing after --tracks-timeout is "
+                   "reported")
+        ->delimiter(',')
+        ->check(CLI::IsMember({"audio", "video"}))
+        ->option_text("KINDS");
+    app.add_option("--tracks-timeout", o.tracks_timeout, "How long --tracks waits (default 5)")
+        ->check(seconds_check(false))
+        ->option_text("SECONDS");
     app.add_option("--media-timeout", o.media_timeout,
                    "Exit 6, leaving no file, if no media comes within SECONDS")
         ->check(seconds_check(true))

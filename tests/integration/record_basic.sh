@@ -144,3 +144,23 @@ done
 secs=$(stream_secs "seg-$day-02.mkv" v:0)
 within 1.8 "$secs" || fail "segments: seg 2 plays $secs s"
 pass "--segment 2 for 7 s: 4 files named by date and index, the oldest 2 deleted, the hook run 4 times"
+
+# 13. --max-size: the recording stops near the size, finished (its duration stated).
+start=$(date +%s.%N)
+run "$R" -q test:av -o capped.mkv --max-size 300k --events ev13.jsonl
+expect_rc 0 "--max-size"
+size=$(stat -c %s capped.mkv)
+(( size >= 300000 && size < 600000 )) || fail "--max-size 300k: $size bytes"
+d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 capped.mkv)
+[[ $d != N/A ]] && within 0.3 "$d" || fail "--max-size: duration $d"
+jq -se '[.[] | select(.type=="limit" and .maxSize==300000)] | length == 1' ev13.jsonl >/dev/null || fail "--max-size: no limit event"
+pass "--max-size 300k stops at $size bytes with a finished file"
+
+# 14. --tracks: a kind asked for that never comes is reported, not silently left out.
+run "$R" -t 3 --tracks audio,video --tracks-timeout 1 test:video -o novideo.webm --events ev14.jsonl 2>err14
+expect_rc 0 "--tracks"
+jq -se '[.[] | select(.type=="track-missing" and .kind=="audio")] | length == 1' ev14.jsonl >/dev/null ||
+  fail "--tracks: no track-missing event: $(cat ev14.jsonl)"
+grep -q "no audio from test:video within 1 s" err14 || fail "--tracks: stderr: $(cat err14)"
+! jq -se '[.[] | select(.type=="track-missing" and .kind=="video")] | length > 0' ev14.jsonl >/dev/null || fail "--tracks: video reported missing"
+pass "--tracks audio,video reports the audio that never came"
