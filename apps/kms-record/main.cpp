@@ -173,13 +173,10 @@ int record(Tool& tool, const RecordOptions& o) {
     Loop loop;
     EventWriter& events = tool.events();
     std::optional<Error> failure;
-    bool ended = false, media = false;
+    bool media = false;
     std::vector<LinkInfo> links;
     Pipeline::Callbacks cb;
-    cb.ended = [&] {
-        ended = true;
-        loop.quit();
-    };
+    cb.ended = [&] { loop.quit(); };
     cb.failed = [&](const Error& e) {
         if (!failure) failure = e;
         loop.quit();
@@ -340,7 +337,6 @@ int record(Tool& tool, const RecordOptions& o) {
         res.finish();
     }
     if (failure) throw *failure;
-    (void)ended;
     return kOk;
 }
 

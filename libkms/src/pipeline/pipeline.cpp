@@ -332,9 +332,7 @@ void Pipeline::Impl::hold_until_all_exposed(Element::Core& from, GstPad* pad) {
     KMS_LOG(pipeline, DEBUG, "holding %s until %s shows all its streams", GST_OBJECT_NAME(pad),
             from.name.c_str());
     from.when_all_exposed([hold] { hold->release(); });
-    std::weak_ptr<Impl> weak = weak_from_this();
-    const std::string name = from.name;
-    post_to_main([weak, hold, name] {
+    post_to_main([hold] {
         g_timeout_add_full(
             G_PRIORITY_DEFAULT, kStreamsWaitMs,
             [](gpointer d) -> gboolean {
@@ -344,8 +342,6 @@ void Pipeline::Impl::hold_until_all_exposed(Element::Core& from, GstPad* pad) {
             },
             new std::shared_ptr<Hold>(hold),
             [](gpointer d) { delete static_cast<std::shared_ptr<Hold>*>(d); });
-        (void)weak;
-        (void)name;
     });
 }
 

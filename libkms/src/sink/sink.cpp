@@ -207,16 +207,6 @@ struct SinkCore : Element::Core {
             target = gst_element_request_pad_simple(mux, (kind + "_%u").c_str());
             if (!target) return nullptr;
             owned.reset(target);  // the muxer keeps its own reference
-            // An empty buffer (a jitter buffer's lost packet, an RTP gap) becomes an empty
-            // sample, and a fragmented MP4 with one is unreadable to ffmpeg until finalised.
-            gst_pad_add_probe(
-                target, GST_PAD_PROBE_TYPE_BUFFER,
-                [](GstPad*, GstPadProbeInfo* info, gpointer) {
-                    return gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info)) == 0
-                               ? GST_PAD_PROBE_DROP
-                               : GST_PAD_PROBE_OK;
-                },
-                nullptr, nullptr);
         } else {
             const bool video = kind == "video";
             std::string desc = "fakesink sync=false async=false";

@@ -28,7 +28,6 @@ struct SourceCore : Element::Core {
     bool held = false;
     bool prepared = false;
     bool joined = false;
-    bool live = false;
     bool rtsp_pads_done = false;  // rtspsrc made all its pads (mutex)
     unsigned rtsp_parsing = 0;    // their parsebins yet to expose a stream (mutex)
     std::function<void()> ended;
@@ -165,14 +164,9 @@ struct SourceCore : Element::Core {
             g_object_set(reader.get(), "location", uri.location.c_str(), nullptr);
         }
         parse.reset(GST_ELEMENT(gst_object_ref_sink(make_element("parsebin", kBase))));
-        on_pad(parse.get(), "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
-                   if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
-                       static_cast<SourceCore*>(self.get())->on_parsed_pad(pad);
-               }));
-        on_pad(parse.get(), "no-more-pads", G_CALLBACK(+[](GstElement*, gpointer d) {
-                   if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
-                       static_cast<SourceCore*>(self.get())->on_no_more_pads();
-               }));
+        on_signal(parse.get(), "pad-added", G_CALLBACK(pad_handler<&SourceCore::on_parsed_pad>));
+        on_signal(parse.get(), "no-more-pads",
+                  G_CALLBACK(done_handler<&SourceCore::on_no_more_pads>));
     }
 
     // An RTSP camera: rtspsrc gives one RTP pad per stream when the pipeline plays; a parsebin
@@ -185,44 +179,33 @@ struct SourceCore : Element::Core {
         if (!opt.rtsp_transport.empty())
             gst_util_set_object_arg(G_OBJECT(rtsp), "protocols", opt.rtsp_transport.c_str());
         gst_bin_add(GST_BIN(bin.get()), rtsp);
-        on_pad(rtsp, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* pad, gpointer d) {
-                   if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
-                       static_cast<SourceCore*>(self.get())->on_rtsp_pad(pad);
-               }));
-        on_pad(rtsp, "no-more-pads", G_CALLBACK(+[](GstElement*, gpointer d) {
-                   if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
-                       static_cast<SourceCore*>(self.get())->rtsp_stream_exposed(true);
-               }));
-        live = true;
+        on_signal(rtsp, "pad-added", G_CALLBACK(pad_handler<&SourceCore::on_rtsp_pad>));
+        on_signal(rtsp, "no-more-pads", G_CALLBACK(done_handler<&SourceCore::on_rtsp_pads_done>));
     }
 
     // Every stream is exposed once rtspsrc has made all its pads and the parsebin of each has
     // exposed its stream.
-    void rtsp_stream_exposed(bool all_rtp_pads) {
-        bool done = false;
+    void on_rtsp_pads_done() { rtsp_progress(true); }
+    void on_rtsp_stream_done() { rtsp_progress(false); }
+    void rtsp_progress(bool all_rtp_pads) {
         {
             std::lock_guard lock(mutex);
             if (all_rtp_pads)
                 rtsp_pads_done = true;
             else if (rtsp_parsing)
                 --rtsp_parsing;
-            done = rtsp_pads_done && rtsp_parsing == 0;
+            if (!rtsp_pads_done || rtsp_parsing) return;
         }
-        if (done) announce_all_exposed();
+        announce_all_exposed();
     }
 
     // Streaming thread (rtspsrc's): a parsebin for the stream, linked before returning.
     void on_rtsp_pad(GstPad* pad) {
         GstElement* parser = gst_element_factory_make("parsebin", nullptr);
         if (!parser) return;
-        on_pad(parser, "pad-added", G_CALLBACK(+[](GstElement*, GstPad* p, gpointer d) {
-                   if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
-                       static_cast<SourceCore*>(self.get())->on_parsed_pad(p);
-               }));
-        on_pad(parser, "no-more-pads", G_CALLBACK(+[](GstElement*, gpointer d) {
-                   if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
-                       static_cast<SourceCore*>(self.get())->rtsp_stream_exposed(false);
-               }));
+        on_signal(parser, "pad-added", G_CALLBACK(pad_handler<&SourceCore::on_parsed_pad>));
+        on_signal(parser, "no-more-pads",
+                  G_CALLBACK(done_handler<&SourceCore::on_rtsp_stream_done>));
         {
             std::lock_guard lock(mutex);
             ++rtsp_parsing;
@@ -234,8 +217,24 @@ struct SourceCore : Element::Core {
             KMS_LOG(source, WARNING, "cannot link an RTSP stream: %s", gst_pad_link_get_name(r));
     }
 
-    // A signal handler holding a weak reference to this core.
-    void on_pad(GstElement* e, const char* signal, GCallback fn) {
+    // Signal handlers that call a member through the weak reference they are given.
+    static SourceCore* self_of(gpointer d, std::shared_ptr<Core>& keep) {
+        keep = static_cast<std::weak_ptr<Core>*>(d)->lock();
+        return static_cast<SourceCore*>(keep.get());
+    }
+    template <void (SourceCore::*Fn)(GstPad*)>
+    static void pad_handler(GstElement*, GstPad* pad, gpointer d) {
+        std::shared_ptr<Core> keep;
+        if (SourceCore* s = self_of(d, keep)) (s->*Fn)(pad);
+    }
+    template <void (SourceCore::*Fn)()>
+    static void done_handler(GstElement*, gpointer d) {
+        std::shared_ptr<Core> keep;
+        if (SourceCore* s = self_of(d, keep)) (s->*Fn)();
+    }
+
+    // Connects a handler that gets a weak reference to this core.
+    void on_signal(GstElement* e, const char* signal, GCallback fn) {
         auto* weak = new std::weak_ptr<Core>(weak_from_this());
         std::lock_guard lock(mutex);
         signals.emplace_back(
