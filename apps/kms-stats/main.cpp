@@ -1,0 +1,225 @@
+// kms-stats: the numbers behind a file, a live source or a call (issue 10). Probe measures a
+// file or a source without decoding it; summarise reads the event stream of any kms tool; both
+// answer --assert thresholds and write Prometheus textfiles; plot draws a call over time.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "assertions.hpp"
+#include "common/tool.hpp"
+#include "kms/loop.hpp"
+#include "probe.hpp"
+#include "report.hpp"
+#include "summary.hpp"
+
+namespace {
+
+using namespace kms;
+using namespace kms::app;
+using namespace kms::stats;
+
+constexpr const char* kExamples =
+    "  # a file, measured: codec, size, frame rate, bitrate and peak, key frames, gaps\n"
+    "  kms-stats talk.mp4\n"
+    "  # ten seconds of a camera, as JSON\n"
+    "  kms-stats -t 10 --json rtsp://cam.local/stream\n"
+    "  # a call's events, summarised: bitrate, loss, jitter, round-trip time, set-up\n"
+    "  kms-call answer --events call.jsonl ... ; kms-stats --events-in call.jsonl\n"
+    "  # from cron: fail (exit 8) when a call lost too much or took too long to answer\n"
+    "  kms-stats --events-in call.jsonl --assert 'loss < 1%' --assert 'rtt.p95 < 150ms'\n"
+    "  # a Prometheus textfile for node_exporter\n"
+    "  kms-stats --events-in call.jsonl --prometheus /var/lib/node_exporter/kms.prom\n"
+    "  # the call over time, as a picture\n"
+    "  kms-stats plot call.jsonl -o call.svg\n";
+
+struct StatsOptions {
+    std::string input;
+    std::string events_in;
+    std::vector<std::string> asserts;
+    std::string prometheus;
+    double gap = 0.5;
+    std::string plot_events;
+    std::string plot_output;
+};
+
+Summary read_summary(const std::string& path) {
+    if (path.empty() || path == "-") return summarise(std::cin, "stdin");
+    std::ifstream in(path);
+    if (!in) throw Error(ErrorCode::BadInput, path + ": cannot be read");
+    return summarise(in, path);
+}
+
+// Parses every --assert before anything is measured: a typo must not cost a ten-second probe.
+std::vector<Assertion> parse_asserts(const StatsOptions& o, const std::vector<KnownMetric>& known) {
+    std::vector<Assertion> out;
+    for (const auto& text : o.asserts) {
+        try {
+            out.push_back(parse_assertion(text, known));
+        } catch (const AssertSyntax& e) {
+            throw Error(ErrorCode::InvalidArgument, caret_message(text, e));
+        }
+    }
+    return out;
+}
+
+// Every assertion is checked and reported; the exit is 8 when any failed.
+int check(Tool& tool, const std::vector<Assertion>& asserts, const Metrics& metrics) {
+    int failed = 0;
+    for (const auto& a : asserts) {
+        const Verdict v = evaluate(a, metrics);
+        if (!v.ok) {
+            ++failed;
+            tool.say(-1, "assertion failed: " + v.line);
+        } else {
+            tool.say(1, "assertion holds: " + v.line);
+        }
+    }
+    return failed ? kAssert : kOk;
+}
+
+Json verdicts(const std::vector<Assertion>& asserts, const Metrics& metrics) {
+    Json out = Json::array();
+    for (const auto& a : asserts) {
+        const Verdict v = evaluate(a, metrics);
+        out.push_back(Json{{"assert", a.text},
+                           {"ok", v.ok},
+                           {"measured", v.measured ? Json(v.value) : Json(nullptr)}});
+    }
+    return out;
+}
+
+int run_probe(Tool& tool, const StatsOptions& o) {
+    const auto asserts = parse_asserts(o, probe_metric_names());
+    ProbeOptions po;
+    po.input = o.input;
+    po.duration = tool.common().duration;
+    po.gap_threshold = o.gap;
+    // The first SIGINT/SIGTERM ends a live measurement early, and the figures so far are kept.
+    Loop loop;
+    tool.handle_signals(loop, [&] { loop.quit(); });
+    const ProbeResult r = probe(po, loop);
+    const Metrics metrics = probe_metrics(r);
+    if (!o.prometheus.empty()) write_prometheus(o.prometheus, probe_samples(r));
+    Json doc = probe_json(r);
+    if (!asserts.empty()) doc["asserts"] = verdicts(asserts, metrics);
+    tool.events().emit("probe", doc);
+    if (tool.common().json) {
+        std::printf("%s\n", doc.dump().c_str());
+    } else if (!tool.common().quiet) {
+        print_probe(stdout, r);
+    }
+    std::fflush(stdout);
+    return check(tool, asserts, metrics);
+}
+
+int run_summary(Tool& tool, const StatsOptions& o) {
+    const auto asserts = parse_asserts(o, summary_metric_names());
+    if (o.events_in.empty() && ::isatty(STDIN_FILENO))
+        throw Error(ErrorCode::InvalidArgument,
+                    "nothing to read: give a FILE or URI to probe, --events-in FILE, or pipe "
+                    "an event stream into stdin");
+    const Summary s = read_summary(o.events_in);
+    const Metrics metrics = summary_metrics(s);
+    if (!o.prometheus.empty()) write_prometheus(o.prometheus, summary_samples(s));
+    Json doc = summary_json(s);
+    if (!asserts.empty()) doc["asserts"] = verdicts(asserts, metrics);
+    tool.events().emit("summary", doc);
+    if (tool.common().json) {
+        std::printf("%s\n", doc.dump().c_str());
+    } else if (!tool.common().quiet) {
+        print_summary(stdout, s);
+    }
+    std::fflush(stdout);
+    return check(tool, asserts, metrics);
+}
+
+int run_plot(Tool& tool, const StatsOptions& o) {
+    const Summary s = read_summary(o.plot_events);
+    const std::string svg = plot_svg(s);
+    if (o.plot_output == "-") {
+        std::fwrite(svg.data(), 1, svg.size(), stdout);
+        if (std::fflush(stdout) != 0) throw Error(ErrorCode::Io, "stdout: cannot write");
+        return kOk;
+    }
+    // Written beside, then renamed: a reader never sees half a picture.
+    const std::string tmp = o.plot_output + ".part";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << svg;
+        out.close();
+        if (!out) {
+            ::unlink(tmp.c_str());
+            throw Error(ErrorCode::Io, o.plot_output + ": cannot write");
+        }
+    }
+    if (std::rename(tmp.c_str(), o.plot_output.c_str()) != 0) {
+        ::unlink(tmp.c_str());
+        throw Error(ErrorCode::Io, o.plot_output + ": cannot write");
+    }
+    tool.say(1, "wrote " + o.plot_output);
+    if (tool.common().json)
+        std::printf("%s\n", Json{{"output", o.plot_output}, {"events", s.events}}.dump().c_str());
+    return kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Tool tool({"kms-stats",
+               "kms-stats: measure a media file or source, summarise a call's events, check "
+               "thresholds, export to Prometheus, plot",
+               kExamples});
+    tool.catch_signals();
+    CLI::App& app = tool.app();
+    StatsOptions o;
+    app.add_option("input", o.input,
+                   "A file, -, http(s)://, rtsp:// or test: source to probe (measured, never "
+                   "decoded); without one, events are read")
+        ->option_text("FILE|URI");
+    app.add_option("--events-in", o.events_in,
+                   "Read the JSON-lines event stream of a kms tool from FILE (- or none: stdin)")
+        ->option_text("FILE");
+    app.add_option("--assert", o.asserts,
+                   "Exit 8 unless EXPR holds, e.g. 'loss < 1%', 'rtt.p95 < 150ms', "
+                   "'video.fps >= 25' (repeatable; grammar in man kms-stats)")
+        ->option_text("EXPR")
+        ->take_all()
+        ->allow_extra_args(false);
+    app.add_option("--prometheus", o.prometheus,
+                   "Also write the figures to FILE in node_exporter's textfile format (atomically)")
+        ->option_text("FILE");
+    app.add_option("--gap", o.gap,
+                   "Probe: report holes in the timestamps longer than SECONDS "
+                   "(default 0.5)")
+        ->check(seconds_check(false))
+        ->option_text("SECONDS");
+    CLI::App* plot = app.add_subcommand("plot",
+                                        "Draw bitrate, frame rate, loss and RTT of an "
+                                        "event stream over time as SVG");
+    plot->add_option("events", o.plot_events, "The event stream (- for stdin)")
+        ->required()
+        ->option_text("EVENTS");
+    plot->add_option("-o,--output", o.plot_output, "The SVG file to write, or -")
+        ->required()
+        ->option_text("FILE");
+    plot->fallthrough();
+    const int rc = tool.run(argc, argv, [&]() -> int {
+        if (*plot) {
+            if (!o.input.empty() || !o.events_in.empty() || !o.asserts.empty() ||
+                !o.prometheus.empty())
+                throw Error(ErrorCode::InvalidArgument,
+                            "plot takes its events as its own argument, and no --assert or "
+                            "--prometheus");
+            return run_plot(tool, o);
+        }
+        if (!o.input.empty() && !o.events_in.empty())
+            throw Error(ErrorCode::InvalidArgument,
+                        "a FILE|URI to probe and --events-in: give one of the two");
+        return o.input.empty() ? run_summary(tool, o) : run_probe(tool, o);
+    });
+    std::fflush(stdout);
+    std::fflush(stderr);
+    return rc;
+}

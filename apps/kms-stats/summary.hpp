@@ -1,0 +1,68 @@
+// Summarise: the JSON-lines event stream of a kms tool read back into per-track figures,
+// round-trip times and the set-up timing, and the time series that plot draws.
+#pragma once
+
+#include <cstdio>
+#include <istream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kms/events.hpp"
+#include "metrics.hpp"
+
+namespace kms::stats {
+
+struct Point {
+    double t = 0;  ///< seconds since the first event
+    double v = 0;
+};
+using Series = std::vector<Point>;
+
+/// One inbound-rtp or outbound-rtp stream (by SSRC), from its successive stats events.
+struct RtpTrack {
+    bool inbound = true;
+    std::string kind, codec, mid;
+    unsigned long long ssrc = 0;
+    size_t samples = 0;
+    double first_t = 0, last_t = 0;  ///< seconds
+    unsigned long long packets = 0;  ///< received or sent, the last count
+    long long lost = 0;              ///< inbound: packetsLost, the last count (0 when absent)
+    bool lost_reported = false;
+    unsigned long long bytes = 0;
+    unsigned long long frames = 0;  ///< framesDecoded / framesSent
+    std::optional<double> bitrate;  ///< bits per second between the first and last event
+    std::optional<double> fps;
+    double jitter_mean = 0, jitter_max = 0;  ///< seconds
+    Series bitrate_series, fps_series, loss_series;
+};
+
+struct RttSummary {
+    size_t count = 0;
+    double min = 0, mean = 0, p95 = 0, max = 0;  ///< seconds
+    Series series;                               ///< milliseconds over time, for plot
+};
+
+struct Summary {
+    std::string input;
+    size_t events = 0;
+    double duration = 0;  ///< seconds from the first event to the last
+    std::vector<RtpTrack> tracks;
+    RttSummary rtt;
+    Json phases;       ///< the timing event's phases (ms), or null
+    Json since_start;  ///< its sinceProcessStart (ms), or null
+};
+
+/// Reads one JSON object per line; blank lines are skipped. Throws Error(BadInput) naming the
+/// line that is not a JSON object with a type and a timestamp.
+Summary summarise(std::istream& in, const std::string& name);
+
+Json summary_json(const Summary& s);
+void print_summary(std::FILE* out, const Summary& s);
+Metrics summary_metrics(const Summary& s);
+Samples summary_samples(const Summary& s);
+
+/// The SVG of plot: bitrate, frame rate, loss and RTT over time, one panel each.
+std::string plot_svg(const Summary& s);
+
+}  // namespace kms::stats
