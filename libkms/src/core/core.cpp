@@ -23,6 +23,7 @@ GstDebugCategory* cat_webrtc = nullptr;
 GstDebugCategory* cat_pipeline = nullptr;
 GstDebugCategory* cat_source = nullptr;
 GstDebugCategory* cat_sink = nullptr;
+GstDebugCategory* cat_filter = nullptr;
 }  // namespace
 
 namespace log {
@@ -40,6 +41,9 @@ GstDebugCategory* source() {
 }
 GstDebugCategory* sink() {
     return cat_sink;
+}
+GstDebugCategory* filter() {
+    return cat_filter;
 }
 }  // namespace log
 
@@ -86,6 +90,7 @@ void init() {
         GST_DEBUG_CATEGORY_INIT(cat_pipeline, "kms-pipeline", 0, "kms pipeline and connect()");
         GST_DEBUG_CATEGORY_INIT(cat_source, "kms-source", 0, "kms media sources");
         GST_DEBUG_CATEGORY_INIT(cat_sink, "kms-sink", 0, "kms media sinks");
+        GST_DEBUG_CATEGORY_INIT(cat_filter, "kms-filter", 0, "kms media filters");
     });
 }
 

@@ -11,6 +11,7 @@ GstDebugCategory* webrtc();
 GstDebugCategory* pipeline();
 GstDebugCategory* source();
 GstDebugCategory* sink();
+GstDebugCategory* filter();
 
 }  // namespace kms::log
 

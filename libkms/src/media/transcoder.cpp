@@ -57,4 +57,45 @@ std::string encoder_for_container(const std::string& container, const std::strin
     return {};
 }
 
+std::string encoder_for_media(const std::string& media, unsigned kbps) {
+    const std::string k = std::to_string(kbps ? kbps : 2000);
+    const std::string bps = std::to_string((kbps ? kbps : 2000) * 1000);
+    // Real-time settings: the filter's input may be live, and a file goes through fast.
+    if (media == "video/x-vp8")
+        return "videoconvert ! vp8enc deadline=1 cpu-used=8 threads=2 end-usage=vbr "
+               "keyframe-max-dist=60 target-bitrate=" +
+               bps;
+    if (media == "video/x-vp9")
+        return "videoconvert ! vp9enc deadline=1 cpu-used=8 threads=2 end-usage=vbr "
+               "row-mt=true keyframe-max-dist=60 target-bitrate=" +
+               bps;
+    if (media == "video/x-h264")
+        return "videoconvert ! x264enc tune=zerolatency speed-preset=veryfast key-int-max=60 "
+               "bitrate=" +
+               k + " ! h264parse";
+    if (media == "video/x-h265")
+        return "videoconvert ! x265enc tune=zerolatency speed-preset=veryfast key-int-max=60 "
+               "bitrate=" +
+               k + " ! h265parse";
+    const std::string audio = "audioconvert ! audioresample ! ";
+    if (media == "audio/x-opus")
+        return audio + "opusenc bitrate=" + std::to_string(kbps ? kbps * 1000 : 64000);
+    if (media == "audio/x-vorbis") return audio + "vorbisenc";
+    if (media == "audio/mpeg")
+        return audio + "avenc_aac bitrate=" + std::to_string(kbps ? kbps * 1000 : 128000) +
+               " ! aacparse";
+    return {};
+}
+
+std::string media_of_codec(const std::string& codec) {
+    static const char* const kCodecs[][2] = {
+        {"vp8", "video/x-vp8"},   {"vp9", "video/x-vp9"},   {"h264", "video/x-h264"},
+        {"h265", "video/x-h265"}, {"opus", "audio/x-opus"}, {"vorbis", "audio/x-vorbis"},
+        {"aac", "audio/mpeg"},
+    };
+    for (const auto& c : kCodecs)
+        if (codec == c[0]) return c[1];
+    return {};
+}
+
 }  // namespace kms::media

@@ -27,4 +27,11 @@ std::string parser_for(const std::string& media);
 /// Opus, "mp4" H.264 and AAC, "ogg" Opus. "" when the container takes no such kind.
 std::string encoder_for_container(const std::string& container, const std::string& kind);
 
+/// An encoder into media ("video/x-vp8", "audio/x-opus"), from raw media, gst-launch syntax;
+/// kbps 0 for the encoder's default. "" when kms has none for it.
+std::string encoder_for_media(const std::string& media, unsigned kbps);
+
+/// The media type of a codec name: vp8 vp9 h264 h265 opus vorbis aac; "" for another name.
+std::string media_of_codec(const std::string& codec);
+
 }  // namespace kms::media

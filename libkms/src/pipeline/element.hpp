@@ -59,6 +59,14 @@ struct Element::Core : std::enable_shared_from_this<Element::Core> {
     /// A new sink pad of the bin for one more stream of kind; nullptr when it takes no more.
     /// Any thread (see expose()).
     virtual GstPad* request_sink(const std::string& /*kind*/) { return nullptr; }
+    /// request_sink() for a stream that upstream gave with caps (before any decoder connect()
+    /// put in between): a filter encodes its output back into the codec that came in.
+    virtual GstPad* request_sink_for(const std::string& kind, const GstCaps* /*upstream*/) {
+        return request_sink(kind);
+    }
+    /// The element upstream of this one has exposed every stream it will: an element that
+    /// exposes a stream per stream it takes (a filter) has then exposed all of its own.
+    virtual void upstream_all_exposed() {}
 
     /// A GStreamer error inside this element, in the user's words (the path, the URI).
     virtual std::string describe_error(const GError* e, ErrorCode code) const;

@@ -261,7 +261,7 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
         // thread hand-off less per buffer).
         GstElement* bin = chain.description.empty() ? nullptr : make_bin(chain.description);
         if (bin) gst_bin_add(GST_BIN(pipeline.get()), bin);
-        GstPad* sink = to.request_sink(kind);
+        GstPad* sink = to.request_sink_for(kind, caps.get());
         if (!sink) {
             if (bin) gst_bin_remove(GST_BIN(pipeline.get()), bin);
             warn(from.name + "'s " + kind + " is left out: " + to.name + " takes no more " + kind);
@@ -435,6 +435,9 @@ void Pipeline::connect(Element& from, Element& to, Transcode transcode) {
         auto self = weak.lock();
         auto down = weak_b.lock();
         if (self && down) self->link_stream(*raw_a, *down, pad, kind, transcode);
+    });
+    a->when_all_exposed([weak_b] {
+        if (auto down = weak_b.lock()) down->upstream_all_exposed();
     });
 }
 

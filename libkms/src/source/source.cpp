@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <set>
 
 #include "core/log.hpp"
 #include "kms/loop.hpp"
@@ -268,7 +269,35 @@ struct SourceCore : Element::Core {
             return;
         }
         add_stream(pad, kind, opt.realtime);
+        // parsebin 1.22 says no-more-pads only for some inputs, but it adds all the pads it
+        // has found before any of them carries data: once every kind the probe saw in a file
+        // is here, nothing else is coming.
+        bool all = false;
+        {
+            std::lock_guard lock(mutex);
+            seen_kinds.insert(kind);
+            all = !known.empty() &&
+                  std::all_of(known.begin(), known.end(),
+                              [&](const StreamInfo& s) { return seen_kinds.count(s.kind) > 0; });
+        }
+        if (all) {
+            announce_all_exposed();
+            return;
+        }
+        if (uri.kind == MediaUri::Kind::Rtsp) return;  // a parsebin per stream: rtsp_progress()
+        // Without a probe (stdin, http) the first data tells: parsebin adds every pad of its
+        // group before it lets any of them push.
+        auto* weak = new std::weak_ptr<Core>(weak_from_this());
+        gst_pad_add_probe(
+            pad, GST_PAD_PROBE_TYPE_BUFFER,
+            [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
+                    static_cast<SourceCore*>(self.get())->announce_all_exposed();
+                return GST_PAD_PROBE_REMOVE;
+            },
+            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Core>*>(d); });
     }
+    std::set<std::string> seen_kinds;  // parsebin's streams so far (mutex)
 
     void on_no_more_pads() {
         announce_all_exposed();

@@ -1,0 +1,313 @@
+// Filter: an element with one branch per stream it takes, made when the stream arrives.
+//
+// A kind a stage changes (flip, grayscale, a fragment) is taken raw, so connect() puts the
+// decoder in front; the branch runs the stages and encodes back into the codec that came in.
+// A kind that stages only watch (qr, level) goes through encoded, untouched, and a tee feeds a
+// decoded copy to the stages. A kind no stage names passes through.
+//
+// Threads: a branch gets a queue of its own (decoding, filtering and encoding then run on
+// different cores). On live input that queue leaks: a frame the filter cannot take in time is
+// dropped there, counted, rather than making the source fall behind.
+#include "kms/filter.hpp"
+
+#include <atomic>
+#include <map>
+#include <mutex>
+
+#include "core/log.hpp"
+#include "kms/runtime.hpp"
+#include "media/decoder.hpp"
+#include "media/transcoder.hpp"
+#include "pipeline/element.hpp"
+
+namespace kms {
+
+namespace {
+
+// Frames a live branch may hold before it drops: enough to ride out a slow frame.
+constexpr unsigned kLiveQueueFrames = 5;
+
+// A field of a bus message as JSON, for the values analysis elements post.
+Json value_json(const GValue* v) {
+    if (!v) return nullptr;
+    if (G_VALUE_HOLDS_STRING(v)) return g_value_get_string(v) ? g_value_get_string(v) : "";
+    if (G_VALUE_HOLDS_BOOLEAN(v)) return static_cast<bool>(g_value_get_boolean(v));
+    if (G_VALUE_HOLDS_INT(v)) return g_value_get_int(v);
+    if (G_VALUE_HOLDS_UINT(v)) return g_value_get_uint(v);
+    if (G_VALUE_HOLDS_INT64(v)) return g_value_get_int64(v);
+    if (G_VALUE_HOLDS_UINT64(v)) return g_value_get_uint64(v);
+    if (G_VALUE_HOLDS_DOUBLE(v)) return std::round(g_value_get_double(v) * 100) / 100;
+    if (G_VALUE_HOLDS_FLOAT(v)) return std::round(g_value_get_float(v) * 100) / 100;
+    if (GST_VALUE_HOLDS_LIST(v) || GST_VALUE_HOLDS_ARRAY(v)) {
+        Json a = Json::array();
+        const bool list = GST_VALUE_HOLDS_LIST(v);
+        const guint n = list ? gst_value_list_get_size(v) : gst_value_array_get_size(v);
+        for (guint i = 0; i < n; ++i)
+            a.push_back(value_json(list ? gst_value_list_get_value(v, i)
+                                        : gst_value_array_get_value(v, i)));
+        return a;
+    }
+    G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+    if (G_VALUE_HOLDS(v, g_value_array_get_type())) {  // level's rms and peak
+        Json a = Json::array();
+        if (auto* arr = static_cast<GValueArray*>(g_value_get_boxed(v)))
+            for (guint i = 0; i < arr->n_values; ++i) a.push_back(value_json(&arr->values[i]));
+        return a;
+    }
+    G_GNUC_END_IGNORE_DEPRECATIONS
+    if (GST_VALUE_HOLDS_STRUCTURE(v)) {
+        Json o = Json::object();
+        const GstStructure* s = gst_value_get_structure(v);
+        for (int i = 0; i < gst_structure_n_fields(s); ++i) {
+            const char* f = gst_structure_nth_field_name(s, static_cast<guint>(i));
+            o[f] = value_json(gst_structure_get_value(s, f));
+        }
+        return o;
+    }
+    return nullptr;
+}
+
+// Seconds of media time a message is about, from the fields analysis elements give it.
+Json media_time(const GstStructure* s) {
+    for (const char* f : {"stream-time", "timestamp"}) {
+        GstClockTime t = GST_CLOCK_TIME_NONE;
+        if (gst_structure_get_clock_time(s, f, &t) && GST_CLOCK_TIME_IS_VALID(t))
+            return std::round(static_cast<double>(t) / 1e6) / 1000;
+    }
+    return nullptr;
+}
+
+struct FilterCore : Element::Core {
+    FilterOptions opt;
+    Filter::EventFn on_event;
+    std::mutex mutex;
+    unsigned made = 0;
+    struct Counts {
+        std::atomic<unsigned long long> in{0}, out{0}, frames{0};
+        GstElement* queue = nullptr;  // the leaky queue of a live branch; owned by the bin
+    };
+    std::map<std::string, std::shared_ptr<Counts>> counts;  // by kind (mutex)
+
+    FilterCore(FilterOptions o, Filter::EventFn fn)
+        : Core("filter"), opt(std::move(o)), on_event(std::move(fn)) {}
+
+    bool changes(const std::string& kind) const {
+        for (const auto& s : opt.stages)
+            if (s.kind == kind && !s.analysis) return true;
+        return false;
+    }
+    bool watches(const std::string& kind) const {
+        for (const auto& s : opt.stages)
+            if (s.kind == kind && s.analysis) return true;
+        return false;
+    }
+
+    bool takes_kind(const std::string& kind) const override {
+        return kind == "video" || kind == "audio";
+    }
+    bool takes_as_is(const GstCaps* caps) const override {
+        const std::string media = media_of(caps);
+        return !changes(kind_of(caps)) || media == "video/x-raw" || media == "audio/x-raw";
+    }
+    std::string encoder(const std::string&) const override { return {}; }
+
+    // What filtered media of kind is encoded into, given what came in.
+    std::string encode_tail(const std::string& kind, const GstCaps* upstream) const {
+        const std::string& want = kind == "video" ? opt.video_codec : opt.audio_codec;
+        if (want == "raw") return {};
+        const std::string in = media_of(upstream);
+        const std::string media = want.empty() ? in : media::media_of_codec(want);
+        unsigned kbps = kind == "video" ? opt.max_video_kbps : 0;
+        if (kind == "video" && !kbps) {
+            // Enough for the picture that came in: about 2 bits a pixel a second.
+            gint w = 0, h = 0;
+            const GstStructure* s = upstream && gst_caps_get_size(upstream)
+                                        ? gst_caps_get_structure(upstream, 0)
+                                        : nullptr;
+            if (s && gst_structure_get_int(s, "width", &w) &&
+                gst_structure_get_int(s, "height", &h))
+                kbps =
+                    std::max(300u, static_cast<unsigned>(w) * static_cast<unsigned>(h) * 2 / 1000);
+        }
+        return media::encoder_for_media(media, kbps);
+    }
+
+    // The stages of kind, each behind a converter (a stage may want another pixel format);
+    // analysis stages may end in something that is not media (pocketsphinx gives text).
+    std::string stages_of(const std::string& kind, bool media_out) const {
+        const std::string convert = kind == "video" ? "videoconvert" : "audioconvert";
+        std::string d;
+        for (const auto& s : opt.stages)
+            if (s.kind == kind) d += " ! " + convert + " ! " + s.description;
+        return media_out ? d + " ! " + convert : d;
+    }
+
+    // The queue that starts a branch: it leaks on live input.
+    std::string entry_queue(const std::string& queue_name) const {
+        return opt.live ? "queue name=" + queue_name + " leaky=downstream max-size-buffers=" +
+                              std::to_string(kLiveQueueFrames) + " max-size-bytes=0 max-size-time=0"
+                        : "queue name=" + queue_name +
+                              " max-size-buffers=8 max-size-bytes=0 max-size-time=0";
+    }
+
+    // The branch for one stream, gst-launch syntax: its first element is "in", the one whose
+    // src pad goes downstream "out".
+    std::string branch(const std::string& kind, const GstCaps* upstream) const {
+        if (changes(kind)) {
+            const std::string tail = encode_tail(kind, upstream);
+            return entry_queue("in") + stages_of(kind, true) + (tail.empty() ? "" : " ! " + tail) +
+                   " ! identity name=out";
+        }
+        if (watches(kind)) {
+            const std::string media = media_of(upstream);
+            const bool raw = media == "video/x-raw" || media == "audio/x-raw";
+            std::string copy =
+                raw ? std::string()
+                    : " ! " + media::decoder_for(const_cast<GstCaps*>(upstream), media);
+            // The copy's queue leaks on live input only: on a file the analysis sees every
+            // frame, and the file waits for it.
+            return "tee name=in ! queue max-size-buffers=0 max-size-bytes=0 "
+                   "max-size-time=3000000000 ! " +
+                   same(upstream) + " in. ! " + entry_queue("copy") + copy +
+                   stages_of(kind, false) + " ! fakesink sync=false async=false";
+        }
+        return "queue name=in ! " + same(upstream);
+    }
+
+    // The end of a branch that gives what it took. Its media type is stated, because connect()
+    // reads what a pad gives before anything is linked upstream of it.
+    static std::string same(const GstCaps* upstream) {
+        const std::string media = media_of(upstream);
+        return media.empty() ? "identity name=out" : "capsfilter name=out caps=" + media;
+    }
+
+    GstPad* request_sink_for(const std::string& kind, const GstCaps* upstream) override {
+        std::lock_guard lock(mutex);
+        const std::string desc = branch(kind, upstream);
+        KMS_LOG(filter, INFO, "%s branch: %s", kind.c_str(), desc.c_str());
+        GError* err = nullptr;
+        GstElement* b = gst_parse_bin_from_description(desc.c_str(), FALSE, &err);
+        gst::GErrorPtr error(err);
+        if (!b) gst::throw_gerror(error.release(), ErrorCode::Runtime, "filter " + kind);
+        gst_object_set_name(GST_OBJECT(b), (kind + "_branch_" + std::to_string(made)).c_str());
+        gst_bin_add(GST_BIN(bin.get()), b);
+        gst::ElementPtr in(gst_bin_get_by_name(GST_BIN(b), "in"));
+        gst::ElementPtr out(gst_bin_get_by_name(GST_BIN(b), "out"));
+        gst::PadPtr in_pad(gst_element_get_static_pad(in.get(), "sink"));
+        gst::PadPtr out_pad(gst_element_get_static_pad(out.get(), "src"));
+        // Pads of the branch's bin, then of the filter's.
+        GstPad* bsink = gst_ghost_pad_new("sink", in_pad.get());
+        GstPad* bsrc = gst_ghost_pad_new("src", out_pad.get());
+        gst_pad_set_active(bsink, TRUE);
+        gst_pad_set_active(bsrc, TRUE);
+        gst_element_add_pad(b, bsink);
+        gst_element_add_pad(b, bsrc);
+        auto c = std::make_shared<Counts>();
+        counts[kind] = c;
+        count(in_pad.get(), &c->in);
+        count(out_pad.get(), &c->frames);
+        if (opt.live && changes(kind)) {
+            c->queue = in.get();
+            gst::PadPtr qsrc(gst_element_get_static_pad(in.get(), "src"));
+            count(qsrc.get(), &c->out);
+        }
+        gst_element_sync_state_with_parent(b);
+        expose(bsrc, kind);
+        return ghost(bsink, kind + "_in_" + std::to_string(made++));
+    }
+
+    // Adds one to n for each buffer through pad (streaming threads: an atomic only).
+    static void count(GstPad* pad, std::atomic<unsigned long long>* n) {
+        gst_pad_add_probe(
+            pad, GST_PAD_PROBE_TYPE_BUFFER,
+            [](GstPad*, GstPadProbeInfo*, gpointer data) {
+                static_cast<std::atomic<unsigned long long>*>(data)->fetch_add(1);
+                return GST_PAD_PROBE_OK;
+            },
+            n, nullptr);
+    }
+
+    void upstream_all_exposed() override { announce_all_exposed(); }
+
+    void on_element_message(GstMessage* msg) override {
+        const GstStructure* s = gst_message_get_structure(msg);
+        if (!s || !on_event) return;
+        // A field the element did not give is left out, not null.
+        auto emit = [this](const std::string& type, Json fields) {
+            for (auto it = fields.begin(); it != fields.end();)
+                it = it->is_null() ? fields.erase(it) : std::next(it);
+            this->on_event(type, fields);
+        };
+        const std::string what = gst_structure_get_name(s);
+        const Json time = media_time(s);
+        auto field = [&](const char* f) { return value_json(gst_structure_get_value(s, f)); };
+        if (what == "barcode") {
+            emit("code-found", Json{{"time", time},
+                                        {"symbology", field("type")},
+                                        {"text", field("symbol")},
+                                        {"quality", field("quality")}});
+        } else if (what == "level") {
+            emit("level", Json{{"time", time}, {"rms", field("rms")}, {"peak", field("peak")}});
+        } else if (what == "facedetect") {
+            Json faces = Json::array();
+            for (const auto& f : field("faces"))
+                faces.push_back(Json{{"x", f.value("x", 0u)},
+                                     {"y", f.value("y", 0u)},
+                                     {"width", f.value("width", 0u)},
+                                     {"height", f.value("height", 0u)}});
+            emit("faces", Json{{"time", time}, {"count", faces.size()}, {"faces", faces}});
+        } else if (what == "pocketsphinx") {
+            gboolean final = FALSE;
+            gst_structure_get_boolean(s, "final", &final);
+            const char* text = gst_structure_get_string(s, "hypothesis");
+            if (final && text && *text)
+                emit("transcript",
+                         Json{{"time", time}, {"text", text}, {"confidence", field("confidence")}});
+        }
+    }
+};
+
+FilterCore& core_of(const Element& e) {
+    return static_cast<FilterCore&>(e.core());
+}
+
+}  // namespace
+
+Filter::Filter(FilterOptions options, EventFn on_event)
+    : Element(std::make_shared<FilterCore>(std::move(options), std::move(on_event))) {
+    const auto& o = core_of(*this).opt;
+    if (o.stages.empty()) throw Error(ErrorCode::InvalidArgument, "no filter given");
+    for (const auto& [codec, kind] :
+         {std::pair{o.video_codec, "video"}, std::pair{o.audio_codec, "audio"}}) {
+        if (codec.empty() || codec == "raw") continue;
+        const std::string media = media::media_of_codec(codec);
+        if (media.empty() || media.rfind(kind, 0) != 0)
+            throw Error(ErrorCode::InvalidArgument,
+                        "no " + std::string(kind) + " codec called " + codec);
+    }
+}
+
+Filter::~Filter() = default;
+
+unsigned long long Filter::dropped() const {
+    auto& c = core_of(*this);
+    std::lock_guard lock(c.mutex);
+    unsigned long long n = 0;
+    for (const auto& [kind, k] : c.counts) {
+        if (!k->queue) continue;
+        guint level = 0;
+        g_object_get(k->queue, "current-level-buffers", &level, nullptr);
+        const unsigned long long passed = k->out + level;
+        if (k->in > passed) n += k->in - passed;
+    }
+    return n;
+}
+
+unsigned long long Filter::frames(const std::string& kind) const {
+    auto& c = core_of(*this);
+    std::lock_guard lock(c.mutex);
+    auto it = c.counts.find(kind);
+    return it == c.counts.end() ? 0 : it->second->frames.load();
+}
+
+}  // namespace kms

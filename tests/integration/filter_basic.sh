@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# kms-filter: every named filter proves its effect on the output it writes (read back with
+# ffmpeg/ffprobe), analytics filters report what is in the media, and mistakes exit with the
+# documented codes.
+. "$(dirname "$0")/../lib/kms-test.sh"
+F=$BUILD/apps/kms-filter
+R=$BUILD/apps/kms-record
+run() { set +e; "$@"; RC=$?; set -e; }
+probe() { ffprobe -v error -select_streams "$2" -show_entries "stream=$3" -of csv=p=0 "$1"; }
+frames() { ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$1"; }
+# Mean PSNR (dB) of the video of A against B, decoded; "inf" (identical) reads as 99.
+psnr() {
+  ffmpeg -v info -nostats -i "$1" -i "$2" -lavfi "[0:v][1:v]psnr" -f null - 2>&1 |
+    sed -n 's/.*average:\([0-9.inf]*\).*/\1/p' | sed 's/inf/99/' | tail -1
+}
+above() { (( $(echo "$1 > $2" | bc -l) )); }
+
+# Fixtures: SMPTE bars (left and right differ, so a mirror shows) with a tone, in VP8/Opus.
+gst-launch-1.0 -q videotestsrc num-buffers=30 pattern=smpte ! video/x-raw,width=320,height=240,framerate=15/1 ! \
+  vp8enc deadline=1 target-bitrate=1500000 ! m. audiotestsrc num-buffers=100 ! opusenc ! m. \
+  matroskamux name=m ! filesink location=bars.mkv
+ffmpeg -v error -i bars.mkv -vf hflip -c:v rawvideo -an ref-hflip.mkv
+ffmpeg -v error -i bars.mkv -vf vflip -c:v rawvideo -an ref-vflip.mkv
+
+# 1. flip: the output matches ffmpeg's hflip of the input, not the input; audio untouched.
+run "$F" -i bars.mkv -o flip.mkv flip --json >flip.json
+expect_rc 0 flip
+p_ref=$(psnr flip.mkv ref-hflip.mkv); p_in=$(psnr flip.mkv bars.mkv)
+above "$p_ref" 30 && ! above "$p_in" 20 || fail "flip: PSNR $p_ref against hflip, $p_in against the input"
+[[ $(probe flip.mkv v:0 codec_name) == vp8 && $(probe flip.mkv a:0 codec_name) == opus ]] ||
+  fail "flip: codecs changed"
+jq -e '.videoFrames == 30' flip.json >/dev/null || fail "flip: $(cat flip.json)"
+jq -e '[.links[] | select(.kind == "audio" and .from != .to)] | length == 0' flip.json >/dev/null ||
+  fail "flip: the audio was decoded: $(cat flip.json)"
+pass "flip mirrors (PSNR $p_ref dB against ffmpeg hflip, $p_in against the input); VP8 stays VP8, Opus untouched"
+
+# 2. A gst-launch fragment of two elements: upside down and grey.
+run "$F" -i bars.mkv -o frag.mkv 'videoflip video-direction=vert ! videobalance saturation=0'
+expect_rc 0 fragment
+p=$(ffmpeg -v info -nostats -i frag.mkv -i ref-vflip.mkv -lavfi "[1:v]hue=s=0[g];[0:v][g]psnr" -f null - 2>&1 |
+    sed -n 's/.*average:\([0-9.inf]*\).*/\1/p' | sed 's/inf/99/')
+above "$p" 30 || fail "fragment: PSNR $p against ffmpeg's vflip,hue=s=0"
+pass "a two-element fragment matches ffmpeg's vflip,hue=s=0 (PSNR $p dB)"
+
+# 3. grayscale: the chroma planes are flat (U and V at 128), the input's were not.
+chroma_span() {
+  ffprobe -v error -f lavfi "movie=$1,signalstats" -show_entries \
+    frame_tags=lavfi.signalstats.UMIN,lavfi.signalstats.UMAX,lavfi.signalstats.VMIN,lavfi.signalstats.VMAX -of csv=p=0 |
+    awk -F, '{ u = $2 - $1; v = $4 - $3; m = u > v ? u : v; if (m > max) max = m } END { print max + 0 }'
+}
+run "$F" -i bars.mkv -o gray.mkv grayscale
+expect_rc 0 grayscale
+g=$(chroma_span gray.mkv); c=$(chroma_span bars.mkv)
+(( g <= 6 && c > 100 )) || fail "grayscale: chroma spans $g (input $c)"
+pass "grayscale leaves the chroma planes flat (span $g, the input's $c)"
+
+# 4. image: pixels change only where the picture lies.
+gst-launch-1.0 -q videotestsrc num-buffers=1 pattern=white ! video/x-raw,width=64,height=64 ! pngenc ! \
+  filesink location=logo.png
+run "$F" -i bars.mkv -o logo.mkv image logo.png x=16 y=16
+expect_rc 0 image
+run "$F" -i bars.mkv -o same.mkv identity
+expect_rc 0 "identity fragment"
+region() { ffmpeg -v info -nostats -i logo.mkv -i same.mkv -lavfi "[0:v]crop=$1[a];[1:v]crop=$1[b];[a][b]psnr" -f null - 2>&1 |
+  sed -n 's/.*average:\([0-9.inf]*\).*/\1/p' | sed 's/inf/99/'; }
+inside=$(region 48:48:24:24); outside=$(region 160:240:160:0)
+above "$outside" 35 && ! above "$inside" 20 || fail "image: PSNR inside $inside, outside $outside"
+pass "image changes its region only (PSNR $inside dB inside, $outside outside)"
+
+# 5. scale and fps, as ffprobe reads them back; rotate turns the picture.
+run "$F" -i bars.mkv -o small.mkv scale 160x96 fps 5
+expect_rc 0 "scale fps"
+[[ $(probe small.mkv v:0 width,height) == "160,96" ]] || fail "scale: $(probe small.mkv v:0 width,height)"
+[[ $(probe small.mkv v:0 r_frame_rate) == "5/1" ]] || fail "fps: $(probe small.mkv v:0 r_frame_rate)"
+n=$(frames small.mkv); (( n >= 9 && n <= 12 )) || fail "fps 5: $n frames of 2 s"
+run "$F" -i bars.mkv -o turned.mkv rotate 90
+[[ $(probe turned.mkv v:0 width,height) == "240,320" ]] || fail "rotate: $(probe turned.mkv v:0 width,height)"
+pass "scale 160x96 fps 5 gives 160x96 at 5 frame/s ($n frames); rotate 90 gives 240x320"
+
+# 6. qr: a code made by qrencode is read back exactly; the video goes through untouched.
+qrencode -s 6 -m 4 -o qr.png "kms-filter test 7"
+gst-launch-1.0 -q filesrc location=qr.png ! pngdec ! videoconvert ! imagefreeze num-buffers=15 ! \
+  video/x-raw,framerate=15/1 ! videoconvert ! vp8enc deadline=1 ! webmmux ! filesink location=qr.webm
+run "$F" -i qr.webm -o qr-out.webm qr >qr.jsonl
+expect_rc 0 qr
+jq -se '[.[] | select(.type == "code-found")] | .[0].text == "kms-filter test 7" and .[0].symbology == "QR-Code"' \
+  qr.jsonl >/dev/null || fail "qr: $(cat qr.jsonl)"
+cmp -s <(ffprobe -v error -show_entries packet=size -of csv=p=0 qr.webm) \
+  <(ffprobe -v error -show_entries packet=size -of csv=p=0 qr-out.webm) || fail "qr: the video was re-encoded"
+pass "qr reads \"kms-filter test 7\" and passes the VP8 packets through untouched"
+
+# 7. faces: one face in the astronaut's portrait (tests/data/faces), none in test bars.
+gst-launch-1.0 -q filesrc location="$DATA/faces/astronaut.jpg" ! jpegdec ! videoconvert ! imagefreeze num-buffers=5 ! \
+  video/x-raw,framerate=5/1 ! videoconvert ! vp8enc deadline=1 ! webmmux ! filesink location=face.webm
+run "$F" -i face.webm -o null: face-detect >face.jsonl
+expect_rc 0 face-detect
+jq -se '[.[] | select(.type == "faces")] | length > 0 and (.[0].faces[0].width > 20)' face.jsonl >/dev/null ||
+  fail "face-detect: $(cat face.jsonl)"
+run "$F" -i bars.mkv -o null: face-detect >noface.jsonl
+! grep -q '"faces"' noface.jsonl || fail "face-detect found a face in test bars: $(cat noface.jsonl)"
+run "$F" -i face.webm -o boxed.webm faces >/dev/null
+expect_rc 0 faces
+p=$(psnr boxed.webm face.webm); ! above "$p" 45 || fail "faces drew nothing (PSNR $p)"
+pass "face-detect finds the face in a portrait and none in bars; faces draws its box (PSNR $p dB)"
+
+# 8. speech: most words of a sentence spoken by espeak-ng.
+sentence="the quick brown fox jumps over the lazy dog"
+espeak-ng -w say.wav "$sentence"
+gst-launch-1.0 -q filesrc location=say.wav ! wavparse ! audioconvert ! audioresample ! opusenc ! webmmux ! \
+  filesink location=say.webm
+run "$F" -i say.webm -o null: speech >say.jsonl
+expect_rc 0 speech
+heard=$(jq -sr '[.[] | select(.type == "transcript") | .text] | join(" ")' say.jsonl)
+hits=0; for w in $sentence; do [[ " $heard " == *" $w "* ]] && hits=$((hits + 1)); done
+(( hits * 2 >= 9 )) || fail "speech: heard \"$heard\""
+pass "speech hears $hits of 9 words: \"$heard\""
+
+# 9. level: a louder tone reads louder.
+for v in 0.05 0.6; do
+  gst-launch-1.0 -q audiotestsrc num-buffers=50 volume=$v ! audioconvert ! opusenc ! webmmux ! filesink location=tone$v.webm
+  "$F" -i tone$v.webm -o null: level | jq -s '[.[] | select(.type == "level") | .rms[0]] | add / length' >rms$v
+done
+above "$(cat rms0.6)" "$(echo "$(cat rms0.05) + 15" | bc -l)" || fail "level: $(cat rms0.05) dB and $(cat rms0.6) dB"
+pass "level: the quiet tone at $(cat rms0.05) dB, the loud one at $(cat rms0.6) dB"
+
+# 10. Mistakes: an unknown element (2, naming the closest), pads that do not fit (3, naming
+# both), a missing plugin (69, naming its package).
+run "$F" -i bars.mkv -o null: 'videoflp method=1' 2>err
+expect_rc 2 "unknown element"
+grep -q "closest is videoflip" err || fail "unknown element: $(cat err)"
+run "$F" -i bars.mkv -o null: 'videoflip ! audioconvert' 2>err
+expect_rc 3 "pads that do not fit"
+grep -q "videoflip0's src pad gives video/x-raw, and audioconvert0's sink pad takes audio/x-raw" err ||
+  fail "pads: $(cat err)"
+mkdir plugins
+for p in /usr/lib/x86_64-linux-gnu/gstreamer-1.0/*.so; do
+  [[ $(basename "$p") == libgstzbar.so ]] || ln -s "$p" plugins/
+done
+GST_REGISTRY=$WORK/registry.bin GST_PLUGIN_SYSTEM_PATH_1_0=$WORK/plugins run "$F" -i qr.webm -o null: qr 2>err
+expect_rc 69 "missing zbar"
+grep -q "gstreamer1.0-plugins-bad" err || fail "missing zbar: $(cat err)"
+pass "mistakes: unknown element 2, pads that do not fit 3, a missing plugin 69 with its package"
+
+# 11. The pipe: a live call, mirrored on its way to a recording.
+mkfifo o a
+"$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a -t 5 2>off.err >/dev/null </dev/null & PIDS+=($!)
+set +e
+"$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o --sdp-out a -t 5 -o - 2>ans.err </dev/null |
+  "$F" flip 2>filter.err | "$R" -q - -o piped.webm
+st=("${PIPESTATUS[@]}"); set -e
+[[ ${st[*]} == "0 0 0" ]] || { show_logs; cat filter.err >&2; fail "pipe: exits ${st[*]}"; }
+gst-launch-1.0 -q videotestsrc num-buffers=10 pattern=smpte ! video/x-raw,width=640,height=480 ! \
+  videoconvert ! video/x-raw,format=I420 ! matroskamux ! filesink location=call-ref.mkv
+ffmpeg -v error -i call-ref.mkv -vf hflip -c:v rawvideo call-hflip.mkv
+last() { ffmpeg -v error -sseof -1 -i "$1" -frames:v 1 -s 640x480 -y "$2"; }
+last piped.webm piped.png
+p_m=$(psnr piped.png call-hflip.mkv); p_s=$(psnr piped.png call-ref.mkv)
+above "$p_m" "$(echo "$p_s + 6" | bc -l)" || fail "pipe: PSNR $p_m mirrored, $p_s straight"
+n=$(frames piped.webm); (( n > 30 )) || fail "pipe: $n frames"
+pass "kms-call -o - | kms-filter flip | kms-record: $n frames, mirrored (PSNR $p_m dB against hflip, $p_s straight)"
