@@ -134,6 +134,14 @@ void on_source_pad(GstElement*, GstPad* pad, gpointer data) {
     gst_element_sync_state_with_parent(parse);
 }
 
+// rtspsrc's jitter buffer by default stamps buffers from their arrival, smoothed against the
+// sender's clock, which stretches or squeezes the first seconds; the probe measures the camera,
+// so it takes the RTP timestamps as the camera wrote them (buffer-mode none).
+void on_source_setup(GstElement*, GstElement* source, gpointer) {
+    if (g_object_class_find_property(G_OBJECT_GET_CLASS(source), "buffer-mode"))
+        gst_util_set_object_arg(G_OBJECT(source), "buffer-mode", "none");
+}
+
 gboolean on_bus(GstBus*, GstMessage* msg, gpointer data) {
     auto* run = static_cast<ProbeRun*>(data);
     switch (GST_MESSAGE_TYPE(msg)) {
@@ -323,6 +331,7 @@ ProbeResult probe(const ProbeOptions& o, Loop& loop) {
             src = make("urisourcebin", "gstreamer1.0-plugins-base");
             g_object_set(src, "uri", location.c_str(), nullptr);
             g_signal_connect(src, "pad-added", G_CALLBACK(on_source_pad), &run);
+            g_signal_connect(src, "source-setup", G_CALLBACK(on_source_setup), nullptr);
             gst_bin_add(GST_BIN(run.pipeline), src);
         }
     } else {

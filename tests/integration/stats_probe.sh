@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # kms-stats probe (issue 10): files made here with known properties are measured within 2 %
 # (frame rate, resolution, duration, bitrate), key-frame intervals and a 2-second hole are found,
-# the audio/video start offset is measured, a live test: source is measured for -t, bad input
-# exits 3, and --assert and --prometheus work on a probe.
+# the audio/video start offset is measured, live test: and rtsp:// sources are measured for -t,
+# stdin is read, bad input exits 3 (an absent camera 4), and --assert and --prometheus work on a
+# probe.
 . "$(dirname "$0")/../lib/kms-test.sh"
 S=$BUILD/apps/kms-stats
 run() { set +e; "$@"; RC=$?; set -e; }
@@ -136,3 +137,23 @@ expect_rc 0 "--prometheus"
 grep -q '^kms_probe_frames_per_second{kind="video",media="video/x-h264"} 25' probe.prom || fail "probe.prom: $(cat probe.prom)"
 grep -q '^# TYPE kms_probe_bitrate_bits_per_second gauge$' probe.prom || fail "probe.prom has no TYPE line"
 pass "--assert 0/8/2 and --prometheus on a probe"
+
+# 9. A live RTSP camera on loopback (VP8 at 25 fps, a key frame a second, and Opus), measured for
+# -t 3 after depayloading, and a WebM on stdin.
+"$BUILD/tests/rtsp-test-camera" 8554 "( videotestsrc is-live=1 ! video/x-raw,width=320,height=240,framerate=25/1 \
+  ! vp8enc deadline=1 keyframe-max-dist=25 ! rtpvp8pay name=pay0 pt=96 audiotestsrc is-live=1 ! opusenc \
+  ! rtpopuspay name=pay1 pt=97 )" >cam.out 2>cam.err & PIDS+=($!)
+ready "the RTSP camera" 10 grep -q ready cam.out
+run "$S" -t 3 --json rtsp://127.0.0.1:8554/cam >p9.json 2>e9
+expect_rc 0 "probe rtsp:// -t 3"
+jq -e '.live and .measuredFor >= 2.9 and ([.tracks[].media] | sort == ["audio/x-opus","video/x-vp8"])' p9.json >/dev/null ||
+  fail "rtsp: $(cat p9.json) $(cat e9)"
+jq -e '.tracks[] | select(.kind=="video") | .width == 320 and .height == 240' p9.json >/dev/null || fail "rtsp: resolution"
+fps=$(jq -r '.tracks[] | select(.kind=="video") | .framesPerSecond' p9.json); near "$fps" 25 2 || fail "rtsp: $fps fps"
+ki=$(jq -r '.tracks[] | select(.kind=="video") | .keyFrameInterval' p9.json); near "$ki" 1 2 || fail "rtsp: key frame every $ki s"
+run "$S" -t 2 rtsp://127.0.0.1:1/cam 2>e9b
+expect_rc 4 "a camera that is not there"
+run "$S" --json - <vp8.webm >p9b.json
+expect_rc 0 "probe - (stdin)"
+[[ $(jq -r '.tracks[0].frames' p9b.json) == 120 ]] || fail "stdin: $(cat p9b.json)"
+pass "rtsp:// measured for 3 s: VP8 $fps fps, key frame every $ki s, and Opus; no camera exits 4; WebM on stdin"
