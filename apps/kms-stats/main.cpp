@@ -214,6 +214,9 @@ int main(int argc, char** argv) {
                             "--prometheus");
             return run_plot(tool, o);
         }
+        if (tool.common().json && tool.common().events == "-")
+            throw Error(ErrorCode::InvalidArgument,
+                        "--json and --events -: stdout carries one of them; give --events a FILE");
         if (!o.input.empty() && !o.events_in.empty())
             throw Error(ErrorCode::InvalidArgument,
                         "a FILE|URI to probe and --events-in: give one of the two");

@@ -157,3 +157,15 @@ run "$S" --json - <vp8.webm >p9b.json
 expect_rc 0 "probe - (stdin)"
 [[ $(jq -r '.tracks[0].frames' p9b.json) == 120 ]] || fail "stdin: $(cat p9b.json)"
 pass "rtsp:// measured for 3 s: VP8 $fps fps, key frame every $ki s, and Opus; no camera exits 4; WebM on stdin"
+
+# 10. SIGTERM ends a live measurement early: the figures so far, and exit 0.
+bg live "$S" --json --events live.jsonl test:video >p10.json 2>e10
+sleep 1.5
+stop live
+expect_rc 0 "a live probe stopped by SIGTERM"
+jq -e '.measuredFor < 3 and .measuredFor > 1 and .tracks[0].frames > 20' p10.json >/dev/null || fail "SIGTERM: $(cat p10.json)"
+[[ $(jq -s '[.[] | select(.type=="probe")][0].tracks[0].frames' live.jsonl) == $(jq '.tracks[0].frames' p10.json) ]] ||
+  fail "the probe event does not carry the result"
+run "$S" --json --events - h264.mp4 2>e10b
+expect_rc 2 "--json and --events -"
+pass "SIGTERM stops a live probe after $(jq .measuredFor p10.json) s with its figures; the result is also an event"
