@@ -44,6 +44,7 @@ struct FilterCli {
     unsigned max_bitrate = 0;
     bool live = false;
     bool list = false;
+    std::string background;
 };
 
 void list_filters() {
@@ -81,7 +82,7 @@ int run_filter(Tool& tool, const FilterCli& o) {
         throw Error(ErrorCode::InvalidArgument,
                     "no filter given (kms-filter --list shows the named ones)");
     FilterOptions fopt;
-    fopt.stages = parse_filters(o.filters);
+    fopt.stages = parse_filters(o.filters, o.background);
     const MediaUri in = parse_source_uri(o.input);
     const MediaUri out = parse_sink_uri(o.output);
     const bool to_stdout = out.kind == MediaUri::Kind::Stdio;
@@ -222,6 +223,9 @@ int main(int argc, char** argv) {
     app.add_flag("--live", o.live,
                  "Treat the input as live: drop frames (reported) rather than fall behind; "
                  "the default for rtsp://, test: and devices");
+    app.add_option("--background", o.background,
+                   "The picture chroma puts behind what it keys out (PNG or JPEG)")
+        ->option_text("FILE");
     app.add_flag("--list", o.list, "List the named filters and exit");
     const int rc = tool.run(argc, argv, [&] { return run_filter(tool, o); });
     std::fflush(stdout);

@@ -158,3 +158,42 @@ p_m=$(psnr piped.png call-hflip.mkv); p_s=$(psnr piped.png call-ref.mkv)
 above "$p_m" "$(echo "$p_s + 6" | bc -l)" || fail "pipe: PSNR $p_m mirrored, $p_s straight"
 n=$(frames piped.webm); (( n > 30 )) || fail "pipe: $n frames"
 pass "kms-call -o - | kms-filter flip | kms-record: $n frames, mirrored (PSNR $p_m dB against hflip, $p_s straight)"
+
+# 12. Live input the filter cannot keep up with (a fragment that takes 100 ms a frame, 30 frames
+# a second coming): frames are dropped and reported, and the run keeps real time.
+start=$(date +%s.%N)
+run "$F" -i 'test:video?width=320&height=240' -o null: -t 3 --events drops.jsonl --json \
+  'identity sleep-time=100000' >drops.json 2>drops.err
+took=$(echo "$(date +%s.%N) - $start" | bc)
+expect_rc 0 "live drops"
+jq -e '.dropped >= 30 and .videoFrames >= 15 and .videoFrames <= 45' drops.json >/dev/null ||
+  fail "live drops: $(cat drops.json)"
+jq -se '[.[] | select(.type == "dropped")] | length > 0' drops.jsonl >/dev/null || fail "no dropped events"
+grep -q "cannot keep up" drops.err || fail "live drops: no warning: $(cat drops.err)"
+within "$took" 5 || fail "live drops: -t 3 took $took s"
+pass "live input at 30 frame/s through a 10 frame/s filter: $(jq .dropped drops.json) frames dropped and reported, $took s for -t 3"
+
+# 13. --video-codec: H.264 out of a VP8 input.
+run "$F" -i bars.mkv -o h264.mkv --video-codec h264 flip
+expect_rc 0 "--video-codec h264"
+[[ $(probe h264.mkv v:0 codec_name) == h264 && $(frames h264.mkv) == 30 ]] || fail "--video-codec h264"
+pass "--video-codec h264 encodes the filtered VP8 as H.264"
+
+# 14. chroma: a green backdrop with a red square becomes the blue picture behind the red square.
+gst-launch-1.0 -q videotestsrc num-buffers=1 pattern=solid-color foreground-color=0xff0000ff ! \
+  video/x-raw,width=64,height=64 ! pngenc ! filesink location=blue.png
+gst-launch-1.0 -q compositor name=c sink_1::xpos=120 sink_1::ypos=80 ! videoconvert ! vp8enc deadline=1 \
+  target-bitrate=1000000 ! webmmux ! filesink location=green.webm \
+  videotestsrc num-buffers=30 pattern=solid-color foreground-color=0xff00ff00 ! video/x-raw,width=320,height=240,framerate=15/1 ! c. \
+  videotestsrc num-buffers=30 pattern=solid-color foreground-color=0xffff0000 ! video/x-raw,width=80,height=80,framerate=15/1 ! c.
+run "$F" -i green.webm -o keyed.webm chroma green --background blue.png
+expect_rc 0 chroma
+[[ $(frames keyed.webm) == 30 ]] || fail "chroma: $(frames keyed.webm) frames, not 30"
+ffmpeg -v error -i keyed.webm -ss 1 -frames:v 1 -f rawvideo -pix_fmt rgb24 keyed.rgb
+read -r corner centre < <(python3 -c "
+d = open('keyed.rgb', 'rb').read()
+px = lambda x, y: d[(y * 320 + x) * 3:(y * 320 + x) * 3 + 3]
+print(','.join(map(str, px(10, 10))), ','.join(map(str, px(160, 120))))")
+IFS=, read -r r g b <<<"$corner"; (( b > 200 && g < 60 && r < 60 )) || fail "chroma: the corner is $corner, not blue"
+IFS=, read -r r g b <<<"$centre"; (( r > 200 && g < 60 && b < 60 )) || fail "chroma: the centre is $centre, not red"
+pass "chroma green puts the blue picture behind the red square (corner $corner, centre $centre), 30 frames in, 30 out"

@@ -29,7 +29,19 @@ struct FilterStage {
 /// Throws Error(InvalidArgument) for an unknown name or a bad argument (naming the closest
 /// known element), Error(BadInput) for a fragment whose elements cannot link (naming the two
 /// pads), Error(MissingPlugin) naming the Debian package of a missing element.
-std::vector<FilterStage> parse_filters(const std::vector<std::string>& args);
+/// background is the picture chroma puts behind what it keys out, when it names none itself.
+std::vector<FilterStage> parse_filters(const std::vector<std::string>& args,
+                                       const std::string& background = {});
+
+/// What a video stream is, as far as its caps say (0: unknown).
+struct FrameInfo {
+    int width = 0, height = 0;
+    int fps_n = 0, fps_d = 0;
+    bool live = false;
+};
+/// A stage's description for a stream: chroma's description leaves {width}, {height}, {rate}
+/// and {live} to fill in when the stream arrives.
+std::string fill_frame(std::string description, const FrameInfo& frame);
 
 /// The named filters, for --help and the man page: name, arguments, what it does.
 struct NamedFilterInfo {

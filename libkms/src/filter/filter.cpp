@@ -26,6 +26,7 @@ namespace {
 
 // Frames a live branch may hold before it drops: enough to ride out a slow frame.
 constexpr unsigned kLiveQueueFrames = 5;
+constexpr const char* kRawQueue = "queue max-size-buffers=2 max-size-bytes=0 max-size-time=0";
 
 // A field of a bus message as JSON, for the values analysis elements post.
 Json value_json(const GValue* v) {
@@ -134,11 +135,19 @@ struct FilterCore : Element::Core {
 
     // The stages of kind, each behind a converter (a stage may want another pixel format);
     // analysis stages may end in something that is not media (pocketsphinx gives text).
-    std::string stages_of(const std::string& kind, bool media_out) const {
+    std::string stages_of(const std::string& kind, bool media_out, const GstCaps* upstream) const {
         const std::string convert = kind == "video" ? "videoconvert" : "audioconvert";
+        FrameInfo f;
+        f.live = opt.live;
+        if (upstream && gst_caps_get_size(upstream)) {
+            const GstStructure* st = gst_caps_get_structure(upstream, 0);
+            gst_structure_get_int(st, "width", &f.width);
+            gst_structure_get_int(st, "height", &f.height);
+            gst_structure_get_fraction(st, "framerate", &f.fps_n, &f.fps_d);
+        }
         std::string d;
         for (const auto& s : opt.stages)
-            if (s.kind == kind) d += " ! " + convert + " ! " + s.description;
+            if (s.kind == kind) d += " ! " + convert + " ! " + fill_frame(s.description, f);
         return media_out ? d + " ! " + convert : d;
     }
 
@@ -147,7 +156,7 @@ struct FilterCore : Element::Core {
         return opt.live ? "queue name=" + queue_name + " leaky=downstream max-size-buffers=" +
                               std::to_string(kLiveQueueFrames) + " max-size-bytes=0 max-size-time=0"
                         : "queue name=" + queue_name +
-                              " max-size-buffers=8 max-size-bytes=0 max-size-time=0";
+                              " max-size-buffers=3 max-size-bytes=0 max-size-time=0";
     }
 
     // The branch for one stream, gst-launch syntax: its first element is "in", the one whose
@@ -155,7 +164,10 @@ struct FilterCore : Element::Core {
     std::string branch(const std::string& kind, const GstCaps* upstream) const {
         if (changes(kind)) {
             const std::string tail = encode_tail(kind, upstream);
-            return entry_queue("in") + stages_of(kind, true) + (tail.empty() ? "" : " ! " + tail) +
+            // Decoding, filtering and encoding each get a thread: a queue of a few raw
+            // frames between them (a 1080p frame is 3 MB) lets them overlap.
+            return entry_queue("in") + stages_of(kind, true, upstream) +
+                   (tail.empty() ? "" : " ! " + std::string(kRawQueue) + " ! " + tail) +
                    " ! identity name=out";
         }
         if (watches(kind)) {
@@ -169,7 +181,7 @@ struct FilterCore : Element::Core {
             return "tee name=in ! queue max-size-buffers=0 max-size-bytes=0 "
                    "max-size-time=3000000000 ! " +
                    same(upstream) + " in. ! " + entry_queue("copy") + copy +
-                   stages_of(kind, false) + " ! fakesink sync=false async=false";
+                   stages_of(kind, false, upstream) + " ! fakesink sync=false async=false";
         }
         return "queue name=in ! " + same(upstream);
     }
@@ -211,9 +223,40 @@ struct FilterCore : Element::Core {
             gst::PadPtr qsrc(gst_element_get_static_pad(in.get(), "src"));
             count(qsrc.get(), &c->out);
         }
+        end_pictures_with(b, in_pad.get());
         gst_element_sync_state_with_parent(b);
         expose(bsrc, kind);
         return ghost(bsink, kind + "_in_" + std::to_string(made++));
+    }
+
+    // A still picture in the branch (chroma's background, imagefreeze) never ends by itself:
+    // when the stream's end of stream comes in at pad, it is sent into the compositor pad the
+    // picture feeds, so the compositor, and the file, can end.
+    static void end_pictures_with(GstElement* branch, GstPad* pad) {
+        std::vector<gst::PadPtr> ends;
+        gst::IteratorPtr it(gst_bin_iterate_recurse(GST_BIN(branch)));
+        GValue item = G_VALUE_INIT;
+        while (gst_iterator_next(it.get(), &item) == GST_ITERATOR_OK) {
+            auto* e = GST_ELEMENT(g_value_get_object(&item));
+            if (g_str_has_prefix(GST_OBJECT_NAME(e), "chroma_bg")) {
+                gst::PadPtr src(gst_element_get_static_pad(e, "src"));
+                if (GstPad* peer = src ? gst_pad_get_peer(src.get()) : nullptr)
+                    ends.emplace_back(peer);
+            }
+            g_value_reset(&item);
+        }
+        g_value_unset(&item);
+        if (ends.empty()) return;
+        auto* keep = new std::vector<gst::PadPtr>(std::move(ends));
+        gst_pad_add_probe(
+            pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+            [](GstPad*, GstPadProbeInfo* info, gpointer d) {
+                if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+                    for (auto& p : *static_cast<std::vector<gst::PadPtr>*>(d))
+                        gst_pad_send_event(p.get(), gst_event_new_eos());
+                return GST_PAD_PROBE_OK;
+            },
+            keep, [](gpointer d) { delete static_cast<std::vector<gst::PadPtr>*>(d); });
     }
 
     // Adds one to n for each buffer through pad (streaming threads: an atomic only).
@@ -243,9 +286,9 @@ struct FilterCore : Element::Core {
         auto field = [&](const char* f) { return value_json(gst_structure_get_value(s, f)); };
         if (what == "barcode") {
             emit("code-found", Json{{"time", time},
-                                        {"symbology", field("type")},
-                                        {"text", field("symbol")},
-                                        {"quality", field("quality")}});
+                                    {"symbology", field("type")},
+                                    {"text", field("symbol")},
+                                    {"quality", field("quality")}});
         } else if (what == "level") {
             emit("level", Json{{"time", time}, {"rms", field("rms")}, {"peak", field("peak")}});
         } else if (what == "facedetect") {
@@ -262,7 +305,7 @@ struct FilterCore : Element::Core {
             const char* text = gst_structure_get_string(s, "hypothesis");
             if (final && text && *text)
                 emit("transcript",
-                         Json{{"time", time}, {"text", text}, {"confidence", field("confidence")}});
+                     Json{{"time", time}, {"text", text}, {"confidence", field("confidence")}});
         }
     }
 };

@@ -13,6 +13,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "gst/handles.hpp"
 #include "kms/filter.hpp"
@@ -41,6 +42,7 @@ const std::vector<NamedFilterInfo> kNamed = {
     {"qr", "", "report QR codes and barcodes (code-found events); the video is untouched"},
     {"level", "", "report the audio's RMS and peak in dB (level events); the audio is untouched"},
     {"speech", "", "speech to text in English (transcript events); the audio is untouched"},
+    {"chroma", "COLOR", "replace COLOR (green, blue, #RRGGBB) by background=FILE (--background)"},
     {"volume", "FACTOR", "multiply the audio by FACTOR (0.5 halves it, 2 doubles it)"},
     {"resample", "RATE", "resample the audio to RATE Hz"},
 };
@@ -115,6 +117,9 @@ const std::map<std::string, std::string> kPackages = {
     {"facedetect", "gstreamer1.0-opencv"},
     {"zbar", "gstreamer1.0-plugins-bad"},
     {"rotate", "gstreamer1.0-plugins-bad"},
+    {"alpha", "gstreamer1.0-plugins-good"},
+    {"compositor", "gstreamer1.0-plugins-base"},
+    {"imagefreeze", "gstreamer1.0-plugins-good"},
     {"pocketsphinx", "gstreamer1.0-pocketsphinx"},
     {"gdkpixbufoverlay", "gstreamer1.0-plugins-good"},
     {"videoflip", "gstreamer1.0-plugins-good"},
@@ -161,6 +166,53 @@ std::string properties(const std::string& name, const std::vector<std::string>& 
         out += " " + key + "=" + quote(o.substr(eq + 1));
     }
     return out;
+}
+
+// Kurento's chroma: alpha keys COLOR out, and a compositor lays what is left over a still
+// picture. The picture is scaled to the frame ({width} and {height}, filled in when the stream
+// arrives) and repeated by imagefreeze ({live}: at the clock's pace for live input); the
+// compositor makes frames at the video's rate ({rate}), not the fastest of its inputs'. The filter
+// ends the picture's stream when the video ends (filter.cpp: every element named chroma_bg*).
+std::string chroma(const std::string& color, const std::vector<std::string>& opts) {
+    const std::string name = "chroma";
+    std::string background;
+    double angle = 30;
+    for (const auto& o : opts) {
+        const auto eq = o.find('=');
+        const std::string key = o.substr(0, eq), value = o.substr(eq + 1);
+        if (key == "background")
+            background = value;
+        else if (key == "similarity")
+            angle = number(name, value, "an angle");
+        else
+            bad(name, "expected background=FILE or similarity=DEGREES, not " + o);
+    }
+    if (background.empty()) bad(name, "say what goes behind: background=FILE or --background FILE");
+    if (::access(background.c_str(), R_OK) != 0)
+        throw Error(ErrorCode::BadInput, "filter chroma: cannot read " + background);
+    unsigned r = 0, g = 0, b = 0;
+    if (color == "green")
+        g = 255;
+    else if (color == "blue")
+        b = 255;
+    else if (color.size() == 7 && color[0] == '#' &&
+             std::sscanf(color.c_str() + 1, "%02x%02x%02x", &r, &g, &b) == 3)
+        ;
+    else
+        bad(name, "expected green, blue or #RRGGBB, not " + color);
+    need("alpha");
+    need("compositor");
+    need("imagefreeze");
+    static unsigned made = 0;
+    // The compositor comes last, so that the next stage links to what it makes.
+    const std::string mix = "chroma_mix" + std::to_string(made++);
+    return "alpha method=custom target-r=" + std::to_string(r) + " target-g=" + std::to_string(g) +
+           " target-b=" + std::to_string(b) + " angle=" + std::to_string(angle) + " ! " + mix +
+           ".sink_0  filesrc location=" + quote(background) +
+           " ! decodebin ! videoconvert ! videoscale ! imagefreeze is-live={live} name=" +
+           "chroma_bg" + mix.substr(10) + " ! " + mix + ".sink_1  compositor name=" + mix +
+           " sink_0::zorder=1 sink_1::zorder=0 sink_1::width={width} sink_1::height={height} "
+           "! capsfilter caps=video/x-raw{rate}";
 }
 
 FilterStage named(const std::string& name, const std::vector<std::string>& args,
@@ -263,6 +315,8 @@ FilterStage named(const std::string& name, const std::vector<std::string>& args,
             "pocketsphinx" +
             properties(name, opts, {});
         s.analysis = true;
+    } else if (name == "chroma") {
+        s.description = chroma(arg(0), opts);
     } else if (name == "volume") {
         need("volume");
         s.kind = "audio";
@@ -286,6 +340,24 @@ size_t arity(const std::string& name) {
         }
     return 0;
 }
+
+}  // namespace
+
+std::string fill_frame(std::string d, const FrameInfo& f) {
+    const std::pair<const char*, std::string> fields[] = {
+        {"{width}", std::to_string(f.width)},
+        {"{height}", std::to_string(f.height)},
+        {"{live}", f.live ? "true" : "false"},
+        {"{rate}", f.fps_n > 0 && f.fps_d > 0
+                       ? ",framerate=" + std::to_string(f.fps_n) + "/" + std::to_string(f.fps_d)
+                       : std::string()}};
+    for (const auto& [key, value] : fields)
+        for (size_t at; (at = d.find(key)) != std::string::npos;)
+            d.replace(at, std::strlen(key), value);
+    return d;
+}
+
+namespace {
 
 // KEY=VALUE, the value free to hold spaces: font="Sans 40".
 bool is_option(const std::string& token) {
@@ -378,7 +450,8 @@ FilterStage fragment(const std::string& text) {
 // A named filter's description builds: its options name real properties with fitting values.
 void check(const FilterStage& st) {
     GError* err = nullptr;
-    GstElement* b = gst_parse_bin_from_description(st.description.c_str(), TRUE, &err);
+    const std::string d = fill_frame(st.description, FrameInfo{640, 480, 30, 1, false});
+    GstElement* b = gst_parse_bin_from_description(d.c_str(), TRUE, &err);
     gst::ElementPtr bin(b ? GST_ELEMENT(gst_object_ref_sink(b)) : nullptr);
     gst::GErrorPtr error(err);
     if (error) bad(st.name, error->message);
@@ -390,7 +463,8 @@ const std::vector<NamedFilterInfo>& named_filters() {
     return kNamed;
 }
 
-std::vector<FilterStage> parse_filters(const std::vector<std::string>& args) {
+std::vector<FilterStage> parse_filters(const std::vector<std::string>& args,
+                                       const std::string& background) {
     init();
     std::vector<FilterStage> out;
     for (size_t i = 0; i < args.size();) {
@@ -410,6 +484,10 @@ std::vector<FilterStage> parse_filters(const std::vector<std::string>& args) {
             if (token == "flip" && i < args.size() && (args[i] == "h" || args[i] == "v"))
                 fargs.push_back(args[i++]);
             while (i < args.size() && is_option(args[i])) opts.push_back(args[i++]);
+            if (token == "chroma" && !background.empty() &&
+                std::none_of(opts.begin(), opts.end(),
+                             [](const std::string& o) { return o.rfind("background=", 0) == 0; }))
+                opts.push_back("background=" + background);
             FilterStage st = named(token, fargs, opts);
             check(st);
             out.push_back(std::move(st));
