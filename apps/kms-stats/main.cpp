@@ -1,11 +1,15 @@
 // kms-stats: the numbers behind a file, a live source or a call (issue 10). Probe measures a
 // file or a source without decoding it; summarise reads the event stream of any kms tool; both
 // answer --assert thresholds and write Prometheus textfiles; plot draws a call over time.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "assertions.hpp"
 #include "common/tool.hpp"
@@ -42,6 +46,7 @@ struct StatsOptions {
     double gap = 0.5;
     std::string plot_events;
     std::string plot_output;
+    bool follow = false;
 };
 
 Summary read_summary(const std::string& path) {
@@ -49,6 +54,79 @@ Summary read_summary(const std::string& path) {
     std::ifstream in(path);
     if (!in) throw Error(ErrorCode::BadInput, path + ": cannot be read");
     return summarise(in, path);
+}
+
+// --follow: the stream read as it grows, 5 times a second, with a status line on a terminal. A
+// pipe ends when its writer closes it; a file when the tool writing it has said its last words
+// (or on -t, SIGINT, SIGTERM), as tail -f would never know.
+Summary follow(Tool& tool, const std::string& path) {
+    const bool from_stdin = path.empty() || path == "-";
+    const int fd = from_stdin ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(ErrorCode::BadInput, path + ": cannot be read");
+    struct stat st = {};
+    ::fstat(fd, &st);
+    const bool regular = S_ISREG(st.st_mode);
+    const int flags = ::fcntl(fd, F_GETFL);
+    ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    Summariser sum(from_stdin ? "stdin" : path);
+    Loop loop;
+    tool.handle_signals(loop, [&] { loop.quit(); });
+    if (tool.common().duration > 0)
+        loop.after(static_cast<unsigned>(tool.common().duration * 1000), [&] { loop.quit(); });
+    std::string pending;
+    std::optional<Error> failure;
+    auto grew = std::chrono::steady_clock::now();
+    auto take = [&](bool all) {
+        size_t nl;
+        while ((nl = pending.find('\n')) != std::string::npos) {
+            sum.add_line(pending.substr(0, nl));
+            pending.erase(0, nl + 1);
+        }
+        if (all && !pending.empty()) sum.add_line(pending);
+    };
+    auto pump = [&]() -> bool {
+        try {
+            char buf[65536];
+            for (;;) {
+                const ssize_t n = ::read(fd, buf, sizeof buf);
+                if (n > 0) {
+                    grew = std::chrono::steady_clock::now();
+                    pending.append(buf, static_cast<size_t>(n));
+                    take(false);
+                    continue;
+                }
+                if (n < 0 && errno == EINTR) continue;
+                if (n < 0 && errno == EAGAIN) break;  // a pipe with nothing yet
+                if (n < 0)
+                    throw Error(ErrorCode::BadInput, sum.result().input + ": cannot be read");
+                // The writer is gone, or has said it is done (or that it is stopping, and has
+                // written nothing more for a second).
+                if (!regular || sum.ended() ||
+                    (sum.stopping() &&
+                     std::chrono::steady_clock::now() - grew > std::chrono::seconds(1))) {
+                    take(true);
+                    loop.quit();
+                    return false;
+                }
+                break;  // the end of the file for now
+            }
+        } catch (const Error& e) {
+            failure = e;
+            loop.quit();
+            return false;
+        }
+        tool.progress(sum.status());
+        return true;
+    };
+    if (pump()) {
+        loop.every(200, pump);
+        loop.run();
+    }
+    tool.end_progress();
+    ::fcntl(fd, F_SETFL, flags);
+    if (!from_stdin) ::close(fd);
+    if (failure) throw *failure;
+    return sum.result();
 }
 
 // Parses every --assert before anything is measured: a typo must not cost a ten-second probe.
@@ -120,7 +198,7 @@ int run_summary(Tool& tool, const StatsOptions& o) {
         throw Error(ErrorCode::InvalidArgument,
                     "nothing to read: give a FILE or URI to probe, --events-in FILE, or pipe "
                     "an event stream into stdin");
-    const Summary s = read_summary(o.events_in);
+    const Summary s = o.follow ? follow(tool, o.events_in) : read_summary(o.events_in);
     const Metrics metrics = summary_metrics(s);
     if (!o.prometheus.empty()) write_prometheus(o.prometheus, summary_samples(s));
     Json doc = summary_json(s);
@@ -190,6 +268,9 @@ int main(int argc, char** argv) {
     app.add_option("--prometheus", o.prometheus,
                    "Also write the figures to FILE in node_exporter's textfile format (atomically)")
         ->option_text("FILE");
+    app.add_flag("--follow", o.follow,
+                 "Summarise: read the events as they are written, with a status line on a "
+                 "terminal, until the writer ends, -t, or a signal");
     app.add_option("--gap", o.gap,
                    "Probe: report holes in the timestamps longer than SECONDS "
                    "(default 0.5)")
@@ -217,6 +298,8 @@ int main(int argc, char** argv) {
         if (tool.common().json && tool.common().events == "-")
             throw Error(ErrorCode::InvalidArgument,
                         "--json and --events -: stdout carries one of them; give --events a FILE");
+        if (o.follow && !o.input.empty())
+            throw Error(ErrorCode::InvalidArgument, "--follow reads events, not a FILE|URI");
         if (!o.input.empty() && !o.events_in.empty())
             throw Error(ErrorCode::InvalidArgument,
                         "a FILE|URI to probe and --events-in: give one of the two");

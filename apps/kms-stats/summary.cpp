@@ -97,85 +97,113 @@ double percentile(std::vector<double> v, double p) {
 
 }  // namespace
 
-Summary summarise(std::istream& in, const std::string& name) {
+struct Summariser::State {
     Summary s;
-    s.input = name;
-    s.phases = nullptr;
-    s.since_start = nullptr;
     std::map<std::string, Acc> accs;  // by direction and SSRC
     std::vector<std::string> order;
     std::map<std::string, std::string> codec_by_mid, codec_by_kind;
     std::map<std::string, double> last_rtt;  // by SSRC: a report repeats until the next comes
     std::vector<double> rtts;
     double t0 = -1, last = 0;
-    std::string line;
     size_t lineno = 0;
-    while (std::getline(in, line)) {
-        ++lineno;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        Json e = Json::parse(line, nullptr, false);
-        if (e.is_discarded() || !e.is_object() || !e.contains("type") || !e["type"].is_string() ||
-            !has_num(e, "timestamp"))
-            throw Error(ErrorCode::BadInput,
-                        name + " line " + std::to_string(lineno) +
-                            ": not a kms event (a JSON object with type and timestamp); is it "
-                            "the output of --events?");
-        ++s.events;
-        const double ms = num(e, "timestamp");
-        if (t0 < 0) t0 = ms;
-        const double t = (ms - t0) / 1000;
-        last = std::max(last, t);
-        const std::string type = e["type"].get<std::string>();
-        if (type == "track") {
-            const std::string codec = str(e, "codec");
-            if (!str(e, "mid").empty()) codec_by_mid[str(e, "direction") + str(e, "mid")] = codec;
-            codec_by_kind[str(e, "direction") + str(e, "kind")] = codec;
-        } else if (type == "inbound-rtp" || type == "outbound-rtp") {
-            const bool inbound = type == "inbound-rtp";
-            const std::string key =
-                type + ":" + std::to_string(static_cast<unsigned long long>(num(e, "ssrc")));
-            auto [it, fresh] = accs.try_emplace(key);
-            if (fresh) {
-                order.push_back(key);
-                it->second.track.inbound = inbound;
-                it->second.track.kind = str(e, "kind");
-                it->second.track.ssrc = static_cast<unsigned long long>(num(e, "ssrc"));
-            }
-            add_sample(it->second, e, t);
-        } else if (type == "remote-inbound-rtp" && has_num(e, "roundTripTime")) {
-            const std::string ssrc = std::to_string(num(e, "ssrc"));
-            const double rtt = num(e, "roundTripTime");
-            auto it = last_rtt.find(ssrc);
-            if (rtt > 0 && (it == last_rtt.end() || it->second != rtt)) {
-                rtts.push_back(rtt);
-                s.rtt.series.push_back({t, rtt * 1000});
-            }
-            last_rtt[ssrc] = rtt;
-        } else if (type == "candidate-pair" && has_num(e, "currentRoundTripTime")) {
-            const double rtt = num(e, "currentRoundTripTime");
-            if (rtt > 0) {
-                rtts.push_back(rtt);
-                s.rtt.series.push_back({t, rtt * 1000});
-            }
-        } else if (type == "timing") {
-            if (e.contains("phases")) s.phases = e["phases"];
-            if (e.contains("sinceProcessStart")) s.since_start = e["sinceProcessStart"];
+    bool ended = false, stopping = false;
+};
+
+Summariser::Summariser(const std::string& name) : st_(std::make_unique<State>()) {
+    st_->s.input = name;
+    st_->s.phases = nullptr;
+    st_->s.since_start = nullptr;
+}
+
+Summariser::~Summariser() = default;
+
+bool Summariser::ended() const {
+    return st_->ended;
+}
+
+bool Summariser::stopping() const {
+    return st_->stopping || st_->ended;
+}
+
+void Summariser::add_line(const std::string& line) {
+    State& z = *st_;
+    Summary& s = z.s;
+    ++z.lineno;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) return;
+    Json e = Json::parse(line, nullptr, false);
+    if (e.is_discarded() || !e.is_object() || !e.contains("type") || !e["type"].is_string() ||
+        !has_num(e, "timestamp"))
+        throw Error(ErrorCode::BadInput,
+                    s.input + " line " + std::to_string(z.lineno) +
+                        ": not a kms event (a JSON object with type and timestamp); is it "
+                        "the output of --events?");
+    ++s.events;
+    const double ms = num(e, "timestamp");
+    if (z.t0 < 0) z.t0 = ms;
+    const double t = (ms - z.t0) / 1000;
+    z.last = std::max(z.last, t);
+    const std::string type = e["type"].get<std::string>();
+    if (type == "track") {
+        const std::string codec = str(e, "codec");
+        if (!str(e, "mid").empty()) z.codec_by_mid[str(e, "direction") + str(e, "mid")] = codec;
+        z.codec_by_kind[str(e, "direction") + str(e, "kind")] = codec;
+    } else if (type == "inbound-rtp" || type == "outbound-rtp") {
+        const bool inbound = type == "inbound-rtp";
+        const std::string key =
+            type + ":" + std::to_string(static_cast<unsigned long long>(num(e, "ssrc")));
+        auto [it, fresh] = z.accs.try_emplace(key);
+        if (fresh) {
+            z.order.push_back(key);
+            it->second.track.inbound = inbound;
+            it->second.track.kind = str(e, "kind");
+            it->second.track.ssrc = static_cast<unsigned long long>(num(e, "ssrc"));
         }
+        add_sample(it->second, e, t);
+    } else if (type == "remote-inbound-rtp" && has_num(e, "roundTripTime")) {
+        const std::string ssrc = std::to_string(num(e, "ssrc"));
+        const double rtt = num(e, "roundTripTime");
+        auto it = z.last_rtt.find(ssrc);
+        if (rtt > 0 && (it == z.last_rtt.end() || it->second != rtt)) {
+            z.rtts.push_back(rtt);
+            s.rtt.series.push_back({t, rtt * 1000});
+        }
+        z.last_rtt[ssrc] = rtt;
+    } else if (type == "candidate-pair" && has_num(e, "currentRoundTripTime")) {
+        const double rtt = num(e, "currentRoundTripTime");
+        if (rtt > 0) {
+            z.rtts.push_back(rtt);
+            s.rtt.series.push_back({t, rtt * 1000});
+        }
+    } else if (type == "timing") {
+        if (e.contains("phases")) s.phases = e["phases"];
+        if (e.contains("sinceProcessStart")) s.since_start = e["sinceProcessStart"];
+    } else if (type == "stopped" || type == "summary") {
+        // The last words of kms-record (stopped) and kms-call (stopping, then summary).
+        z.ended = true;
+    } else if (type == "stopping") {
+        z.stopping = true;
     }
-    s.duration = last;
-    for (const auto& key : order) {
-        RtpTrack r = std::move(accs[key].track);
+}
+
+Summary Summariser::result() const {
+    const State& z = *st_;
+    Summary s = z.s;
+    s.duration = z.last;
+    for (const auto& key : z.order) {
+        RtpTrack r = z.accs.at(key).track;
         const std::string dir = r.inbound ? "in" : "out";
-        auto c = codec_by_mid.find(dir + r.mid);
-        if (c != codec_by_mid.end())
+        auto c = z.codec_by_mid.find(dir + r.mid);
+        auto k = z.codec_by_kind.find(dir + r.kind);
+        if (c != z.codec_by_mid.end())
             r.codec = c->second;
-        else if (codec_by_kind.count(dir + r.kind))
-            r.codec = codec_by_kind[dir + r.kind];
+        else if (k != z.codec_by_kind.end())
+            r.codec = k->second;
         s.tracks.push_back(std::move(r));
     }
     std::stable_sort(s.tracks.begin(), s.tracks.end(), [](const RtpTrack& a, const RtpTrack& b) {
         return a.inbound != b.inbound ? a.inbound : a.kind > b.kind;
     });
+    const auto& rtts = z.rtts;
     if (!rtts.empty()) {
         s.rtt.count = rtts.size();
         s.rtt.min = *std::min_element(rtts.begin(), rtts.end());
@@ -186,6 +214,44 @@ Summary summarise(std::istream& in, const std::string& name) {
         s.rtt.p95 = percentile(rtts, 0.95);
     }
     return s;
+}
+
+std::string Summariser::status() const {
+    // The newest interval of each received stream: what a person watching wants to see.
+    const State& z = *st_;
+    char buf[256];
+    std::string line;
+    std::snprintf(buf, sizeof buf, "%5.1f s", z.last);
+    line = buf;
+    for (const auto& key : z.order) {
+        const RtpTrack& r = z.accs.at(key).track;
+        if (!r.inbound) continue;
+        const double bps = r.bitrate_series.empty() ? 0 : r.bitrate_series.back().v;
+        std::snprintf(buf, sizeof buf, "  %s %.0f kbit/s", r.kind.c_str(), bps / 1000);
+        line += buf;
+        if (r.kind == "video" && !r.fps_series.empty()) {
+            std::snprintf(buf, sizeof buf, " %.0f fps", r.fps_series.back().v);
+            line += buf;
+        }
+        if (r.lost_reported) {
+            const double total = double(r.lost) + double(r.packets);
+            std::snprintf(buf, sizeof buf, " loss %.1f%%",
+                          total > 0 ? 100 * double(r.lost) / total : 0.0);
+            line += buf;
+        }
+    }
+    if (!z.s.rtt.series.empty()) {
+        std::snprintf(buf, sizeof buf, "  rtt %.1f ms", z.s.rtt.series.back().v);
+        line += buf;
+    }
+    return line;
+}
+
+Summary summarise(std::istream& in, const std::string& name) {
+    Summariser s(name);
+    std::string line;
+    while (std::getline(in, line)) s.add_line(line);
+    return s.result();
 }
 
 namespace {

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <istream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,8 +54,33 @@ struct Summary {
     Json since_start;  ///< its sinceProcessStart (ms), or null
 };
 
-/// Reads one JSON object per line; blank lines are skipped. Throws Error(BadInput) naming the
-/// line that is not a JSON object with a type and a timestamp.
+/// Takes an event stream a line at a time, for --follow.
+class Summariser {
+  public:
+    explicit Summariser(const std::string& name);
+    ~Summariser();
+    Summariser(const Summariser&) = delete;
+    Summariser& operator=(const Summariser&) = delete;
+
+    /// One line: one JSON object; a blank line is skipped. Throws Error(BadInput) naming the
+    /// line that is not a JSON object with a type and a timestamp.
+    void add_line(const std::string& line);
+    /// The summary of the lines so far.
+    Summary result() const;
+    /// One line for a terminal: the newest interval of each received stream and the RTT.
+    std::string status() const;
+    /// The tool that wrote the stream has said its last words (kms-call's summary, kms-record's
+    /// stopped).
+    bool ended() const;
+    /// It has said it is stopping (kms-call's stopping), or ended.
+    bool stopping() const;
+
+  private:
+    struct State;
+    std::unique_ptr<State> st_;
+};
+
+/// Every line of in, as Summariser takes them.
 Summary summarise(std::istream& in, const std::string& name);
 
 Json summary_json(const Summary& s);

@@ -177,3 +177,31 @@ run "$S" -q --events-in ans.jsonl --prometheus no-such-dir/kms.prom 2>e7b
 expect_rc 7 "an unwritable textfile"
 grep -q "no-such-dir/kms.prom" e7b || fail "unwritable textfile message: $(cat e7b)"
 pass "bad events exit 3 with the line, an unwritable textfile 7"
+
+# 8. --follow: a file that grows as a tool writes it, read until its writer's last words (the
+# same summary as the whole file gives); a pipe, until it closes; a status line on a terminal
+# only; SIGTERM ends it with the figures so far.
+feed() { while IFS= read -r l; do printf '%s\n' "$l"; sleep 0.005; done <"$1"; }
+: >grow.jsonl
+bg fol "$S" --follow --json --events-in grow.jsonl >fol.json 2>fol.err
+head -30 ans.jsonl >>grow.jsonl; sleep 0.6
+kill -0 "$PID_fol" 2>/dev/null || fail "--follow stopped at the first end of the file"
+tail -n +31 ans.jsonl | feed /dev/stdin >>grow.jsonl
+wait_for "$PID_fol" 5
+expect_rc 0 "--follow of a growing file"
+[[ $(jq -c 'del(.input)' fol.json) == "$(jq -c 'del(.input)' ans.sum.json)" ]] || fail "--follow: $(cat fol.json)"
+(head -30 ans.jsonl; sleep 0.5; tail -n +31 ans.jsonl) | "$S" --follow --json >fol2.json
+[[ $(jq -c 'del(.input)' fol2.json) == "$(jq -c 'del(.input)' ans.sum.json)" ]] || fail "--follow of a pipe: $(cat fol2.json)"
+! grep -q "kbit/s" fol.err || fail "a status line on stderr that is not a terminal: $(cat fol.err)"
+: >grow3.jsonl
+bg tty sh -c "exec script -qec '$S --follow --events-in grow3.jsonl >/dev/null' tty.out >/dev/null"
+sleep 0.3; feed ans.jsonl >>grow3.jsonl
+wait_for "$PID_tty" 5
+expect_rc 0 "--follow on a terminal"
+tr '\r' '\n' <tty.out | grep -aqE "^.\[K +[0-9.]+ s  video [0-9]+ kbit/s [0-9]+ fps loss" || fail "no status line: $(cat -v tty.out | head -5)"
+head -50 ans.jsonl >part.jsonl
+bg part "$S" --follow --json --events-in part.jsonl >part.json 2>/dev/null
+sleep 0.6; stop part
+expect_rc 0 "--follow stopped by SIGTERM"
+[[ $(jq .events part.json) == 50 ]] || fail "--follow stopped by SIGTERM: $(jq -c .events part.json) events"
+pass "--follow: a growing file to its writer's end, a pipe to its close, a status line on a terminal, SIGTERM"

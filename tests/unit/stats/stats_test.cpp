@@ -232,3 +232,17 @@ SCENARIO("Prometheus text: one HELP and TYPE per name, labels escaped, written b
     CHECK_THROWS_AS(write_prometheus((dir / "missing" / "kms.prom").string(), samples), kms::Error);
     std::filesystem::remove_all(dir);
 }
+
+SCENARIO("a stream read a line at a time knows when its writer is done", "[stats][summary]") {
+    Summariser s("call.jsonl");
+    s.add_line(
+        R"({"type":"inbound-rtp","timestamp":1000,"kind":"audio","ssrc":1,"packetsReceived":5})");
+    CHECK_FALSE(s.stopping());
+    s.add_line(R"({"type":"stopping","timestamp":2000,"clean":true})");
+    CHECK(s.stopping());
+    CHECK_FALSE(s.ended());
+    s.add_line(R"({"type":"summary","timestamp":2100})");
+    CHECK(s.ended());
+    CHECK(s.result().events == 3);
+    CHECK(s.status().find("audio 0 kbit/s") != std::string::npos);
+}
