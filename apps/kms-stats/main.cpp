@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 #include "assertions.hpp"
@@ -16,6 +17,7 @@
 #include "kms/loop.hpp"
 #include "probe.hpp"
 #include "report.hpp"
+#include "serve.hpp"
 #include "summary.hpp"
 
 namespace {
@@ -47,6 +49,7 @@ struct StatsOptions {
     std::string plot_events;
     std::string plot_output;
     bool follow = false;
+    std::string serve_metrics;
 };
 
 Summary read_summary(const std::string& path) {
@@ -59,7 +62,7 @@ Summary read_summary(const std::string& path) {
 // --follow: the stream read as it grows, 5 times a second, with a status line on a terminal. A
 // pipe ends when its writer closes it; a file when the tool writing it has said its last words
 // (or on -t, SIGINT, SIGTERM), as tail -f would never know.
-Summary follow(Tool& tool, const std::string& path) {
+Summary follow(Tool& tool, const std::string& path, const std::string& serve) {
     const bool from_stdin = path.empty() || path == "-";
     const int fd = from_stdin ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw Error(ErrorCode::BadInput, path + ": cannot be read");
@@ -73,6 +76,13 @@ Summary follow(Tool& tool, const std::string& path) {
     tool.handle_signals(loop, [&] { loop.quit(); });
     if (tool.common().duration > 0)
         loop.after(static_cast<unsigned>(tool.common().duration * 1000), [&] { loop.quit(); });
+    std::unique_ptr<MetricsServer> server;
+    if (!serve.empty()) {
+        server =
+            std::make_unique<MetricsServer>(serve, [&] { return summary_samples(sum.result()); });
+        tool.events().emit("listening", Json{{"listen", serve}, {"url", server->url()}});
+        tool.say(0, "serving " + server->url());
+    }
     std::string pending;
     std::optional<Error> failure;
     auto grew = std::chrono::steady_clock::now();
@@ -198,7 +208,8 @@ int run_summary(Tool& tool, const StatsOptions& o) {
         throw Error(ErrorCode::InvalidArgument,
                     "nothing to read: give a FILE or URI to probe, --events-in FILE, or pipe "
                     "an event stream into stdin");
-    const Summary s = o.follow ? follow(tool, o.events_in) : read_summary(o.events_in);
+    const Summary s =
+        o.follow ? follow(tool, o.events_in, o.serve_metrics) : read_summary(o.events_in);
     const Metrics metrics = summary_metrics(s);
     if (!o.prometheus.empty()) write_prometheus(o.prometheus, summary_samples(s));
     Json doc = summary_json(s);
@@ -271,6 +282,10 @@ int main(int argc, char** argv) {
     app.add_flag("--follow", o.follow,
                  "Summarise: read the events as they are written, with a status line on a "
                  "terminal, until the writer ends, -t, or a signal");
+    app.add_option("--serve-metrics", o.serve_metrics,
+                   "With --follow: answer GET /metrics on ADDRESS:PORT in the Prometheus text "
+                   "format")
+        ->option_text("ADDR:PORT");
     app.add_option("--gap", o.gap,
                    "Probe: report holes in the timestamps longer than SECONDS "
                    "(default 0.5)")
@@ -298,6 +313,9 @@ int main(int argc, char** argv) {
         if (tool.common().json && tool.common().events == "-")
             throw Error(ErrorCode::InvalidArgument,
                         "--json and --events -: stdout carries one of them; give --events a FILE");
+        if (!o.serve_metrics.empty() && !o.follow)
+            throw Error(ErrorCode::InvalidArgument,
+                        "--serve-metrics serves what --follow reads; give --follow too");
         if (o.follow && !o.input.empty())
             throw Error(ErrorCode::InvalidArgument, "--follow reads events, not a FILE|URI");
         if (!o.input.empty() && !o.events_in.empty())

@@ -91,7 +91,9 @@ expect_rc 0 "--prometheus again"
 [[ $(stat -c %i prom/kms.prom) != "$inode1" ]] || fail "the textfile was rewritten in place, not renamed"
 [[ $(ls -A prom) == kms.prom ]] || fail "left in the folder: $(ls -A prom)"
 [[ $(stat -c %a prom/kms.prom) == 644 ]] || fail "textfile mode $(stat -c %a prom/kms.prom)"
-python3 - prom/kms.prom off.sum.json <<'EOF'
+# A parser of the text exposition format: prom_check FILE [SUMMARY.json] checks every line,
+# and with a summary that its figures are the summary's.
+cat >prom_check.py <<'EOF'
 import json, re, sys
 name_re = re.compile(r'[a-zA-Z_:][a-zA-Z0-9_:]*$')
 sample_re = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
@@ -129,6 +131,8 @@ for n, line in enumerate(open(sys.argv[1]).read().splitlines(), 1):
         float(m.group(4))
         if (name, labels) in samples: bad("duplicate series")
         samples[(name, labels)] = float(m.group(4))
+if len(sys.argv) < 3:
+    sys.exit(0)
 s = json.load(open(sys.argv[2]))
 video = [t for t in s['inbound'] if t['kind'] == 'video'][0]
 key = ('kms_inbound_rtp_packets_lost_total', (('kind', 'video'),))
@@ -140,6 +144,7 @@ assert abs(samples[('kms_remote_inbound_rtp_round_trip_time_seconds', (('stat', 
 assert all(name in helps for name in types), "a name without HELP"
 print(f"ok: {len(samples)} samples of {len(types)} metrics parse")
 EOF
+python3 prom_check.py prom/kms.prom off.sum.json
 pass "Prometheus textfile: names, types, labels and values parse; renamed into place"
 
 # 6. plot: well-formed SVG, four panels with labelled axes, polylines carrying the data points.
@@ -205,3 +210,29 @@ sleep 0.6; stop part
 expect_rc 0 "--follow stopped by SIGTERM"
 [[ $(jq .events part.json) == 50 ]] || fail "--follow stopped by SIGTERM: $(jq -c .events part.json) events"
 pass "--follow: a growing file to its writer's end, a pipe to its close, a status line on a terminal, SIGTERM"
+
+# 9. --serve-metrics: GET /metrics answers with the figures of what --follow has read so far,
+# parsed as above; the counters grow as the stream does; other paths 404, other methods 405.
+: >srv.jsonl
+bg srv "$S" --follow -q --events-in srv.jsonl --serve-metrics 127.0.0.1:9477 --events srv.ev
+head -60 ans.jsonl >>srv.jsonl
+ready "the metrics server" 5 curl -sf http://127.0.0.1:9477/metrics
+sleep 0.4
+curl -sf -D h1 http://127.0.0.1:9477/metrics >m1.prom || fail "GET /metrics"
+python3 prom_check.py m1.prom || fail "the first scrape does not parse"
+grep -qi '^content-type: text/plain; version=0.0.4' h1 || fail "content type: $(cat h1)"
+sed -n 61,80p ans.jsonl >>srv.jsonl; sleep 0.5
+curl -sf http://127.0.0.1:9477/metrics >m2.prom || fail "the second GET /metrics"
+python3 prom_check.py m2.prom || fail "the second scrape does not parse"
+v1=$(awk '/^kms_inbound_rtp_packets_received_total\{kind="video"\}/ { print $2 }' m1.prom)
+v2=$(awk '/^kms_inbound_rtp_packets_received_total\{kind="video"\}/ { print $2 }' m2.prom)
+(( ${v1:-0} > 0 && ${v2:-0} > ${v1:-0} )) || fail "video packets received did not grow between scrapes: $v1 then $v2"
+[[ $(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9477/other) == 404 ]] || fail "another path is not 404"
+[[ $(curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:9477/metrics) == 405 ]] || fail "POST is not 405"
+[[ $(jq -r 'select(.type=="listening") | .url' srv.ev) == http://127.0.0.1:9477/metrics ]] || fail "no listening event"
+tail -n +81 ans.jsonl >>srv.jsonl
+wait_for "$PID_srv" 5
+expect_rc 0 "--serve-metrics ends with the stream"
+run "$S" --events-in ans.jsonl --serve-metrics 127.0.0.1:9477 2>e9
+expect_rc 2 "--serve-metrics without --follow"
+pass "--serve-metrics: scrapes parse, video packets $v1 then $v2, 404 and 405, ends with the stream"
