@@ -37,7 +37,8 @@ Tool::Tool(ToolInfo info) : info_(info), app_(info.summary, info.name) {
     app_.footer(std::string("EXAMPLES\n") + info.examples +
                 "\nEXIT STATUS\n  0 ok, 1 failure, 2 usage, 3 bad input, 4 network, 5 negotiation "
                 "refused,\n"
-                "  6 no media, 7 output failure, 69 missing component, 130 aborted.\n"
+                "  6 no media, 7 output failure, 8 assertion failed (kms-stats), 69 missing "
+                "component,\n  130 aborted.\n"
                 "See man " +
                 info.name + " for everything.");
     app_.get_formatter()->column_width(34);

@@ -123,6 +123,16 @@ done
 above "$(cat rms0.6)" "$(echo "$(cat rms0.05) + 15" | bc -l)" || fail "level: $(cat rms0.05) dB and $(cat rms0.6) dB"
 pass "level: the quiet tone at $(cat rms0.05) dB, the loud one at $(cat rms0.6) dB"
 
+# volume 0.1 takes 20 dB off; resample and crop, as ffprobe reads them back.
+run "$F" -i bars.mkv -o quiet.mkv volume 0.1 resample 16000 crop left=20 top=40 --audio-codec vorbis
+expect_rc 0 "volume resample crop"
+rms() { "$F" -i "$1" -o null: level | jq -s '[.[] | select(.type == "level") | .rms[0]] | add / length'; }
+drop=$(echo "$(rms bars.mkv) - $(rms quiet.mkv)" | bc -l)
+within "$(echo "($drop - 20)^2" | bc -l)" 4 || fail "volume 0.1: $drop dB quieter"
+[[ $(probe quiet.mkv a:0 codec_name,sample_rate) == "vorbis,16000" ]] || fail "resample: $(probe quiet.mkv a:0 codec_name,sample_rate)"
+[[ $(probe quiet.mkv v:0 width,height) == "300,200" ]] || fail "crop: $(probe quiet.mkv v:0 width,height)"
+pass "volume 0.1 is $drop dB quieter; resample 16000 gives 16 kHz Vorbis; crop left=20 top=40 gives 300x200"
+
 # 10. Mistakes: an unknown element (2, naming the closest), pads that do not fit (3, naming
 # both), a missing plugin (69, naming its package).
 run "$F" -i bars.mkv -o null: 'videoflp method=1' 2>err

@@ -37,10 +37,9 @@ std::vector<FilterStage> parse_filters(const std::vector<std::string>& args,
 struct FrameInfo {
     int width = 0, height = 0;
     int fps_n = 0, fps_d = 0;
-    bool live = false;
 };
-/// A stage's description for a stream: chroma's description leaves {width}, {height}, {rate}
-/// and {live} to fill in when the stream arrives.
+/// A stage's description for a stream: chroma's description leaves {width}, {height} and
+/// {rate} to fill in when the stream arrives.
 std::string fill_frame(std::string description, const FrameInfo& frame);
 
 /// The named filters, for --help and the man page: name, arguments, what it does.

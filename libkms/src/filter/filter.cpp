@@ -138,7 +138,6 @@ struct FilterCore : Element::Core {
     std::string stages_of(const std::string& kind, bool media_out, const GstCaps* upstream) const {
         const std::string convert = kind == "video" ? "videoconvert" : "audioconvert";
         FrameInfo f;
-        f.live = opt.live;
         if (upstream && gst_caps_get_size(upstream)) {
             const GstStructure* st = gst_caps_get_structure(upstream, 0);
             gst_structure_get_int(st, "width", &f.width);
@@ -223,40 +222,9 @@ struct FilterCore : Element::Core {
             gst::PadPtr qsrc(gst_element_get_static_pad(in.get(), "src"));
             count(qsrc.get(), &c->out);
         }
-        end_pictures_with(b, in_pad.get());
         gst_element_sync_state_with_parent(b);
         expose(bsrc, kind);
         return ghost(bsink, kind + "_in_" + std::to_string(made++));
-    }
-
-    // A still picture in the branch (chroma's background, imagefreeze) never ends by itself:
-    // when the stream's end of stream comes in at pad, it is sent into the compositor pad the
-    // picture feeds, so the compositor, and the file, can end.
-    static void end_pictures_with(GstElement* branch, GstPad* pad) {
-        std::vector<gst::PadPtr> ends;
-        gst::IteratorPtr it(gst_bin_iterate_recurse(GST_BIN(branch)));
-        GValue item = G_VALUE_INIT;
-        while (gst_iterator_next(it.get(), &item) == GST_ITERATOR_OK) {
-            auto* e = GST_ELEMENT(g_value_get_object(&item));
-            if (g_str_has_prefix(GST_OBJECT_NAME(e), "chroma_bg")) {
-                gst::PadPtr src(gst_element_get_static_pad(e, "src"));
-                if (GstPad* peer = src ? gst_pad_get_peer(src.get()) : nullptr)
-                    ends.emplace_back(peer);
-            }
-            g_value_reset(&item);
-        }
-        g_value_unset(&item);
-        if (ends.empty()) return;
-        auto* keep = new std::vector<gst::PadPtr>(std::move(ends));
-        gst_pad_add_probe(
-            pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
-            [](GstPad*, GstPadProbeInfo* info, gpointer d) {
-                if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
-                    for (auto& p : *static_cast<std::vector<gst::PadPtr>*>(d))
-                        gst_pad_send_event(p.get(), gst_event_new_eos());
-                return GST_PAD_PROBE_OK;
-            },
-            keep, [](gpointer d) { delete static_cast<std::vector<gst::PadPtr>*>(d); });
     }
 
     // Adds one to n for each buffer through pad (streaming threads: an atomic only).

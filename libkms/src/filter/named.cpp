@@ -169,10 +169,9 @@ std::string properties(const std::string& name, const std::vector<std::string>& 
 }
 
 // Kurento's chroma: alpha keys COLOR out, and a compositor lays what is left over a still
-// picture. The picture is scaled to the frame ({width} and {height}, filled in when the stream
-// arrives) and repeated by imagefreeze ({live}: at the clock's pace for live input); the
-// compositor makes frames at the video's rate ({rate}), not the fastest of its inputs'. The filter
-// ends the picture's stream when the video ends (filter.cpp: every element named chroma_bg*).
+// picture, scaled to the frame ({width} and {height}, filled in when the stream arrives). The
+// picture is one frame that the compositor repeats until the video ends (repeat-after-eos), at
+// the video's rate ({rate}), not the fastest of its inputs'.
 std::string chroma(const std::string& color, const std::vector<std::string>& opts) {
     const std::string name = "chroma";
     std::string background;
@@ -209,10 +208,10 @@ std::string chroma(const std::string& color, const std::vector<std::string>& opt
     return "alpha method=custom target-r=" + std::to_string(r) + " target-g=" + std::to_string(g) +
            " target-b=" + std::to_string(b) + " angle=" + std::to_string(angle) + " ! " + mix +
            ".sink_0  filesrc location=" + quote(background) +
-           " ! decodebin ! videoconvert ! videoscale ! imagefreeze is-live={live} name=" +
-           "chroma_bg" + mix.substr(10) + " ! " + mix + ".sink_1  compositor name=" + mix +
-           " sink_0::zorder=1 sink_1::zorder=0 sink_1::width={width} sink_1::height={height} "
-           "! capsfilter caps=video/x-raw{rate}";
+           " ! decodebin ! videoconvert ! videoscale ! imagefreeze num-buffers=1 ! " + mix +
+           ".sink_1  compositor name=" + mix +
+           " sink_0::zorder=1 sink_1::zorder=0 sink_1::repeat-after-eos=true "
+           "sink_1::width={width} sink_1::height={height} ! capsfilter caps=video/x-raw{rate}";
 }
 
 FilterStage named(const std::string& name, const std::vector<std::string>& args,
@@ -347,7 +346,6 @@ std::string fill_frame(std::string d, const FrameInfo& f) {
     const std::pair<const char*, std::string> fields[] = {
         {"{width}", std::to_string(f.width)},
         {"{height}", std::to_string(f.height)},
-        {"{live}", f.live ? "true" : "false"},
         {"{rate}", f.fps_n > 0 && f.fps_d > 0
                        ? ",framerate=" + std::to_string(f.fps_n) + "/" + std::to_string(f.fps_d)
                        : std::string()}};
@@ -450,7 +448,7 @@ FilterStage fragment(const std::string& text) {
 // A named filter's description builds: its options name real properties with fitting values.
 void check(const FilterStage& st) {
     GError* err = nullptr;
-    const std::string d = fill_frame(st.description, FrameInfo{640, 480, 30, 1, false});
+    const std::string d = fill_frame(st.description, FrameInfo{640, 480, 30, 1});
     GstElement* b = gst_parse_bin_from_description(d.c_str(), TRUE, &err);
     gst::ElementPtr bin(b ? GST_ELEMENT(gst_object_ref_sink(b)) : nullptr);
     gst::GErrorPtr error(err);
