@@ -5,9 +5,9 @@
 // A kind that stages only watch (qr, level) goes through encoded, untouched, and a tee feeds a
 // decoded copy to the stages. A kind no stage names passes through.
 //
-// Threads: a branch gets a queue of its own (decoding, filtering and encoding then run on
-// different cores). On live input that queue leaks: a frame the filter cannot take in time is
-// dropped there, counted, rather than making the source fall behind.
+// Threads: a branch starts with a queue of its own (see branch()). On live input that queue
+// leaks: a frame the filter cannot take in time is dropped there, counted, rather than making
+// the source fall behind.
 #include "kms/filter.hpp"
 
 #include <atomic>
@@ -26,7 +26,6 @@ namespace {
 
 // Frames a live branch may hold before it drops: enough to ride out a slow frame.
 constexpr unsigned kLiveQueueFrames = 5;
-constexpr const char* kRawQueue = "queue max-size-buffers=2 max-size-bytes=0 max-size-time=0";
 
 // A field of a bus message as JSON, for the values analysis elements post.
 Json value_json(const GValue* v) {
@@ -155,7 +154,7 @@ struct FilterCore : Element::Core {
         return opt.live ? "queue name=" + queue_name + " leaky=downstream max-size-buffers=" +
                               std::to_string(kLiveQueueFrames) + " max-size-bytes=0 max-size-time=0"
                         : "queue name=" + queue_name +
-                              " max-size-buffers=3 max-size-bytes=0 max-size-time=0";
+                              " max-size-buffers=1 max-size-bytes=0 max-size-time=0";
     }
 
     // The branch for one stream, gst-launch syntax: its first element is "in", the one whose
@@ -163,11 +162,12 @@ struct FilterCore : Element::Core {
     std::string branch(const std::string& kind, const GstCaps* upstream) const {
         if (changes(kind)) {
             const std::string tail = encode_tail(kind, upstream);
-            // Decoding, filtering and encoding each get a thread: a queue of a few raw
-            // frames between them (a 1080p frame is 3 MB) lets them overlap.
+            // The decoder runs on a thread of its own, one raw frame ahead; filtering and
+            // encoding share the next. A thread for the encoder too was slower and took a third
+            // more CPU: libvpx's encoder threads spin while they wait for each other, and on
+            // two cores another busy thread takes their time (scripts/bench/filter_throughput).
             return entry_queue("in") + stages_of(kind, true, upstream) +
-                   (tail.empty() ? "" : " ! " + std::string(kRawQueue) + " ! " + tail) +
-                   " ! identity name=out";
+                   (tail.empty() ? "" : " ! " + tail) + " ! identity name=out";
         }
         if (watches(kind)) {
             const std::string media = media_of(upstream);
