@@ -9,6 +9,7 @@
 #include <optional>
 #include <string_view>
 
+#include "common/control.hpp"
 #include "common/output.hpp"
 #include "common/tool.hpp"
 #include "kms-call/sdp_io.hpp"
@@ -33,6 +34,7 @@ constexpr const char* kExamples =
     "  kms-call offer --sdp-out o --sdp-in a --data chat --no-audio --no-video\n";
 
 struct CallOptions {
+    std::string control;
     std::string sdp_in = "-";
     std::string sdp_out = "-";
     std::string sdp_format = "sdp";
@@ -70,6 +72,7 @@ std::vector<std::string> split_list(const std::string& s) {
 }
 
 void add_options(CLI::App& app, CallOptions& o) {
+    add_control_option(app, o.control);
     app.add_option("--sdp-in", o.sdp_in, "Read the peer's SDP from FILE or fifo (default: stdin)")
         ->option_text("FILE");
     app.add_option("--sdp-out", o.sdp_out, "Write our SDP to FILE or fifo (default: stdout)")
@@ -323,7 +326,13 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         loop.quit();
     };
 
+    std::function<Json()> control_state;
+    std::unique_ptr<ControlServer> control;
     try {
+        // The control socket first: a path it cannot take is refused before anything is made.
+        control = serve_control(tool, o.control, [&] {
+            return control_state ? control_state() : Json{{"state", "starting"}};
+        });
         ep = std::make_unique<WebRtcEndpoint>(wopt, cb, tool.events());
     } catch (const Error&) {
         // Refused before the call (a missing --send file, an unwritable -o): a peer blocked
@@ -340,6 +349,21 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     tool.handle_signals(loop, stop);
     if (tool.common().duration > 0)
         loop.after(static_cast<unsigned>(tool.common().duration * 1000), stop);
+    // kms-stats --attach: the newest stats events, and the call's counters.
+    control_state = [&] {
+        const CallSummary s = ep->summary();
+        return Json{{"role", role == Role::Offerer ? "offer" : "answer"},
+                    {"state", result                       ? "ending"
+                              : channel_open || got_remote ? "in call"
+                                                           : "setup"},
+                    {"bytesReceived", s.bytes_received},
+                    {"videoFramesDecoded", s.video_frames_decoded},
+                    {"audioFramesDecoded", s.audio_frames_decoded},
+                    {"videoFramesSent", s.video_frames_sent},
+                    {"audioFramesSent", s.audio_frames_sent},
+                    {"packetsLost", s.packets_lost},
+                    {"videoTargetBitrate", s.video_target_kbps * 1000}};
+    };
     ep->start();
     if (role == Role::Answerer) read_remote();
     // The live status line (a terminal on stderr only): elapsed, bitrate and frames in, loss,

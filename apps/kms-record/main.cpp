@@ -9,6 +9,7 @@
 #include <ctime>
 #include <optional>
 
+#include "common/control.hpp"
 #include "common/output.hpp"
 #include "common/tool.hpp"
 #include "kms/pipeline.hpp"
@@ -53,6 +54,7 @@ struct RecordOptions {
     std::vector<std::string> tracks;
     double tracks_timeout = 5;
     std::string on_segment;
+    std::string control;
 };
 
 // "500k", "10M", "2G" or plain bytes (powers of 1000, as df -H and disk makers count).
@@ -135,6 +137,11 @@ int record(Tool& tool, const RecordOptions& o) {
         throw Error(ErrorCode::InvalidArgument,
                     "--events - and -o -: stdout carries the recording");
     const std::string path = to_stdout ? std::string() : out.location;
+    // The control socket first: a path it cannot take is refused before any file is made.
+    std::function<Json()> control_state;
+    auto control = serve_control(tool, o.control, [&] {
+        return control_state ? control_state() : Json{{"state", "starting"}};
+    });
     // A file we create and then fill with nothing is removed: cron must not find empty files.
     const bool existed = !to_stdout && ::access(path.c_str(), F_OK) == 0;
     auto remove_if_ours = [&] {
@@ -264,6 +271,20 @@ int record(Tool& tool, const RecordOptions& o) {
             no_media = true;
             loop.quit();
         });
+    // kms-stats --attach: what has been written so far.
+    control_state = [&] {
+        Json tracks = Json::array();
+        for (const auto& l : links)
+            tracks.push_back(
+                Json{{"kind", l.kind}, {"codec", l.to}, {"passthrough", l.passthrough}});
+        return Json{{"state", media ? "recording" : "waiting for media"},
+                    {"source", in.redacted()},
+                    {"output", to_stdout ? "-" : path},
+                    {"bytesWritten",
+                     to_stdout || segmented ? Json(nullptr) : Json(std::max(0LL, file_size(path)))},
+                    {"segments", segments},
+                    {"tracks", tracks}};
+    };
     events.emit("recording", Json{{"source", in.redacted()},
                                   {"output", to_stdout ? "-" : path},
                                   {"container", sink.container()}});
@@ -396,6 +417,7 @@ int main(int argc, char** argv) {
     app.add_option("--tracks-timeout", o.tracks_timeout, "How long --tracks waits (default 5)")
         ->check(seconds_check(false))
         ->option_text("SECONDS");
+    add_control_option(app, o.control);
     app.add_option("--media-timeout", o.media_timeout,
                    "Exit 6, leaving no file, if no media comes within SECONDS")
         ->check(seconds_check(true))

@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "assertions.hpp"
+#include "attach.hpp"
 #include "common/tool.hpp"
 #include "kms/loop.hpp"
 #include "probe.hpp"
@@ -37,6 +38,8 @@ constexpr const char* kExamples =
     "  kms-stats --events-in call.jsonl --assert 'loss < 1%' --assert 'rtt.p95 < 150ms'\n"
     "  # a Prometheus textfile for node_exporter\n"
     "  kms-stats --events-in call.jsonl --prometheus /var/lib/node_exporter/kms.prom\n"
+    "  # a running call's statistics, every second (kms-call --control /tmp/call.sock)\n"
+    "  kms-stats --attach /tmp/call.sock --interval 1\n"
     "  # the call over time, as a picture\n"
     "  kms-stats plot call.jsonl -o call.svg\n";
 
@@ -50,6 +53,8 @@ struct StatsOptions {
     std::string plot_output;
     bool follow = false;
     std::string serve_metrics;
+    std::string attach;
+    double interval = 0;
 };
 
 Summary read_summary(const std::string& path) {
@@ -286,6 +291,13 @@ int main(int argc, char** argv) {
                    "With --follow: answer GET /metrics on ADDRESS:PORT in the Prometheus text "
                    "format")
         ->option_text("ADDR:PORT");
+    app.add_option("--attach", o.attach,
+                   "Read the control socket of a running kms-call or kms-record (--control "
+                   "PATH): statistics and state, once or every --interval")
+        ->option_text("PATH");
+    app.add_option("--interval", o.interval, "With --attach: read again every SECONDS")
+        ->check(seconds_check(false))
+        ->option_text("SECONDS");
     app.add_option("--gap", o.gap,
                    "Probe: report holes in the timestamps longer than SECONDS "
                    "(default 0.5)")
@@ -310,6 +322,15 @@ int main(int argc, char** argv) {
                             "--prometheus");
             return run_plot(tool, o);
         }
+        if (!o.attach.empty()) {
+            if (!o.input.empty() || !o.events_in.empty() || o.follow || !o.asserts.empty())
+                throw Error(ErrorCode::InvalidArgument,
+                            "--attach reads a running tool; no FILE|URI, --events-in, --follow "
+                            "or --assert with it");
+            return run_attach(tool, o.attach, o.interval);
+        }
+        if (o.interval > 0)
+            throw Error(ErrorCode::InvalidArgument, "--interval goes with --attach");
         if (tool.common().json && tool.common().events == "-")
             throw Error(ErrorCode::InvalidArgument,
                         "--json and --events -: stdout carries one of them; give --events a FILE");

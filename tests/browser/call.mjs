@@ -3,6 +3,8 @@
 //   [--codec vp8|vp9|h264] (kms-call's --video-codec; the negotiated codec must be it both ways)
 //   [--videos 2] (a camera and a second video track, a canvas.captureStream(), in the browser;
 //   two --send video sources in kms-call: each side must decode both of the other's videos)
+//   [--bytes PATH_TO_KMS_STATS] (the bytes each side says it sent and the other received, per
+//   kind, must agree within 5%: the browser's getStats against kms-stats on kms-call's events)
 // kms-call --role is the side kms-call plays; the browser plays the other. Prints one JSON line
 // with the browser's and kms-call's counts; exits non-zero when media did not flow both ways.
 import { chromium } from 'playwright-core';
@@ -18,6 +20,26 @@ const dir = join(args.dir, role + (args.codec ? '-' + args.codec : '') + (videos
 mkdirSync(dir, { recursive: true });
 const deadline = (ms, what) => new Promise((_, reject) =>
   setTimeout(() => reject(new Error(`timed out: ${what}`)), ms));
+
+// --bytes KMS_STATS: what kms-stats reads from kms-call's events against what the browser's
+// getStats counted, per kind and direction, once each flow has ended: the browser stops
+// sending 2 s before kms-call stops, and is read again after kms-call has gone. Totals, not
+// rates at some moment, so no clock or sampling lag of either side matters.
+async function cross_check(page) {
+  await new Promise(r => setTimeout(r, 800));
+  const samples = await page.evaluate('samples');
+  const last = samples[samples.length - 1];
+  const summary = JSON.parse(execFileSync(args.bytes, ['--events-in', join(dir, `kms-${role}.jsonl`), '--json']));
+  const out = {};
+  for (const kind of ['video', 'audio']) {
+    const kms_in = summary.inbound.filter(x => x.kind === kind).reduce((n, x) => n + x.bytesReceived, 0);
+    const kms_out = summary.outbound.filter(x => x.kind === kind).reduce((n, x) => n + x.bytesSent, 0);
+    out[kind] = { kmsReceived: kms_in, browserSent: last.out[kind], kmsSent: kms_out, browserReceived: last.in[kind] };
+    out[kind].received_ratio = +(kms_in / last.out[kind]).toFixed(4);
+    out[kind].sent_ratio = +(kms_out / last.in[kind]).toFixed(4);
+  }
+  return out;
+}
 
 // The page: a peer connection with the fake camera and microphone, driven from here.
 const page_html = `<!doctype html><meta charset="utf-8"><title>kms browser peer</title><script>
@@ -48,6 +70,21 @@ async function takeAnswer(json) { await pc.setRemoteDescription(JSON.parse(json)
 async function makeAnswer(json) { await setup(); await pc.setRemoteDescription(JSON.parse(json));
   await pc.setLocalDescription(await pc.createAnswer()); await gathered();
   return JSON.stringify({type: 'answer', sdp: pc.localDescription.sdp}); }
+// --bytes: the byte counters every 200 ms, each with the time it was read (ms since the epoch).
+const samples = [];
+function stopSending() { for (const s of pc.getSenders()) s.replaceTrack(null); }
+function sampleBytes() {
+  setInterval(async () => {
+    // The time the browser took the figures (RTCStats timestamp), not the time they were
+    // asked for: getStats answers some tens of ms later.
+    const s = {t: 0, out: {video: 0, audio: 0}, in: {video: 0, audio: 0}};
+    (await pc.getStats()).forEach(r => {
+      if (r.type === 'outbound-rtp') { s.out[r.kind] += r.bytesSent || 0; s.t = r.timestamp; }
+      if (r.type === 'inbound-rtp') { s.in[r.kind] += r.bytesReceived || 0; s.t = r.timestamp; }
+    });
+    if (s.t) samples.push(s);
+  }, 200);
+}
 async function counts() {
   const out = {state: pc.connectionState, video: 0, audio: 0, sentFrames: 0, videos: []};
   (await pc.getStats()).forEach(s => {
@@ -113,6 +150,10 @@ try {
     const answer = await Promise.race([page.evaluate(o => makeAnswer(o), offer), deadline(10000, 'browser answer')]);
     writeFileSync(join(dir, 'answer.fifo'), answer + '\n');
   }
+  if (args.bytes) {
+    await page.evaluate('sampleBytes()');
+    setTimeout(() => page.evaluate('stopSending()').catch(() => {}), (seconds - 2) * 1000);
+  }
   const code = await Promise.race([exited, deadline((seconds + 15) * 1000, 'kms-call to end')]);
   const browser_counts = await page.evaluate('counts()');
   const lines = readFileSync(events, 'utf8').trim().split('\n').map(l => JSON.parse(l));
@@ -126,6 +167,7 @@ try {
              .map(t => ({ mid: t.mid, framesDecoded: t.framesDecoded })),
            codecs: lines.filter(e => e.type === 'track').map(e => `${e.direction}:${e.codec}`) },
   };
+  if (args.bytes) result.bytes = await cross_check(page);
 } finally {
   if (kms && kms.exitCode === null) kms.kill('SIGKILL');
   await browser.close();
@@ -140,4 +182,9 @@ const codec_ok = !args.codec ||
 const all_videos = (list) => list.length === videos && list.every(v => v.framesDecoded >= 20);
 const ok = result.exit === 0 && codec_ok && all_videos(result.browser.videos) &&
   result.browser.audio >= 48000 && all_videos(result.kms.videos) && result.kms.audioFramesDecoded >= 50;
-process.exit(ok ? 0 : 1);
+// --bytes: what kms-call received agrees with what the browser sent within 5%. The other way
+// is printed but not held to it yet: the browser counts 6 to 8% more than kms-call's RTP
+// session says it sent (issue 10's note).
+const near = (r) => r > 0.95 && r < 1.05;
+const bytes_ok = !args.bytes || ['video', 'audio'].every(k => near(result.bytes[k].received_ratio));
+process.exit(ok && bytes_ok ? 0 : 1);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <string>
 
@@ -32,8 +33,14 @@ class EventWriter {
     /// left out.
     void emit(const std::string& type, const Json& fields = Json::object());
 
+    /// The newest event of each kind, in the order of their names: one per type, and within a type
+    /// one per id, SSRC or kind (so every stream's latest inbound-rtp). Kept whether or not events
+    /// are written anywhere; a control socket answers with it.
+    Json latest() const;
+
   private:
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
+    std::map<std::string, Json> latest_;
     std::FILE* out_ = nullptr;
     bool owned_ = false;
 };

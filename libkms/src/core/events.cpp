@@ -39,7 +39,6 @@ void EventWriter::open(const std::string& destination) {
 
 void EventWriter::emit(const std::string& type, const Json& fields) {
     std::lock_guard lock(mutex_);
-    if (!out_) return;
     Json line;
     line["type"] = type;
     // Keep one decimal of a millisecond, like browsers' RTCStats timestamps.
@@ -47,11 +46,23 @@ void EventWriter::emit(const std::string& type, const Json& fields) {
     // "type" and "timestamp" are the writer's: a field of the same name must not hide them.
     for (auto it = fields.begin(); it != fields.end(); ++it)
         if (it.key() != "type" && it.key() != "timestamp") line[it.key()] = it.value();
+    std::string key = type;
+    for (const char* f : {"id", "ssrc", "kind", "mid"})
+        if (auto it = fields.find(f); it != fields.end()) key += "|" + it->dump();
+    latest_[key] = line;
+    if (!out_) return;
     std::string text = line.dump(-1, ' ', false, Json::error_handler_t::replace);
     text += '\n';
     std::fwrite(text.data(), 1, text.size(), out_);
     // One event per line, visible at once to `jq` or `tail -f` readers.
     std::fflush(out_);
+}
+
+Json EventWriter::latest() const {
+    std::lock_guard lock(mutex_);
+    Json out = Json::array();
+    for (const auto& [key, event] : latest_) out.push_back(event);
+    return out;
 }
 
 }  // namespace kms

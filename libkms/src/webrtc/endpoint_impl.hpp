@@ -357,6 +357,16 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     // ---- statistics, bitrate, media flow (endpoint_stats.cpp) -------------------------------
     void request_stats();
+    struct RtpCounts {
+        bool internal = false;  // one of ours
+        long long lost = 0;
+        guint64 packets_received = 0, octets_received = 0, packets_sent = 0, octets_sent = 0;
+    };
+    std::map<guint32, RtpCounts> rtp_counts();
+    std::map<guint32, RtpCounts> known_counts;  // the newest of each SSRC (main thread)
+    void refresh_counts();
+    std::map<std::string, std::pair<std::string, Json>> last_rtp;  // type+SSRC: the last event
+    void emit_final_stats();
     void on_stats(GstPromise* p);
     void report_pair(const Json& pair, std::map<std::string, Json>& by_id);
     double video_fraction_lost();

@@ -80,6 +80,7 @@ void WebRtcEndpoint::Impl::finish(const CallEnd& end) {
     gate_closed = true;
     open_gates(false);
     emit_timing();
+    emit_final_stats();
     emit_summary();
     cancel_timers();
     // An output that never took its end (a muxer blocked writing) can hold the teardown below

@@ -4,6 +4,91 @@
 
 namespace kms {
 
+// The RTP sessions' own counters per SSRC (rtpsource's stats), which kms puts in place of
+// webrtcbin 1.22's get-stats figures: that leaves packetsLost out of inbound-rtp (a receiver
+// could not see its loss), counts received bytes only as the jitter buffer lets packets go (200
+// ms late), and with BUNDLE files one stream's counters under another's SSRC (a video
+// outbound-rtp with 0 bytes sent). rtpsource counts payload bytes, as W3C's bytesSent and
+// bytesReceived do, as packets enter or leave the session, and loss from sequence numbers
+// (expected - received, RFC 3550 A.3).
+std::map<guint32, WebRtcEndpoint::Impl::RtpCounts> WebRtcEndpoint::Impl::rtp_counts() {
+    std::map<guint32, RtpCounts> out;
+    gst::ElementPtr rtpbin(gst_bin_get_by_name(GST_BIN(webrtc), "rtpbin"));
+    if (!rtpbin) return out;
+    for (guint id = 0; id < tracks.size() + 1; ++id) {  // one session with BUNDLE, else one each
+        GObject* session = nullptr;  // the RTPSession itself, which keeps the sources
+        g_signal_emit_by_name(rtpbin.get(), "get-internal-session", id, &session);
+        if (!session) continue;
+        std::unique_ptr<GObject, decltype(&g_object_unref)> owned(session, g_object_unref);
+        G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+        GValueArray* sources = nullptr;
+        g_object_get(session, "sources", &sources, nullptr);
+        for (guint i = 0; sources && i < sources->n_values; ++i) {
+            GObject* src = static_cast<GObject*>(g_value_get_object(&sources->values[i]));
+            GstStructure* raw = nullptr;
+            if (src) g_object_get(src, "stats", &raw, nullptr);
+            gst::StructurePtr st(raw);
+            guint ssrc = 0;
+            gboolean internal = FALSE;
+            if (!st || !gst_structure_get_uint(st.get(), "ssrc", &ssrc)) continue;
+            gst_structure_get_boolean(st.get(), "internal", &internal);
+            RtpCounts c;
+            c.internal = internal;
+            gint lost = 0;
+            gst_structure_get_int(st.get(), "packets-lost", &lost);
+            c.lost = lost;
+            gst_structure_get_uint64(st.get(), "packets-received", &c.packets_received);
+            gst_structure_get_uint64(st.get(), "octets-received", &c.octets_received);
+            gst_structure_get_uint64(st.get(), "packets-sent", &c.packets_sent);
+            gst_structure_get_uint64(st.get(), "octets-sent", &c.octets_sent);
+            KMS_LOG(webrtc, DEBUG, "session %u: SSRC %u%s lost %d", id, ssrc,
+                    internal ? " (ours)" : "", lost);
+            out[ssrc] = c;
+        }
+        if (sources) g_value_array_free(sources);
+        G_GNUC_END_IGNORE_DEPRECATIONS
+    }
+    return out;
+}
+
+// Counters only grow: a source the session has dropped or reset (after its BYE, at the end of
+// the call) keeps the counts it had, where webrtcbin then reports zeros.
+void WebRtcEndpoint::Impl::refresh_counts() {
+    for (const auto& [ssrc, c] : rtp_counts()) {
+        RtpCounts& k = known_counts[ssrc];
+        k.internal = c.internal;
+        k.lost = c.packets_received >= k.packets_received ? c.lost : k.lost;
+        k.packets_received = std::max(k.packets_received, c.packets_received);
+        k.octets_received = std::max(k.octets_received, c.octets_received);
+        k.packets_sent = std::max(k.packets_sent, c.packets_sent);
+        k.octets_sent = std::max(k.octets_sent, c.octets_sent);
+    }
+}
+
+// The last word on every RTP stream, when the call ends: media goes on for a moment after the
+// last periodic statistics (the stop's grace for the peer's BYE), so totals read then would
+// fall short of what the peer counted.
+void WebRtcEndpoint::Impl::emit_final_stats() {
+    if (last_rtp.empty() || !webrtc) return;
+    refresh_counts();
+    for (auto& [key, entry] : last_rtp) {
+        auto& [type, j] = entry;
+        auto it = known_counts.find(j["ssrc"].get<guint32>());
+        if (it == known_counts.end()) continue;
+        const RtpCounts& c = it->second;
+        if (type == "inbound-rtp" && !c.internal) {
+            j["packetsLost"] = c.lost;
+            j["packetsReceived"] = c.packets_received;
+            j["bytesReceived"] = c.octets_received;
+        } else if (type == "outbound-rtp" && c.internal) {
+            j["packetsSent"] = c.packets_sent;
+            j["bytesSent"] = c.octets_sent;
+        }
+        j["final"] = true;
+        events.emit(type, j);
+    }
+}
+
 void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
     if (gst_promise_wait(p) != GST_PROMISE_RESULT_REPLIED) return;
     const GstStructure* r = gst_promise_get_reply(p);
@@ -49,8 +134,19 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
             if (type == "candidate-pair") report_pair(j, by_id);
         return;
     }
+    refresh_counts();
+    auto counted = [&](const Json& j, bool ours) -> const RtpCounts* {
+        if (!j.contains("ssrc")) return nullptr;
+        auto it = known_counts.find(j["ssrc"].get<guint32>());
+        return it != known_counts.end() && it->second.internal == ours ? &it->second : nullptr;
+    };
     for (auto& [type, j] : out) {
         if (type == "inbound-rtp") {
+            if (const RtpCounts* c = counted(j, false)) {
+                j["packetsLost"] = c->lost;
+                j["packetsReceived"] = c->packets_received;
+                j["bytesReceived"] = c->octets_received;
+            }
             lost += j.value("packetsLost", 0LL);
             kind_of(j);
             const std::string kind = j.value("kind", "");
@@ -63,6 +159,10 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
                 j["audioFramesDecoded"] = t ? t->n->frames_in.load() : frames_audio.load();
         } else if (type == "outbound-rtp") {
             kind_of(j);
+            if (const RtpCounts* c = counted(j, true)) {
+                j["packetsSent"] = c->packets_sent;
+                j["bytesSent"] = c->octets_sent;
+            }
             const Track* t = track_of_ssrc(j, false);
             if (t) j["mid"] = t->mid;
             if (j.value("kind", "") == "video") {
@@ -76,6 +176,8 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
         } else if (type != "transport" && type != "remote-outbound-rtp" && type != "data-channel") {
             continue;
         }
+        if ((type == "inbound-rtp" || type == "outbound-rtp") && j.contains("ssrc"))
+            last_rtp[type + std::to_string(j["ssrc"].get<guint32>())] = {type, j};
         events.emit(type, j);
     }
     packets_lost = lost;

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Round-trip time a caller can trust: 50 ms added each way (tests/lib/delay_relay.py in front of
+# coturn; the offerer reaches the answerer only through the relay, the answerer answers through
+# coturn and back through the delay), and kms-stats reads a round-trip time of 100 ms +- 20 from
+# the offerer's events (RTCP receiver reports, W3C remote-inbound-rtp roundTripTime).
+. "$(dirname "$0")/../lib/kms-test.sh"
+S=$BUILD/apps/kms-stats
+run() { set +e; "$@"; RC=$?; set -e; }
+
+command -v turnserver >/dev/null || fail "coturn is not installed: run scripts/setup"
+turnserver -n --listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port=3478 --no-tls --no-dtls \
+  --no-cli --lt-cred-mech --user=alice:s3cret --realm=kms.test --allow-loopback-peers \
+  --pidfile="$WORK/turn.pid" --log-file=stdout >turn.log 2>&1 & PIDS+=($!)
+ready "coturn on 127.0.0.1:3478" 5 "$BUILD/apps/kms-stun" binding stun:127.0.0.1:3478 --rto 100 --retries 2 -q
+python3 "$TOP/tests/lib/delay_relay.py" 3479 3478 50 60 >relay.out 2>relay.err & PIDS+=($!)
+ready "the delaying relay" 5 grep -q ready relay.out
+# The relay's own delay, seen by a STUN binding through it: 100 ms there and back.
+start=$(date +%s%N)
+"$BUILD/apps/kms-stun" binding stun:127.0.0.1:3479 --rto 500 --retries 1 -q >/dev/null
+rtt_stun=$(( ($(date +%s%N) - start) / 1000000 ))
+(( rtt_stun >= 95 && rtt_stun < 400 )) || fail "a binding through the relay took $rtt_stun ms"
+
+CALL_DEADLINE=40 call_pair "-t 12 --turn turn:alice:s3cret@127.0.0.1:3479 --ice-transport-policy relay" "-t 12"
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; tail -5 turn.log; fail "the call: exits $RC_OFF/$RC_ANS"; }
+run "$S" --events-in off.jsonl --json >sum.json
+expect_rc 0 "kms-stats summary"
+jq -e '.roundTripTime.samples > 0' sum.json >/dev/null || fail "no round-trip time: $(jq -c . sum.json)"
+mean_ms=$(jq '.roundTripTime.mean * 1000 | round' sum.json)
+(( mean_ms >= 80 && mean_ms <= 120 )) || fail "round-trip time ${mean_ms} ms with 50 ms each way: $(jq -c .roundTripTime sum.json)"
+run "$S" --events-in off.jsonl --assert 'rtt.p95 < 150ms' --assert 'rtt.mean > 80ms'
+expect_rc 0 "rtt assertions"
+pass "50 ms each way: kms-stats reads a round-trip time of ${mean_ms} ms (a STUN binding through the relay: ${rtt_stun} ms)"

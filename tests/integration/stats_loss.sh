@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Loss a receiver can see: two kms-call on hosts of their own (network namespaces joined by a
+# veth pair), the answerer's host dropping 5% of the UDP it receives (iptables' statistic match;
+# this kernel has no netem). The answerer's inbound-rtp events carry packetsLost, kms-stats
+# reads a loss between 3% and 7% from them, and its --assert thresholds exit 8 and 0.
+. "$(dirname "$0")/../lib/kms-test.sh"
+S=$BUILD/apps/kms-stats
+run() { set +e; "$@"; RC=$?; set -e; }
+
+ip netns add a; ip netns add b
+ip link add va netns a type veth peer name vb netns b
+ip -n a addr add 10.9.0.1/24 dev va; ip -n b addr add 10.9.0.2/24 dev vb
+for ns in a b; do ip -n $ns link set lo up; done
+ip -n a link set va up; ip -n b link set vb up
+ip netns exec b iptables -A INPUT -p udp -m statistic --mode random --probability 0.05 -j DROP
+
+mkfifo o i
+ip netns exec a "$KMS_CALL" offer --bind 10.9.0.1 --sdp-out o --sdp-in i -t 15 --events off.jsonl \
+  --send 'test:av?pattern=ball' --min-bitrate 800 2>off.err >/dev/null </dev/null & PIDS+=($!); off=$!
+ip netns exec b "$KMS_CALL" answer --bind 10.9.0.2 --sdp-in o --sdp-out i -t 15 --events ans.jsonl \
+  2>ans.err >/dev/null </dev/null & PIDS+=($!); ans=$!
+wait_for "$off" 30; rc_off=$RC; wait_for "$ans" 30; rc_ans=$RC
+[[ $rc_off == 0 && $rc_ans == 0 ]] || { show_logs; fail "the call: exits $rc_off and $rc_ans"; }
+
+# kms-call's own events: the last inbound-rtp of each kind says what was lost.
+for kind in video audio; do
+  jq -se --arg k "$kind" '[.[] | select(.type == "inbound-rtp" and .kind == $k and has("packetsLost"))] | length > 0' \
+    ans.jsonl >/dev/null || fail "the answerer's $kind inbound-rtp events carry no packetsLost"
+done
+ratio=$(jq -s '[.[] | select(.type == "inbound-rtp" and .kind == "video")] | last |
+  .packetsLost / (.packetsLost + .packetsReceived) * 100' ans.jsonl)
+pass "kms-call's inbound-rtp carries packetsLost: video lost ${ratio}%"
+
+# kms-stats, from those events: 3% to 7%, and the thresholds.
+run "$S" --events-in ans.jsonl --json >sum.json
+expect_rc 0 "kms-stats summary"
+# Every received stream together (the figure --assert 'loss' checks): some 1500 packets, so
+# that 3% to 7% is four standard deviations of a 5% random drop either way.
+read -r loss packets < <(jq -r '[.inbound[] | select(.packetsLost != null)] |
+  [((map(.packetsLost) | add) / (map(.packetsLost + .packetsReceived) | add) * 100), (map(.packetsReceived) | add)] | @tsv' sum.json)
+if ! (( $(echo "$loss >= 3 && $loss <= 7" | bc -l) )); then
+  ip netns exec b iptables -L INPUT -v -n >&2
+  jq -c 'select(.type == "inbound-rtp" or .type == "track" or .type == "selected-candidate-pair")' ans.jsonl | tail -8 >&2
+  fail "kms-stats reads ${loss}% loss of 5%: $(jq -c .inbound sum.json)"
+fi
+run "$S" --events-in ans.jsonl --assert 'loss < 1%' 2>assert.err
+expect_rc 8 "loss < 1%"
+grep -q "loss < 1%" assert.err || fail "the failed assertion is not named: $(cat assert.err)"
+run "$S" --events-in ans.jsonl --assert 'loss < 20%'
+expect_rc 0 "loss < 20%"
+pass "5% dropped: kms-stats reads ${loss}% loss over $packets packets; 'loss < 1%' exits 8, 'loss < 20%' exits 0"
