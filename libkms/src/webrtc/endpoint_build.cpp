@@ -2,6 +2,8 @@
 // transceivers, the data channel, the senders and a file or stdin input.
 #include "webrtc/endpoint_impl.hpp"
 
+#include <gst/rtp/rtp.h>
+
 namespace kms {
 
 GstElement* WebRtcEndpoint::Impl::parse_bin(const std::string& description) {
@@ -428,6 +430,35 @@ void WebRtcEndpoint::Impl::configure_payloader(GstElement* bin, const Track& t) 
 void WebRtcEndpoint::Impl::count_sent(GstPad* pad, const Track& t) {
     learn_ssrc_on(pad, t.kind == "video" ? "video" : "audio", true);
     count_frames(pad, t, false);
+    count_rtp_out(pad, t);
+}
+
+// The RTP packets and payload bytes of a track on their way into webrtcbin: what outbound-rtp
+// reports as sent. The RTP session's own counters start over when its source is replaced early
+// in a call, and then fall short of what the peer counts.
+void WebRtcEndpoint::Impl::count_rtp_out(GstPad* pad, const Track& t) {
+    auto* n = new std::shared_ptr<TrackCounts>(t.n);
+    gst_pad_add_probe(
+        pad, kBuffers,
+        [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+            TrackCounts& c = **static_cast<std::shared_ptr<TrackCounts>*>(d);
+            auto add = [&c](GstBuffer* buf) {
+                GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+                if (!gst_rtp_buffer_map(buf, GST_MAP_READ, &rtp)) return;
+                c.rtp_out += 1;
+                c.payload_out += gst_rtp_buffer_get_payload_len(&rtp);
+                gst_rtp_buffer_unmap(&rtp);
+            };
+            if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+                GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+                for (guint i = 0; i < gst_buffer_list_length(list); ++i)
+                    add(gst_buffer_list_get(list, i));
+            } else {
+                add(GST_PAD_PROBE_INFO_BUFFER(info));
+            }
+            return GST_PAD_PROBE_OK;
+        },
+        n, [](gpointer d) { delete static_cast<std::shared_ptr<TrackCounts>*>(d); });
 }
 
 // Counts a track's frames through a pad: decoded ones after its decoder (in), or RTP video

@@ -93,6 +93,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     struct TrackCounts {
         std::atomic<unsigned long long> frames_in{0}, frames_out{0};
         std::atomic<guint32> rx_ssrc{0};  // the peer's SSRC filed under this m-line
+        // RTP this m-line handed to webrtcbin: packets, and their payload bytes (W3C bytesSent)
+        std::atomic<unsigned long long> rtp_out{0}, payload_out{0};
     };
     struct Track {
         std::string kind;
@@ -292,6 +294,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void configure_payloader(GstElement* bin, const Track& t);
     void count_sent(GstPad* pad, const Track& t);
     void count_frames(GstPad* pad, const Track& t, bool in);
+    static void count_rtp_out(GstPad* pad, const Track& t);
     void learn_ssrc(GstBuffer* buf, const char* kind, bool sent);
     void learn_ssrc_on(GstPad* pad, const char* kind, bool sent = false);
     void open_input();
@@ -367,6 +370,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void refresh_counts();
     std::map<std::string, std::pair<std::string, Json>> last_rtp;  // type+SSRC: the last event
     void emit_final_stats();
+    static void own_sent(Json& j, const Track& t);
     void on_stats(GstPromise* p);
     void report_pair(const Json& pair, std::map<std::string, Json>& by_id);
     double video_fraction_lost();

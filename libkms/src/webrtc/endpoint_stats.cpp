@@ -65,6 +65,12 @@ void WebRtcEndpoint::Impl::refresh_counts() {
     }
 }
 
+// What we counted ourselves on the way into webrtcbin, where it is more than the session says.
+void WebRtcEndpoint::Impl::own_sent(Json& j, const Track& t) {
+    j["packetsSent"] = std::max<unsigned long long>(j.value("packetsSent", 0ULL), t.n->rtp_out);
+    j["bytesSent"] = std::max<unsigned long long>(j.value("bytesSent", 0ULL), t.n->payload_out);
+}
+
 // The last word on every RTP stream, when the call ends: media goes on for a moment after the
 // last periodic statistics (the stop's grace for the peer's BYE), so totals read then would
 // fall short of what the peer counted.
@@ -83,6 +89,7 @@ void WebRtcEndpoint::Impl::emit_final_stats() {
         } else if (type == "outbound-rtp" && c.internal) {
             j["packetsSent"] = c.packets_sent;
             j["bytesSent"] = c.octets_sent;
+            if (const Track* t = track_of_ssrc(j, false)) own_sent(j, *t);
         }
         j["final"] = true;
         events.emit(type, j);
@@ -165,6 +172,7 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
             }
             const Track* t = track_of_ssrc(j, false);
             if (t) j["mid"] = t->mid;
+            if (t) own_sent(j, *t);
             if (j.value("kind", "") == "video") {
                 j["framesSent"] = t ? t->n->frames_out.load() : sent_video.load();
                 j["targetBitrate"] = video_bitrate_kbps * 1000;
