@@ -29,4 +29,10 @@ mean_ms=$(jq '.roundTripTime.mean * 1000 | round' sum.json)
 (( mean_ms >= 80 && mean_ms <= 120 )) || fail "round-trip time ${mean_ms} ms with 50 ms each way: $(jq -c .roundTripTime sum.json)"
 run "$S" --events-in off.jsonl --assert 'rtt.p95 < 150ms' --assert 'rtt.mean > 80ms'
 expect_rc 0 "rtt assertions"
-pass "50 ms each way: kms-stats reads a round-trip time of ${mean_ms} ms (a STUN binding through the relay: ${rtt_stun} ms)"
+# The pair each side chose, with the candidate types the right way round (GStreamer 1.22.0
+# swapped local and remote types in get-stats; fixed upstream in 1.22.5): the offerer relays,
+# the answerer is reached on its host address.
+pair() { jq -sr '[.[] | select(.type == "selected-candidate-pair")][0] | "\(.local.candidateType) \(.remote.candidateType)"' "$1"; }
+[[ $(pair off.jsonl) == "relay host" && $(pair ans.jsonl) == "host relay" ]] ||
+  fail "candidate types: offerer $(pair off.jsonl), answerer $(pair ans.jsonl)"
+pass "50 ms each way: kms-stats reads a round-trip time of ${mean_ms} ms (a STUN binding through the relay: ${rtt_stun} ms); candidate types right on both sides"
