@@ -134,15 +134,14 @@ int run_filter(Tool& tool, const FilterCli& o) {
     Pipeline pipeline(tool.name(), cb);
     pipeline.connect(source, filter);
     pipeline.connect(filter, sink);
-    tool.handle_signals(loop, [&] {
+    // A signal and the end of -t stop the same way: the pipeline drains, with a deadline.
+    auto stop = [&] {
         tool.stop_deadline(10.0, kOutput, "the output did not finish within 10 s of the stop");
         pipeline.stop();
-    });
+    };
+    tool.handle_signals(loop, stop);
     if (tool.common().duration > 0)
-        loop.after(static_cast<unsigned>(tool.common().duration * 1000), [&] {
-            tool.stop_deadline(10.0, kOutput, "the output did not finish within 10 s of the stop");
-            pipeline.stop();
-        });
+        loop.after(static_cast<unsigned>(tool.common().duration * 1000), stop);
     // Dropped frames (live input the filter cannot keep up with), reported as they grow.
     unsigned long long reported_drops = 0;
     unsigned ticks = 0;

@@ -1,7 +1,8 @@
 // The control socket: a listening UNIX socket watched by the main loop. Each client sends one
-// line, gets one JSON document and a newline, and is closed. Reads and writes never block the
-// loop: the client's socket is non-blocking and watched until its line is complete; an answer
-// (a few kB) fits the socket's buffer, and a client that does not read it loses it.
+// line, gets one JSON document and a newline, and is closed. Reads never block the loop: the
+// client's socket is non-blocking and watched until its line is complete. An answer (a few kB)
+// fits the socket's buffer at once; only when it does not does the loop wait for the client, at
+// most 100 ms in all, and a client that still has not read it loses the rest.
 #include "kms/control.hpp"
 
 #include <fcntl.h>
@@ -121,8 +122,9 @@ struct ControlServer::Impl : std::enable_shared_from_this<Impl> {
             }
         const std::string text = reply.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
         size_t off = 0;
-        // The socket is non-blocking: a client that does not read its answer loses the rest.
-        for (int tries = 0; off < text.size() && tries < 100; ++tries) {
+        // The socket is non-blocking: a client that does not read its answer within 10 waits of
+        // 10 ms loses the rest, so a stuck client costs the loop 100 ms at most.
+        for (int tries = 0; off < text.size() && tries < 10; ++tries) {
             const ssize_t n = ::send(client.fd, text.data() + off, text.size() - off, MSG_NOSIGNAL);
             if (n > 0) {
                 off += static_cast<size_t>(n);
