@@ -214,6 +214,12 @@ int record(Tool& tool, const RecordOptions& o) {
     // Segments: each finished file is an event, runs the hook, and may retire the oldest.
     std::vector<Segment> kept;
     unsigned long long kept_bytes = 0, segments = 0;
+    // A new picture size goes on in the same file (see Sink::on_size_change).
+    sink.on_size_change(
+        [&](const std::string& kind, const std::string& from, const std::string& to) {
+            events.emit("size-change", Json{{"kind", kind}, {"from", from}, {"to", to}});
+            tool.say(1, kind + " size " + from + " -> " + to + ", recording on");
+        });
     sink.on_segment([&](const Segment& seg) {
         ++segments;
         events.emit("segment", Json{{"path", seg.path},
@@ -372,7 +378,7 @@ int main(int argc, char** argv) {
     RecordOptions o;
     app.add_option("source", o.source,
                    "What to record: test:av, a file, - (Matroska on stdin), rtsp://, "
-                   "http(s)://, v4l2:/dev/video0, pulse:, alsa:")
+                   "rtp://ADDR:PORT?sdp=FILE, http(s)://, v4l2:/dev/video0, pulse:, alsa:")
         ->required()
         ->option_text("SOURCE");
     app.add_option("-o,--output", o.output,

@@ -42,6 +42,14 @@ class Sink : public Element {
     bool takes_as_is(const std::string& media) const;
     /// Segmented: fn runs on the main loop each time a file is finished.
     void on_segment(std::function<void(const Segment&)> fn);
+    /// A video stream changed its picture size mid-stream ("640x360" to "1280x720"); fn runs on
+    /// the main loop. The recording goes on in the same file: the codecs kms records carry
+    /// their sizes in the stream (VP8, VP9, AV1 key frames; H.264 and H.265 are written as
+    /// avc3/hev1, parameter sets before each key frame), so the track header keeps the first
+    /// size and decoders follow the stream.
+    void on_size_change(
+        std::function<void(const std::string& kind, const std::string& from, const std::string& to)>
+            fn);
     /// The file's path for segment index at time t (strftime fields in local time).
     static std::string segment_path(const std::string& pattern, unsigned index, time_t t);
 };

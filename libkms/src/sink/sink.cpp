@@ -13,6 +13,7 @@
 #include <map>
 
 #include "core/log.hpp"
+#include "kms/loop.hpp"
 #include "kms/runtime.hpp"
 #include "media/transcoder.hpp"
 #include "pipeline/element.hpp"
@@ -45,6 +46,7 @@ struct SinkCore : Element::Core {
     std::string pattern;  // segmented: the path with %i and strftime fields
     std::function<void(const Segment&)> segment_done;
     std::map<std::string, GstClockTime> opened;  // segment path -> running time it began
+    std::function<void(const std::string&, const std::string&, const std::string&)> size_changed;
 
     SinkCore(const MediaUri& u, SinkOptions o) : Core("sink"), uri(u), opt(std::move(o)) {}
 
@@ -194,6 +196,122 @@ struct SinkCore : Element::Core {
         return mux ? media::encoder_for_container(container, kind) : std::string();
     }
 
+    // The codec a video stream reaches the muxer in: as it came, or what encoder() makes.
+    std::string final_media(const GstCaps* upstream) const {
+        if (upstream && gst_caps_get_size(upstream) > 0 && takes_as_is(upstream))
+            return gst_structure_get_name(gst_caps_get_structure(upstream, 0));
+        const std::string enc = encoder("video");
+        if (enc.find("x264enc") != std::string::npos) return "video/x-h264";
+        if (enc.find("vp8enc") != std::string::npos) return "video/x-vp8";
+        return {};
+    }
+
+    // A video stream into a container: H.264 and H.265 as avc3/hev1 (parameter sets in the
+    // stream before each key frame), and a guard that keeps later caps of the same codec from
+    // the muxer. A size change is then decoded from the stream itself; the muxers would do
+    // worse with the caps: 1.22's matroskamux refuses new avc codec_data (the recording would
+    // stop), and mp4mux takes it but files the last sample under the new sample description
+    // and, fragmented, rewrites a grown moov over the first fragment at the end.
+    GstPad* request_sink_for(const std::string& kind, const GstCaps* upstream) override {
+        if (kind != "video" || !mux) return request_sink(kind);
+        const std::string media = final_media(upstream);
+        std::string desc = "identity silent=true";
+        if (media == "video/x-h264")
+            desc =
+                "h264parse ! "
+                "capsfilter caps=video/x-h264,stream-format=avc3,alignment=au";
+        else if (media == "video/x-h265")
+            desc =
+                "h265parse config-interval=-1 ! "
+                "capsfilter caps=video/x-h265,stream-format=hev1,alignment=au";
+        std::lock_guard lock(mutex);
+        gst::PadPtr target(split ? gst_element_request_pad_simple(split, "video")
+                                 : gst_element_request_pad_simple(mux, "video_%u"));
+        if (!target) return nullptr;
+        GstElement* guard = make_bin(desc);
+        gst_bin_add(GST_BIN(bin.get()), guard);
+        gst_element_sync_state_with_parent(guard);
+        gst::PadPtr out(gst_element_get_static_pad(guard, "src"));
+        gst::PadPtr in(gst_element_get_static_pad(guard, "sink"));
+        if (gst_pad_link(out.get(), target.get()) != GST_PAD_LINK_OK) return nullptr;
+        auto* state =
+            new GuardState{std::static_pointer_cast<SinkCore>(shared_from_this()), {}, {}};
+        gst_pad_add_probe(
+            out.get(),
+            GstPadProbeType(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_BUFFER),
+            guard_caps, state, [](gpointer d) { delete static_cast<GuardState*>(d); });
+        return ghost(in.get(), kind + "_in_" + std::to_string(made++));
+    }
+
+    struct GuardState {
+        std::weak_ptr<SinkCore> core;
+        gst::CapsPtr given;  // what the muxer was given (streaming thread only)
+        std::string size;    // the size last seen, given or not
+        GstClockTime last = GST_CLOCK_TIME_NONE;  // where the last frame ended
+    };
+
+    // Streaming thread. A frame without a time (1.22's h264parse gives one out of RTP at a key
+    // frame now and then) takes its decode time, or starts where the frame before ended: mp4mux
+    // stops the whole recording on such a frame, and a frame dropped there would cost the GOP.
+    static GstPadProbeReturn guard_time(GuardState* g, GstPadProbeInfo* info) {
+        GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+        if (GST_BUFFER_PTS_IS_VALID(buf)) {
+            // Where the next frame starts: this one's end, or a millisecond on.
+            g->last = GST_BUFFER_PTS(buf) +
+                      (GST_BUFFER_DURATION_IS_VALID(buf) && GST_BUFFER_DURATION(buf) > 0
+                           ? GST_BUFFER_DURATION(buf)
+                           : GST_MSECOND);
+            return GST_PAD_PROBE_OK;
+        }
+        const GstClockTime t = GST_BUFFER_DTS_IS_VALID(buf) ? GST_BUFFER_DTS(buf) : g->last;
+        if (!GST_CLOCK_TIME_IS_VALID(t)) return GST_PAD_PROBE_OK;
+        buf = gst_buffer_make_writable(buf);
+        GST_BUFFER_PTS(buf) = t;
+        GST_PAD_PROBE_INFO_DATA(info) = buf;
+        return GST_PAD_PROBE_OK;
+    }
+
+    static std::string size_of(const GstCaps* caps) {
+        int w = 0, h = 0;
+        const GstStructure* st = gst_caps_get_structure(caps, 0);
+        gst_structure_get_int(st, "width", &w);
+        gst_structure_get_int(st, "height", &h);
+        return std::to_string(w) + "x" + std::to_string(h);
+    }
+
+    // Streaming thread. The first caps go through; later ones of the same codec are dropped
+    // (a sticky event is offered again before each buffer: each offer is dropped alike), and
+    // a new size is reported once.
+    static GstPadProbeReturn guard_caps(GstPad*, GstPadProbeInfo* info, gpointer d) {
+        auto* g = static_cast<GuardState*>(d);
+        if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) return guard_time(g, info);
+        GstEvent* ev = GST_PAD_PROBE_INFO_EVENT(info);
+        if (GST_EVENT_TYPE(ev) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
+        GstCaps* caps = nullptr;
+        gst_event_parse_caps(ev, &caps);
+        if (!g->given || gst_caps_get_size(caps) == 0 ||
+            !gst_structure_has_name(
+                gst_caps_get_structure(caps, 0),
+                gst_structure_get_name(gst_caps_get_structure(g->given.get(), 0)))) {
+            g->given.reset(gst_caps_ref(caps));
+            g->size = size_of(caps);
+            return GST_PAD_PROBE_OK;
+        }
+        if (gst_caps_is_equal(caps, g->given.get())) return GST_PAD_PROBE_OK;
+        const std::string to = size_of(caps);
+        if (to != g->size) {
+            const std::string from = g->size;
+            g->size = to;
+            KMS_LOG(sink, INFO, "video size %s -> %s, in the same file", from.c_str(), to.c_str());
+            std::weak_ptr<SinkCore> weak = g->core;
+            post_to_main([weak, from, to] {
+                if (auto self = weak.lock())
+                    if (self->size_changed) self->size_changed("video", from, to);
+            });
+        }
+        return GST_PAD_PROBE_DROP;
+    }
+
     GstPad* request_sink(const std::string& kind) override {
         std::lock_guard lock(mutex);
         GstPad* target = nullptr;
@@ -268,6 +386,11 @@ std::string Sink::container() const {
 bool Sink::takes_as_is(const std::string& media) const {
     gst::CapsPtr caps(gst_caps_new_empty_simple(media.c_str()));
     return core_of(*this).takes_as_is(caps.get());
+}
+
+void Sink::on_size_change(
+    std::function<void(const std::string&, const std::string&, const std::string&)> fn) {
+    core_of(*this).size_changed = std::move(fn);
 }
 
 void Sink::on_segment(std::function<void(const Segment&)> fn) {

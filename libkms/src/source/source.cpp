@@ -12,6 +12,7 @@
 #include "kms/runtime.hpp"
 #include "media/input_probe.hpp"
 #include "pipeline/element.hpp"
+#include "source/rtp_session.hpp"
 
 namespace kms {
 
@@ -48,8 +49,9 @@ struct SourceCore : Element::Core {
 
     // A stream's tail inside the bin: a queue (each stream its own thread, so one demuxer
     // feeding two kinds never waits on one of them), paced at real time when asked.
-    void add_stream(GstPad* src, const std::string& kind, bool pace) {
-        std::string desc = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000";
+    void add_stream(GstPad* src, const std::string& kind, bool pace, const std::string& head = "") {
+        std::string desc =
+            head + "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000";
         if (pace) desc += " ! clocksync";
         GstElement* tail = make_bin(desc);
         gst_bin_add(GST_BIN(bin.get()), tail);
@@ -184,8 +186,51 @@ struct SourceCore : Element::Core {
         on_signal(rtsp, "no-more-pads", G_CALLBACK(done_handler<&SourceCore::on_rtsp_pads_done>));
     }
 
-    // Every stream is exposed once rtspsrc has made all its pads and the parsebin of each has
-    // exposed its stream.
+    // RTP described by an SDP file: a udpsrc and a jitter buffer per stream, then RTSP's path
+    // (a parsebin per stream). Not sdpsrc: its rtpbin makes a pad per SSRC, and a sender that
+    // restarts (a new SSRC) breaks it; a jitter buffer alone starts over on the new sequence.
+    // RTCP is not read: each stream is timed by its own arrival, which a recorder rebases.
+    void build_rtp() {
+        require_elements({{"udpsrc", kGood}, {"rtpjitterbuffer", kGood}, {"parsebin", kBase}});
+        for (const auto& [key, value] : uri.params)
+            if (key != "sdp")
+                throw Error(ErrorCode::InvalidArgument, uri.redacted() + ": unknown parameter '" +
+                                                            key + "'; rtp:// takes sdp=FILE");
+        const std::string file = uri.param("sdp", "");
+        if (file.empty())
+            throw Error(ErrorCode::InvalidArgument,
+                        uri.redacted() +
+                            ": say what the packets carry with ?sdp=FILE (an SDP description)");
+        const size_t colon = uri.location.rfind(':');
+        std::string address = uri.location.substr(0, colon);
+        if (address.size() > 2 && address.front() == '[' && address.back() == ']')
+            address = address.substr(1, address.size() - 2);
+        const int port = std::stoi(uri.location.substr(colon + 1));
+        std::vector<media::RtpStream> streams;
+        for (auto& st : media::rtp_streams(file, port))
+            if (wants(st.kind)) streams.push_back(std::move(st));
+        if (streams.empty())
+            throw Error(ErrorCode::BadInput, file + ": describes no " + opt.kinds.front());
+        for (const auto& st : streams) {
+            known.push_back({st.kind, "application/x-rtp"});
+            // A multicast address is joined; a unicast one is bound (0.0.0.0 or :: for any).
+            // 2 MB of socket buffer rides out a burst of a large key frame.
+            GstElement* rx = make_element("udpsrc", kGood);
+            gst::CapsPtr caps(gst_caps_from_string(st.caps.c_str()));
+            g_object_set(rx, "address", address.c_str(), "port", st.port, "caps", caps.get(),
+                         "buffer-size", 2 * 1024 * 1024, nullptr);
+            GstElement* jb = make_element("rtpjitterbuffer", kGood);
+            g_object_set(jb, "latency", 200u, nullptr);
+            gst_bin_add_many(GST_BIN(bin.get()), rx, jb, nullptr);
+            gst_element_link(rx, jb);
+            gst::PadPtr out(gst_element_get_static_pad(jb, "src"));
+            on_rtsp_pad(out.get());
+        }
+        on_rtsp_pads_done();
+    }
+
+    // Every stream is exposed once rtspsrc (or sdpsrc) has made all its pads and the parsebin
+    // of each has exposed its stream.
     void on_rtsp_pads_done() { rtsp_progress(true); }
     void on_rtsp_stream_done() { rtsp_progress(false); }
     void rtsp_progress(bool all_rtp_pads) {
@@ -248,7 +293,8 @@ struct SourceCore : Element::Core {
     ErrorCode classify(const GError* e, ErrorCode code) const override {
         // A camera or server that cannot be reached, refuses us or goes away is the network's
         // failure, not the input's.
-        if ((uri.kind == MediaUri::Kind::Rtsp || uri.kind == MediaUri::Kind::Http) &&
+        if ((uri.kind == MediaUri::Kind::Rtsp || uri.kind == MediaUri::Kind::Http ||
+             uri.kind == MediaUri::Kind::Rtp) &&
             e->domain == GST_RESOURCE_ERROR)
             return ErrorCode::Network;
         return code;
@@ -268,7 +314,12 @@ struct SourceCore : Element::Core {
             gst_pad_link(pad, in.get());
             return;
         }
-        add_stream(pad, kind, opt.realtime);
+        // Opus depayloaded from RTP (RFC 7587) has no header, so its caps lack the rate and
+        // the stream header that muxers need; opusparse makes both (parsebin skips it there).
+        const GstStructure* st = gst_caps_get_structure(caps.get(), 0);
+        const bool bare_opus =
+            gst_structure_has_name(st, "audio/x-opus") && !gst_structure_has_field(st, "rate");
+        add_stream(pad, kind, opt.realtime, bare_opus ? "opusparse ! " : "");
         // parsebin 1.22 says no-more-pads only for some inputs, but it adds all the pads it
         // has found before any of them carries data: once every kind the probe saw in a file
         // is here, nothing else is coming.
@@ -284,7 +335,8 @@ struct SourceCore : Element::Core {
             announce_all_exposed();
             return;
         }
-        if (uri.kind == MediaUri::Kind::Rtsp) return;  // a parsebin per stream: rtsp_progress()
+        // A parsebin per stream: rtsp_progress() tells.
+        if (uri.kind == MediaUri::Kind::Rtsp || uri.kind == MediaUri::Kind::Rtp) return;
         // Without a probe (stdin, http) the first data tells: parsebin adds every pad of its
         // group before it lets any of them push.
         auto* weak = new std::weak_ptr<Core>(weak_from_this());
@@ -366,6 +418,9 @@ Source::Source(const MediaUri& uri, SourceOptions options)
             break;
         case MediaUri::Kind::Rtsp:
             c.build_rtsp();
+            break;
+        case MediaUri::Kind::Rtp:
+            c.build_rtp();
             break;
         default:
             throw Error(ErrorCode::InvalidArgument,

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# kms-record from rtp://ADDR:PORT?sdp=FILE: gst-launch-1.0 sends RTP on loopback, the SDP file
+# says what it carries. Untouched VP8+Opus into WebM; a sender that restarts at 1280x720 after
+# 640x360 (a new SSRC, a new size) recorded across the change in WebM, MKV and MP4, every frame
+# of both sizes decoding in ffmpeg; bad SDP files and URIs refused with their exit codes.
+. "$(dirname "$0")/../lib/kms-test.sh"
+R=$BUILD/apps/kms-record
+run() { set +e; "$@"; RC=$?; set -e; }
+codecs() { ffprobe -v error -show_entries stream=codec_name -of csv=p=0 "$1" | sort | paste -sd, -; }
+# sizes FILE -> "N WxH" lines, one per run of decoded frames of one size.
+sizes() {
+  ffprobe -v error -show_entries frame=width,height -of csv=p=0 "$1" | grep -E '^[0-9]+,[0-9]+$' |
+    uniq -c | awk '{ sub(",", "x", $2); print $1, $2 }'
+}
+port=$((20000 + (RANDOM % 2000) * 4))
+sdp() {  # sdp FILE "m-lines..."
+  printf 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=kms test\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n%b' "$2" >"$1"
+}
+sdp av.sdp 'm=video 5004 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\nm=audio 5006 RTP/AVP 97\r\na=rtpmap:97 OPUS/48000/2\r\n'
+sdp vp8.sdp 'm=video 5004 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n'
+sdp h264.sdp 'm=video 5004 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\n'
+# send W H FRAMES ENCODER PAYLOADER: live bars for FRAMES/30 s to the video port.
+send() {
+  gst-launch-1.0 -q videotestsrc is-live=true pattern=ball num-buffers="$3" \
+    ! video/x-raw,width="$1",height="$2",framerate=30/1 ! $4 ! $5 pt=96 \
+    ! udpsink host=127.0.0.1 port=$port
+}
+VP8="vp8enc deadline=1 keyframe-max-dist=30"
+# No sliced threads (tune=zerolatency): one buffer per frame, as cameras send.
+H264="x264enc speed-preset=ultrafast key-int-max=30 bframes=0"
+
+# 1. VP8 and Opus into WebM, untouched; the SDP's audio port keeps its distance from the video's.
+# The sender runs first; a passthrough recording starts at a key frame (every 1/3 s here).
+gst-launch-1.0 -q videotestsrc is-live=true num-buffers=210 \
+  ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=10 \
+  ! rtpvp8pay pt=96 ! udpsink host=127.0.0.1 port=$port \
+  audiotestsrc is-live=true num-buffers=350 ! opusenc ! rtpopuspay pt=97 \
+  ! udpsink host=127.0.0.1 port=$((port + 2)) & PIDS+=($!)
+sleep 0.5
+run "$R" -t 4 "rtp://127.0.0.1:$port?sdp=av.sdp" -o av.webm --events ev1.jsonl 2>err1
+expect_rc 0 "rtp -> webm: $(tail -2 err1)"
+[[ $(codecs av.webm) == "opus,vp8" ]] || fail "rtp -> webm: codecs $(codecs av.webm)"
+jq -se '[.[] | select(.type=="track" and .passthrough)] | length == 2' ev1.jsonl >/dev/null ||
+  fail "rtp -> webm: not both passthrough: $(cat ev1.jsonl)"
+d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 av.webm)
+within "$(echo "($d - 4)^2" | bc -l)" 0.25 || fail "rtp -> webm: $d s for -t 4"
+pass "RTP VP8+Opus into WebM, untouched, $d s for -t 4"
+wait
+
+# 2. A sender that restarts at 1280x720 after 640x360: one file holds both, every frame decodes.
+across() {  # across EXT SDP ENCODER PAYLOADER
+  local out=size.$1
+  (sleep 0.5; send 640 360 75 "$3" "$4"; send 1280 720 75 "$3" "$4") & PIDS+=($!)
+  run "$R" -t 6.5 "rtp://127.0.0.1:$port?sdp=$2" -o "$out" --events "ev-$1.jsonl" 2>"err-$1"
+  wait
+  expect_rc 0 "size change into $1: $(tail -2 "err-$1")"
+  ffmpeg -v error -xerror -i "$out" -f null - 2>"dec-$1" ||
+    fail "size change into $1: ffmpeg cannot decode it: $(head -3 "dec-$1")"
+  local got
+  got=$(sizes "$out" | paste -sd' ' -)
+  [[ $got =~ ^([0-9]+)\ 640x360\ ([0-9]+)\ 1280x720$ ]] ||
+    fail "size change into $1: decoded frames by size: '$got'"
+  ((BASH_REMATCH[1] >= 55 && BASH_REMATCH[2] >= 55)) ||
+    fail "size change into $1: too few frames: '$got'"
+  jq -se '[.[] | select(.type=="size-change" and .from=="640x360" and .to=="1280x720")]
+    | length == 1' "ev-$1.jsonl" >/dev/null || fail "size change into $1: events $(cat "ev-$1.jsonl")"
+  pass "RTP ${4%pay} 640x360 then 1280x720 (a new sender) into one $1 file: $got frames"
+}
+across webm vp8.sdp "$VP8" rtpvp8pay
+across mkv h264.sdp "$H264" rtph264pay
+across mp4 h264.sdp "$H264" rtph264pay
+
+# 3. What the URI and the SDP file get wrong: 2 for the URI, 3 for the file, before any file.
+run "$R" -t 2 "rtp://127.0.0.1:$port" -o none.webm 2>err3a
+expect_rc 2 "rtp:// without sdp="
+grep -q 'sdp=FILE' err3a || fail "rtp:// without sdp=: $(cat err3a)"
+run "$R" -t 2 "rtp://127.0.0.1:$port?sdp=missing.sdp" -o none.webm 2>err3b
+expect_rc 3 "a missing SDP file"
+grep -q 'missing.sdp' err3b || fail "a missing SDP file: $(cat err3b)"
+printf 'v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\nm=video 5004 RTP/AVP\r\n' >bad.sdp
+run "$R" -t 2 "rtp://127.0.0.1:$port?sdp=bad.sdp" -o none.webm 2>err3c
+expect_rc 3 "an SDP with a broken m= line"
+grep -q 'bad.sdp:5' err3c || fail "the broken SDP line is not named: $(cat err3c)"
+sdp data.sdp 'm=application 5004 UDP/DTLS/SCTP webrtc-datachannel\r\n'
+run "$R" -t 2 "rtp://127.0.0.1:$port?sdp=data.sdp" -o none.webm 2>err3d
+expect_rc 3 "an SDP with no RTP stream"
+[[ ! -s none.webm ]] || fail "a refused rtp:// source left a file with data"
+pass "rtp:// without sdp= gives 2; a missing, broken or streamless SDP file gives 3"
