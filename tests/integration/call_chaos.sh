@@ -18,6 +18,13 @@ for n in $(seq "$runs"); do
     </dev/null >/dev/null 2>"ans$n.err" & p1=$!
   PIDS+=($p0 $p1)
   target=$([[ $side == 0 ]] && echo $p0 || echo $p1); other=$([[ $side == 0 ]] && echo $p1 || echo $p0)
+  # No program can catch a signal before its own code runs: the moments count from when the
+  # target catches SIGINT and SIGTERM (bits 2 and 15 of SigCgt), not from the fork.
+  for _ in $(seq 200); do
+    cgt=$(awk '/^SigCgt:/ { print $2 }' "/proc/$target/status" 2>/dev/null || echo 0)
+    (( (16#${cgt:-0} & 0x4002) == 0x4002 )) && break
+    sleep 0.01
+  done
   sleep "$at"
   case $action in
     0) kill -INT "$target" 2>/dev/null || true; what=SIGINT ;;
