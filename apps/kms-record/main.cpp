@@ -245,7 +245,15 @@ int record(Tool& tool, const RecordOptions& o) {
                      : o.transcode  ? Pipeline::Transcode::Force
                                     : Pipeline::Transcode::Auto);
     const std::string where = to_stdout ? "stdout" : path;
+    // A stop before any media came has nothing to finish: no waiting for a muxer that never
+    // started (the source may have no stream to send EOS into yet), no empty file; status 6.
+    bool stopped_empty = false;
     auto stop = [&] {
+        if (!media) {
+            stopped_empty = true;
+            loop.quit();
+            return;
+        }
         tool.stop_deadline(10.0, kOutput,
                            where +
                                ": the muxer did not finish within 10 s of the stop; the file "
@@ -295,7 +303,12 @@ int record(Tool& tool, const RecordOptions& o) {
                                   {"output", to_stdout ? "-" : path},
                                   {"container", sink.container()}});
     tool.say(1, "recording " + in.redacted() + " into " + where);
-    pipeline.start();
+    // A start that fails (a port in use, a device missing) is reported like any failure.
+    try {
+        pipeline.start();
+    } catch (const Error& e) {
+        failure = e;
+    }
     unsigned ticks = 0;
     const unsigned long long max_size =
         o.max_size.empty() ? 0 : parse_size(o.max_size, "--max-size");
@@ -321,16 +334,23 @@ int record(Tool& tool, const RecordOptions& o) {
         }
         return true;
     });
-    loop.run();
+    if (!failure) loop.run();
     tool.end_progress();
 
-    if (no_media) {
+    if (failure && !media) {
+        pipeline.stop();
+        pipeline.stop();  // at once: nothing started
+    }
+    if (no_media || stopped_empty) {
         pipeline.stop();
         pipeline.stop();  // at once: there is nothing to finalise
         remove_if_ours();
-        throw Error(ErrorCode::NoMedia, "no media from " + in.redacted() + " within " +
-                                            std::to_string(int(o.media_timeout)) +
-                                            " s (--media-timeout); nothing recorded");
+        failure = Error(ErrorCode::NoMedia,
+                        "no media from " + in.redacted() +
+                            (no_media ? " within " + std::to_string(int(o.media_timeout)) +
+                                            " s (--media-timeout)"
+                                      : " before the stop") +
+                            "; nothing recorded");
     }
     if (failure && !media && !segmented) remove_if_ours();
     events.emit("stopped", Json{{"clean", !failure}});

@@ -86,3 +86,24 @@ run "$R" -t 2 "rtp://127.0.0.1:$port?sdp=data.sdp" -o none.webm 2>err3d
 expect_rc 3 "an SDP with no RTP stream"
 [[ ! -s none.webm ]] || fail "a refused rtp:// source left a file with data"
 pass "rtp:// without sdp= gives 2; a missing, broken or streamless SDP file gives 3"
+
+# 4. Nothing sent before -t ends: 6 at once, no file, the JSON result says why. A port another
+# process holds: 4, naming the address. A codec no depayloader takes: 3 when the SDP is read.
+start=$(date +%s.%N)
+run "$R" -t 2 "rtp://127.0.0.1:$port?sdp=vp8.sdp" -o silent.webm --json >res4a.json 2>err4a
+took=$(echo "$(date +%s.%N) - $start" | bc)
+expect_rc 6 "no sender"
+within "$took" 4 || fail "no sender: the stop took $took s"
+[[ ! -e silent.webm ]] || fail "no sender: an empty file was left"
+jq -e '.error | test("no media")' res4a.json >/dev/null || fail "no sender: JSON $(cat res4a.json)"
+python3 -c "import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', $port)); time.sleep(4)" &
+PIDS+=($!)
+sleep 0.5
+run "$R" -t 2 "rtp://127.0.0.1:$port?sdp=vp8.sdp" -o busy.webm 2>err4b
+expect_rc 4 "a port in use"
+grep -q "127.0.0.1:$port" err4b && grep -qi 'in use' err4b || fail "a port in use: $(cat err4b)"
+sdp foo.sdp 'm=video 5004 RTP/AVP 96\r\na=rtpmap:96 FOO/90000\r\n'
+run "$R" -t 2 "rtp://127.0.0.1:$port?sdp=foo.sdp" -o foo.webm 2>err4c
+expect_rc 3 "an unknown codec"
+grep -q 'FOO' err4c || fail "an unknown codec: $(cat err4c)"
+pass "no sender: 6 after ${took}s, no file; a port in use: 4 naming it; codec FOO: 3"

@@ -163,6 +163,7 @@ std::vector<StreamInfo> Element::streams() const {
 // ---- Pipeline --------------------------------------------------------------------------------
 
 struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
+    Error error_of(GstMessage* msg, bool detail) const;
     Callbacks cb;
     gst::ElementPtr pipeline;
     guint bus_watch = 0;
@@ -366,6 +367,30 @@ void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& info) {
         new Ctx{weak_from_this(), info}, [](gpointer d) { delete static_cast<Ctx*>(d); });
 }
 
+// An ERROR message in the user's words: the element it came from describes it. With detail,
+// the last line of GStreamer's debug text too ("bind failed: ... Address already in use"),
+// which says more than the message when an element cannot even start.
+Error Pipeline::Impl::error_of(GstMessage* msg, bool detail) const {
+    const BusProblem p = parse_problem(msg);
+    const GError* e = p.error.get();
+    gst::GCharPtr path(gst_object_get_path_string(GST_MESSAGE_SRC(msg)));
+    KMS_LOG(pipeline, ERROR, "%s: %s (%s)", path.get(), e->message, p.detail());
+    ErrorCode code = error_code_of(e);
+    std::string text =
+        std::string(e->message) + " (in " + GST_OBJECT_NAME(GST_MESSAGE_SRC(msg)) + ")";
+    for (auto& el : elements)
+        if (gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg), GST_OBJECT(el->bin.get()))) {
+            code = el->classify(e, code);
+            text = el->describe_error(e, code);
+        }
+    const std::string debug = p.detail();
+    if (detail && !debug.empty()) {
+        while (!text.empty() && text.back() == '.') text.pop_back();
+        text += " (" + debug.substr(debug.rfind('\n') + 1) + ")";
+    }
+    return Error(code, text);
+}
+
 void Pipeline::Impl::on_bus(GstMessage* msg) {
     switch (GST_MESSAGE_TYPE(msg)) {
         case GST_MESSAGE_EOS:
@@ -374,22 +399,9 @@ void Pipeline::Impl::on_bus(GstMessage* msg) {
             gst_element_set_state(pipeline.get(), GST_STATE_NULL);
             if (cb.ended) cb.ended();
             break;
-        case GST_MESSAGE_ERROR: {
-            const BusProblem p = parse_problem(msg);
-            const GError* e = p.error.get();
-            gst::GCharPtr path(gst_object_get_path_string(GST_MESSAGE_SRC(msg)));
-            KMS_LOG(pipeline, ERROR, "%s: %s (%s)", path.get(), e->message, p.detail());
-            ErrorCode code = error_code_of(e);
-            std::string text =
-                std::string(e->message) + " (in " + GST_OBJECT_NAME(GST_MESSAGE_SRC(msg)) + ")";
-            for (auto& el : elements)
-                if (gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg), GST_OBJECT(el->bin.get()))) {
-                    code = el->classify(e, code);
-                    text = el->describe_error(e, code);
-                }
-            finish_failed(Error(code, text));
+        case GST_MESSAGE_ERROR:
+            finish_failed(error_of(msg, false));
             break;
-        }
         case GST_MESSAGE_ELEMENT:
             for (auto& el : elements)
                 if (gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg), GST_OBJECT(el->bin.get())))
@@ -444,9 +456,17 @@ void Pipeline::connect(Element& from, Element& to, Transcode transcode) {
 void Pipeline::start() {
     for (auto& e : impl_->elements) e->prepare();
     impl_->started = true;
-    if (gst_element_set_state(impl_->pipeline.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
-        throw Error(ErrorCode::Runtime,
-                    "the pipeline would not start (run with GST_DEBUG=3 for details)");
+    if (gst_element_set_state(impl_->pipeline.get(), GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE)
+        return;
+    // The element that failed has posted why (a port in use, a device missing).
+    gst::BusPtr bus(gst_pipeline_get_bus(GST_PIPELINE(impl_->pipeline.get())));
+    if (GstMessage* msg = gst_bus_pop_filtered(bus.get(), GST_MESSAGE_ERROR)) {
+        Error e = impl_->error_of(msg, true);
+        gst_message_unref(msg);
+        throw e;
+    }
+    throw Error(ErrorCode::Runtime,
+                "the pipeline would not start (run with GST_DEBUG=3 for details)");
 }
 
 void Pipeline::stop() {

@@ -222,7 +222,7 @@ struct SinkCore : Element::Core {
                 "capsfilter caps=video/x-h264,stream-format=avc3,alignment=au";
         else if (media == "video/x-h265")
             desc =
-                "h265parse config-interval=-1 ! "
+                "h265parse ! "
                 "capsfilter caps=video/x-h265,stream-format=hev1,alignment=au";
         std::lock_guard lock(mutex);
         gst::PadPtr target(split ? gst_element_request_pad_simple(split, "video")

@@ -80,6 +80,20 @@ std::vector<RtpStream> rtp_streams(const std::string& path, int port) {
         // Session attributes (a=range, a=control...) are not for the depayloader.
         for (const char* field : {"a-range", "a-control", "a-recvonly", "a-sendonly", "a-sendrecv"})
             gst_structure_remove_field(st, field);
+        // A codec GStreamer cannot depayload is refused now, not met as silence later.
+        GList* all = gst_element_factory_list_get_elements(GST_ELEMENT_FACTORY_TYPE_DEPAYLOADER,
+                                                           GST_RANK_MARGINAL);
+        GList* fit = gst_element_factory_list_filter(all, caps.get(), GST_PAD_SINK, FALSE);
+        const bool known = fit != nullptr;
+        gst_plugin_feature_list_free(fit);
+        gst_plugin_feature_list_free(all);
+        if (!known) {
+            const char* codec = gst_structure_get_string(st, "encoding-name");
+            throw Error(ErrorCode::BadInput, path + ": no RTP depayloader takes the " + kind +
+                                                 " stream's codec " + (codec ? codec : "?") +
+                                                 " (payload type " + std::to_string(pt) +
+                                                 "); is the a=rtpmap name right?");
+        }
         gst::GCharPtr str(gst_caps_to_string(caps.get()));
         s.caps = str.get();
         streams.push_back(std::move(s));

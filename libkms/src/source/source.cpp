@@ -48,17 +48,10 @@ struct SourceCore : Element::Core {
     }
 
     // A stream's tail inside the bin: a queue (each stream its own thread, so one demuxer
-    // feeding two kinds never waits on one of them), paced at real time when asked. RTSP and
-    // RTP streams already push from a thread of their own, their jitter buffer's, which holds
-    // what arrives while downstream is busy: a queue there would cost a thread and a hand-off
-    // per packet for nothing.
+    // feeding two kinds never waits on one of them), paced at real time when asked.
     void add_stream(GstPad* src, const std::string& kind, bool pace, const std::string& head = "") {
-        const bool own_thread =
-            uri.kind == MediaUri::Kind::Rtsp || uri.kind == MediaUri::Kind::Rtp;
         std::string desc =
-            head + (own_thread ? "identity silent=true"
-                               : "queue max-size-buffers=0 max-size-bytes=0 "
-                                 "max-size-time=2000000000");
+            head + "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000";
         if (pace) desc += " ! clocksync";
         GstElement* tail = make_bin(desc);
         gst_bin_add(GST_BIN(bin.get()), tail);
