@@ -269,7 +269,8 @@ int main(int argc, char** argv) {
     CLI::App& app = tool.app();
     StatsOptions o;
     app.add_option("input", o.input,
-                   "A file, -, http(s)://, rtsp:// or test: source to probe (measured, never "
+                   "A file, -, http(s)://, rtsp://, rtp://ADDR:PORT?sdp=FILE or test: source to "
+                   "probe (measured, never "
                    "decoded); without one, events are read")
         ->option_text("FILE|URI");
     app.add_option("--events-in", o.events_in,

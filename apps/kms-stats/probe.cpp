@@ -13,6 +13,7 @@
 #include "gst_handles.hpp"
 #include "kms/error.hpp"
 #include "kms/loop.hpp"
+#include "kms/rtp.hpp"
 #include "kms/runtime.hpp"
 #include "kms/uri.hpp"
 
@@ -334,14 +335,33 @@ ProbeResult probe(const ProbeOptions& o, Loop& loop) {
             g_signal_connect(src, "source-setup", G_CALLBACK(on_source_setup), nullptr);
             gst_bin_add(GST_BIN(run.pipeline), src);
         }
+    } else if (uri.kind == K::Rtp) {
+        // What the SDP file describes, each stream on its port: a jitter buffer that keeps the
+        // sender's RTP times (mode none, as for RTSP above), then parsebin's depayloader.
+        require_elements({{"udpsrc", "gstreamer1.0-plugins-good"},
+                          {"rtpjitterbuffer", "gstreamer1.0-plugins-good"},
+                          {"parsebin", "gstreamer1.0-plugins-base"}});
+        for (const RtpStream& st : rtp_streams(uri)) {
+            GstElement* rx = make("udpsrc", "gstreamer1.0-plugins-good");
+            CapsPtr caps(gst_caps_from_string(st.caps.c_str()));
+            g_object_set(rx, "address", st.address.c_str(), "port", st.port, "caps", caps.get(),
+                         "buffer-size", 2 * 1024 * 1024, nullptr);
+            GstElement* jb = make("rtpjitterbuffer", "gstreamer1.0-plugins-good");
+            gst_util_set_object_arg(G_OBJECT(jb), "mode", "none");
+            gst_bin_add_many(GST_BIN(run.pipeline), rx, jb, nullptr);
+            gst_element_link(rx, jb);
+            PadPtr pad(gst_element_get_static_pad(jb, "src"));
+            on_source_pad(jb, pad.get(), &run);
+        }
     } else {
         throw Error(
             ErrorCode::InvalidArgument,
-            result.input + ": kms-stats probes files, -, http(s)://, rtsp:// and test: sources");
+            result.input +
+                ": kms-stats probes files, -, http(s)://, rtsp://, rtp:// and test: sources");
     }
 
     run.loop = &loop;
-    run.remote = uri.kind == K::Rtsp || uri.kind == K::Http;
+    run.remote = uri.kind == K::Rtsp || uri.kind == K::Http || uri.kind == K::Rtp;
     BusPtr bus(gst_element_get_bus(run.pipeline));
     const guint watch = gst_bus_add_watch(bus.get(), on_bus, &run);
     double duration = o.duration;
@@ -349,8 +369,14 @@ ProbeResult probe(const ProbeOptions& o, Loop& loop) {
     if (duration > 0) loop.after(static_cast<unsigned>(duration * 1000), [&] { loop.quit(); });
     const auto t0 = std::chrono::steady_clock::now();
     if (gst_element_set_state(run.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE &&
-        !run.failure)
-        run.failure = Error(ErrorCode::BadInput, result.input + ": cannot be opened");
+        !run.failure) {
+        // The element that failed posted why (a port in use, a missing device).
+        if (GstMessage* msg = gst_bus_pop_filtered(bus.get(), GST_MESSAGE_ERROR)) {
+            on_bus(bus.get(), msg, &run);
+            gst_message_unref(msg);
+        }
+        if (!run.failure) run.failure = Error(ErrorCode::BadInput, "cannot be opened");
+    }
     if (!run.failure) loop.run();
     result.measured_for =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -97,13 +97,34 @@ within "$took" 4 || fail "no sender: the stop took $took s"
 [[ ! -e silent.webm ]] || fail "no sender: an empty file was left"
 jq -e '.error | test("no media")' res4a.json >/dev/null || fail "no sender: JSON $(cat res4a.json)"
 python3 -c "import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', $port)); time.sleep(4)" &
-PIDS+=($!)
+holder=$!; PIDS+=($holder)
 sleep 0.5
 run "$R" -t 2 "rtp://127.0.0.1:$port?sdp=vp8.sdp" -o busy.webm 2>err4b
 expect_rc 4 "a port in use"
+kill "$holder" 2>/dev/null || true; wait "$holder" 2>/dev/null || true
 grep -q "127.0.0.1:$port" err4b && grep -qi 'in use' err4b || fail "a port in use: $(cat err4b)"
 sdp foo.sdp 'm=video 5004 RTP/AVP 96\r\na=rtpmap:96 FOO/90000\r\n'
 run "$R" -t 2 "rtp://127.0.0.1:$port?sdp=foo.sdp" -o foo.webm 2>err4c
 expect_rc 3 "an unknown codec"
 grep -q 'FOO' err4c || fail "an unknown codec: $(cat err4c)"
 pass "no sender: 6 after ${took}s, no file; a port in use: 4 naming it; codec FOO: 3"
+
+# 5. kms-stats and kms-filter take the same rtp:// URI: what the sender sent, measured and
+# filtered (VP8 at 30 frames a second, a key frame a second; a flipped picture decodes).
+gst-launch-1.0 -q videotestsrc is-live=true num-buffers=150 \
+  ! video/x-raw,width=320,height=240,framerate=30/1 ! $VP8 ! rtpvp8pay pt=96 \
+  ! udpsink host=127.0.0.1 port=$port & PIDS+=($!)
+run "$BUILD/apps/kms-stats" -t 3 --json "rtp://127.0.0.1:$port?sdp=vp8.sdp" >stats.json 2>err5a
+expect_rc 0 "kms-stats rtp://: $(tail -1 err5a)"
+jq -e '[.tracks[] | select(.kind=="video")][0] | .width == 320 and .height == 240 and
+  (.framesPerSecond > 28 and .framesPerSecond < 32) and (.keyFrameInterval > 0.9 and .keyFrameInterval < 1.1)' stats.json \
+  >/dev/null || fail "kms-stats rtp://: $(cat stats.json)"
+wait
+gst-launch-1.0 -q videotestsrc is-live=true num-buffers=150 \
+  ! video/x-raw,width=320,height=240,framerate=30/1 ! $VP8 ! rtpvp8pay pt=96 \
+  ! udpsink host=127.0.0.1 port=$port & PIDS+=($!)
+run "$BUILD/apps/kms-filter" -q -t 3 -i "rtp://127.0.0.1:$port?sdp=vp8.sdp" -o flipped.webm flip
+expect_rc 0 "kms-filter rtp://"
+ffmpeg -v error -xerror -i flipped.webm -f null - || fail "kms-filter rtp://: the output does not decode"
+wait
+pass "kms-stats measures an rtp:// sender (320x240, 30 fps, a key frame a second); kms-filter flips it"

@@ -9,10 +9,10 @@
 
 #include "core/log.hpp"
 #include "kms/loop.hpp"
+#include "kms/rtp.hpp"
 #include "kms/runtime.hpp"
 #include "media/input_probe.hpp"
 #include "pipeline/element.hpp"
-#include "source/rtp_session.hpp"
 
 namespace kms {
 
@@ -192,32 +192,19 @@ struct SourceCore : Element::Core {
     // RTCP is not read: each stream is timed by its own arrival, which a recorder rebases.
     void build_rtp() {
         require_elements({{"udpsrc", kGood}, {"rtpjitterbuffer", kGood}, {"parsebin", kBase}});
-        for (const auto& [key, value] : uri.params)
-            if (key != "sdp")
-                throw Error(ErrorCode::InvalidArgument, uri.redacted() + ": unknown parameter '" +
-                                                            key + "'; rtp:// takes sdp=FILE");
-        const std::string file = uri.param("sdp", "");
-        if (file.empty())
-            throw Error(ErrorCode::InvalidArgument,
-                        uri.redacted() +
-                            ": say what the packets carry with ?sdp=FILE (an SDP description)");
-        const size_t colon = uri.location.rfind(':');
-        std::string address = uri.location.substr(0, colon);
-        if (address.size() > 2 && address.front() == '[' && address.back() == ']')
-            address = address.substr(1, address.size() - 2);
-        const int port = std::stoi(uri.location.substr(colon + 1));
-        std::vector<media::RtpStream> streams;
-        for (auto& st : media::rtp_streams(file, port))
+        std::vector<RtpStream> streams;
+        for (auto& st : rtp_streams(uri))
             if (wants(st.kind)) streams.push_back(std::move(st));
         if (streams.empty())
-            throw Error(ErrorCode::BadInput, file + ": describes no " + opt.kinds.front());
+            throw Error(ErrorCode::BadInput,
+                        uri.param("sdp", "") + ": describes no " + opt.kinds.front());
         for (const auto& st : streams) {
             known.push_back({st.kind, "application/x-rtp"});
             // A multicast address is joined; a unicast one is bound (0.0.0.0 or :: for any).
             // 2 MB of socket buffer rides out a burst of a large key frame.
             GstElement* rx = make_element("udpsrc", kGood);
             gst::CapsPtr caps(gst_caps_from_string(st.caps.c_str()));
-            g_object_set(rx, "address", address.c_str(), "port", st.port, "caps", caps.get(),
+            g_object_set(rx, "address", st.address.c_str(), "port", st.port, "caps", caps.get(),
                          "buffer-size", 2 * 1024 * 1024, nullptr);
             GstElement* jb = make_element("rtpjitterbuffer", kGood);
             g_object_set(jb, "latency", 200u, nullptr);

@@ -1,7 +1,7 @@
 // rtp:// sources: the SDP file says what the packets carry (payload types, codecs, clock rates);
 // the URI says where they arrive. GStreamer's own SDP reader (gst_sdp_media_get_caps_from_media,
 // as sdpdemux uses) turns each m= section into the caps a depayloader takes.
-#include "source/rtp_session.hpp"
+#include "kms/rtp.hpp"
 
 #include <cstdlib>
 #include <fstream>
@@ -12,7 +12,7 @@
 #include "kms/error.hpp"
 #include "kms/sdp.hpp"
 
-namespace kms::media {
+namespace kms {
 
 namespace {
 
@@ -37,7 +37,22 @@ bool is_rtp_profile(const char* proto) {
 
 }  // namespace
 
-std::vector<RtpStream> rtp_streams(const std::string& path, int port) {
+std::vector<RtpStream> rtp_streams(const MediaUri& uri) {
+    for (const auto& [key, value] : uri.params)
+        if (key != "sdp")
+            throw Error(ErrorCode::InvalidArgument, uri.redacted() + ": unknown parameter '" + key +
+                                                        "'; rtp:// takes sdp=FILE");
+    const std::string path = uri.param("sdp", "");
+    if (path.empty())
+        throw Error(
+            ErrorCode::InvalidArgument,
+            uri.redacted() + ": say what the packets carry with ?sdp=FILE (an SDP description)");
+    // The URI parser checked ADDRESS:PORT; an IPv6 address may come in brackets.
+    const size_t colon = uri.location.rfind(':');
+    std::string address = uri.location.substr(0, colon);
+    if (address.size() > 2 && address.front() == '[' && address.back() == ']')
+        address = address.substr(1, address.size() - 2);
+    const int port = std::stoi(uri.location.substr(colon + 1));
     const std::string text = read_file(path);
     // The strict pass names the line at fault; GstSDPMessage alone accepts almost anything.
     SdpParse parsed = parse_sdp(text, false);
@@ -62,6 +77,7 @@ std::vector<RtpStream> rtp_streams(const std::string& path, int port) {
         if (first < 0) first = own;
         RtpStream s;
         s.kind = kind;
+        s.address = address;
         s.port = port + (own - first);
         if (s.port < 1 || s.port > 65535)
             throw Error(ErrorCode::InvalidArgument,
@@ -104,4 +120,4 @@ std::vector<RtpStream> rtp_streams(const std::string& path, int port) {
     return streams;
 }
 
-}  // namespace kms::media
+}  // namespace kms
