@@ -323,8 +323,12 @@ int record(Tool& tool, const RecordOptions& o) {
             stop();
             return false;
         });
+    // RTP packets that never came (rtsp://, rtp://), read while the jitter buffers live.
+    const bool rtp_source = in.kind == MediaUri::Kind::Rtsp || in.kind == MediaUri::Kind::Rtp;
+    unsigned long long lost = 0;
     loop.every(1000, [&] {
         ++ticks;
+        if (rtp_source) lost = std::max(lost, source.packets_lost());
         char line[120];
         std::snprintf(line, sizeof line, "%02u:%02u  %s", ticks / 60, ticks % 60,
                       to_stdout || segmented ? "recording"
@@ -379,6 +383,10 @@ int record(Tool& tool, const RecordOptions& o) {
                 transcoded || (!l.passthrough && l.from.rfind("/x-raw") == std::string::npos);
         }
         res.field("transcoded", "transcoded", transcoded ? "yes" : "no");
+        if (rtp_source) {
+            lost = std::max(lost, source.packets_lost());
+            res.field("packetsLost", "packets lost", lost);
+        }
         res.json_only("tracks", tracks);
         if (failure) res.field("error", "error", failure->what());
         res.finish();

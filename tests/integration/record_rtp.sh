@@ -47,6 +47,18 @@ within "$(echo "($d - 4)^2" | bc -l)" 0.25 || fail "rtp -> webm: $d s for -t 4"
 pass "RTP VP8+Opus into WebM, untouched, $d s for -t 4"
 wait
 
+# 1b. A sender that loses a tenth of its packets: the summary counts what never came.
+gst-launch-1.0 -q videotestsrc is-live=true num-buffers=150 \
+  ! video/x-raw,width=320,height=240,framerate=30/1 ! $VP8 ! rtpvp8pay pt=96 \
+  ! identity drop-probability=0.1 ! udpsink host=127.0.0.1 port=$port & PIDS+=($!)
+sleep 0.3
+run "$R" -t 4 "rtp://127.0.0.1:$port?sdp=vp8.sdp" -o lossy.webm --json >res1b.json 2>err1b
+expect_rc 0 "a lossy sender: $(tail -2 err1b)"
+lost=$(jq -r '.packetsLost' res1b.json)
+[[ $lost =~ ^[0-9]+$ ]] && ((lost >= 3)) || fail "a lossy sender: packetsLost '$lost' in $(cat res1b.json)"
+wait
+pass "a sender dropping 10% of its packets: packetsLost $lost in the summary"
+
 # 2. A sender that restarts at 1280x720 after 640x360: one file holds both, every frame decodes.
 across() {  # across EXT SDP ENCODER PAYLOADER
   local out=size.$1
@@ -60,7 +72,9 @@ across() {  # across EXT SDP ENCODER PAYLOADER
   got=$(sizes "$out" | paste -sd' ' -)
   [[ $got =~ ^([0-9]+)\ 640x360\ ([0-9]+)\ 1280x720$ ]] ||
     fail "size change into $1: decoded frames by size: '$got'"
-  ((BASH_REMATCH[1] >= 55 && BASH_REMATCH[2] >= 55)) ||
+  # A restarted sender's first packets may fall to the jitter buffer (new sequence numbers)
+  # and the depayloader then waits for the next key frame: a second (30 frames) at most.
+  ((BASH_REMATCH[1] >= 40 && BASH_REMATCH[2] >= 40)) ||
     fail "size change into $1: too few frames: '$got'"
   jq -se '[.[] | select(.type=="size-change" and .from=="640x360" and .to=="1280x720")]
     | length == 1' "ev-$1.jsonl" >/dev/null || fail "size change into $1: events $(cat "ev-$1.jsonl")"

@@ -38,6 +38,10 @@ class Source : public Element {
     void on_ended(std::function<void()> fn);
 
     const MediaUri& uri() const;
+
+    /// RTP packets of an rtsp:// or rtp:// source that never came, so far: the sequence numbers
+    /// its jitter buffers gave up on (late ones included). 0 for every other source. Main thread.
+    unsigned long long packets_lost() const;
 };
 
 }  // namespace kms

@@ -239,6 +239,13 @@ struct SourceCore : Element::Core {
         on_signal(parser, "pad-added", G_CALLBACK(pad_handler<&SourceCore::on_parsed_pad>));
         on_signal(parser, "no-more-pads",
                   G_CALLBACK(done_handler<&SourceCore::on_rtsp_stream_done>));
+        // After lost packets (or a sender that restarted) a depayloader would pass frames whose
+        // references are gone, and a passthrough file would carry the smear: it waits for the
+        // next key frame instead.
+        on_signal(parser, "element-added", G_CALLBACK(+[](GstBin*, GstElement* e, gpointer) {
+                      if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), "wait-for-keyframe"))
+                          g_object_set(e, "wait-for-keyframe", TRUE, nullptr);
+                  }));
         {
             std::lock_guard lock(mutex);
             ++rtsp_parsing;
@@ -425,6 +432,33 @@ void Source::release() {
     auto& c = core_of(*this);
     c.held = false;
     if (c.prepared) c.join();
+}
+
+unsigned long long Source::packets_lost() const {
+    auto& c = core_of(*this);
+    if (c.uri.kind != MediaUri::Kind::Rtsp && c.uri.kind != MediaUri::Kind::Rtp) return 0;
+    // Every jitter buffer in the bin: ours for rtp://, rtspsrc's rtpbin's for rtsp://.
+    unsigned long long lost = 0;
+    gst::IteratorPtr it(gst_bin_iterate_recurse(GST_BIN(c.bin.get())));
+    GValue item = G_VALUE_INIT;
+    while (gst_iterator_next(it.get(), &item) == GST_ITERATOR_OK) {
+        auto* e = GST_ELEMENT(g_value_get_object(&item));
+        GstElementFactory* f = gst_element_get_factory(e);
+        if (f && g_str_equal(GST_OBJECT_NAME(f), "rtpjitterbuffer")) {
+            GstStructure* stats = nullptr;
+            g_object_get(e, "stats", &stats, nullptr);
+            guint64 n = 0, late = 0;
+            if (stats) {
+                gst_structure_get_uint64(stats, "num-lost", &n);
+                gst_structure_get_uint64(stats, "num-late", &late);
+                gst_structure_free(stats);
+            }
+            lost += n + late;
+        }
+        g_value_reset(&item);
+    }
+    g_value_unset(&item);
+    return lost;
 }
 
 void Source::on_ended(std::function<void()> fn) {
