@@ -383,7 +383,7 @@ int record(Tool& tool, const RecordOptions& o) {
                 transcoded || (!l.passthrough && l.from.rfind("/x-raw") == std::string::npos);
         }
         res.field("transcoded", "transcoded", transcoded ? "yes" : "no");
-        if (rtp_source) {
+        if (rtp_source && media) {
             lost = std::max(lost, source.packets_lost());
             res.field("packetsLost", "packets lost", lost);
         }

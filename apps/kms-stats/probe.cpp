@@ -345,7 +345,9 @@ ProbeResult probe(const ProbeOptions& o, Loop& loop) {
             GstElement* rx = make("udpsrc", "gstreamer1.0-plugins-good");
             CapsPtr caps(gst_caps_from_string(st.caps.c_str()));
             g_object_set(rx, "address", st.address.c_str(), "port", st.port, "caps", caps.get(),
-                         "buffer-size", 2 * 1024 * 1024, nullptr);
+                         "buffer-size", 2 * 1024 * 1024,
+                         // Another listener on the port is an error, not a silent share.
+                         "reuse", st.multicast, nullptr);
             GstElement* jb = make("rtpjitterbuffer", "gstreamer1.0-plugins-good");
             gst_util_set_object_arg(G_OBJECT(jb), "mode", "none");
             gst_bin_add_many(GST_BIN(run.pipeline), rx, jb, nullptr);

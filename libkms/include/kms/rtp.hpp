@@ -10,10 +10,11 @@ namespace kms {
 
 /// One stream of an rtp:// source.
 struct RtpStream {
-    std::string kind;     ///< "audio" or "video"
-    std::string address;  ///< where to listen: a local address (0.0.0.0, :: for any) or a group
-    int port = 0;         ///< where its RTP arrives
-    std::string caps;     ///< what a depayloader takes, in GStreamer caps syntax (from the SDP)
+    std::string kind;        ///< "audio" or "video"
+    std::string address;     ///< where to listen: a local address (0.0.0.0, :: for any) or a group
+    bool multicast = false;  ///< address is a group: joined, and the port may be shared
+    int port = 0;            ///< where its RTP arrives
+    std::string caps;        ///< what a depayloader takes, in GStreamer caps syntax (from the SDP)
 };
 
 /// Reads the SDP file of an rtp:// URI. The file gives each stream's payload type, codec and

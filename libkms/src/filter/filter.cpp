@@ -192,7 +192,8 @@ struct FilterCore : Element::Core {
         return media.empty() ? "identity name=out" : "capsfilter name=out caps=" + media;
     }
 
-    GstPad* request_sink_for(const std::string& kind, const GstCaps* upstream) override {
+    GstPad* request_sink_for(const std::string& kind, const GstCaps* upstream,
+                             const std::string& /*arrives*/) override {
         std::lock_guard lock(mutex);
         const std::string desc = branch(kind, upstream);
         KMS_LOG(filter, INFO, "%s branch: %s", kind.c_str(), desc.c_str());

@@ -60,8 +60,11 @@ struct Element::Core : std::enable_shared_from_this<Element::Core> {
     /// Any thread (see expose()).
     virtual GstPad* request_sink(const std::string& /*kind*/) { return nullptr; }
     /// request_sink() for a stream that upstream gave with caps (before any decoder connect()
-    /// put in between): a filter encodes its output back into the codec that came in.
-    virtual GstPad* request_sink_for(const std::string& kind, const GstCaps* /*upstream*/) {
+    /// put in between), arriving as the media type arrives ("video/x-h264": the stream as it
+    /// is, or what connect()'s encoder makes): a filter encodes its output back into the codec
+    /// that came in; a sink prepares its muxer for what arrives.
+    virtual GstPad* request_sink_for(const std::string& kind, const GstCaps* /*upstream*/,
+                                     const std::string& /*arrives*/) {
         return request_sink(kind);
     }
     /// The element upstream of this one has exposed every stream it will: an element that

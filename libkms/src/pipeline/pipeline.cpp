@@ -262,7 +262,12 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
         // thread hand-off less per buffer).
         GstElement* bin = chain.description.empty() ? nullptr : make_bin(chain.description);
         if (bin) gst_bin_add(GST_BIN(pipeline.get()), bin);
-        GstPad* sink = to.request_sink_for(kind, caps.get());
+        // What will reach b's pad: the stream as it is, or what the chain's encoder makes.
+        std::string makes;
+        std::vector<std::string> factories =
+            bin ? chain_factories(bin, makes) : std::vector<std::string>{};
+        const std::string arrives = chain.passthrough || makes.empty() ? media : makes;
+        GstPad* sink = to.request_sink_for(kind, caps.get(), arrives);
         if (!sink) {
             if (bin) gst_bin_remove(GST_BIN(pipeline.get()), bin);
             warn(from.name + "'s " + kind + " is left out: " + to.name + " takes no more " + kind);
@@ -280,10 +285,7 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
                 throw Error(ErrorCode::Runtime, "cannot link " + from.name + "'s " + kind + " (" +
                                                     gst_pad_link_get_name(r) + ")");
         }
-        std::string makes;
-        LinkInfo info{kind, media, "", chain.passthrough,
-                      bin ? chain_factories(bin, makes) : std::vector<std::string>{}};
-        info.to = chain.passthrough || makes.empty() ? media : makes;
+        LinkInfo info{kind, media, arrives, chain.passthrough, factories};
         {
             std::lock_guard lock(links_mutex);
             links.push_back(info);

@@ -196,25 +196,15 @@ struct SinkCore : Element::Core {
         return mux ? media::encoder_for_container(container, kind) : std::string();
     }
 
-    // The codec a video stream reaches the muxer in: as it came, or what encoder() makes.
-    std::string final_media(const GstCaps* upstream) const {
-        if (upstream && gst_caps_get_size(upstream) > 0 && takes_as_is(upstream))
-            return gst_structure_get_name(gst_caps_get_structure(upstream, 0));
-        const std::string enc = encoder("video");
-        if (enc.find("x264enc") != std::string::npos) return "video/x-h264";
-        if (enc.find("vp8enc") != std::string::npos) return "video/x-vp8";
-        return {};
-    }
-
     // A video stream into a container: H.264 and H.265 as avc3/hev1 (parameter sets in the
     // stream before each key frame), and a guard that keeps later caps of the same codec from
     // the muxer. A size change is then decoded from the stream itself; the muxers would do
     // worse with the caps: 1.22's matroskamux refuses new avc codec_data (the recording would
     // stop), and mp4mux takes it but files the last sample under the new sample description
     // and, fragmented, rewrites a grown moov over the first fragment at the end.
-    GstPad* request_sink_for(const std::string& kind, const GstCaps* upstream) override {
+    GstPad* request_sink_for(const std::string& kind, const GstCaps* /*upstream*/,
+                             const std::string& media) override {
         if (kind != "video" || !mux) return request_sink(kind);
-        const std::string media = final_media(upstream);
         std::string desc = "identity silent=true";
         if (media == "video/x-h264")
             desc =
@@ -233,7 +223,13 @@ struct SinkCore : Element::Core {
         gst_element_sync_state_with_parent(guard);
         gst::PadPtr out(gst_element_get_static_pad(guard, "src"));
         gst::PadPtr in(gst_element_get_static_pad(guard, "sink"));
-        if (gst_pad_link(out.get(), target.get()) != GST_PAD_LINK_OK) return nullptr;
+        if (GstPadLinkReturn r = gst_pad_link(out.get(), target.get()); r != GST_PAD_LINK_OK) {
+            gst_element_release_request_pad(split ? split : mux, target.get());
+            gst_element_set_state(guard, GST_STATE_NULL);
+            gst_bin_remove(GST_BIN(bin.get()), guard);
+            throw Error(ErrorCode::Runtime, "the " + container + " muxer refused " + media + " (" +
+                                                gst_pad_link_get_name(r) + ")");
+        }
         auto* state =
             new GuardState{std::static_pointer_cast<SinkCore>(shared_from_this()), {}, {}};
         gst_pad_add_probe(
@@ -268,6 +264,7 @@ struct SinkCore : Element::Core {
         buf = gst_buffer_make_writable(buf);
         GST_BUFFER_PTS(buf) = t;
         GST_PAD_PROBE_INFO_DATA(info) = buf;
+        g->last = t + GST_MSECOND;  // a second frame without a time comes after this one
         return GST_PAD_PROBE_OK;
     }
 
@@ -279,9 +276,9 @@ struct SinkCore : Element::Core {
         return std::to_string(w) + "x" + std::to_string(h);
     }
 
-    // Streaming thread. The first caps go through; later ones of the same codec are dropped
-    // (a sticky event is offered again before each buffer: each offer is dropped alike), and
-    // a new size is reported once.
+    // Streaming thread. The first caps go through, and so do they when the stream comes back to
+    // them; other caps of the same codec are dropped (a dropped sticky event is offered again
+    // before each buffer: each offer is dropped alike). Each change of size is reported once.
     static GstPadProbeReturn guard_caps(GstPad*, GstPadProbeInfo* info, gpointer d) {
         auto* g = static_cast<GuardState*>(d);
         if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) return guard_time(g, info);
@@ -297,7 +294,7 @@ struct SinkCore : Element::Core {
             g->size = size_of(caps);
             return GST_PAD_PROBE_OK;
         }
-        if (gst_caps_is_equal(caps, g->given.get())) return GST_PAD_PROBE_OK;
+        const bool first = gst_caps_is_equal(caps, g->given.get());
         const std::string to = size_of(caps);
         if (to != g->size) {
             const std::string from = g->size;
@@ -309,7 +306,7 @@ struct SinkCore : Element::Core {
                     if (self->size_changed) self->size_changed("video", from, to);
             });
         }
-        return GST_PAD_PROBE_DROP;
+        return first ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
     }
 
     GstPad* request_sink(const std::string& kind) override {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include <gio/gio.h>
 #include <gst/sdp/sdp.h>
 
 #include "gst/handles.hpp"
@@ -52,6 +53,9 @@ std::vector<RtpStream> rtp_streams(const MediaUri& uri) {
     std::string address = uri.location.substr(0, colon);
     if (address.size() > 2 && address.front() == '[' && address.back() == ']')
         address = address.substr(1, address.size() - 2);
+    if (address.empty())
+        throw Error(ErrorCode::InvalidArgument,
+                    uri.redacted() + ": say where to listen: rtp://0.0.0.0:PORT for any address");
     const int port = std::stoi(uri.location.substr(colon + 1));
     const std::string text = read_file(path);
     // The strict pass names the line at fault; GstSDPMessage alone accepts almost anything.
@@ -78,6 +82,10 @@ std::vector<RtpStream> rtp_streams(const MediaUri& uri) {
         RtpStream s;
         s.kind = kind;
         s.address = address;
+        if (GInetAddress* a = g_inet_address_new_from_string(address.c_str())) {
+            s.multicast = g_inet_address_get_is_multicast(a);
+            g_object_unref(a);
+        }
         s.port = port + (own - first);
         if (s.port < 1 || s.port > 65535)
             throw Error(ErrorCode::InvalidArgument,

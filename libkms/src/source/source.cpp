@@ -205,7 +205,9 @@ struct SourceCore : Element::Core {
             GstElement* rx = make_element("udpsrc", kGood);
             gst::CapsPtr caps(gst_caps_from_string(st.caps.c_str()));
             g_object_set(rx, "address", st.address.c_str(), "port", st.port, "caps", caps.get(),
-                         "buffer-size", 2 * 1024 * 1024, nullptr);
+                         "buffer-size", 2 * 1024 * 1024,
+                         // Another listener on the port is an error, not a silent share.
+                         "reuse", st.multicast, nullptr);
             GstElement* jb = make_element("rtpjitterbuffer", kGood);
             g_object_set(jb, "latency", 200u, nullptr);
             gst_bin_add_many(GST_BIN(bin.get()), rx, jb, nullptr);
@@ -437,25 +439,36 @@ void Source::release() {
 unsigned long long Source::packets_lost() const {
     auto& c = core_of(*this);
     if (c.uri.kind != MediaUri::Kind::Rtsp && c.uri.kind != MediaUri::Kind::Rtp) return 0;
-    // Every jitter buffer in the bin: ours for rtp://, rtspsrc's rtpbin's for rtsp://.
+    // Every jitter buffer in the bin: ours for rtp://, rtspsrc's rtpbin's for rtsp://. Its
+    // num-lost already counts the packets that came too late to be used.
     unsigned long long lost = 0;
     gst::IteratorPtr it(gst_bin_iterate_recurse(GST_BIN(c.bin.get())));
     GValue item = G_VALUE_INIT;
-    while (gst_iterator_next(it.get(), &item) == GST_ITERATOR_OK) {
-        auto* e = GST_ELEMENT(g_value_get_object(&item));
-        GstElementFactory* f = gst_element_get_factory(e);
-        if (f && g_str_equal(GST_OBJECT_NAME(f), "rtpjitterbuffer")) {
-            GstStructure* stats = nullptr;
-            g_object_get(e, "stats", &stats, nullptr);
-            guint64 n = 0, late = 0;
-            if (stats) {
-                gst_structure_get_uint64(stats, "num-lost", &n);
-                gst_structure_get_uint64(stats, "num-late", &late);
-                gst_structure_free(stats);
+    for (bool more = true; more;) {
+        switch (gst_iterator_next(it.get(), &item)) {
+            case GST_ITERATOR_OK: {
+                auto* e = GST_ELEMENT(g_value_get_object(&item));
+                GstElementFactory* f = gst_element_get_factory(e);
+                if (f && g_str_equal(GST_OBJECT_NAME(f), "rtpjitterbuffer")) {
+                    GstStructure* stats = nullptr;
+                    g_object_get(e, "stats", &stats, nullptr);
+                    guint64 n = 0;
+                    if (stats) {
+                        gst_structure_get_uint64(stats, "num-lost", &n);
+                        gst_structure_free(stats);
+                    }
+                    lost += n;
+                }
+                g_value_reset(&item);
+                break;
             }
-            lost += n + late;
+            case GST_ITERATOR_RESYNC:  // the bin changed (a stream came): count again
+                gst_iterator_resync(it.get());
+                lost = 0;
+                break;
+            default:
+                more = false;
         }
-        g_value_reset(&item);
     }
     g_value_unset(&item);
     return lost;
