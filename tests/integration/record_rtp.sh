@@ -63,7 +63,7 @@ pass "a sender dropping 10% of its packets: packetsLost $lost in the summary"
 across() {  # across EXT SDP ENCODER PAYLOADER
   local out=size.$1
   (sleep 0.5; send 640 360 75 "$3" "$4"; send 1280 720 75 "$3" "$4") & PIDS+=($!)
-  run "$R" -t 6.5 "rtp://127.0.0.1:$port?sdp=$2" -o "$out" --events "ev-$1.jsonl" 2>"err-$1"
+  run "$R" -t 8 "rtp://127.0.0.1:$port?sdp=$2" -o "$out" --events "ev-$1.jsonl" 2>"err-$1"
   wait
   expect_rc 0 "size change into $1: $(tail -2 "err-$1")"
   ffmpeg -v error -xerror -i "$out" -f null - 2>"dec-$1" ||
