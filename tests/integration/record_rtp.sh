@@ -55,7 +55,8 @@ sleep 0.3
 run "$R" -t 4 "rtp://127.0.0.1:$port?sdp=vp8.sdp" -o lossy.webm --json >res1b.json 2>err1b
 expect_rc 0 "a lossy sender: $(tail -2 err1b)"
 lost=$(jq -r '.packetsLost' res1b.json)
-[[ $lost =~ ^[0-9]+$ ]] && ((lost >= 3)) || fail "a lossy sender: packetsLost '$lost' in $(cat res1b.json)"
+# Some 150 packets go out, a tenth dropped: a count far above that is counting twice.
+[[ $lost =~ ^[0-9]+$ ]] && ((lost >= 3 && lost <= 40)) || fail "a lossy sender: packetsLost '$lost' in $(cat res1b.json)"
 wait
 pass "a sender dropping 10% of its packets: packetsLost $lost in the summary"
 

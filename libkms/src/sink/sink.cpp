@@ -230,8 +230,8 @@ struct SinkCore : Element::Core {
             throw Error(ErrorCode::Runtime, "the " + container + " muxer refused " + media + " (" +
                                                 gst_pad_link_get_name(r) + ")");
         }
-        auto* state =
-            new GuardState{std::static_pointer_cast<SinkCore>(shared_from_this()), {}, {}};
+        auto* state = new GuardState;
+        state->core = std::static_pointer_cast<SinkCore>(shared_from_this());
         gst_pad_add_probe(
             out.get(),
             GstPadProbeType(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_BUFFER),
@@ -241,8 +241,10 @@ struct SinkCore : Element::Core {
 
     struct GuardState {
         std::weak_ptr<SinkCore> core;
-        gst::CapsPtr given;  // what the muxer was given (streaming thread only)
-        std::string size;    // the size last seen, given or not
+        gst::CapsPtr given;       // what the muxer was given (streaming thread only)
+        gst::CapsPtr seen;        // the caps last judged, and whether they went through: a dropped
+        bool seen_passed = true;  // sticky event is offered again before every buffer
+        std::string size;         // the size last seen, given or not
         GstClockTime last = GST_CLOCK_TIME_NONE;  // where the last frame ended
     };
 
@@ -286,6 +288,9 @@ struct SinkCore : Element::Core {
         if (GST_EVENT_TYPE(ev) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
         GstCaps* caps = nullptr;
         gst_event_parse_caps(ev, &caps);
+        if (caps == g->seen.get()) return g->seen_passed ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+        g->seen.reset(gst_caps_ref(caps));
+        g->seen_passed = true;
         if (!g->given || gst_caps_get_size(caps) == 0 ||
             !gst_structure_has_name(
                 gst_caps_get_structure(caps, 0),
@@ -306,6 +311,7 @@ struct SinkCore : Element::Core {
                     if (self->size_changed) self->size_changed("video", from, to);
             });
         }
+        g->seen_passed = first;
         return first ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
     }
 
