@@ -12,6 +12,7 @@
 #include "common/control.hpp"
 #include "common/output.hpp"
 #include "common/tool.hpp"
+#include "kms-call/media.hpp"
 #include "kms-call/sdp_io.hpp"
 #include "kms/sdp.hpp"
 #include "kms/webrtc_endpoint.hpp"
@@ -146,34 +147,6 @@ WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
                                : MediaDirection::SendRecv;
     w.audio = !o.no_audio;
     w.video = !o.no_video;
-    for (const auto& s : o.send) w.send.push_back(parse_source_uri(s));
-    w.output = parse_sink_uri(o.output);
-    const auto unsupported_send = {MediaUri::Kind::Rtsp, MediaUri::Kind::Http, MediaUri::Kind::Rtp,
-                                   MediaUri::Kind::Whep};
-    for (const auto& send : w.send)
-        for (auto k : unsupported_send)
-            if (send.kind == k)
-                throw Error(ErrorCode::InvalidArgument,
-                            "--send " + send.redacted() +
-                                ": kms-call sends test:, files, "
-                                "stdin (-), v4l2:, pulse: and alsa: sources");
-    if (w.output.kind != MediaUri::Kind::Null && w.output.kind != MediaUri::Kind::Display &&
-        w.output.kind != MediaUri::Kind::File && w.output.kind != MediaUri::Kind::Stdio)
-        throw Error(
-            ErrorCode::InvalidArgument,
-            "-o " + w.output.redacted() + ": kms-call writes to a file, -, null: or display:");
-    if (w.output.kind == MediaUri::Kind::Stdio && (o.sdp_out == "-" || !o.data.empty()))
-        throw Error(ErrorCode::InvalidArgument,
-                    "-o - puts media on stdout; give --sdp-out FILE and no --data");
-    const bool send_stdin = std::any_of(w.send.begin(), w.send.end(), [](const MediaUri& s) {
-        return s.kind == MediaUri::Kind::Stdio;
-    });
-    if (send_stdin && o.sdp_in == "-")
-        throw Error(ErrorCode::InvalidArgument,
-                    "--send - reads media from stdin; give --sdp-in FILE");
-    if (send_stdin && !o.data.empty())
-        throw Error(ErrorCode::InvalidArgument,
-                    "--send - and --data both read stdin; give one of them");
     w.video_codecs = split_list(o.video_codec);
     w.audio_codecs = split_list(o.audio_codec);
     w.ice.bind = o.bind;
@@ -194,6 +167,22 @@ WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
     w.ice_timeout_s = o.ice_timeout;
     w.media_timeout_s = o.media_timeout;
     return w;
+}
+
+// stdin and stdout carry one thing each.
+void check_stdio(const CallOptions& o, const CallMedia& m) {
+    if (m.output.kind == MediaUri::Kind::Stdio && (o.sdp_out == "-" || !o.data.empty()))
+        throw Error(ErrorCode::InvalidArgument,
+                    "-o - puts media on stdout; give --sdp-out FILE and no --data");
+    const bool send_stdin = std::any_of(m.send.begin(), m.send.end(), [](const MediaUri& s) {
+        return s.kind == MediaUri::Kind::Stdio;
+    });
+    if (send_stdin && o.sdp_in == "-")
+        throw Error(ErrorCode::InvalidArgument,
+                    "--send - reads media from stdin; give --sdp-in FILE");
+    if (send_stdin && !o.data.empty())
+        throw Error(ErrorCode::InvalidArgument,
+                    "--send - and --data both read stdin; give one of them");
 }
 
 // Opens and closes a fifo without blocking, so a peer waiting to read it sees end of input.
@@ -225,10 +214,14 @@ int call(Tool& tool, const CallOptions& o, Role role) {
                         std::string("--events - would share stdout with ") + other);
     }
     WebRtcOptions wopt = to_webrtc(o, role);
+    CallMedia media = parse_call_media(o.send, o.output, wopt);
+    check_stdio(o, media);
     const bool stdout_free = o.output != "-";
     Loop loop;
     std::optional<CallEnd> result;
     std::unique_ptr<WebRtcEndpoint> ep;
+    std::unique_ptr<Pipeline> pipe;
+    bool media_done = false;  // the pipeline ended (what was received is finished) or failed
     std::vector<std::string> queued;  // lines typed before the channel opened
     bool channel_open = false;
     bool got_remote = false;
@@ -319,12 +312,47 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         tool.end_progress();
         tool.say(0, "warning: " + message);
     };
+    cb.ready_to_send = [&] { release_call_media(media); };
+    // The call is over: then the pipeline stops, which finishes the recording. A muxer gets
+    // 2.5 s to write its index, and a stop ends within 3 s whatever happens.
     cb.ended = [&](const CallEnd& end) {
         if (!result) result = end;
         if (!end.clean) tool.deadline_outcome(exit_code_for(end.code), end.message);
         if (!end.clean && !local_written && o.sdp_out != "-") close_for_peer(o.sdp_out, 2);
+        if (media_done) return loop.quit();
+        pipe->stop();
+        loop.after(2500, [&] {
+            if (media_done) return;
+            // A file whose muxer never saw its end may be cut short or lack its index: a call
+            // that was otherwise clean says so with status 7, never 0.
+            if (result->clean) {
+                const std::string why = "-o " + media.output.redacted() +
+                                        ": the muxer did not finish the file within 2.5 s of "
+                                        "the stop; it may be cut short";
+                tool.events().emit("error",
+                                   Json{{"code", to_string(ErrorCode::Io)}, {"message", why}});
+                result = CallEnd{false, ErrorCode::Io, why};
+            }
+            loop.quit();
+        });
+    };
+    Pipeline::Callbacks pcb;
+    pcb.ended = [&] {
+        media_done = true;
+        if (result) loop.quit();
+    };
+    // A file that cannot be written (a full disk, the reader of stdout gone) ends the call; an
+    // error while the recording is finished after the call turns a clean end into a failure.
+    pcb.failed = [&](const Error& e) {
+        media_done = true;
+        if (!result) return ep->abort(e);
+        if (result->clean) {
+            tool.events().emit("error", Json{{"code", to_string(e.code())}, {"message", e.what()}});
+            result = CallEnd{false, e.code(), e.what()};
+        }
         loop.quit();
     };
+    pcb.warning = cb.warning;
 
     std::function<Json()> control_state;
     std::unique_ptr<ControlServer> control;
@@ -333,7 +361,11 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         control = serve_control(tool, o.control, [&] {
             return control_state ? control_state() : Json{{"state", "starting"}};
         });
+        open_call_media(media, wopt);
         ep = std::make_unique<WebRtcEndpoint>(wopt, cb, tool.events());
+        pipe = std::make_unique<Pipeline>("kms-call", pcb);
+        connect_call_media(*pipe, media, *ep, wopt);
+        pipe->start();
     } catch (const Error&) {
         // Refused before the call (a missing --send file, an unwritable -o): a peer blocked
         // reading our fifo learns at once that no description will come.
@@ -342,9 +374,12 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     }
     // A stop finishes within 3 s whatever state the media is in: the endpoint bounds its own
     // wind-down (2.5 s for a muxer to write its index), and this is the last resort.
+    // A second stop does not wait for the recording either.
+    unsigned stops = 0;
     auto stop = [&] {
         tool.stop_deadline(3.0, kFailure, "could not stop cleanly within 3 s; exiting");
         ep->stop();
+        if (++stops > 1 && result) pipe->stop();
     };
     tool.handle_signals(loop, stop);
     if (tool.common().duration > 0)
@@ -388,7 +423,8 @@ int call(Tool& tool, const CallOptions& o, Role role) {
 
     tool.stop_deadline(3.0, kFailure, "could not stop cleanly within 3 s; exiting");
     const CallSummary s = ep->summary();
-    ep.reset();  // finalises output before we report
+    pipe.reset();  // the media stops (a call that never started leaves its file as it is)
+    ep.reset();
     tool.end_progress();
     // Our description goes to stdout before the result does, or not at all if stdout is stuck.
     wait_writes(result && !result->clean ? 0.2 : 1.0);

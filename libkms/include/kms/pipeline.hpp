@@ -88,6 +88,10 @@ class Pipeline {
     /// with a warning. Throws Error(InvalidArgument) when to takes none of from's known kinds.
     void connect(Element& from, Element& to, Transcode transcode = Transcode::Auto);
 
+    /// Puts an element in the pipeline that nothing is connected to yet (a WebRtcEndpoint that
+    /// only receives into null:).
+    void add(Element& element);
+
     /// Starts the media. Throws Error when an element will not start.
     void start();
 

@@ -1,5 +1,9 @@
-// A WebRTC endpoint (Kurento's WebRtcEndpoint): sends a media source to one peer, receives the
-// peer's media into a sink, and carries an optional data channel. SDP travels outside, as text.
+// A WebRTC endpoint (Kurento's WebRtcEndpoint): an Element that sends what is connected into it
+// to one peer, gives what the peer sends to what it is connected to, and carries an optional
+// data channel. SDP travels outside, as text. kms-call composes a call as
+//   Source -> WebRtcEndpoint -> Sink
+// in one Pipeline: each Source connected in gets m-lines of its own (in connect() order), and
+// each received m-line is a stream of the endpoint's, as it arrived (encoded, not decoded).
 #pragma once
 
 #include <functional>
@@ -9,7 +13,7 @@
 
 #include "kms/error.hpp"
 #include "kms/events.hpp"
-#include "kms/uri.hpp"
+#include "kms/pipeline.hpp"
 
 namespace kms {
 
@@ -32,11 +36,8 @@ struct WebRtcOptions {
     MediaDirection direction = MediaDirection::SendRecv;
     bool audio = true;
     bool video = true;
-    /// What to send (default test:av). Each source sends its kinds on m-lines of their own, so
-    /// two video sources give two video m-lines; at most one may be a file or stdin.
-    std::vector<MediaUri> send;
-    MediaUri output;  ///< where received media goes (default null:)
-    /// Preference lists, most wanted first. Names: vp8 vp9 h264 / opus pcmu pcma g722.
+    /// Preference lists, most wanted first. A stream connected in that is already in the
+    /// negotiated codec is sent as it is (passthrough); any other is decoded and encoded. Names: vp8 vp9 h264 / opus pcmu pcma g722.
     std::vector<std::string> video_codecs{"vp8", "vp9", "h264"};
     std::vector<std::string> audio_codecs{"opus", "pcmu", "pcma", "g722"};
     IceOptions ice;
@@ -69,7 +70,7 @@ struct CallSummary {
     unsigned video_target_kbps = 0;         ///< what the video encoder is asked for now
 };
 
-class WebRtcEndpoint {
+class WebRtcEndpoint : public Element {
   public:
     struct Callbacks {
         /// The complete local description (ICE gathering finished), as SDP text.
@@ -80,19 +81,23 @@ class WebRtcEndpoint {
         std::function<void(const std::string& message)> data_message;
         /// Something the user should know that does not end the call (a track that never came).
         std::function<void(const std::string& message)> warning;
-        /// The call is over; the endpoint has already stopped its media.
+        /// The peer can decrypt what we send: a held Source (a file, stdin) may start now.
+        /// Its first key frame, which passthrough cannot make again, then reaches the peer.
+        std::function<void()> ready_to_send;
+        /// The call is over: the peer has had our goodbye and nothing more is received. The
+        /// caller then stops the Pipeline, which finishes what the endpoint gave downstream.
         std::function<void(const CallEnd& end)> ended;
     };
 
-    /// Builds the media graph. Throws Error(InvalidArgument or MissingPlugin) on a bad option.
-    /// Events go to events (which must outlive the endpoint). Call from the loop's thread.
+    /// Builds webrtcbin and its options. Throws Error(InvalidArgument or MissingPlugin) on a
+    /// bad option. Events go to events (which must outlive the endpoint). Connect the sources
+    /// in before start(). Call from the loop's thread.
     WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, EventWriter& events);
-    ~WebRtcEndpoint();
-    WebRtcEndpoint(const WebRtcEndpoint&) = delete;
-    WebRtcEndpoint& operator=(const WebRtcEndpoint&) = delete;
+    ~WebRtcEndpoint() override;
 
-    /// Offerer: creates the offer; local_description fires when gathering completes.
-    /// Answerer: waits for set_remote_description().
+    /// After Pipeline::start(). Offerer: creates the offer (an m-line per kind of each source
+    /// connected in); local_description fires when gathering completes. Answerer: waits for
+    /// set_remote_description().
     void start();
 
     /// Applies the peer's description. Throws Error(BadInput) for malformed SDP (naming the line),
@@ -102,14 +107,18 @@ class WebRtcEndpoint {
     /// Sends a text message on the data channel; false when it is not open.
     bool send_data(const std::string& message);
 
-    /// Ends the call cleanly: closes the data channel, finishes the output (EOS), then fires
+    /// Ends the call cleanly: closes the data channel, says goodbye (RTCP BYE), then fires
     /// ended with clean = true. A second call stops at once.
     void stop();
 
+    /// The pipeline failed (a file could not be written): ends the call with that error.
+    void abort(const Error& error);
+
     CallSummary summary() const;
 
+    struct Impl;  ///< private to libkms
+
   private:
-    struct Impl;
     std::shared_ptr<Impl> impl_;
 };
 

@@ -40,11 +40,22 @@ struct Element::Core : std::enable_shared_from_this<Element::Core> {
     void when_all_exposed(std::function<void()> fn);
     /// True once announce_all_exposed() ran.
     bool all_exposed() const { return all_exposed_; }
+    /// True once something listens for this element's streams (it is connected downstream).
+    bool listened() const;
     /// Sets the one listener and calls it for every stream exposed before.
     void listen(PadListener fn);
 
     /// Called by Pipeline::start() before the pipeline plays: elements held out join here.
     virtual void prepare() {}
+    /// Whether the bin posts an end of stream once its streams have ended. A WebRtcEndpoint's
+    /// does not (webrtcbin's network sinks never take one): with such an element in it, a
+    /// pipeline has ended when its sinks have, not when every sink inside it has.
+    virtual bool ends_with_eos() const { return true; }
+    /// A sink (file, stdout, null:, display:): where a pipeline's streams end.
+    virtual bool is_sink() const { return false; }
+    /// An ERROR message from inside the bin that the element deals with itself (true): a
+    /// call ends in its own way, saying goodbye to its peer. Main loop.
+    virtual bool handle_error(GstMessage* /*msg*/) { return false; }
     /// Called once by Pipeline::stop(): sends an end of stream into each stream the element
     /// makes. Runs on a GStreamer thread of its own (a full queue may hold it). Sources only.
     virtual void send_eos() {}
@@ -67,6 +78,15 @@ struct Element::Core : std::enable_shared_from_this<Element::Core> {
                                      const std::string& /*arrives*/) {
         return request_sink(kind);
     }
+    /// request_sink_for() knowing the element the stream comes from: an element that keeps
+    /// each upstream element's streams apart (a WebRtcEndpoint gives each its own m-lines).
+    virtual GstPad* request_sink_from(Core& /*from*/, const std::string& kind,
+                                      const GstCaps* upstream, const std::string& arrives) {
+        return request_sink_for(kind, upstream, arrives);
+    }
+    /// connect() made this element the downstream of from, before any of from's streams are
+    /// linked; called in the order of the connect() calls. Main thread.
+    virtual void upstream_connected(Core& /*from*/) {}
     /// The element upstream of this one has exposed every stream it will: an element that
     /// exposes a stream per stream it takes (a filter) has then exposed all of its own.
     virtual void upstream_all_exposed() {}
@@ -85,7 +105,7 @@ struct Element::Core : std::enable_shared_from_this<Element::Core> {
     GstPad* ghost(GstPad* target, const std::string& pad_name);
 
   private:
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::vector<std::pair<gst::PadPtr, std::string>> exposed_;
     PadListener listener_;
     unsigned next_ = 0;

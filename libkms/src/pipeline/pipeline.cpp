@@ -2,8 +2,10 @@
 // elements").
 #include "kms/pipeline.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
+#include <set>
 
 #include "core/log.hpp"
 #include "kms/loop.hpp"
@@ -124,6 +126,11 @@ void Element::Core::listen(PadListener fn) {
     for (auto& [pad, kind] : before) fn(pad.get(), kind);
 }
 
+bool Element::Core::listened() const {
+    std::lock_guard lock(mutex_);
+    return static_cast<bool>(listener_);
+}
+
 void Element::Core::when_all_exposed(std::function<void()> fn) {
     {
         std::lock_guard lock(mutex_);
@@ -173,6 +180,33 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
     bool started = false;
     bool stopping = false;
     bool done = false;
+    std::set<const Element::Core*> sinks_ended;  // sinks whose bin posted its end of stream
+
+    // Whether the pipeline's own end of stream cannot be waited for: an element in it never
+    // ends (webrtcbin), so the end is when every sink has ended.
+    bool ends_by_sinks() const {
+        return std::any_of(elements.begin(), elements.end(),
+                           [](const auto& e) { return !e->ends_with_eos(); });
+    }
+    bool has_sinks() const {
+        return std::any_of(elements.begin(), elements.end(),
+                           [](const auto& e) { return e->is_sink(); });
+    }
+    void finish_ended() {
+        if (done) return;
+        done = true;
+        gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+        if (cb.ended) cb.ended();
+    }
+    // A bin's end of stream, forwarded (message-forward): the end when it was the last sink's.
+    void on_forwarded_eos(GstObject* src) {
+        for (auto& e : elements)
+            if (e->is_sink() && GST_OBJECT(e->bin.get()) == src) sinks_ended.insert(e.get());
+        if (!ends_by_sinks() || !has_sinks()) return;
+        for (auto& e : elements)
+            if (e->is_sink() && !sinks_ended.count(e.get())) return;
+        finish_ended();
+    }
 
     ~Impl() {
         if (bus_watch) g_source_remove(bus_watch);
@@ -267,7 +301,7 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
         std::vector<std::string> factories =
             bin ? chain_factories(bin, makes) : std::vector<std::string>{};
         const std::string arrives = chain.passthrough || makes.empty() ? media : makes;
-        GstPad* sink = to.request_sink_for(kind, caps.get(), arrives);
+        GstPad* sink = to.request_sink_from(from, kind, caps.get(), arrives);
         if (!sink) {
             if (bin) gst_bin_remove(GST_BIN(pipeline.get()), bin);
             warn(from.name + "'s " + kind + " is left out: " + to.name + " takes no more " + kind);
@@ -396,15 +430,25 @@ Error Pipeline::Impl::error_of(GstMessage* msg, bool detail) const {
 void Pipeline::Impl::on_bus(GstMessage* msg) {
     switch (GST_MESSAGE_TYPE(msg)) {
         case GST_MESSAGE_EOS:
-            if (done) return;
-            done = true;
-            gst_element_set_state(pipeline.get(), GST_STATE_NULL);
-            if (cb.ended) cb.ended();
+            finish_ended();
             break;
         case GST_MESSAGE_ERROR:
+            for (auto& el : elements)
+                if (gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg), GST_OBJECT(el->bin.get())) &&
+                    el->handle_error(msg))
+                    return;
             finish_failed(error_of(msg, false));
             break;
         case GST_MESSAGE_ELEMENT:
+            if (const GstStructure* st = gst_message_get_structure(msg);
+                st && gst_structure_has_name(st, "GstBinForwarded")) {
+                GstMessage* inner = nullptr;
+                gst_structure_get(st, "message", GST_TYPE_MESSAGE, &inner, nullptr);
+                if (inner && GST_MESSAGE_TYPE(inner) == GST_MESSAGE_EOS)
+                    on_forwarded_eos(GST_MESSAGE_SRC(inner));
+                if (inner) gst_message_unref(inner);
+                break;
+            }
             for (auto& el : elements)
                 if (gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg), GST_OBJECT(el->bin.get())))
                     el->on_element_message(msg);
@@ -419,6 +463,9 @@ Pipeline::Pipeline(const std::string& name, Callbacks callbacks) : impl_(std::ma
     init();
     impl_->cb = std::move(callbacks);
     impl_->pipeline.reset(GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new(name.c_str()))));
+    // Each element's end of stream comes to the bus too, so that the end can be when every
+    // sink has ended (see ends_by_sinks()).
+    g_object_set(impl_->pipeline.get(), "message-forward", TRUE, nullptr);
     gst::BusPtr bus(gst_pipeline_get_bus(GST_PIPELINE(impl_->pipeline.get())));
     auto* weak = new std::weak_ptr<Impl>(impl_);
     impl_->bus_watch = gst_bus_add_watch_full(
@@ -442,6 +489,7 @@ void Pipeline::connect(Element& from, Element& to, Transcode transcode) {
                     to.name() + " takes none of what " + from.name() + " gives");
     impl_->add(a);
     impl_->add(b);
+    b->upstream_connected(*a);
     std::weak_ptr<Impl> weak = impl_;
     std::weak_ptr<Element::Core> weak_b = b;
     Element::Core* raw_a = a.get();
@@ -481,6 +529,15 @@ void Pipeline::stop() {
         return;
     }
     impl_->stopping = true;
+    if (impl_->ends_by_sinks()) {
+        // A sink nothing was ever linked to (a call that received nothing) has nothing to end.
+        for (auto& e : impl_->elements)
+            if (e->is_sink() && e->bin->numsinkpads == 0) impl_->sinks_ended.insert(e.get());
+        if (std::all_of(impl_->elements.begin(), impl_->elements.end(), [this](const auto& e) {
+                return !e->is_sink() || impl_->sinks_ended.count(e.get());
+            }))
+            return impl_->finish_ended();
+    }
     for (auto& e : impl_->elements) {
         // On GStreamer's own thread pool: an end of stream waits for a full queue to drain.
         auto* keep = new std::shared_ptr<Element::Core>(e);
@@ -491,6 +548,10 @@ void Pipeline::stop() {
             },
             keep, [](gpointer d) { delete static_cast<std::shared_ptr<Element::Core>*>(d); });
     }
+}
+
+void Pipeline::add(Element& element) {
+    impl_->add(element.core().shared_from_this());
 }
 
 bool Pipeline::running() const {

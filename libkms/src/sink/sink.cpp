@@ -343,6 +343,8 @@ struct SinkCore : Element::Core {
         return ghost(target, kind + "_in_" + std::to_string(made++));
     }
 
+    bool is_sink() const override { return true; }
+
     std::string describe_error(const GError* e, ErrorCode code) const override {
         if (code == ErrorCode::Io || uri.kind == MediaUri::Kind::File ||
             uri.kind == MediaUri::Kind::Stdio)

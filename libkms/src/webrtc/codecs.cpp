@@ -140,6 +140,12 @@ const CodecInfo* find_codec(std::string_view name) {
     return nullptr;
 }
 
+const CodecInfo* find_codec_by_media(std::string_view media) {
+    for (const auto& c : all_codecs())
+        if (media == c.media_type) return &c;
+    return nullptr;
+}
+
 std::vector<std::string> check_codec_list(const std::vector<std::string>& names, const char* kind) {
     std::vector<std::string> out;
     std::string known;

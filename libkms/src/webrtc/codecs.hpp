@@ -32,6 +32,9 @@ const std::vector<CodecInfo>& all_codecs();
 /// The codec with this option name or RTP encoding name (case-insensitive), or nullptr.
 const CodecInfo* find_codec(std::string_view name);
 
+/// The codec whose encoded streams have this media type ("video/x-vp8"), or nullptr.
+const CodecInfo* find_codec_by_media(std::string_view media);
+
 /// Validates a --video-codec/--audio-codec list; throws Error(InvalidArgument).
 std::vector<std::string> check_codec_list(const std::vector<std::string>& names, const char* kind);
 

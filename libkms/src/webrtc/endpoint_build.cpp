@@ -1,5 +1,5 @@
-// WebRtcEndpoint::Impl: The call's graph: webrtcbin and its ICE options, the recording, the offer's
-// transceivers, the data channel, the senders and a file or stdin input.
+// WebRtcEndpoint::Impl: The call's graph: webrtcbin and its ICE options, the offer's
+// transceivers, the data channel, and the senders fed by what is connected in (EndpointCore).
 #include "webrtc/endpoint_impl.hpp"
 
 #include <gst/rtp/rtp.h>
@@ -34,18 +34,11 @@ void WebRtcEndpoint::Impl::build() {
         for (const auto& name : *list)
             if (const CodecInfo* c = webrtc::find_codec(name))
                 needs.insert(needs.end(), c->needs.begin(), c->needs.end());
-    if (std::any_of(opt.send.begin(), opt.send.end(),
-                    [](const MediaUri& s) { return s.kind == MediaUri::Kind::Test; }))
-        needs.push_back({"videotestsrc", "gstreamer1.0-plugins-base"});
     require_elements(needs);
     mark("pluginsChecked");
 
-    // Named after the program, as it shows in GST_DEBUG logs and dot files.
-    const char* program = g_get_prgname();
-    pipeline.reset(
-        GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new(program ? program : "kms-webrtc"))));
     webrtc = make("webrtcbin", "webrtc");
-    gst_bin_add(GST_BIN(pipeline.get()), webrtc);
+    gst_bin_add(GST_BIN(bin.get()), webrtc);
     g_object_set(webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", 100u,
                  nullptr);
     name_the_stream();
@@ -127,24 +120,6 @@ void WebRtcEndpoint::Impl::build() {
                 }
             }));
 
-    gst::BusPtr bus(gst_pipeline_get_bus(GST_PIPELINE(pipeline.get())));
-    bus_watch = gst_bus_add_watch_full(
-        bus.get(), G_PRIORITY_DEFAULT,
-        [](GstBus*, GstMessage* msg, gpointer d) -> gboolean {
-            if (auto self = from(d)) self->on_bus(msg);
-            return G_SOURCE_CONTINUE;
-        },
-        weak_ref(), drop_weak_ref);
-
-    build_output();
-
-    if (opt.role == Role::Offerer) add_offer_transceivers();
-    if (gst_element_set_state(pipeline.get(), GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
-        throw Error(ErrorCode::Runtime,
-                    "the pipeline would not start (run with GST_DEBUG=3 for details)");
-    mark("pipelineBuilt");
-    // webrtcbin refuses data channels while it is in the NULL state.
-    if (opt.role == Role::Offerer && !opt.data_label.empty()) create_channel();
 }
 
 // One RTCP CNAME for the call (RFC 7022: random per session), which is also the a=msid stream
@@ -161,40 +136,6 @@ void WebRtcEndpoint::Impl::name_the_stream() {
     gst::StructurePtr owned(sdes ? sdes : gst_structure_new_empty("application/x-rtp-source-sdes"));
     gst_structure_set(owned.get(), "cname", G_TYPE_STRING, id, nullptr);
     g_object_set(rtpbin.get(), "sdes", owned.get(), nullptr);
-}
-
-// The recording is a Sink (sink/): the same files kms-record writes. Its errors read
-// "-o PATH: ...", as the option the user typed.
-void WebRtcEndpoint::Impl::build_output() {
-    if (opt.output.kind != MediaUri::Kind::File && opt.output.kind != MediaUri::Kind::Stdio) return;
-    const std::string container = opt.output.kind == MediaUri::Kind::Stdio
-                                      ? "matroska"
-                                      : container_for_path(opt.output.location);
-    if (container != "webm" && container != "mp4" && container != "matroska")
-        throw Error(ErrorCode::InvalidArgument,
-                    "-o " + opt.output.location +
-                        ": unknown container; end the name in .webm, .mkv or .mp4");
-    try {
-        output = std::make_unique<Sink>(opt.output);
-    } catch (const Error& e) {
-        throw Error(e.code(), std::string("-o ") + e.what());
-    }
-    output_bin = output->core().bin.get();
-    gst_bin_add(GST_BIN(pipeline.get()), output_bin);  // takes its own reference
-    // Its file or stdout: the end of stream there means the file is complete.
-    gst::ElementPtr out(gst_bin_get_by_name(GST_BIN(output_bin), "out"));
-    if (out) watch_eos(out.get());
-}
-
-void WebRtcEndpoint::Impl::watch_eos(GstElement* sink) {
-    ++eos_pending;
-    gst::PadPtr pad(gst_element_get_static_pad(sink, "sink"));
-    probe(pad.get(), GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
-          [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
-              if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
-                  if (auto self = from(d)) self->post([](Impl& s) { s.on_sink_eos(); });
-              return GST_PAD_PROBE_OK;
-          });
 }
 
 // Without fmtp for an answer's preferences: create-answer keeps the offer's fmtp, and an
@@ -319,86 +260,37 @@ void WebRtcEndpoint::Impl::on_channel_close() {
     }
 }
 
-// Links a raw source for one kind to an encoder bin ending in the payloader, and that to
-// webrtcbin's sink_<mline>.
+// The encoder of a track, at the bitrate the call starts with (video).
+std::string WebRtcEndpoint::Impl::encoder_for(const Track& t) {
+    std::string enc = t.codec->encode;
+    if (t.kind != "video") return enc;
+    unsigned kbps = opt.start_bitrate_kbps ? opt.start_bitrate_kbps : 1000;
+    if (opt.max_bitrate_kbps) kbps = std::min(kbps, opt.max_bitrate_kbps);
+    if (remote_video_limit_kbps) kbps = std::min(kbps, remote_video_limit_kbps);
+    kbps = std::max(kbps, opt.min_bitrate_kbps);
+    video_bitrate_kbps = kbps;
+    auto replace = [&](const std::string& key, const std::string& value) {
+        if (size_t p = enc.find(key); p != std::string::npos) enc.replace(p, key.size(), value);
+    };
+    replace("{bps}", std::to_string(kbps * 1000));
+    replace("{kbps}", std::to_string(kbps));
+    return enc;
+}
+
+// webrtcbin's sink_<mline> for a track we send on; its feed is linked to it by link_feeds(),
+// now or when the stream comes.
 void WebRtcEndpoint::Impl::link_sender(Track& t) {
-    const CodecInfo& c = *t.codec;
-    const bool video = t.kind == "video";
-    unsigned kbps = 0;
-    std::string enc = c.encode;
-    if (video) {
-        kbps = opt.start_bitrate_kbps ? opt.start_bitrate_kbps : 1000;
-        if (opt.max_bitrate_kbps) kbps = std::min(kbps, opt.max_bitrate_kbps);
-        if (remote_video_limit_kbps) kbps = std::min(kbps, remote_video_limit_kbps);
-        kbps = std::max(kbps, opt.min_bitrate_kbps);
-        video_bitrate_kbps = kbps;
-        auto replace = [&](const std::string& key, const std::string& value) {
-            if (size_t p = enc.find(key); p != std::string::npos) enc.replace(p, key.size(), value);
-        };
-        replace("{bps}", std::to_string(kbps * 1000));
-        replace("{kbps}", std::to_string(kbps));
-    }
-    std::string src;
-    const MediaUri& s = opt.send.at(static_cast<size_t>(t.source));
-    if (s.kind == MediaUri::Kind::Test) {
-        if (video) {
-            src = "videotestsrc is-live=true pattern=" + s.param("pattern", "smpte") +
-                  " ! video/x-raw,width=" + std::to_string(s.param_int("width", 640)) +
-                  ",height=" + std::to_string(s.param_int("height", 480)) +
-                  ",framerate=" + std::to_string(s.param_int("fps", 30)) + "/1";
-        } else {
-            src = "audiotestsrc is-live=true wave=" + s.param("wave", "sine") +
-                  " freq=" + std::to_string(s.param_int("freq", 440)) + " samplesperbuffer=960";
-        }
-    } else if (s.kind == MediaUri::Kind::V4l2 && video) {
-        src = "v4l2src device=" + s.location;
-    } else if (s.kind == MediaUri::Kind::Pulse && !video) {
-        src = "pulsesrc" + (s.location.empty() ? std::string() : " device=" + s.location);
-    } else if (s.kind == MediaUri::Kind::Alsa && !video) {
-        src = "alsasrc device=" + s.location;
-    }
-    std::string convert =
-        video ? "videoconvert ! videoscale ! queue max-size-buffers=2 leaky=downstream ! "
-              : "audioconvert ! queue max-size-time=100000000 leaky=downstream ! ";
-    std::string tail = enc + " ! " + c.pay + " pt=" + std::to_string(t.pt) + " mtu=1200 name=pay";
-    if (s.kind == MediaUri::Kind::File || s.kind == MediaUri::Kind::Stdio) {
-        // The input's streams appear later, from one parsebin shared by both kinds.
-        GstPad* sink =
-            gst_element_request_pad_simple(webrtc, ("sink_" + std::to_string(t.mline)).c_str());
-        if (!sink)
-            throw Error(ErrorCode::Runtime, "webrtcbin gave no pad for the " + t.kind + " sender");
-        t.webrtc_sink = std::shared_ptr<GstPad>(sink, gst_object_unref);
-        t.transceiver = pad_transceiver(sink);
-        // webrtcbin ties a sink pad to its transceiver when the signalling state becomes
-        // stable only if the pad has caps by then; the file's stream comes later (after the
-        // DTLS check), so give the pad the negotiated caps now. Without them an answerer's
-        // pad stays blocked for the whole call.
-        gst_pad_send_event(sink, gst_event_new_stream_start(("kms-input-" + t.kind).c_str()));
-        gst_pad_send_event(sink, gst_event_new_caps(gst::CapsPtr(codec_caps(c, t.pt)).get()));
-        t.encode_tail = tail;
-        t.convert = convert;
-        input_source = t.source;
-        open_input();
-        return;
-    }
-    if (src.empty())
-        throw Error(ErrorCode::InvalidArgument,
-                    "--send " + s.redacted() + ": cannot send " + t.kind + " from this source");
-    GstElement* bin = parse_bin(src + " ! " + convert + tail);
-    configure_payloader(bin, t);
-    gst_bin_add(GST_BIN(pipeline.get()), bin);
-    t.encoder = gst_bin_get_by_name(GST_BIN(bin), video ? "venc" : "aenc");
-    if (t.encoder) gst_object_unref(t.encoder);  // the bin keeps it alive; we only borrow
-    std::string pad_name = "sink_" + std::to_string(t.mline);
-    GstPad* sink = gst_element_request_pad_simple(webrtc, pad_name.c_str());
-    if (!sink) throw Error(ErrorCode::Runtime, "webrtcbin gave no pad " + pad_name);
-    gst::PadPtr sink_owned(sink);
+    GstPad* sink =
+        gst_element_request_pad_simple(webrtc, ("sink_" + std::to_string(t.mline)).c_str());
+    if (!sink) throw Error(ErrorCode::Runtime, "webrtcbin gave no pad for the " + t.kind + " sender");
+    t.webrtc_sink = std::shared_ptr<GstPad>(sink, gst_object_unref);
     t.transceiver = pad_transceiver(sink);
-    gst::PadPtr src_pad(gst_element_get_static_pad(bin, "src"));
-    if (gst_pad_link(src_pad.get(), sink) != GST_PAD_LINK_OK)
-        throw Error(ErrorCode::Runtime, "cannot link the " + t.kind + " sender to webrtcbin");
-    gst_element_sync_state_with_parent(bin);
-    count_sent(src_pad.get(), t);
+    // webrtcbin ties a sink pad to its transceiver when the signalling state becomes stable
+    // only if the pad has caps by then; a held file's stream comes later (after the DTLS
+    // check), so give the pad the negotiated caps now. Without them an answerer's pad stays
+    // blocked for the whole call.
+    gst_pad_send_event(sink, gst_event_new_stream_start(("kms-send-" + t.kind).c_str()));
+    gst_pad_send_event(sink, gst_event_new_caps(gst::CapsPtr(codec_caps(*t.codec, t.pt)).get()));
 }
 
 // The transceiver webrtcbin ties a sink_N pad to (it makes one when N has none yet).
@@ -538,114 +430,85 @@ void WebRtcEndpoint::Impl::learn_ssrc_on(GstPad* pad, const char* kind, bool sen
         new Ctx{weak_from_this(), kind, sent}, [](gpointer d) { delete static_cast<Ctx*>(d); });
 }
 
-// A file or stdin: a Source (source/), made and probed with the endpoint, held until
-// start_input(). Each stream it finds goes to the track of its kind: untouched when it is
-// already in the negotiated codec (passthrough), else decoded and encoded. clocksync paces it
-// at real time, since nothing downstream of webrtcbin waits for the clock.
-void WebRtcEndpoint::Impl::open_input() {
-    if (input_opened || !input) return;
-    input_opened = true;
-    Element::Core& core = input->core();
-    gst_bin_add(GST_BIN(pipeline.get()), core.bin.get());  // takes its own reference
-    core.prepare();  // held: the file is not read before release()
-    gst_element_sync_state_with_parent(core.bin.get());
-    std::weak_ptr<Impl> weak = weak_from_this();
-    core.when_all_exposed([weak] {
-        if (auto self = weak.lock()) self->post([](Impl& i) { i.check_input_tracks(); });
-    });
-    core.listen([weak](GstPad* pad, const std::string&) {
-        if (auto self = weak.lock()) self->on_input_pad(pad);
-    });
-    start_input();
-}
-
-// A file or stdin is held until the peer can decrypt what we send: a passthrough stream
-// cannot make a new key frame, so its first one must not be sent into SRTP the peer has no
-// keys for yet. The DTLS side that finishes first would otherwise start while the other side
-// is still reading the last handshake flight. The proof is SRTP or SRTCP from the peer that
-// decrypts here; a peer that sends neither is given 1.5 s after our own check.
+// The peer can decrypt what we send: a held source (a file, stdin) may start. A passthrough
+// stream cannot make a new key frame, so its first one must not be sent into SRTP the peer
+// has no keys for yet. The DTLS side that finishes first would otherwise start while the other
+// side is still reading the last handshake flight. The proof is SRTP or SRTCP from the peer
+// that decrypts here; a peer that sends neither is given 1.5 s after our own check.
 void WebRtcEndpoint::Impl::start_input() {
-    if (!input_opened || input_started || !verified || stopping) return;
+    if (input_started || !verified || stopping) return;
     if (!peer_keyed && !input_grace_over) return;
     input_started = true;
-    KMS_LOG(webrtc, INFO, "input starts: %s",
+    KMS_LOG(webrtc, INFO, "sending may start: %s",
             peer_keyed ? "the peer's SRTP decrypts" : "grace over");
-    input->release();
+    if (cb.ready_to_send) cb.ready_to_send();
 }
 
-// Streaming thread.
-void WebRtcEndpoint::Impl::on_input_pad(GstPad* pad) {
-    gst::CapsPtr caps(gst_pad_get_current_caps(pad));
-    if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
-    const std::string media = gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
-    const std::string kind = media.rfind("video/", 0) == 0   ? "video"
-                             : media.rfind("audio/", 0) == 0 ? "audio"
-                                                             : "";
-    Track* target = nullptr;
+// Each feed goes to the track its source and kind were given: untouched when it is already in
+// the negotiated codec (passthrough), else decoded (unless raw) and encoded. Main thread.
+void WebRtcEndpoint::Impl::link_feeds() {
+    std::vector<std::shared_ptr<Feed>> waiting;
     {
-        std::lock_guard lock(input_mutex);
+        std::lock_guard lock(feeds_mutex);
+        for (auto& f : feeds)
+            if (!f->taken) waiting.push_back(f);
+    }
+    for (auto& f : waiting)
         for (auto& t : tracks)
-            if (t.kind == kind && t.webrtc_sink && !t.fed) {
-                t.fed = true;
-                target = &t;
+            if (t.source == f->slot && t.kind == f->kind && t.codec && t.send && t.webrtc_sink &&
+                !t.fed) {
+                f->taken = t.fed = true;
+                try {
+                    link_feed(*f, t);
+                } catch (const Error& e) {
+                    return fail(e.code(), e.what());
+                }
                 break;
             }
-    }
-    bool passthrough = false;
-    try {
-        std::string desc = "fakesink sync=false async=false";  // a stream nobody negotiated
-        if (target) {
-            const CodecInfo& c = *target->codec;
-            // --max-bitrate needs an encoder to hold it, so it turns passthrough off.
-            passthrough = media == c.media_type && !(kind == "video" && opt.max_bitrate_kbps);
-            // The Source gives each stream a queue of its own: one demuxer thread feeds both
-            // kinds, and each clocksync holds its own kind back to real time.
-            desc = passthrough ? std::string("clocksync ! ") + c.pay +
-                                     " pt=" + std::to_string(target->pt) + " mtu=1200 name=pay"
-                               : decoder_for(caps.get(), media) + " ! clocksync ! " +
-                                     target->convert + target->encode_tail;
-        }
-        GstElement* bin = parse_bin(desc);
-        if (target) configure_payloader(bin, *target);
-        gst_bin_add(GST_BIN(pipeline.get()), bin);
-        {
-            std::lock_guard lock(input_mutex);
-            input_bins.push_back(bin);
-        }
-        gst::PadPtr bsink(gst_element_get_static_pad(bin, "sink"));
-        if (target) {
-            gst::PadPtr bsrc(gst_element_get_static_pad(bin, "src"));
-            gst_pad_link(bsrc.get(), target->webrtc_sink.get());
-            count_sent(bsrc.get(), *target);
-            watch_input_eos(bsrc.get());
-            if (!passthrough) {
-                GstElement* enc =
-                    gst_bin_get_by_name(GST_BIN(bin), kind == "video" ? "venc" : "aenc");
-                if (enc) gst_object_unref(enc);  // borrowed; the bin owns it
-                Track* t = target;
-                post([t, enc](Impl&) { t->encoder = enc; });
-            }
-        }
-        gst_element_sync_state_with_parent(bin);
-        if (GstPadLinkReturn r = gst_pad_link(pad, bsink.get()); r != GST_PAD_LINK_OK)
-            throw Error(ErrorCode::BadInput, "cannot use the input's " + media + " stream (" +
-                                                 gst_pad_link_get_name(r) + ")");
-    } catch (const Error& e) {
-        ErrorCode code = e.code();
-        std::string msg = e.what();
-        post([code, msg](Impl& s) { s.fail(code, msg); });
-        return;
-    }
-    if (target) {
-        Json ev{{"kind", kind},
-                {"caps", media},
-                {"codec", target->codec->name},
-                {"passthrough", passthrough}};
-        post([ev](Impl& s) { s.events.emit("input", ev); });
-    }
 }
 
-// When every stream of a file has ended, the call has nothing more to send: end it cleanly.
+void WebRtcEndpoint::Impl::link_feed(Feed& f, Track& t) {
+    const CodecInfo& c = *t.codec;
+    const bool video = t.kind == "video";
+    const bool raw = f.media == "video/x-raw" || f.media == "audio/x-raw";
+    // --max-bitrate needs an encoder to hold it, so it turns passthrough off.
+    const bool passthrough = f.media == c.media_type && !(video && opt.max_bitrate_kbps);
+    const std::string pay = c.pay + std::string(" pt=") + std::to_string(t.pt) + " mtu=1200 name=pay";
+    const std::string convert =
+        video ? "videoconvert ! videoscale ! queue max-size-buffers=2 leaky=downstream ! "
+              : "audioconvert ! queue max-size-time=100000000 leaky=downstream ! ";
+    std::string desc = pay;
+    if (!passthrough)
+        desc = (raw ? std::string() : decoder_for(f.caps.get(), f.media) + " ! ") + convert +
+               encoder_for(t) + " ! " + pay;
+    GstElement* chain = parse_bin(desc);
+    configure_payloader(chain, t);
+    gst_bin_add(GST_BIN(bin.get()), chain);
+    if (!passthrough) {
+        t.encoder = gst_bin_get_by_name(GST_BIN(chain), video ? "venc" : "aenc");
+        if (t.encoder) gst_object_unref(t.encoder);  // borrowed; the chain owns it
+    }
+    gst::PadPtr out(gst_element_get_static_pad(chain, "src"));
+    if (GstPadLinkReturn r = gst_pad_link(out.get(), t.webrtc_sink.get()); r != GST_PAD_LINK_OK)
+        throw Error(ErrorCode::Runtime, "cannot link the " + t.kind + " sender to webrtcbin (" +
+                                            gst_pad_link_get_name(r) + ")");
+    count_sent(out.get(), t);
+    watch_input_eos(out.get());
+    gst_element_sync_state_with_parent(chain);
+    gst::PadPtr in(gst_element_get_static_pad(chain, "sink"));
+    gst::PadPtr entry(gst_element_get_static_pad(f.entry, "src"));
+    if (GstPadLinkReturn r = gst_pad_link(entry.get(), in.get()); r != GST_PAD_LINK_OK)
+        throw Error(ErrorCode::BadInput, "cannot send the " + f.media + " stream (" +
+                                             gst_pad_link_get_name(r) + ")");
+    f.linked = true;
+    events.emit("input", Json{{"kind", t.kind},
+                              {"caps", f.media},
+                              {"codec", c.name},
+                              {"passthrough", passthrough}});
+}
+
+// When every stream sent has ended (a file's end), the call has nothing more to send: end it
+// cleanly.
 void WebRtcEndpoint::Impl::watch_input_eos(GstPad* pad) {
     post([](Impl& s) { ++s.inputs_running; });
     probe(pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
@@ -660,13 +523,6 @@ void WebRtcEndpoint::Impl::watch_input_eos(GstPad* pad) {
                       });
               return GST_PAD_PROBE_OK;
           });
-}
-
-void WebRtcEndpoint::Impl::check_input_tracks() {
-    for (const auto& t : tracks)
-        if (t.webrtc_sink && !t.fed)
-            events.emit("warning",
-                        Json{{"message", "the input has no " + t.kind + " stream to send"}});
 }
 
 // ---- receiving -----------------------------------------------------------------------------

@@ -14,6 +14,10 @@
 //
 // Threads: webrtcbin signals and promise replies arrive on GStreamer threads. Each handler holds
 // a weak reference to Impl and hands the work to the main context; nothing blocks there.
+//
+// As an element (EndpointCore): a stream connected in is a feed, held at an identity until the
+// negotiation gives it an m-line and a codec (link_feeds()); each m-line received is exposed,
+// encoded as it arrived, once its first packet is through depayloading.
 #pragma once
 
 #include <fcntl.h>
@@ -86,6 +90,25 @@ inline std::string direction_name(GstWebRTCRTPTransceiverDirection d) {
     }
 }
 
+// What the Pipeline sees of the endpoint (pipeline/element.hpp). Its bin holds webrtcbin and
+// every branch around it; the Impl does the work.
+struct EndpointCore : Element::Core {
+    EndpointCore() : Core("webrtc") {}
+    std::weak_ptr<WebRtcEndpoint::Impl> impl;
+    std::atomic<unsigned> feeds_made{0};
+
+    bool ends_with_eos() const override { return false; }
+    bool takes_kind(const std::string& kind) const override;
+    bool takes_as_is(const GstCaps* caps) const override;
+    GstPad* request_sink_from(Core& from, const std::string& kind, const GstCaps* caps,
+                              const std::string& arrives) override;
+    void upstream_connected(Core& from) override;
+    void send_eos() override;
+    bool handle_error(GstMessage* msg) override;
+    // Every received stream that will come has come (or the wait for the rest is over).
+    void all_given() { announce_all_exposed(); }
+};
+
 struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     static constexpr auto kBuffers =
         static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST);
@@ -114,26 +137,39 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         // File and stdin inputs: the webrtcbin pad waiting for the stream, and how to encode it.
         std::shared_ptr<GstPad> webrtc_sink;
         std::shared_ptr<GstWebRTCRTPTransceiver> transceiver;  // the answerer's, once made
-        std::string convert;
-        std::string encode_tail;
-        bool fed = false;
+        bool fed = false;  // a feed is linked to it (link_feeds())
+        bool given = false;  // what arrives on it is exposed downstream (expose_mutex)
+    };
+    // A stream connected into the endpoint: dropped at its identity until link_feeds() gives
+    // it the sender of its m-line.
+    struct Feed {
+        int slot = -1;  // index into slots: which upstream element it comes from
+        std::string kind, media;
+        gst::CapsPtr caps;
+        GstElement* entry = nullptr;  // borrowed: its identity in the bin
+        std::atomic<bool> linked{false};
+        bool taken = false;  // main thread
+    };
+    // What an upstream element gives, as connect() told us (offer an m-line per kind of each).
+    struct Slot {
+        const Element::Core* from = nullptr;
+        bool known = false, video = false, audio = false;
     };
 
     WebRtcOptions opt;
     Callbacks cb;
     EventWriter& events;
 
-    gst::ElementPtr pipeline;
-    GstElement* webrtc = nullptr;      // owned by pipeline
-    std::unique_ptr<Sink> output;      // -o as a file or stdout
-    GstElement* output_bin = nullptr;  // its bin, inside pipeline
-    std::mutex mux_mutex;  // mux_pads and mux_closed: streaming threads link, main thread closes
-    std::map<int, gst::PadPtr> mux_pads;  // by m-line; requested before media flows
-    std::set<int> mux_closed;             // m-lines left out of the recording
-    bool mux_deadline_armed = false;
+    std::shared_ptr<EndpointCore> core;
+    gst::ElementPtr bin;             // core's bin, in the caller's Pipeline
+    GstElement* webrtc = nullptr;    // owned by bin
+    std::mutex expose_mutex;         // Track::given: streaming threads expose
+    bool expose_deadline_armed = false;
+    std::vector<Slot> slots;  // main thread; fixed once the pipeline starts
+    std::mutex feeds_mutex;
+    std::vector<std::shared_ptr<Feed>> feeds;
     std::mutex signals_mutex;  // connect() runs on webrtcbin's threads too
     std::vector<gst::SignalConnection> signals;
-    guint bus_watch = 0;
     gst::ObjectPtr<GstWebRTCDataChannel> channel;
     std::vector<Track> tracks;
     std::vector<guint> timers;
@@ -166,12 +202,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     bool disconnected = false;
     bool selected_pair_reported = false;
     std::string ice_state = "new";
-    // What a --send file holds, from the probe at start (input_probe.cpp).
-    struct SourceKinds {
-        bool known = false, video = false, audio = false;
-    };
-    std::vector<SourceKinds> source_kinds;   // per opt.send entry; files only
-    int input_source = -1;                   // the opt.send entry that is a file or stdin
     std::string stream_id;                   // a=msid's stream: one for the call, our RTCP CNAME
     int rx_mid_ext = 0;                      // the MID extension's id in what the peer sends
     std::map<guint32, int> announced_rx;     // the peer's a=ssrc lines: SSRC to m-line
@@ -183,7 +213,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     static constexpr double kExpectTracksS = 5;  // a negotiated track not there by then is missing
     std::map<std::string, unsigned> candidates_by_type;  // local ones, from on-ice-candidate
     bool data_open = false;
-    unsigned eos_pending = 0;
     std::set<GstWebRTCDTLSTransport*> watched_dtls;
 
     // Touched from streaming threads.
@@ -196,14 +225,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<unsigned long long> dc_sent{0}, dc_received{0};
     std::atomic<unsigned long long> rx_bytes{0};
     std::atomic<long long> packets_lost{0};
-    // A file or stdin input, held until start_input() releases it.
-    std::unique_ptr<Source> input;
-    bool input_opened = false;            // a track sends it: its bin is in the pipeline
-    std::vector<GstElement*> input_bins;  // borrowed: each stream's branch (input_mutex)
+    // Held sources (a file, stdin) start once the peer can decrypt what we send.
     bool input_started = false;
     bool input_grace_over = false;
     std::atomic<bool> peer_keyed{false};  // SRTP from the peer decrypted: its keys are in place
-    std::mutex input_mutex;
     int inputs_running = 0;
     std::mutex ssrc_mutex;
     // webrtcbin 1.22's stats give every SSRC of a bundle one codec, so we learn each SSRC's kind.
@@ -221,9 +246,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     ~Impl() {
         if (certificate_warmup.joinable()) certificate_warmup.join();
         cancel_timers();
-        if (bus_watch) g_source_remove(bus_watch);
         signals.clear();
-        if (pipeline) gst_element_set_state(pipeline.get(), GST_STATE_NULL);
     }
 
     // ---- plumbing (endpoint_lifecycle.cpp) -------------------------------------------------
@@ -279,8 +302,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     // ---- the graph (endpoint_build.cpp) -----------------------------------------------------
     void build();
     void name_the_stream();
-    void build_output();
-    void watch_eos(GstElement* sink);
     GstCaps* codec_caps(const CodecInfo& c, int pt, bool fmtp = true);
     void add_offer_transceivers();
     void create_channel();
@@ -289,6 +310,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void on_channel_open();
     void on_channel_close();
     void link_sender(Track& t);
+    std::string encoder_for(const Track& t);
+    void link_feeds();
+    void link_feed(Feed& f, Track& t);
     static std::shared_ptr<GstWebRTCRTPTransceiver> pad_transceiver(GstPad* pad);
     static std::shared_ptr<GstWebRTCRTPTransceiver> adopt(GstWebRTCRTPTransceiver* trans);
     void configure_payloader(GstElement* bin, const Track& t);
@@ -297,11 +321,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     static void count_rtp_out(GstPad* pad, const Track& t);
     void learn_ssrc(GstBuffer* buf, const char* kind, bool sent);
     void learn_ssrc_on(GstPad* pad, const char* kind, bool sent = false);
-    void open_input();
     void start_input();
-    void on_input_pad(GstPad* pad);
     void watch_input_eos(GstPad* pad);
-    void check_input_tracks();
 
     // ---- receiving (endpoint_receive.cpp) ---------------------------------------------------
     void on_pad_added(GstPad* pad);
@@ -309,8 +330,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     static std::string describe(const Track& t);
     static guint32 received_ssrc(GstPad* pad);
     Track* track_for(guint32 ssrc, const std::string& kind, int pt, const char*& filed_by);
-    GstPad* mux_pad(const Track& t);
-    void prepare_mux();
+    void expose_received(Track& t, const CodecInfo& c, GstElement* tee);
+    void arm_expose_deadline();
     void link_tee(GstElement* tee, GstElement* branch);
     void open_gates(bool open);
     void media_flow(const std::string& direction, const std::string& kind, const std::string& mid,
@@ -389,19 +410,15 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void emit_timing();
     void emit_summary();
 
-    // ---- bus and shutdown (endpoint_lifecycle.cpp) ------------------------------------------
-    void on_bus(GstMessage* msg);
-    static bool inside(GstObject* src, GstElement* el);
-    bool is_output(GstObject* src) const;
-    bool is_input(GstObject* src);
+    // ---- errors and shutdown (endpoint_lifecycle.cpp) ---------------------------------------
+    void on_error(GstMessage* msg);
     std::string describe_error(GstObject* src, const GError* e, ErrorCode code);
     void bye_pads(std::vector<gst::PadPtr>& out);
-    void on_sink_eos();
     void wind_down(const CallEnd& end);
     void send_eos_async(std::vector<gst::PadPtr> pads);
-    std::vector<gst::PadPtr> close_unfed_mux_pads();
-    void arm_mux_deadline();
+    void end_received();
     void stop_graceful();
+    void abort(const Error& e);
 };
 
 }  // namespace kms

@@ -1,4 +1,4 @@
-// WebRtcEndpoint::Impl: Plumbing (posting to the main context, timers, signals, probes), the bus,
+// WebRtcEndpoint::Impl: Plumbing (posting to the main context, timers, signals, probes), errors,
 // and the stop.
 #include "webrtc/endpoint_impl.hpp"
 
@@ -83,14 +83,8 @@ void WebRtcEndpoint::Impl::finish(const CallEnd& end) {
     emit_final_stats();
     emit_summary();
     cancel_timers();
-    // An output that never took its end (a muxer blocked writing) can hold the teardown below
-    // too: the caller hears of the failure first, so the exit says what went wrong.
-    if (!end.clean && end.code == ErrorCode::Io && eos_pending && cb.ended) {
-        auto ended_cb = std::move(cb.ended);
-        cb.ended = nullptr;
-        ended_cb(end);
-    }
-    if (pipeline) gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+    // What was given downstream may still be waiting for the rest of the streams.
+    core->all_given();
     if (cb.ended) cb.ended(end);
 }
 
@@ -104,35 +98,29 @@ GstElement* WebRtcEndpoint::Impl::make(const char* factory, const char* name) {
     return e;
 }
 
-// A pipeline error in words a user can act on: which of their inputs or outputs failed and
-// what to do, rather than GStreamer's element path.
-bool WebRtcEndpoint::Impl::inside(GstObject* src, GstElement* el) {
-    return el && (src == GST_OBJECT(el) || gst_object_has_as_ancestor(src, GST_OBJECT(el)));
+// An error inside the endpoint (Pipeline's bus, main loop): the call ends, saying goodbye,
+// and the caller then finishes what was received.
+void WebRtcEndpoint::Impl::on_error(GstMessage* msg) {
+    const BusProblem problem = parse_problem(msg);
+    const gst::GErrorPtr& e = problem.error;
+    gst::GCharPtr src_name(gst_object_get_path_string(GST_MESSAGE_SRC(msg)));
+    KMS_LOG(webrtc, ERROR, "%s: %s (%s)", src_name.get(), e->message, problem.detail());
+    if (stopping || ended) return;  // the call is already ending; nothing more is lost
+    GST_DEBUG_BIN_TO_DOT_FILE_WITH_TS(GST_BIN(bin.get()), GST_DEBUG_GRAPH_SHOW_ALL, "kms-error");
+    const ErrorCode code = error_code_of(e.get());
+    fail(code, describe_error(GST_MESSAGE_SRC(msg), e.get(), code));
 }
 
-bool WebRtcEndpoint::Impl::is_output(GstObject* src) const {
-    return inside(src, output_bin);
+// The caller's pipeline failed (a file it writes): the call ends with that error at once.
+void WebRtcEndpoint::Impl::abort(const Error& e) {
+    if (ended) return;
+    events.emit("error", Json{{"code", to_string(e.code())}, {"message", e.what()}});
+    stopping = true;
+    finish(CallEnd{false, e.code(), e.what()});
 }
 
-bool WebRtcEndpoint::Impl::is_input(GstObject* src) {
-    if (input && inside(src, input->core().bin.get())) return true;
-    std::lock_guard lock(input_mutex);
-    return std::any_of(input_bins.begin(), input_bins.end(),
-                       [src](GstElement* b) { return inside(src, b); });
-}
-
+// An error in words a user can act on, rather than GStreamer's element path.
 std::string WebRtcEndpoint::Impl::describe_error(GstObject* src, const GError* e, ErrorCode code) {
-    if (is_output(src)) {
-        const std::string where =
-            opt.output.kind == MediaUri::Kind::Stdio ? "stdout" : opt.output.location;
-        return "-o " + opt.output.redacted() + ": cannot write " + where + ": " + e->message +
-               (opt.output.kind == MediaUri::Kind::Stdio ? " (did the reader of stdout exit?)"
-                                                         : " (is the disk full?)");
-    }
-    if (is_input(src) && input_source >= 0)
-        return "--send " + opt.send[static_cast<size_t>(input_source)].redacted() + ": " +
-               e->message +
-               (code == ErrorCode::BadInput ? "; is it a media file GStreamer can read?" : "");
     if (code == ErrorCode::BadInput)
         return std::string("the media received from the peer: ") + e->message;
     return std::string(e->message) + " (in " + GST_OBJECT_NAME(src) + "; GST_DEBUG=3 shows more)";
@@ -148,22 +136,9 @@ void WebRtcEndpoint::Impl::bye_pads(std::vector<gst::PadPtr>& out) {
     });
 }
 
-void WebRtcEndpoint::Impl::on_sink_eos() {
-    if (eos_pending) --eos_pending;
-    if (!stopping || eos_pending) return;
-    // The file is complete; a clean stop still leaves the BYE its time on the wire.
-    const double left =
-        kByeGraceMs -
-        std::chrono::duration<double, std::milli>(Clock::now() - stop_started).count();
-    if (!pending_end.clean || left <= 0) return finish(pending_end);
-    add_timer(static_cast<unsigned>(left), [](Impl& s) {
-        s.finish(s.pending_end);
-        return false;
-    });
-}
-
-// Ends the call: an orderly goodbye when clean, and in every case the recording is
-// finalised before the end is reported (a failure loses nothing already recorded).
+// Ends the call: an orderly goodbye when clean (a failing side says goodbye too). Then ended
+// fires, and the caller stops its pipeline, which finishes what was received (a failure loses
+// nothing already recorded).
 void WebRtcEndpoint::Impl::wind_down(const CallEnd& end) {
     if (ended) return;
     if (stopping) return;
@@ -178,19 +153,13 @@ void WebRtcEndpoint::Impl::wind_down(const CallEnd& end) {
         check_expected_tracks(false);
     events.emit("stopping", Json{{"clean", end.clean}});
     if (end.clean && channel && data_open) gst_webrtc_data_channel_close(channel.get());
-    // A track that was negotiated but never arrived must not keep the file open; then what
-    // did arrive ends, and a clean stop says goodbye (only to a peer we ever reached).
-    std::vector<gst::PadPtr> pads = close_unfed_mux_pads();
-    {
-        std::lock_guard lock(rx_mutex);
-        for (auto& e : rx_entries) pads.emplace_back(gst_element_get_static_pad(e.queue, "sink"));
-    }
+    // Streams that have not come will not: downstream may start with what did.
+    core->all_given();
     // A failing side says goodbye too, so its peer ends at once rather than after
     // --ice-timeout; but never to a peer whose certificate did not check out.
     const bool bye = ice_connected_once && verified;
     std::vector<gst::PadPtr> bye_to;
     if (bye) bye_pads(bye_to);
-    send_eos_async(std::move(pads));
     // The BYE's EOS is waited for (300 ms at most, so a blocked sender cannot hold the stop),
     // so that the grace below starts once rtpsession has it: sent and forgotten, it could
     // reach rtpsession after finish() had already torn the session down, and the peer then
@@ -198,30 +167,14 @@ void WebRtcEndpoint::Impl::wind_down(const CallEnd& end) {
     if (!bye_to.empty()) {
         auto done = std::make_shared<std::promise<void>>();
         std::future<void> sent = done->get_future();
-        std::thread([keep = gst::ref(pipeline.get()), pads = std::move(bye_to), done] {
+        std::thread([keep = gst::ref(bin.get()), pads = std::move(bye_to), done] {
             for (auto& pad : pads) gst_pad_send_event(pad.get(), gst_event_new_eos());
             done->set_value();
         }).detach();
         sent.wait_for(std::chrono::milliseconds(300));
     }
-    // Before the tracks are known no pad of the muxer exists, and nothing will ever reach it.
-    {
-        std::lock_guard lock(mux_mutex);
-        if (output && mux_pads.empty() && eos_pending) --eos_pending;
-    }
-    // The RTCP thread sends the BYE within tens of milliseconds; 500 ms leaves it room. A
-    // muxer gets up to 2.5 s to write its index: a stop ends within 3 s whatever happens.
-    const unsigned wait = eos_pending ? 2500 : bye ? kByeGraceMs : 0;
-    add_timer(wait, [](Impl& s) {
-        // A file whose muxer never saw its end may be cut short or lack its index: a call that
-        // was otherwise clean says so with status 7, never 0.
-        if (s.eos_pending && s.pending_end.clean) {
-            const std::string why = "-o " + s.opt.output.redacted() +
-                                    ": the muxer did not finish the file within 2.5 s of the "
-                                    "stop; it may be cut short";
-            s.events.emit("error", Json{{"code", to_string(ErrorCode::Io)}, {"message", why}});
-            s.pending_end = CallEnd{false, ErrorCode::Io, why};
-        }
+    // The RTCP thread sends the BYE within tens of milliseconds; 500 ms leaves it room.
+    add_timer(bye ? kByeGraceMs : 0, [](Impl& s) {
         s.finish(s.pending_end);
         return false;
     });
@@ -234,45 +187,21 @@ void WebRtcEndpoint::Impl::wind_down(const CallEnd& end) {
 void WebRtcEndpoint::Impl::send_eos_async(std::vector<gst::PadPtr> pads) {
     for (auto& pad : pads) {
         if (!pad) continue;
-        std::thread([keep = gst::ref(pipeline.get()), pad = std::move(pad)] {
+        std::thread([keep = gst::ref(bin.get()), pad = std::move(pad)] {
             gst_pad_send_event(pad.get(), gst_event_new_eos());
         }).detach();
     }
 }
 
-// Muxer pads of negotiated tracks that never arrived: closed (the caller sends their EOS),
-// so the muxer writes what did arrive. Any thread.
-std::vector<gst::PadPtr> WebRtcEndpoint::Impl::close_unfed_mux_pads() {
-    std::vector<gst::PadPtr> out;
-    std::lock_guard lock(mux_mutex);
-    for (auto& [mline, pad] : mux_pads)
-        if (!gst_pad_is_linked(pad.get()) && mux_closed.insert(mline).second)
-            out.push_back(gst::ref(pad.get()));
-    return out;
-}
-
-// After the first received track links into the muxer, the others get 2 s to arrive; the
-// rest are left out so the file does not wait for them (and the call does not stall).
-void WebRtcEndpoint::Impl::arm_mux_deadline() {
-    if (mux_deadline_armed) return;
-    mux_deadline_armed = true;
-    add_timer(2000, [](Impl& s) {
-        std::vector<gst::PadPtr> pads = s.close_unfed_mux_pads();
-        if (pads.empty()) return false;
-        std::string kinds;
-        {
-            std::lock_guard lock(s.mux_mutex);
-            for (const auto& t : s.tracks)
-                if (s.mux_closed.count(t.mline))
-                    kinds += (kinds.empty() ? "" : " and ") + describe(t);
-        }
-        s.events.emit("warning", Json{{"message", "the peer sent no " + kinds +
-                                                      " within 2 s; recording without it"}});
-        KMS_LOG(webrtc, WARNING, "the peer sent no %s; recording without it", kinds.c_str());
-        if (s.cb.warning) s.cb.warning("the peer sent no " + kinds + "; recording without it");
-        s.send_eos_async(std::move(pads));
-        return false;
-    });
+// What was received ends: EOS into each received stream's entry, so that what it was given to
+// finishes (Pipeline::stop(), a GStreamer thread).
+void WebRtcEndpoint::Impl::end_received() {
+    std::vector<gst::PadPtr> pads;
+    {
+        std::lock_guard lock(rx_mutex);
+        for (auto& e : rx_entries) pads.emplace_back(gst_element_get_static_pad(e.queue, "sink"));
+    }
+    send_eos_async(std::move(pads));
 }
 
 // The caller asked to stop; asking again while winding down stops at once.

@@ -46,8 +46,12 @@ bool WebRtcEndpoint::Impl::replied(GstPromise* p, const char* what, const GstStr
 }
 
 void WebRtcEndpoint::Impl::start() {
+    mark("pipelineBuilt");
     mark("start");
     if (opt.role == Role::Offerer) {
+        add_offer_transceivers();
+        // webrtcbin refuses data channels while it is in the NULL state.
+        if (!opt.data_label.empty()) create_channel();
         g_signal_emit_by_name(webrtc, "create-offer", nullptr, promise(&Impl::on_offer_created));
     }
 }
@@ -189,22 +193,18 @@ void WebRtcEndpoint::Impl::check_something_to_carry(const char* theirs) const {
                                             theirs + " leaves no media line that goes either way");
 }
 
-// Whether send source i has this kind at all (an audio-only file offers no video).
+// Whether what is connected in as slot i has this kind at all (an audio-only file offers no
+// video).
 bool WebRtcEndpoint::Impl::source_has(size_t i, const std::string& kind) const {
-    const MediaUri& s = opt.send[i];
-    if (s.kind == MediaUri::Kind::Test) return kind == "video" ? s.video : s.audio;
-    if (s.kind == MediaUri::Kind::File && i < source_kinds.size() && source_kinds[i].known)
-        return kind == "video" ? source_kinds[i].video : source_kinds[i].audio;
-    if (s.kind == MediaUri::Kind::V4l2) return kind == "video";
-    if (s.kind == MediaUri::Kind::Pulse || s.kind == MediaUri::Kind::Alsa) return kind == "audio";
-    return true;
+    const Slot& s = slots[i];
+    return !s.known || (kind == "video" ? s.video : s.audio);
 }
 
-// The send sources that have this kind, in command-line order: each gets an m-line.
+// What is connected in and has this kind, in connect() order: each gets an m-line.
 std::vector<int> WebRtcEndpoint::Impl::sources_of(const std::string& kind) const {
     std::vector<int> out;
     if (opt.direction == MediaDirection::RecvOnly) return out;
-    for (size_t i = 0; i < opt.send.size(); ++i)
+    for (size_t i = 0; i < slots.size(); ++i)
         if (source_has(i, kind)) out.push_back(static_cast<int>(i));
     return out;
 }
@@ -325,7 +325,6 @@ void WebRtcEndpoint::Impl::set_remote(const std::string& text) {
     if (opt.role == Role::Answerer) {
         choose_codecs(sdp);
         agree_extensions(msg.get());
-        prepare_mux();
         gst::SessionDescriptionPtr desc(
             gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, msg.release()));
         g_signal_emit_by_name(webrtc, "set-remote-description", desc.get(),
@@ -333,7 +332,6 @@ void WebRtcEndpoint::Impl::set_remote(const std::string& text) {
     } else {
         read_answer(sdp);
         agree_extensions(msg.get());
-        prepare_mux();
         link_senders();
         gst::SessionDescriptionPtr desc(
             gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_ANSWER, msg.release()));
@@ -376,6 +374,7 @@ void WebRtcEndpoint::Impl::link_senders() {
         if (!t.mid.empty()) ev["mid"] = t.mid;
         events.emit("track", ev);
     }
+    link_feeds();
 }
 
 // The answer: a transceiver per m-line with the one codec, direction, SSRC and extensions we

@@ -1,5 +1,5 @@
 // WebRtcEndpoint::Impl: Received streams: each filed under its m-line (MID, then a=ssrc, then
-// payload type), decoded and counted, and recorded as a track of its own.
+// payload type), decoded and counted, and given downstream as a stream of its own.
 #include "webrtc/endpoint_impl.hpp"
 
 namespace kms {
@@ -21,7 +21,7 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
                 "dropping a stream the negotiation does not let us receive: %" GST_PTR_FORMAT,
                 static_cast<void*>(caps.get()));
         GstElement* sink = parse_bin("fakesink sync=false async=false");
-        gst_bin_add(GST_BIN(pipeline.get()), sink);
+        gst_bin_add(GST_BIN(bin.get()), sink);
         gst_element_sync_state_with_parent(sink);
         gst::PadPtr ssink(gst_element_get_static_pad(sink, "sink"));
         gst_pad_link(pad, ssink.get());
@@ -36,19 +36,13 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
     GstElement* depay = make(c->depay);
     GstElement* tee = make("tee");
     g_object_set(tee, "allow-not-linked", TRUE, nullptr);
-    gst_bin_add_many(GST_BIN(pipeline.get()), entry, depay, tee, nullptr);
+    gst_bin_add_many(GST_BIN(bin.get()), entry, depay, tee, nullptr);
     gst_element_link_many(entry, depay, tee, nullptr);
 
-    // Decoding branch: frames are counted after the decoder, and shown or dropped.
-    std::string sink_desc;
-    if (opt.output.kind == MediaUri::Kind::Display)
-        sink_desc = video ? "videoconvert ! autovideosink sync=false"
-                          : "audioconvert ! audioresample ! autoaudiosink sync=false";
-    else
-        sink_desc = "fakesink sync=false async=false name=sink";
-    GstElement* decode =
-        parse_bin(std::string("queue ! ") + c->decode + " name=dec ! " + sink_desc);
-    gst_bin_add(GST_BIN(pipeline.get()), decode);
+    // Decoding branch: frames are counted after the decoder (framesDecoded), then dropped.
+    GstElement* decode = parse_bin(std::string("queue ! ") + c->decode +
+                                   " name=dec ! fakesink sync=false async=false name=sink");
+    gst_bin_add(GST_BIN(bin.get()), decode);
     link_tee(tee, decode);
     GstElement* dec = gst_bin_get_by_name(GST_BIN(decode), "dec");
     if (dec) {
@@ -56,42 +50,10 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
         count_frames(dsrc.get(), *t, true);
         gst_object_unref(dec);
     }
-
-    // Recording branch: what arrived, untouched (passthrough), into the muxer: a track of its
-    // own per m-line, so a camera and a screen become two video tracks.
+    // What arrived, untouched (passthrough), downstream: a stream of its own per m-line, so a
+    // camera and a screen become two video tracks of a recording.
     const std::string what = describe(*t);
-    std::unique_lock mux_lock(mux_mutex);
-    if (output && mux_closed.count(t->mline)) {
-        KMS_LOG(webrtc, WARNING, "%s arrived after the recording closed it out", what.c_str());
-    } else if (output && mux_pads.count(t->mline) && gst_pad_is_linked(mux_pads[t->mline].get())) {
-        // A second SSRC on one m-line (the peer restarted its sender): decoded and counted;
-        // the file keeps the first.
-        KMS_LOG(webrtc, WARNING, "a second stream of %s is not recorded", what.c_str());
-    } else if (output) {
-        // A queue that holds 5 s: other tracks get 2 s to arrive before the muxer gives up
-        // on them, and a muxer that stalls drops old data rather than stalling the call.
-        std::string parse = *c->mux_parse ? std::string(c->mux_parse) + " ! " : "";
-        // RTP carries presentation times only. MP4 needs decoding times too, and takes the
-        // PTS of a stream with B-frames as DTS badly (a 5 s call gave a 10 s track):
-        // h264timestamper works them out from the SPS's frame reordering.
-        if (std::string_view(c->name) == "h264" && output->container() == "mp4")
-            parse += "h264timestamper ! ";
-        GstElement* rec = parse_bin(
-            "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000 "
-            "leaky=downstream ! " +
-            parse + "identity name=last");
-        gst_bin_add(GST_BIN(pipeline.get()), rec);
-        link_tee(tee, rec);
-        GstPad* mpad = mux_pad(*t);
-        gst::PadPtr rsrc(gst_element_get_static_pad(rec, "src"));
-        if (gst_pad_link(rsrc.get(), mpad) != GST_PAD_LINK_OK)
-            throw Error(ErrorCode::Io, std::string("-o ") + opt.output.redacted() +
-                                           ": the container cannot hold " + c->encoding_name +
-                                           "; use .mkv");
-        gst_element_sync_state_with_parent(rec);
-        post([](Impl& s) { s.arm_mux_deadline(); });
-    }
-    mux_lock.unlock();
+    expose_received(*t, *c, tee);
     gst_element_sync_state_with_parent(decode);
     gst_element_sync_state_with_parent(tee);
     gst_element_sync_state_with_parent(depay);
@@ -193,24 +155,69 @@ auto WebRtcEndpoint::Impl::track_for(guint32 ssrc, const std::string& kind, int 
     return nullptr;
 }
 
-// Muxers refuse new pads once they have started writing, so every pad a call will need is
-// requested as soon as the negotiated tracks are known, before any media flows.
-GstPad* WebRtcEndpoint::Impl::mux_pad(const Track& t) {
-    auto it = mux_pads.find(t.mline);
-    if (it != mux_pads.end()) return it->second.get();
-    GstPad* pad = output->core().request_sink(t.kind);  // owned by the sink's bin
-    if (!pad)
-        throw Error(ErrorCode::Io,
-                    "-o " + opt.output.redacted() + ": the container takes no " + t.kind);
-    mux_pads[t.mline] = gst::ref(pad);
-    return pad;
+// The first stream of an m-line goes downstream, parsed as a muxer takes it (RTP carries
+// presentation times only: h264timestamper works out an H.264 stream's decoding times from its
+// SPS, which MP4 needs). Streaming thread: the Pipeline links it at once.
+void WebRtcEndpoint::Impl::expose_received(Track& t, const CodecInfo& c, GstElement* tee) {
+    const std::string what = describe(t);
+    {
+        std::lock_guard lock(expose_mutex);
+        if (!core->listened()) return;  // nothing downstream: decoded and counted only
+        if (t.given) {
+            // A second SSRC on one m-line (the peer restarted its sender): decoded and
+            // counted; downstream keeps the first.
+            KMS_LOG(webrtc, WARNING, "a second stream of %s is not passed on", what.c_str());
+            return;
+        }
+        if (core->all_exposed()) {
+            KMS_LOG(webrtc, WARNING, "%s arrived after the recording left it out", what.c_str());
+            return;
+        }
+        t.given = true;
+    }
+    std::string parse = *c.mux_parse ? std::string(c.mux_parse) + " ! " : "";
+    if (std::string_view(c.name) == "h264") parse += "h264timestamper ! ";
+    // A queue that holds 5 s: other tracks get 2 s to arrive before the muxer starts without
+    // them, and a muxer that stalls drops old data rather than stalling the call.
+    GstElement* rec = parse_bin(
+        "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000 leaky=downstream ! " +
+        parse + "identity name=last");
+    gst_bin_add(GST_BIN(bin.get()), rec);
+    link_tee(tee, rec);
+    gst_element_sync_state_with_parent(rec);
+    gst::PadPtr out(gst_element_get_static_pad(rec, "src"));
+    core->expose(out.get(), t.kind);
+    bool all = true;
+    {
+        std::lock_guard lock(expose_mutex);
+        for (const auto& x : tracks)
+            if (x.recv && x.codec && !x.given) all = false;
+    }
+    if (all) return core->all_given();
+    post([](Impl& s) { s.arm_expose_deadline(); });
 }
 
-void WebRtcEndpoint::Impl::prepare_mux() {
-    if (!output) return;
-    std::lock_guard lock(mux_mutex);
-    for (const auto& t : tracks)
-        if (t.recv && t.codec) mux_pad(t);
+// After the first received stream, the others get 2 s to arrive; then downstream starts
+// without them (a muxer takes no new track once it writes), and the call goes on.
+void WebRtcEndpoint::Impl::arm_expose_deadline() {
+    if (expose_deadline_armed) return;
+    expose_deadline_armed = true;
+    add_timer(2000, [](Impl& s) {
+        if (s.core->all_exposed()) return false;
+        std::string kinds;
+        {
+            std::lock_guard lock(s.expose_mutex);
+            for (const auto& t : s.tracks)
+                if (t.recv && t.codec && !t.given) kinds += (kinds.empty() ? "" : " and ") + describe(t);
+        }
+        s.core->all_given();
+        if (kinds.empty()) return false;
+        s.events.emit("warning", Json{{"message", "the peer sent no " + kinds +
+                                                      " within 2 s; recording without it"}});
+        KMS_LOG(webrtc, WARNING, "the peer sent no %s; recording without it", kinds.c_str());
+        if (s.cb.warning) s.cb.warning("the peer sent no " + kinds + "; recording without it");
+        return false;
+    });
 }
 
 // Main thread, once the fingerprint checks out (open) or the call ends (close): held

@@ -393,36 +393,4 @@ void WebRtcEndpoint::Impl::emit_summary() {
                                 {"tracks", per_track}});
 }
 
-// ---- bus and shutdown ----------------------------------------------------------------------
-
-void WebRtcEndpoint::Impl::on_bus(GstMessage* msg) {
-    switch (GST_MESSAGE_TYPE(msg)) {
-        case GST_MESSAGE_ERROR: {
-            const BusProblem problem = parse_problem(msg);
-            const gst::GErrorPtr& e = problem.error;
-            if (stopping) {
-                // A write error while the muxer finalises (disk full, the reader of stdout
-                // gone) is the one error of a wind-down that loses something: report it.
-                if (pending_end.clean && is_output(GST_MESSAGE_SRC(msg))) {
-                    pending_end =
-                        CallEnd{false, ErrorCode::Io,
-                                describe_error(GST_MESSAGE_SRC(msg), e.get(), ErrorCode::Io)};
-                    finish(pending_end);
-                }
-                return;
-            }
-            GST_DEBUG_BIN_TO_DOT_FILE_WITH_TS(GST_BIN(pipeline.get()), GST_DEBUG_GRAPH_SHOW_ALL,
-                                              "kms-error");
-            const ErrorCode code = error_code_of(e.get());
-            gst::GCharPtr src_name(gst_object_get_path_string(GST_MESSAGE_SRC(msg)));
-            KMS_LOG(webrtc, ERROR, "%s: %s", src_name.get(), problem.detail());
-            fail(code, describe_error(GST_MESSAGE_SRC(msg), e.get(), code));
-            break;
-        }
-        default:
-            on_routine_message(msg, pipeline.get(), log::webrtc());
-            break;
-    }
-}
-
 }  // namespace kms

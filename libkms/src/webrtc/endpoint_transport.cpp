@@ -157,14 +157,12 @@ void WebRtcEndpoint::Impl::on_dtls_state(gst::ObjectPtr<GstWebRTCDTLSTransport> 
     }
     verified = true;
     open_gates(true);
-    if (input_opened) {
-        add_timer(1500, [](Impl& s) {
-            s.input_grace_over = true;
-            s.start_input();
-            return false;
-        });
-        start_input();
-    }
+    add_timer(1500, [](Impl& s) {
+        s.input_grace_over = true;
+        s.start_input();
+        return false;
+    });
+    start_input();
     mark("dtlsConnected");
     verified_at = Clock::now();
     const bool fatal = opt.media_timeout_s > 0;

@@ -1,0 +1,81 @@
+// EndpointCore: the WebRtcEndpoint as an element of a Pipeline. What is connected in becomes a
+// feed of the sender of its m-line; what the peer sends is exposed per m-line (endpoint_receive).
+#include "webrtc/endpoint_impl.hpp"
+
+namespace kms {
+
+bool EndpointCore::takes_kind(const std::string& kind) const {
+    auto self = impl.lock();
+    if (!self || self->opt.direction == MediaDirection::RecvOnly) return false;
+    return kind == "video" ? self->opt.video : kind == "audio" && self->opt.audio;
+}
+
+// Raw media is encoded into the negotiated codec here, and a stream in a codec WebRTC carries
+// may be sent as it is: which codec the call uses is known only once the peer has answered, so
+// the choice is made then (link_feed()), not by connect().
+bool EndpointCore::takes_as_is(const GstCaps* caps) const {
+    const std::string media = media_of(caps);
+    if (media == "video/x-raw" || media == "audio/x-raw") return true;
+    return webrtc::find_codec_by_media(media) != nullptr;
+}
+
+void EndpointCore::upstream_connected(Core& from) {
+    auto self = impl.lock();
+    if (!self) return;
+    WebRtcEndpoint::Impl::Slot slot;
+    slot.from = &from;
+    // A fifo's streams are unknown until it is read: it is offered both kinds.
+    slot.known = !from.known.empty();
+    for (const auto& s : from.known) (s.kind == "video" ? slot.video : slot.audio) = true;
+    self->slots.push_back(slot);
+}
+
+// Any thread: a demuxer's streams appear on its streaming thread. The identity drops what
+// comes before the feed is linked (a live source runs from the start; a held file does not).
+GstPad* EndpointCore::request_sink_from(Core& from, const std::string& kind, const GstCaps* caps,
+                                        const std::string&) {
+    auto self = impl.lock();
+    if (!self) return nullptr;
+    int slot = -1;
+    for (size_t i = 0; i < self->slots.size(); ++i)
+        if (self->slots[i].from == &from) slot = static_cast<int>(i);
+    if (slot < 0) return nullptr;
+    auto feed = std::make_shared<WebRtcEndpoint::Impl::Feed>();
+    feed->slot = slot;
+    feed->kind = kind;
+    feed->media = media_of(caps);
+    feed->caps.reset(gst_caps_copy(caps));
+    feed->entry = make_element("identity", "gstreamer1.0-plugins-base");
+    gst_bin_add(GST_BIN(bin.get()), feed->entry);
+    gst::PadPtr in(gst_element_get_static_pad(feed->entry, "sink"));
+    gst_pad_add_probe(
+        in.get(),
+        static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+        [](GstPad*, GstPadProbeInfo*, gpointer d) {
+            auto& f = **static_cast<std::shared_ptr<WebRtcEndpoint::Impl::Feed>*>(d);
+            return f.linked ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+        },
+        new std::shared_ptr<WebRtcEndpoint::Impl::Feed>(feed),
+        [](gpointer d) { delete static_cast<std::shared_ptr<WebRtcEndpoint::Impl::Feed>*>(d); });
+    gst_element_sync_state_with_parent(feed->entry);
+    GstPad* pad = ghost(in.get(), "send_" + std::to_string(feeds_made++));
+    {
+        std::lock_guard lock(self->feeds_mutex);
+        self->feeds.push_back(feed);
+    }
+    self->post([](WebRtcEndpoint::Impl& s) { s.link_feeds(); });
+    return pad;
+}
+
+// Pipeline::stop(), on a GStreamer thread: what was received ends, so that the files it goes
+// to are finished.
+void EndpointCore::send_eos() {
+    if (auto self = impl.lock()) self->end_received();
+}
+
+bool EndpointCore::handle_error(GstMessage* msg) {
+    if (auto self = impl.lock()) self->on_error(msg);
+    return true;
+}
+
+}  // namespace kms
