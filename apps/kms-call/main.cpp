@@ -361,8 +361,9 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         control = serve_control(tool, o.control, [&] {
             return control_state ? control_state() : Json{{"state", "starting"}};
         });
-        open_call_media(media, wopt);
+        // The endpoint first: the plugins every call needs are checked before those of a source.
         ep = std::make_unique<WebRtcEndpoint>(wopt, cb, tool.events());
+        open_call_media(media, wopt);
         pipe = std::make_unique<Pipeline>("kms-call", pcb);
         connect_call_media(*pipe, media, *ep, wopt);
         pipe->start();

@@ -453,7 +453,7 @@ void WebRtcEndpoint::Impl::link_feeds() {
         for (auto& f : feeds)
             if (!f->taken) waiting.push_back(f);
     }
-    for (auto& f : waiting)
+    for (auto& f : waiting) {
         for (auto& t : tracks)
             if (t.source == f->slot && t.kind == f->kind && t.codec && t.send && t.webrtc_sink &&
                 !t.fed) {
@@ -465,6 +465,13 @@ void WebRtcEndpoint::Impl::link_feeds() {
                 }
                 break;
             }
+        // A stream no m-line sends (a file's second video, a kind the peer refused) is dropped
+        // rather than held, so that it does not stall the source's other streams.
+        if (!f->taken && senders_ready) {
+            f->taken = true;
+            drop_until_linked(f);
+        }
+    }
 }
 
 void WebRtcEndpoint::Impl::link_feed(Feed& f, Track& t) {
@@ -501,6 +508,11 @@ void WebRtcEndpoint::Impl::link_feed(Feed& f, Track& t) {
         throw Error(ErrorCode::BadInput, "cannot send the " + f.media + " stream (" +
                                              gst_pad_link_get_name(r) + ")");
     f.linked = true;
+    if (f.block) {
+        gst::PadPtr sink(gst_element_get_static_pad(f.entry, "sink"));
+        gst_pad_remove_probe(sink.get(), f.block);
+        f.block = 0;
+    }
     events.emit("input", Json{{"kind", t.kind},
                               {"caps", f.media},
                               {"codec", c.name},

@@ -30,8 +30,10 @@ void EndpointCore::upstream_connected(Core& from) {
     self->slots.push_back(slot);
 }
 
-// Any thread: a demuxer's streams appear on its streaming thread. The identity drops what
-// comes before the feed is linked (a live source runs from the start; a held file does not).
+// Any thread: a demuxer's streams appear on its streaming thread. Before the negotiation the
+// identity drops what comes (a live source runs from the start); after it, the stream's first
+// buffer waits there for link_feeds(), moments later: a held file's first key frame is the only
+// one passthrough has.
 GstPad* EndpointCore::request_sink_from(Core& from, const std::string& kind, const GstCaps* caps,
                                         const std::string&) {
     auto self = impl.lock();
@@ -48,15 +50,15 @@ GstPad* EndpointCore::request_sink_from(Core& from, const std::string& kind, con
     feed->entry = make_element("identity", "gstreamer1.0-plugins-base");
     gst_bin_add(GST_BIN(bin.get()), feed->entry);
     gst::PadPtr in(gst_element_get_static_pad(feed->entry, "sink"));
-    gst_pad_add_probe(
-        in.get(),
-        static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-        [](GstPad*, GstPadProbeInfo*, gpointer d) {
-            auto& f = **static_cast<std::shared_ptr<WebRtcEndpoint::Impl::Feed>*>(d);
-            return f.linked ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
-        },
-        new std::shared_ptr<WebRtcEndpoint::Impl::Feed>(feed),
-        [](gpointer d) { delete static_cast<std::shared_ptr<WebRtcEndpoint::Impl::Feed>*>(d); });
+    if (self->senders_ready)
+        feed->block = gst_pad_add_probe(
+            in.get(),
+            static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BLOCK | GST_PAD_PROBE_TYPE_BUFFER |
+                                         GST_PAD_PROBE_TYPE_BUFFER_LIST),
+            [](GstPad*, GstPadProbeInfo*, gpointer) { return GST_PAD_PROBE_OK; }, nullptr,
+            nullptr);
+    else
+        self->drop_until_linked(feed);
     gst_element_sync_state_with_parent(feed->entry);
     GstPad* pad = ghost(in.get(), "send_" + std::to_string(feeds_made++));
     {
@@ -65,6 +67,22 @@ GstPad* EndpointCore::request_sink_from(Core& from, const std::string& kind, con
     }
     self->post([](WebRtcEndpoint::Impl& s) { s.link_feeds(); });
     return pad;
+}
+
+void WebRtcEndpoint::Impl::drop_until_linked(const std::shared_ptr<Feed>& f) {
+    gst::PadPtr in(gst_element_get_static_pad(f->entry, "sink"));
+    gst_pad_add_probe(
+        in.get(),
+        static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+        [](GstPad*, GstPadProbeInfo*, gpointer d) {
+            auto& feed = **static_cast<std::shared_ptr<Feed>*>(d);
+            return feed.linked ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+        },
+        new std::shared_ptr<Feed>(f), [](gpointer d) { delete static_cast<std::shared_ptr<Feed>*>(d); });
+    if (f->block) {
+        gst_pad_remove_probe(in.get(), f->block);
+        f->block = 0;
+    }
 }
 
 // Pipeline::stop(), on a GStreamer thread: what was received ends, so that the files it goes

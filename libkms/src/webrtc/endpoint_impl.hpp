@@ -148,6 +148,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         gst::CapsPtr caps;
         GstElement* entry = nullptr;  // borrowed: its identity in the bin
         std::atomic<bool> linked{false};
+        gulong block = 0;  // the probe holding its first buffer until it is linked, or 0
         bool taken = false;  // main thread
     };
     // What an upstream element gives, as connect() told us (offer an m-line per kind of each).
@@ -168,6 +169,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::vector<Slot> slots;  // main thread; fixed once the pipeline starts
     std::mutex feeds_mutex;
     std::vector<std::shared_ptr<Feed>> feeds;
+    std::atomic<bool> senders_ready{false};  // link_senders() ran: each m-line we send on has a codec
+    void drop_until_linked(const std::shared_ptr<Feed>& f);
     std::mutex signals_mutex;  // connect() runs on webrtcbin's threads too
     std::vector<gst::SignalConnection> signals;
     gst::ObjectPtr<GstWebRTCDataChannel> channel;

@@ -374,6 +374,7 @@ void WebRtcEndpoint::Impl::link_senders() {
         if (!t.mid.empty()) ev["mid"] = t.mid;
         events.emit("track", ev);
     }
+    senders_ready = true;
     link_feeds();
 }
 
