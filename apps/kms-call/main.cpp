@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -222,6 +223,7 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     std::unique_ptr<WebRtcEndpoint> ep;
     std::unique_ptr<Pipeline> pipe;
     bool media_done = false;  // the pipeline ended (what was received is finished) or failed
+    std::optional<std::chrono::steady_clock::time_point> stop_began;  // the first stop asked
     std::vector<std::string> queued;  // lines typed before the channel opened
     bool channel_open = false;
     bool got_remote = false;
@@ -314,14 +316,21 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     };
     cb.ready_to_send = [&] { release_call_media(media); };
     // The call is over: then the pipeline stops, which finishes the recording. A muxer gets
-    // 2.5 s to write its index, and a stop ends within 3 s whatever happens.
+    // what is left of 2.5 s from the stop to write its index: a stop ends within 3 s whatever
+    // happens.
     cb.ended = [&](const CallEnd& end) {
         if (!result) result = end;
         if (!end.clean) tool.deadline_outcome(exit_code_for(end.code), end.message);
         if (!end.clean && !local_written && o.sdp_out != "-") close_for_peer(o.sdp_out, 2);
         if (media_done) return loop.quit();
         pipe->stop();
-        loop.after(2500, [&] {
+        if (media_done) return;
+        long wait = 2500;
+        if (stop_began)
+            wait -= std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - *stop_began)
+                        .count();
+        loop.after(static_cast<unsigned>(std::max(wait, 100L)), [&] {
             if (media_done) return;
             // A file whose muxer never saw its end may be cut short or lack its index: a call
             // that was otherwise clean says so with status 7, never 0.
@@ -332,6 +341,8 @@ int call(Tool& tool, const CallOptions& o, Role role) {
                 tool.events().emit("error",
                                    Json{{"code", to_string(ErrorCode::Io)}, {"message", why}});
                 result = CallEnd{false, ErrorCode::Io, why};
+                // Tearing down a muxer blocked in a write can hang too: the exit says why.
+                tool.deadline_outcome(exit_code_for(ErrorCode::Io), why);
             }
             loop.quit();
         });
@@ -379,6 +390,7 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     unsigned stops = 0;
     auto stop = [&] {
         tool.stop_deadline(3.0, kFailure, "could not stop cleanly within 3 s; exiting");
+        if (!stop_began) stop_began = std::chrono::steady_clock::now();
         ep->stop();
         if (++stops > 1 && result) pipe->stop();
     };

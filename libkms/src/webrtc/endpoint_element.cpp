@@ -35,7 +35,7 @@ void EndpointCore::upstream_connected(Core& from) {
 // buffer waits there for link_feeds(), moments later: a held file's first key frame is the only
 // one passthrough has.
 GstPad* EndpointCore::request_sink_from(Core& from, const std::string& kind, const GstCaps* caps,
-                                        const std::string&) {
+                                        const std::string& arrives) {
     auto self = impl.lock();
     if (!self) return nullptr;
     int slot = -1;
@@ -45,7 +45,8 @@ GstPad* EndpointCore::request_sink_from(Core& from, const std::string& kind, con
     auto feed = std::make_shared<WebRtcEndpoint::Impl::Feed>();
     feed->slot = slot;
     feed->kind = kind;
-    feed->media = media_of(caps);
+    // What reaches us: the stream as it is, or raw from the decoder connect() put in between.
+    feed->media = arrives.empty() ? media_of(caps) : arrives;
     feed->caps.reset(gst_caps_copy(caps));
     feed->entry = make_element("identity", "gstreamer1.0-plugins-base");
     gst_bin_add(GST_BIN(bin.get()), feed->entry);
