@@ -165,6 +165,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     gst::ElementPtr bin;             // core's bin, in the caller's Pipeline
     GstElement* webrtc = nullptr;    // owned by bin
     std::mutex expose_mutex;         // Track::given: streaming threads expose
+    long exposed = 0;                // streams exposed (expose_mutex)
     bool expose_deadline_armed = false;
     std::vector<Slot> slots;  // main thread; fixed once the pipeline starts
     std::mutex feeds_mutex;

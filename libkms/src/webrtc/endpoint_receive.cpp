@@ -187,11 +187,14 @@ void WebRtcEndpoint::Impl::expose_received(Track& t, const CodecInfo& c, GstElem
     gst_element_sync_state_with_parent(rec);
     gst::PadPtr out(gst_element_get_static_pad(rec, "src"));
     core->expose(out.get(), t.kind);
-    bool all = true;
+    // All given once every m-line we receive on is linked downstream: counted after expose()
+    // returns, so that no stream is still on its way when the muxer is told to start.
+    bool all = false;
     {
         std::lock_guard lock(expose_mutex);
-        for (const auto& x : tracks)
-            if (x.recv && x.codec && !x.given) all = false;
+        all = ++exposed == std::count_if(tracks.begin(), tracks.end(), [](const Track& x) {
+                  return x.recv && x.codec;
+              });
     }
     if (all) return core->all_given();
     post([](Impl& s) { s.arm_expose_deadline(); });
