@@ -30,6 +30,7 @@ struct SourceCore : Element::Core {
     bool held = false;
     bool prepared = false;
     bool joined = false;
+    gint64 start_offset = 0;  // the pipeline's running time when reading started (ns)
     bool rtsp_pads_done = false;  // rtspsrc made all its pads (mutex)
     unsigned rtsp_parsing = 0;    // their parsebins yet to expose a stream (mutex)
     std::function<void()> ended;
@@ -52,7 +53,10 @@ struct SourceCore : Element::Core {
     void add_stream(GstPad* src, const std::string& kind, bool pace, const std::string& head = "") {
         std::string desc =
             head + "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000";
-        if (pace) desc += " ! clocksync";
+        // A source that starts late (held until a peer can use it) plays from when it starts:
+        // its timestamps begin at 0, so without the offset clocksync would find them already
+        // late and let everything up to now through at once.
+        if (pace) desc += " ! clocksync ts-offset=" + std::to_string(start_offset);
         GstElement* tail = make_bin(desc);
         gst_bin_add(GST_BIN(bin.get()), tail);
         gst::PadPtr in(gst_element_get_static_pad(tail, "sink"));
@@ -360,7 +364,13 @@ struct SourceCore : Element::Core {
     void join() {
         if (joined || !reader) return;
         joined = true;
-        KMS_LOG(source, INFO, "%s: reading starts", uri.redacted().c_str());
+        if (gst::ObjectPtr<GstClock> clock{gst_element_get_clock(bin.get())}) {
+            const GstClockTime now = gst_clock_get_time(clock.get());
+            const GstClockTime base = gst_element_get_base_time(bin.get());
+            if (now > base) start_offset = static_cast<gint64>(now - base);
+        }
+        KMS_LOG(source, INFO, "%s: reading starts at %.3f s", uri.redacted().c_str(),
+                start_offset / 1e9);
         // Not floating (we hold them): the bin takes references of its own.
         gst_bin_add_many(GST_BIN(bin.get()), reader.get(), parse.get(), nullptr);
         gst_element_link(reader.get(), parse.get());
