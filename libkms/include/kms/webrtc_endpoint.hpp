@@ -37,7 +37,8 @@ struct WebRtcOptions {
     bool audio = true;
     bool video = true;
     /// Preference lists, most wanted first. A stream connected in that is already in the
-    /// negotiated codec is sent as it is (passthrough); any other is decoded and encoded. Names: vp8 vp9 h264 / opus pcmu pcma g722.
+    /// negotiated codec is sent as it is (passthrough); any other is decoded and encoded. Names:
+    /// vp8 vp9 h264 / opus pcmu pcma g722.
     std::vector<std::string> video_codecs{"vp8", "vp9", "h264"};
     std::vector<std::string> audio_codecs{"opus", "pcmu", "pcma", "g722"};
     IceOptions ice;

@@ -218,8 +218,8 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
             if (e == core) return;
         elements.push_back(core);
         // A bin's name is unique in its pipeline: a second source becomes source_1.
-        for (unsigned n = 1; gst::ElementPtr(gst_bin_get_by_name(GST_BIN(pipeline.get()),
-                                                                  GST_OBJECT_NAME(core->bin.get())));
+        for (unsigned n = 1; gst::ElementPtr(
+                 gst_bin_get_by_name(GST_BIN(pipeline.get()), GST_OBJECT_NAME(core->bin.get())));
              ++n)
             gst_object_set_name(GST_OBJECT(core->bin.get()),
                                 (core->name + "_" + std::to_string(n)).c_str());

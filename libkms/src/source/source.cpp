@@ -30,7 +30,7 @@ struct SourceCore : Element::Core {
     bool held = false;
     bool prepared = false;
     bool joined = false;
-    gint64 start_offset = 0;  // the pipeline's running time when reading started (ns)
+    gint64 start_offset = 0;      // the pipeline's running time when reading started (ns)
     bool rtsp_pads_done = false;  // rtspsrc made all its pads (mutex)
     unsigned rtsp_parsing = 0;    // their parsebins yet to expose a stream (mutex)
     std::function<void()> ended;

@@ -119,7 +119,6 @@ void WebRtcEndpoint::Impl::build() {
                     });
                 }
             }));
-
 }
 
 // One RTCP CNAME for the call (RFC 7022: random per session), which is also the a=msid stream
@@ -282,7 +281,8 @@ std::string WebRtcEndpoint::Impl::encoder_for(const Track& t) {
 void WebRtcEndpoint::Impl::link_sender(Track& t) {
     GstPad* sink =
         gst_element_request_pad_simple(webrtc, ("sink_" + std::to_string(t.mline)).c_str());
-    if (!sink) throw Error(ErrorCode::Runtime, "webrtcbin gave no pad for the " + t.kind + " sender");
+    if (!sink)
+        throw Error(ErrorCode::Runtime, "webrtcbin gave no pad for the " + t.kind + " sender");
     t.webrtc_sink = std::shared_ptr<GstPad>(sink, gst_object_unref);
     t.transceiver = pad_transceiver(sink);
     // webrtcbin ties a sink pad to its transceiver when the signalling state becomes stable
@@ -480,7 +480,8 @@ void WebRtcEndpoint::Impl::link_feed(Feed& f, Track& t) {
     const bool raw = f.media == "video/x-raw" || f.media == "audio/x-raw";
     // --max-bitrate needs an encoder to hold it, so it turns passthrough off.
     const bool passthrough = f.media == c.media_type && !(video && opt.max_bitrate_kbps);
-    const std::string pay = c.pay + std::string(" pt=") + std::to_string(t.pt) + " mtu=1200 name=pay";
+    const std::string pay =
+        c.pay + std::string(" pt=") + std::to_string(t.pt) + " mtu=1200 name=pay";
     const std::string convert =
         video ? "videoconvert ! videoscale ! queue max-size-buffers=2 leaky=downstream ! "
               : "audioconvert ! queue max-size-time=100000000 leaky=downstream ! ";
@@ -505,18 +506,17 @@ void WebRtcEndpoint::Impl::link_feed(Feed& f, Track& t) {
     gst::PadPtr in(gst_element_get_static_pad(chain, "sink"));
     gst::PadPtr entry(gst_element_get_static_pad(f.entry, "src"));
     if (GstPadLinkReturn r = gst_pad_link(entry.get(), in.get()); r != GST_PAD_LINK_OK)
-        throw Error(ErrorCode::BadInput, "cannot send the " + f.media + " stream (" +
-                                             gst_pad_link_get_name(r) + ")");
+        throw Error(ErrorCode::BadInput,
+                    "cannot send the " + f.media + " stream (" + gst_pad_link_get_name(r) + ")");
     f.linked = true;
     if (f.block) {
         gst::PadPtr sink(gst_element_get_static_pad(f.entry, "sink"));
         gst_pad_remove_probe(sink.get(), f.block);
         f.block = 0;
     }
-    events.emit("input", Json{{"kind", t.kind},
-                              {"caps", f.media},
-                              {"codec", c.name},
-                              {"passthrough", passthrough}});
+    events.emit(
+        "input",
+        Json{{"kind", t.kind}, {"caps", f.media}, {"codec", c.name}, {"passthrough", passthrough}});
 }
 
 // When every stream sent has ended (a file's end), the call has nothing more to send: end it

@@ -56,8 +56,7 @@ GstPad* EndpointCore::request_sink_from(Core& from, const std::string& kind, con
             in.get(),
             static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BLOCK | GST_PAD_PROBE_TYPE_BUFFER |
                                          GST_PAD_PROBE_TYPE_BUFFER_LIST),
-            [](GstPad*, GstPadProbeInfo*, gpointer) { return GST_PAD_PROBE_OK; }, nullptr,
-            nullptr);
+            [](GstPad*, GstPadProbeInfo*, gpointer) { return GST_PAD_PROBE_OK; }, nullptr, nullptr);
     else
         self->drop_until_linked(feed);
     gst_element_sync_state_with_parent(feed->entry);
@@ -79,7 +78,8 @@ void WebRtcEndpoint::Impl::drop_until_linked(const std::shared_ptr<Feed>& f) {
             auto& feed = **static_cast<std::shared_ptr<Feed>*>(d);
             return feed.linked ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
         },
-        new std::shared_ptr<Feed>(f), [](gpointer d) { delete static_cast<std::shared_ptr<Feed>*>(d); });
+        new std::shared_ptr<Feed>(f),
+        [](gpointer d) { delete static_cast<std::shared_ptr<Feed>*>(d); });
     if (f->block) {
         gst_pad_remove_probe(in.get(), f->block);
         f->block = 0;

@@ -137,7 +137,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         // File and stdin inputs: the webrtcbin pad waiting for the stream, and how to encode it.
         std::shared_ptr<GstPad> webrtc_sink;
         std::shared_ptr<GstWebRTCRTPTransceiver> transceiver;  // the answerer's, once made
-        bool fed = false;  // a feed is linked to it (link_feeds())
+        bool fed = false;    // a feed is linked to it (link_feeds())
         bool given = false;  // what arrives on it is exposed downstream (expose_mutex)
     };
     // A stream connected into the endpoint: dropped at its identity until link_feeds() gives
@@ -148,7 +148,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         gst::CapsPtr caps;
         GstElement* entry = nullptr;  // borrowed: its identity in the bin
         std::atomic<bool> linked{false};
-        gulong block = 0;  // the probe holding its first buffer until it is linked, or 0
+        gulong block = 0;    // the probe holding its first buffer until it is linked, or 0
         bool taken = false;  // main thread
     };
     // What an upstream element gives, as connect() told us (offer an m-line per kind of each).
@@ -162,15 +162,16 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     EventWriter& events;
 
     std::shared_ptr<EndpointCore> core;
-    gst::ElementPtr bin;             // core's bin, in the caller's Pipeline
-    GstElement* webrtc = nullptr;    // owned by bin
-    std::mutex expose_mutex;         // Track::given: streaming threads expose
-    long exposed = 0;                // streams exposed (expose_mutex)
+    gst::ElementPtr bin;           // core's bin, in the caller's Pipeline
+    GstElement* webrtc = nullptr;  // owned by bin
+    std::mutex expose_mutex;       // Track::given: streaming threads expose
+    long exposed = 0;              // streams exposed (expose_mutex)
     bool expose_deadline_armed = false;
     std::vector<Slot> slots;  // main thread; fixed once the pipeline starts
     std::mutex feeds_mutex;
     std::vector<std::shared_ptr<Feed>> feeds;
-    std::atomic<bool> senders_ready{false};  // link_senders() ran: each m-line we send on has a codec
+    std::atomic<bool> senders_ready{
+        false};  // link_senders() ran: each m-line we send on has a codec
     void drop_until_linked(const std::shared_ptr<Feed>& f);
     std::mutex signals_mutex;  // connect() runs on webrtcbin's threads too
     std::vector<gst::SignalConnection> signals;

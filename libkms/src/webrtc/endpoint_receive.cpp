@@ -192,9 +192,8 @@ void WebRtcEndpoint::Impl::expose_received(Track& t, const CodecInfo& c, GstElem
     bool all = false;
     {
         std::lock_guard lock(expose_mutex);
-        all = ++exposed == std::count_if(tracks.begin(), tracks.end(), [](const Track& x) {
-                  return x.recv && x.codec;
-              });
+        all = ++exposed == std::count_if(tracks.begin(), tracks.end(),
+                                         [](const Track& x) { return x.recv && x.codec; });
     }
     if (all) return core->all_given();
     post([](Impl& s) { s.arm_expose_deadline(); });
@@ -211,7 +210,8 @@ void WebRtcEndpoint::Impl::arm_expose_deadline() {
         {
             std::lock_guard lock(s.expose_mutex);
             for (const auto& t : s.tracks)
-                if (t.recv && t.codec && !t.given) kinds += (kinds.empty() ? "" : " and ") + describe(t);
+                if (t.recv && t.codec && !t.given)
+                    kinds += (kinds.empty() ? "" : " and ") + describe(t);
         }
         s.core->all_given();
         if (kinds.empty()) return false;

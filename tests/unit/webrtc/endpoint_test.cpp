@@ -168,8 +168,12 @@ SCENARIO("a file sent through one endpoint arrives untouched in the other's reco
     CHECK(passthrough == 2);
 
     // ffprobe, not kms, reads the recording: VP8 and Opus, most of the file's 60 frames.
-    FILE* p = popen(("ffprobe -v error -count_frames -show_entries stream=codec_name,nb_read_frames "
-                     "-of json '" + rec + "'").c_str(), "r");
+    FILE* p =
+        popen(("ffprobe -v error -count_frames -show_entries stream=codec_name,nb_read_frames "
+               "-of json '" +
+               rec + "'")
+                  .c_str(),
+              "r");
     REQUIRE(p);
     std::string out;
     char buf[4096];
