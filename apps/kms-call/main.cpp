@@ -350,18 +350,19 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     Pipeline::Callbacks pcb;
     pcb.ended = [&] {
         media_done = true;
-        if (result) loop.quit();
+        if (result) return loop.quit();
+        ep->abort(Error(ErrorCode::Runtime, "the media stopped before the call ended"));
     };
     // A file that cannot be written (a full disk, the reader of stdout gone) ends the call; an
     // error while the recording is finished after the call turns a clean end into a failure.
     pcb.failed = [&](const Error& e) {
-        media_done = true;
+        media_done = !pipe->running();  // a sink's error stops it; another leaves it running
         if (!result) return ep->abort(e);
         if (result->clean) {
             tool.events().emit("error", Json{{"code", to_string(e.code())}, {"message", e.what()}});
             result = CallEnd{false, e.code(), e.what()};
         }
-        loop.quit();
+        if (media_done) loop.quit();
     };
     pcb.warning = cb.warning;
 

@@ -48,6 +48,8 @@ file_call() {
 file_call "VP8/Opus WebM, passthrough" "--send vp8.webm" true 80 vp8.webm
 jq -e -s '[.[] | select(.type=="input" and .kind=="audio")][0].passthrough' off.jsonl >/dev/null || fail "opus not passed through"
 file_call "H.264 MP4 into a VP8 call, transcoded" "--send file://$WORK/h264.mp4" false 65
+# A live source beside the file does not keep the call going once the file has ended.
+file_call "a file beside a live source: the file's end ends the call" "--send vp8.webm --send test:audio" true 80
 file_call "H.264 MP4 into an H.264 call, passthrough" "--send h264.mp4 --video-codec h264" true 80 h264.mp4
 file_call "H.264 with --max-bitrate, transcoded to hold it" "--send h264.mp4 --video-codec h264 --max-bitrate 300" false 60 h264.mp4
 

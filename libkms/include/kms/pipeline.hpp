@@ -31,7 +31,8 @@ struct LinkInfo {
 class Pipeline;
 
 /// What Source, Sink and WebRtcEndpoint have in common. Not copyable; the Pipeline keeps what
-/// it needs of an element alive for as long as it runs.
+/// it needs of an element alive for as long as it runs (a WebRtcEndpoint's own state lives with
+/// the WebRtcEndpoint: destroy it after its Pipeline).
 class Element {
   public:
     virtual ~Element();
@@ -56,10 +57,13 @@ class Pipeline {
   public:
     struct Callbacks {
         /// Every stream reached the end of every sink: files are finalised. After stop(), or
-        /// when all sources ended by themselves.
+        /// when all sources ended by themselves (not with a WebRtcEndpoint in the pipeline:
+        /// a call ends when it says so). A second stop() ends at once, files as they are.
         std::function<void()> ended;
         /// Something failed; the pipeline has stopped. Errors while files are finalised (disk
-        /// full while the muxer writes its index) come here too, after stop().
+        /// full while the muxer writes its index) come here too, after stop(). With a
+        /// WebRtcEndpoint in it, an error outside the sinks leaves the pipeline running, so
+        /// that the call can end with a goodbye; stop() then finishes the files.
         std::function<void(const Error& error)> failed;
         /// A note for the user that does not stop anything (a transcode, a stream left out).
         std::function<void(const std::string& message)> warning;
@@ -88,8 +92,8 @@ class Pipeline {
     /// with a warning. Throws Error(InvalidArgument) when to takes none of from's known kinds.
     void connect(Element& from, Element& to, Transcode transcode = Transcode::Auto);
 
-    /// Puts an element in the pipeline that nothing is connected to yet (a WebRtcEndpoint that
-    /// only receives into null:).
+    /// Puts an element in the pipeline that nothing is connected to yet (a WebRtcEndpoint whose
+    /// offer is made before anything is connected to it).
     void add(Element& element);
 
     /// Starts the media. Throws Error when an element will not start.

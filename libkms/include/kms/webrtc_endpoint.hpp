@@ -85,14 +85,16 @@ class WebRtcEndpoint : public Element {
         /// The peer can decrypt what we send: a held Source (a file, stdin) may start now.
         /// Its first key frame, which passthrough cannot make again, then reaches the peer.
         std::function<void()> ready_to_send;
-        /// The call is over: the peer has had our goodbye and nothing more is received. The
-        /// caller then stops the Pipeline, which finishes what the endpoint gave downstream.
+        /// The call is over (with our goodbye, RTCP BYE, when the peer was ever reached and
+        /// checked out). The caller then stops the Pipeline, which finishes what the endpoint
+        /// gave downstream.
         std::function<void(const CallEnd& end)> ended;
     };
 
     /// Builds webrtcbin and its options. Throws Error(InvalidArgument or MissingPlugin) on a
     /// bad option. Events go to events (which must outlive the endpoint). Connect the sources
-    /// in before start(). Call from the loop's thread.
+    /// in before Pipeline::start(), then call start(). Destroy it after its Pipeline. Call
+    /// from the loop's thread.
     WebRtcEndpoint(WebRtcOptions options, Callbacks callbacks, EventWriter& events);
     ~WebRtcEndpoint() override;
 
@@ -109,10 +111,12 @@ class WebRtcEndpoint : public Element {
     bool send_data(const std::string& message);
 
     /// Ends the call cleanly: closes the data channel, says goodbye (RTCP BYE), then fires
-    /// ended with clean = true. A second call stops at once.
+    /// ended with clean = true. A second call ends it at once (the caller's Pipeline::stop()
+    /// is then called a second time too, to stop without finishing the files).
     void stop();
 
-    /// The pipeline failed (a file could not be written): ends the call with that error.
+    /// The pipeline failed outside the endpoint (a file to send or to write): ends the call
+    /// with that error, with a goodbye if the pipeline still runs.
     void abort(const Error& error);
 
     CallSummary summary() const;

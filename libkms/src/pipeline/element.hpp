@@ -53,6 +53,8 @@ struct Element::Core : std::enable_shared_from_this<Element::Core> {
     virtual bool ends_with_eos() const { return true; }
     /// A sink (file, stdout, null:, display:): where a pipeline's streams end.
     virtual bool is_sink() const { return false; }
+    /// A source whose streams end by themselves (a file, stdin), unlike a live one.
+    virtual bool finite() const { return false; }
     /// An ERROR message from inside the bin that the element deals with itself (true): a
     /// call ends in its own way, saying goodbye to its peer. Main loop.
     virtual bool handle_error(GstMessage* /*msg*/) { return false; }

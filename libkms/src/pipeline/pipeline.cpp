@@ -218,9 +218,7 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
             if (e == core) return;
         elements.push_back(core);
         // A bin's name is unique in its pipeline: a second source becomes source_1.
-        for (unsigned n = 1; gst::ElementPtr(
-                 gst_bin_get_by_name(GST_BIN(pipeline.get()), GST_OBJECT_NAME(core->bin.get())));
-             ++n)
+        for (unsigned n = 1; has_child(GST_OBJECT_NAME(core->bin.get())); ++n)
             gst_object_set_name(GST_OBJECT(core->bin.get()),
                                 (core->name + "_" + std::to_string(n)).c_str());
         // Not floating (the core holds it): gst_bin_add takes a reference of its own.
@@ -229,6 +227,15 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
             core->prepare();
             gst_element_sync_state_with_parent(core->bin.get());
         }
+    }
+
+    bool has_child(const char* name) {
+        GST_OBJECT_LOCK(pipeline.get());
+        bool found = false;
+        for (GList* l = GST_BIN_CHILDREN(pipeline.get()); l && !found; l = l->next)
+            found = g_strcmp0(GST_OBJECT_NAME(l->data), name) == 0;
+        GST_OBJECT_UNLOCK(pipeline.get());
+        return found;
     }
 
     // Any thread: a demuxer's pad-added, or the main thread for streams already there.
@@ -438,13 +445,23 @@ void Pipeline::Impl::on_bus(GstMessage* msg) {
         case GST_MESSAGE_EOS:
             finish_ended();
             break;
-        case GST_MESSAGE_ERROR:
+        case GST_MESSAGE_ERROR: {
+            bool in_sink = false;
             for (auto& el : elements)
-                if (gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg), GST_OBJECT(el->bin.get())) &&
-                    el->handle_error(msg))
-                    return;
+                if (gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg), GST_OBJECT(el->bin.get()))) {
+                    if (el->handle_error(msg)) return;
+                    in_sink = in_sink || el->is_sink();
+                }
+            // With an element that ends its own way (a call says goodbye first), an error
+            // outside the sinks leaves the pipeline running: the caller ends the call, then
+            // stop() finishes the files.
+            if (!in_sink && ends_by_sinks() && !done) {
+                if (cb.failed) cb.failed(error_of(msg, false));
+                return;
+            }
             finish_failed(error_of(msg, false));
             break;
+        }
         case GST_MESSAGE_ELEMENT:
             if (const GstStructure* st = gst_message_get_structure(msg);
                 st && gst_structure_has_name(st, "GstBinForwarded")) {
@@ -538,7 +555,12 @@ void Pipeline::stop() {
     if (impl_->ends_by_sinks()) {
         // A sink nothing was ever linked to (a call that received nothing) has nothing to end.
         for (auto& e : impl_->elements)
-            if (e->is_sink() && e->bin->numsinkpads == 0) impl_->sinks_ended.insert(e.get());
+            if (e->is_sink()) {
+                GST_OBJECT_LOCK(e->bin.get());
+                const bool unlinked = e->bin->numsinkpads == 0;
+                GST_OBJECT_UNLOCK(e->bin.get());
+                if (unlinked) impl_->sinks_ended.insert(e.get());
+            }
         if (std::all_of(impl_->elements.begin(), impl_->elements.end(), [this](const auto& e) {
                 return !e->is_sink() || impl_->sinks_ended.count(e.get());
             }))

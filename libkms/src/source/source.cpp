@@ -53,14 +53,15 @@ struct SourceCore : Element::Core {
     void add_stream(GstPad* src, const std::string& kind, bool pace, const std::string& head = "") {
         std::string desc =
             head + "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000";
-        // A source that starts late (held until a peer can use it) plays from when it starts:
-        // its timestamps begin at 0, so without the offset clocksync would find them already
-        // late and let everything up to now through at once.
-        if (pace) desc += " ! clocksync ts-offset=" + std::to_string(start_offset);
+        if (pace) desc += " ! clocksync";
         GstElement* tail = make_bin(desc);
         gst_bin_add(GST_BIN(bin.get()), tail);
         gst::PadPtr in(gst_element_get_static_pad(tail, "sink"));
         gst::PadPtr out(gst_element_get_static_pad(tail, "src"));
+        // A source that starts late (held until a peer can use it) plays from when it starts:
+        // its timestamps begin at 0, which in running time is long past, so clocksync would let
+        // everything up to now through at once, and RTCP would date it wrongly.
+        if (pace && start_offset) gst_pad_set_offset(in.get(), start_offset);
         watch_eos(out.get());
         {
             std::lock_guard lock(mutex);
@@ -390,6 +391,11 @@ struct SourceCore : Element::Core {
             for (auto& p : heads) pads.push_back(gst::ref(p.get()));
         }
         for (auto& p : pads) gst_pad_send_event(p.get(), gst_event_new_eos());
+    }
+
+    bool finite() const override {
+        return uri.kind == MediaUri::Kind::File || uri.kind == MediaUri::Kind::Stdio ||
+               uri.kind == MediaUri::Kind::Http;
     }
 
     std::string describe_error(const GError* e, ErrorCode code) const override {

@@ -6,14 +6,6 @@
 
 namespace kms {
 
-GstElement* WebRtcEndpoint::Impl::parse_bin(const std::string& description) {
-    GError* err = nullptr;
-    GstElement* bin = gst_parse_bin_from_description(description.c_str(), TRUE, &err);
-    if (!bin) gst::throw_gerror(err, ErrorCode::Runtime, "cannot build '" + description + "'");
-    if (err) g_error_free(err);
-    return bin;
-}
-
 void WebRtcEndpoint::Impl::build() {
     // dtlsdec makes the process's RSA-2048 DTLS certificate when the first one is created
     // (about 200 ms here). Make it now on another core, while we build and, for the answerer,
@@ -308,8 +300,8 @@ std::shared_ptr<GstWebRTCRTPTransceiver> WebRtcEndpoint::Impl::adopt(
 }
 
 // Our SSRC (announced in a=ssrc) and the header extensions agreed for the m-line.
-void WebRtcEndpoint::Impl::configure_payloader(GstElement* bin, const Track& t) {
-    GstElement* pay = gst_bin_get_by_name(GST_BIN(bin), "pay");
+void WebRtcEndpoint::Impl::configure_payloader(GstElement* chain, const Track& t) {
+    GstElement* pay = gst_bin_get_by_name(GST_BIN(chain), "pay");
     if (!pay) return;
     gst::ElementPtr owned(pay);
     if (t.ssrc) g_object_set(pay, "ssrc", t.ssrc, nullptr);
@@ -489,7 +481,7 @@ void WebRtcEndpoint::Impl::link_feed(Feed& f, Track& t) {
     if (!passthrough)
         desc = (raw ? std::string() : decoder_for(f.caps.get(), f.media) + " ! ") + convert +
                encoder_for(t) + " ! " + pay;
-    GstElement* chain = parse_bin(desc);
+    GstElement* chain = make_bin(desc);
     configure_payloader(chain, t);
     gst_bin_add(GST_BIN(bin.get()), chain);
     if (!passthrough) {
@@ -501,7 +493,13 @@ void WebRtcEndpoint::Impl::link_feed(Feed& f, Track& t) {
         throw Error(ErrorCode::Runtime, "cannot link the " + t.kind + " sender to webrtcbin (" +
                                             gst_pad_link_get_name(r) + ")");
     count_sent(out.get(), t);
-    watch_input_eos(out.get());
+    feed_chains.push_back(chain);
+    bool finite = false;
+    {
+        std::lock_guard lock(feeds_mutex);
+        finite = slots.at(static_cast<size_t>(f.slot)).finite;
+    }
+    if (finite) watch_input_eos(out.get());
     gst_element_sync_state_with_parent(chain);
     gst::PadPtr in(gst_element_get_static_pad(chain, "sink"));
     gst::PadPtr entry(gst_element_get_static_pad(f.entry, "src"));
@@ -519,8 +517,17 @@ void WebRtcEndpoint::Impl::link_feed(Feed& f, Track& t) {
         Json{{"kind", t.kind}, {"caps", f.media}, {"codec", c.name}, {"passthrough", passthrough}});
 }
 
-// When every stream sent has ended (a file's end), the call has nothing more to send: end it
-// cleanly.
+// A source that has shown every stream it has, and fed none of an m-line made for it (stdin is
+// offered both kinds before it is read): the peer should not wait for it.
+void WebRtcEndpoint::Impl::check_feeds(int slot) {
+    if (!senders_ready || stopping) return;
+    for (const auto& t : tracks)
+        if (t.source == slot && t.send && t.codec && !t.fed)
+            events.emit("warning",
+                        Json{{"message", "the input has no " + t.kind + " stream to send"}});
+}
+
+// When every stream of a file has ended, the call has nothing more to send: end it cleanly.
 void WebRtcEndpoint::Impl::watch_input_eos(GstPad* pad) {
     post([](Impl& s) { ++s.inputs_running; });
     probe(pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,

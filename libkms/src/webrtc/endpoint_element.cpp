@@ -27,7 +27,19 @@ void EndpointCore::upstream_connected(Core& from) {
     // A fifo's streams are unknown until it is read: it is offered both kinds.
     slot.known = !from.known.empty();
     for (const auto& s : from.known) (s.kind == "video" ? slot.video : slot.audio) = true;
-    self->slots.push_back(slot);
+    slot.finite = from.finite();
+    int index = 0;
+    {
+        std::lock_guard lock(self->feeds_mutex);
+        index = static_cast<int>(self->slots.size());
+        self->slots.push_back(slot);
+    }
+    // Once it has shown every stream, an m-line it was to feed and did not is said.
+    std::weak_ptr<WebRtcEndpoint::Impl> weak = self;
+    from.when_all_exposed([weak, index] {
+        if (auto s = weak.lock())
+            s->post([index](WebRtcEndpoint::Impl& i) { i.check_feeds(index); });
+    });
 }
 
 // Any thread: a demuxer's streams appear on its streaming thread. Before the negotiation the
@@ -39,8 +51,11 @@ GstPad* EndpointCore::request_sink_from(Core& from, const std::string& kind, con
     auto self = impl.lock();
     if (!self) return nullptr;
     int slot = -1;
-    for (size_t i = 0; i < self->slots.size(); ++i)
-        if (self->slots[i].from == &from) slot = static_cast<int>(i);
+    {
+        std::lock_guard lock(self->feeds_mutex);
+        for (size_t i = 0; i < self->slots.size(); ++i)
+            if (self->slots[i].from == &from) slot = static_cast<int>(i);
+    }
     if (slot < 0) return nullptr;
     auto feed = std::make_shared<WebRtcEndpoint::Impl::Feed>();
     feed->slot = slot;
@@ -92,8 +107,13 @@ void EndpointCore::send_eos() {
     if (auto self = impl.lock()) self->end_received();
 }
 
+// Errors inside the endpoint end the call its own way (a goodbye to the peer, then the caller
+// finishes the recording). Without the endpoint (destroyed before its pipeline) the pipeline
+// deals with them.
 bool EndpointCore::handle_error(GstMessage* msg) {
-    if (auto self = impl.lock()) self->on_error(msg);
+    auto self = impl.lock();
+    if (!self) return false;
+    self->on_error(msg);
     return true;
 }
 

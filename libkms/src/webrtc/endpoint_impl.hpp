@@ -155,6 +155,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     struct Slot {
         const Element::Core* from = nullptr;
         bool known = false, video = false, audio = false;
+        bool finite = false;  // its end (a file's) ends the call
     };
 
     WebRtcOptions opt;
@@ -166,8 +167,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     GstElement* webrtc = nullptr;  // owned by bin
     std::mutex expose_mutex;       // Track::given: streaming threads expose
     long exposed = 0;              // streams exposed (expose_mutex)
+    int exposing = 0;              // streams being exposed right now (expose_mutex)
+    bool give_all_asked = false;   // all_given() waits for exposing to reach 0 (expose_mutex)
+    void give_all();
     bool expose_deadline_armed = false;
-    std::vector<Slot> slots;  // main thread; fixed once the pipeline starts
+    std::vector<Slot> slots;               // feeds_mutex
+    std::vector<GstElement*> feed_chains;  // borrowed: link_feed()'s bins (main thread)
     std::mutex feeds_mutex;
     std::vector<std::shared_ptr<Feed>> feeds;
     std::atomic<bool> senders_ready{
@@ -302,7 +307,6 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void fail(ErrorCode code, const std::string& message);
     void finish(const CallEnd& end);
     GstElement* make(const char* factory, const char* name = nullptr);
-    GstElement* parse_bin(const std::string& description);
 
     // ---- the graph (endpoint_build.cpp) -----------------------------------------------------
     void build();
@@ -318,9 +322,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::string encoder_for(const Track& t);
     void link_feeds();
     void link_feed(Feed& f, Track& t);
+    void check_feeds(int slot);
     static std::shared_ptr<GstWebRTCRTPTransceiver> pad_transceiver(GstPad* pad);
     static std::shared_ptr<GstWebRTCRTPTransceiver> adopt(GstWebRTCRTPTransceiver* trans);
-    void configure_payloader(GstElement* bin, const Track& t);
+    void configure_payloader(GstElement* chain, const Track& t);
     void count_sent(GstPad* pad, const Track& t);
     void count_frames(GstPad* pad, const Track& t, bool in);
     static void count_rtp_out(GstPad* pad, const Track& t);
@@ -328,6 +333,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void learn_ssrc_on(GstPad* pad, const char* kind, bool sent = false);
     void start_input();
     void watch_input_eos(GstPad* pad);
+    static bool inside(GstObject* src, GstElement* el);
 
     // ---- receiving (endpoint_receive.cpp) ---------------------------------------------------
     void on_pad_added(GstPad* pad);

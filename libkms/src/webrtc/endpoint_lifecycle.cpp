@@ -84,7 +84,7 @@ void WebRtcEndpoint::Impl::finish(const CallEnd& end) {
     emit_summary();
     cancel_timers();
     // What was given downstream may still be waiting for the rest of the streams.
-    core->all_given();
+    give_all();
     if (cb.ended) cb.ended(end);
 }
 
@@ -111,16 +111,26 @@ void WebRtcEndpoint::Impl::on_error(GstMessage* msg) {
     fail(code, describe_error(GST_MESSAGE_SRC(msg), e.get(), code));
 }
 
-// The caller's pipeline failed (a file it writes): the call ends with that error at once.
+// The caller's pipeline failed outside the endpoint (a file to send, a file to write): the call
+// ends with that error, saying goodbye if it still can. Already winding down, the error replaces
+// a clean end.
 void WebRtcEndpoint::Impl::abort(const Error& e) {
     if (ended) return;
     events.emit("error", Json{{"code", to_string(e.code())}, {"message", e.what()}});
-    stopping = true;
-    finish(CallEnd{false, e.code(), e.what()});
+    const CallEnd end{false, e.code(), e.what()};
+    if (!stopping) return wind_down(end);
+    if (pending_end.clean) pending_end = end;
+}
+
+bool WebRtcEndpoint::Impl::inside(GstObject* src, GstElement* el) {
+    return src == GST_OBJECT(el) || gst_object_has_as_ancestor(src, GST_OBJECT(el));
 }
 
 // An error in words a user can act on, rather than GStreamer's element path.
 std::string WebRtcEndpoint::Impl::describe_error(GstObject* src, const GError* e, ErrorCode code) {
+    for (GstElement* chain : feed_chains)
+        if (inside(src, chain))
+            return std::string("cannot encode what --send gives for the call: ") + e->message;
     if (code == ErrorCode::BadInput)
         return std::string("the media received from the peer: ") + e->message;
     return std::string(e->message) + " (in " + GST_OBJECT_NAME(src) + "; GST_DEBUG=3 shows more)";
@@ -154,7 +164,7 @@ void WebRtcEndpoint::Impl::wind_down(const CallEnd& end) {
     events.emit("stopping", Json{{"clean", end.clean}});
     if (end.clean && channel && data_open) gst_webrtc_data_channel_close(channel.get());
     // Streams that have not come will not: downstream may start with what did.
-    core->all_given();
+    give_all();
     // A failing side says goodbye too, so its peer ends at once rather than after
     // --ice-timeout; but never to a peer whose certificate did not check out.
     const bool bye = ice_connected_once && verified;

@@ -20,7 +20,7 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
         KMS_LOG(webrtc, INFO,
                 "dropping a stream the negotiation does not let us receive: %" GST_PTR_FORMAT,
                 static_cast<void*>(caps.get()));
-        GstElement* sink = parse_bin("fakesink sync=false async=false");
+        GstElement* sink = make_bin("fakesink sync=false async=false");
         gst_bin_add(GST_BIN(bin.get()), sink);
         gst_element_sync_state_with_parent(sink);
         gst::PadPtr ssink(gst_element_get_static_pad(sink, "sink"));
@@ -40,8 +40,8 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
     gst_element_link_many(entry, depay, tee, nullptr);
 
     // Decoding branch: frames are counted after the decoder (framesDecoded), then dropped.
-    GstElement* decode = parse_bin(std::string("queue ! ") + c->decode +
-                                   " name=dec ! fakesink sync=false async=false name=sink");
+    GstElement* decode = make_bin(std::string("queue ! ") + c->decode +
+                                  " name=dec ! fakesink sync=false async=false name=sink");
     gst_bin_add(GST_BIN(bin.get()), decode);
     link_tee(tee, decode);
     GstElement* dec = gst_bin_get_by_name(GST_BIN(decode), "dec");
@@ -169,17 +169,18 @@ void WebRtcEndpoint::Impl::expose_received(Track& t, const CodecInfo& c, GstElem
             KMS_LOG(webrtc, WARNING, "a second stream of %s is not passed on", what.c_str());
             return;
         }
-        if (core->all_exposed()) {
+        if (core->all_exposed() || give_all_asked) {
             KMS_LOG(webrtc, WARNING, "%s arrived after the recording left it out", what.c_str());
             return;
         }
         t.given = true;
+        ++exposing;
     }
     std::string parse = *c.mux_parse ? std::string(c.mux_parse) + " ! " : "";
     if (std::string_view(c.name) == "h264") parse += "h264timestamper ! ";
     // A queue that holds 5 s: other tracks get 2 s to arrive before the muxer starts without
     // them, and a muxer that stalls drops old data rather than stalling the call.
-    GstElement* rec = parse_bin(
+    GstElement* rec = make_bin(
         "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000 leaky=downstream ! " +
         parse + "identity name=last");
     gst_bin_add(GST_BIN(bin.get()), rec);
@@ -192,11 +193,23 @@ void WebRtcEndpoint::Impl::expose_received(Track& t, const CodecInfo& c, GstElem
     bool all = false;
     {
         std::lock_guard lock(expose_mutex);
+        --exposing;
         all = ++exposed == std::count_if(tracks.begin(), tracks.end(),
                                          [](const Track& x) { return x.recv && x.codec; });
+        all = all || (give_all_asked && exposing == 0);
     }
     if (all) return core->all_given();
     post([](Impl& s) { s.arm_expose_deadline(); });
+}
+
+// Downstream may start with what it has: now, or once a stream on its way is linked.
+void WebRtcEndpoint::Impl::give_all() {
+    {
+        std::lock_guard lock(expose_mutex);
+        give_all_asked = true;
+        if (exposing) return;  // the thread exposing it says so when done
+    }
+    core->all_given();
 }
 
 // After the first received stream, the others get 2 s to arrive; then downstream starts
@@ -213,7 +226,7 @@ void WebRtcEndpoint::Impl::arm_expose_deadline() {
                 if (t.recv && t.codec && !t.given)
                     kinds += (kinds.empty() ? "" : " and ") + describe(t);
         }
-        s.core->all_given();
+        s.give_all();
         if (kinds.empty()) return false;
         s.events.emit("warning", Json{{"message", "the peer sent no " + kinds +
                                                       " within 2 s; recording without it"}});
