@@ -61,12 +61,15 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
 
     gst::PadPtr entry_sink(gst_element_get_static_pad(entry, "sink"));
     gst::PadPtr entry_src(gst_element_get_static_pad(entry, "src"));
-    // Counted once past the gate below: per packet, an atomic, not the timing mutex and a
-    // string.
+    // Counted per packet with an atomic, not the timing mutex and a string. Not dropped while
+    // unverified: GStreamer calls every probe of a pad before a blocking one waits, so a drop
+    // here would throw away what the gate below is there to hold (the first key frame of a
+    // passthrough sender, when the peer starts before our check has run). Dropped once the
+    // call is closing.
     probe(entry_src.get(), GST_PAD_PROBE_TYPE_BUFFER,
           [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
               auto self = from(d);
-              if (!self || !self->verified || self->gate_closed) return GST_PAD_PROBE_DROP;
+              if (!self || self->gate_closed) return GST_PAD_PROBE_DROP;
               if (!self->first_rtp_seen.exchange(true)) self->mark("firstRtp");
               self->rx_bytes += gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info));
               self->last_media_us = g_get_monotonic_time();
