@@ -377,7 +377,7 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         ep = std::make_unique<WebRtcEndpoint>(wopt, cb, tool.events());
         open_call_media(media, wopt);
         pipe = std::make_unique<Pipeline>("kms-call", pcb);
-        connect_call_media(*pipe, media, *ep, wopt);
+        connect_call_media(*pipe, media, *ep);
         pipe->start();
     } catch (const Error&) {
         // Refused before the call (a missing --send file, an unwritable -o): a peer blocked

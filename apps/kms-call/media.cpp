@@ -102,7 +102,7 @@ void open_call_media(CallMedia& m, const WebRtcOptions& w) {
     }
 }
 
-void connect_call_media(Pipeline& p, CallMedia& m, WebRtcEndpoint& ep, const WebRtcOptions&) {
+void connect_call_media(Pipeline& p, CallMedia& m, WebRtcEndpoint& ep) {
     for (auto& s : m.sources) p.connect(*s, ep);
     p.connect(ep, *m.sink);
 }

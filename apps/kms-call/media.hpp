@@ -29,8 +29,8 @@ CallMedia parse_call_media(const std::vector<std::string>& send, const std::stri
 /// decrypt what we send) and the sink. Errors name the option ("--send FILE: ...").
 void open_call_media(CallMedia& m, const WebRtcOptions& w);
 
-/// Each source into ep (those with a kind the call sends), and ep into the sink.
-void connect_call_media(Pipeline& p, CallMedia& m, WebRtcEndpoint& ep, const WebRtcOptions& w);
+/// Each source into ep (in --send order: the order of the m-lines), and ep into the sink.
+void connect_call_media(Pipeline& p, CallMedia& m, WebRtcEndpoint& ep);
 
 /// The held sources start (WebRtcEndpoint::Callbacks::ready_to_send).
 void release_call_media(CallMedia& m);

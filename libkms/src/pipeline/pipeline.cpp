@@ -198,14 +198,16 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
         gst_element_set_state(pipeline.get(), GST_STATE_NULL);
         if (cb.ended) cb.ended();
     }
+    bool all_sinks_ended() const {
+        return std::all_of(elements.begin(), elements.end(), [this](const auto& e) {
+            return !e->is_sink() || sinks_ended.count(e.get());
+        });
+    }
     // A bin's end of stream, forwarded (message-forward): the end when it was the last sink's.
     void on_forwarded_eos(GstObject* src) {
         for (auto& e : elements)
             if (e->is_sink() && GST_OBJECT(e->bin.get()) == src) sinks_ended.insert(e.get());
-        if (!ends_by_sinks() || !has_sinks()) return;
-        for (auto& e : elements)
-            if (e->is_sink() && !sinks_ended.count(e.get())) return;
-        finish_ended();
+        if (ends_by_sinks() && has_sinks() && all_sinks_ended()) finish_ended();
     }
 
     ~Impl() {
@@ -561,10 +563,7 @@ void Pipeline::stop() {
                 GST_OBJECT_UNLOCK(e->bin.get());
                 if (unlinked) impl_->sinks_ended.insert(e.get());
             }
-        if (std::all_of(impl_->elements.begin(), impl_->elements.end(), [this](const auto& e) {
-                return !e->is_sink() || impl_->sinks_ended.count(e.get());
-            }))
-            return impl_->finish_ended();
+        if (impl_->all_sinks_ended()) return impl_->finish_ended();
     }
     for (auto& e : impl_->elements) {
         // On GStreamer's own thread pool: an end of stream waits for a full queue to drain.
