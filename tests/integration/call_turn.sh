@@ -48,6 +48,19 @@ done
 (( $(wc -l <tcp.txt) >= 2 )) || fail "mid-call, $(wc -l <tcp.txt) TCP connections to coturn, not one per side"
 echo "ok: both sides through the relay over TCP"
 
+# A bare turn: URI asks over UDP and TCP. When a firewall swallows the TCP ask, libnice waits
+# 7.9 s for it; at --ice-timeout the offer goes out with the relay candidate UDP gave, and a
+# warning says so (before, the call failed with exit 4).
+iptables -A OUTPUT -p tcp --dport 3478 -j DROP
+call_pair "-t 6 --ice-timeout 2 --turn turn:alice:s3cret@127.0.0.1:3478 --ice-transport-policy relay" "-t 6"
+iptables -D OUTPUT -p tcp --dport 3478 -j DROP
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "TCP swallowed: exits $RC_OFF/$RC_ANS"; }
+grep -q "warning: ICE gathering did not finish within 2 s (--ice-timeout); sending the 1 candidate" off.err ||
+  fail "TCP swallowed: no warning on stderr: $(cat off.err)"
+v=$(jq -s '[.[] | select(.type=="summary")][0].videoFramesDecoded' ans.jsonl)
+(( v > 30 )) || fail "TCP swallowed: the answerer decoded $v frames"
+echo "ok: TURN's TCP ask swallowed: the offer went out at --ice-timeout with the UDP relay ($v frames)"
+
 # turns: is refused before anything is sent: libnice would speak plain TCP to the TLS port
 # (seen through a relaying proxy: a clear-text Allocate, 0x0003 and the magic cookie).
 timeout 10 "$KMS_CALL" offer --bind 127.0.0.1 --turn turns:alice:s3cret@127.0.0.1:5349 </dev/null \
@@ -57,4 +70,4 @@ grep -q "TURN over TLS is not available" tls.err || fail "turns: message: $(cat 
 grep -q s3cret tls.err tls.out && fail "turns: refusal printed the password"
 [[ ! -s tls.out ]] || fail "turns: an offer went out"
 echo "ok: turns: is refused (libnice would send it in the clear), exit 2"
-pass "TURN relay over UDP and TCP; turns: refused"
+pass "TURN relay over UDP and TCP; a swallowed TCP ask; turns: refused"

@@ -355,8 +355,10 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void limit_bandwidth(GstSDPMessage* sdp);
     void on_offer_created(GstPromise* p);
     void on_local_set(GstPromise* p);
+    // Why the candidates found by --ice-timeout are not enough to call with; "" when they are.
     std::string gathering_failure() const;
-    void maybe_send_local();
+    // Sends the local description once gathering is complete, or at once when told to.
+    void maybe_send_local(bool gathering_or_not = false);
     void choose_codecs(const Sdp& sdp);
     void check_something_to_carry(const char* theirs) const;
     bool source_has(size_t i, const std::string& kind) const;

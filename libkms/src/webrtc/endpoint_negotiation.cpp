@@ -85,7 +85,23 @@ void WebRtcEndpoint::Impl::on_local_set(GstPromise* p) {
     // Gathering gets --ice-timeout: without a usable interface, or with a server that never
     // answers, webrtcbin would wait for ever and no description would be written.
     add_timer(static_cast<unsigned>(opt.ice_timeout_s * 1000), [](Impl& s) {
-        if (!s.local_sent) s.fail(ErrorCode::Network, s.gathering_failure());
+        if (s.local_sent) return false;
+        std::string why = s.gathering_failure();
+        if (!why.empty()) {
+            s.fail(ErrorCode::Network, why);
+            return false;
+        }
+        // Every server named has given its candidate, and something else is still being asked:
+        // a bare turn: URI asks over TCP too, and libnice waits 7.9 s for a TCP answer that a
+        // firewall swallows. What was found is enough to call with, as a browser would.
+        unsigned n = 0;
+        for (const auto& [type, count] : s.candidates_by_type) n += count;
+        std::string msg = "ICE gathering did not finish within " +
+                          fmt_seconds(s.opt.ice_timeout_s) + " s (--ice-timeout); sending the " +
+                          std::to_string(n) + " candidate(s) found so far";
+        s.events.emit("warning", Json{{"message", msg}});
+        if (s.cb.warning) s.cb.warning(msg);
+        s.maybe_send_local(true);
         return false;
     });
     events.emit("signaling", Json{{"state", "local-description-set"}});
@@ -104,14 +120,14 @@ std::string WebRtcEndpoint::Impl::gathering_failure() const {
         return why + "no answer from the STUN server " + opt.ice.stun;
     if (!opt.ice.turn.empty() && !candidates_by_type.count("relay"))
         return why + "no relay from the TURN server(s)";
-    return why + "a server is still being asked";
+    return "";
 }
 
-void WebRtcEndpoint::Impl::maybe_send_local() {
+void WebRtcEndpoint::Impl::maybe_send_local(bool gathering_or_not) {
     if (local_sent) return;
     GstWebRTCICEGatheringState g{};
     g_object_get(webrtc, "ice-gathering-state", &g, nullptr);
-    if (g != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) return;
+    if (g != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE && !gathering_or_not) return;
     GstWebRTCSessionDescription* desc = nullptr;
     g_object_get(webrtc, "local-description", &desc, nullptr);
     gst::SessionDescriptionPtr owned(desc);
