@@ -522,7 +522,7 @@ int main(int argc, char** argv) {
         return call(tool, o, offer->parsed() ? Role::Offerer : Role::Answerer);
     });
     std::fflush(stdout);
-    std::fflush(stderr);  // not fflush(nullptr): a reader thread may hold stdin's lock
-    // Threads reading stdin or a fifo may still be blocked; they hold nothing that needs closing.
+    std::fflush(stderr);
+    // _exit: nothing is left to flush, and exit-time destructors would only cost time.
     _exit(rc);
 }

@@ -1,9 +1,19 @@
-#include <atomic>
+// SDP over stdio, files and fifos on the main loop, without threads: fds are watched for
+// readiness and read or written only when that cannot block. Fifos are opened non-blocking, so
+// a peer that has not opened its end yet never stalls the loop: a reader waits for its writer in
+// poll() (Linux reports no hang-up before a fifo's first writer), and a writer retries its open
+// until a reader is there.
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <cstring>
-#include <thread>
+#include <memory>
+#include <vector>
 
 #include "kms-call/sdp_io.hpp"
 
@@ -11,60 +21,49 @@ namespace kms::app {
 
 namespace {
 
-std::FILE* open_input(const std::string& path, std::string* error) {
-    if (path == "-") return stdin;
-    std::FILE* f = std::fopen(path.c_str(), "r");
-    if (!f) *error = path + ": " + std::strerror(errno);
-    return f;
+std::string io_error(const std::string& path, int err) {
+    return (path == "-" ? std::string("stdin") : path) + ": " + std::strerror(err);
 }
 
-bool next_line(std::FILE* f, std::string& line) {
-    line.clear();
-    char* buf = nullptr;
-    size_t cap = 0;
-    ssize_t n = getline(&buf, &cap, f);
-    if (n >= 0) {
-        line.assign(buf, static_cast<size_t>(n));
-        if (!line.empty() && line.back() == '\n') line.pop_back();
+// One input: a description first (when done is set), then lines (when lines is set).
+struct Reader {
+    std::string path;
+    SdpFormat format = SdpFormat::Sdp;
+    std::function<void(SdpRead)> done;
+    std::function<void(std::string)> lines;
+    std::function<void()> closed;
+    int fd = -1;
+    SdpFramer framer{SdpFormat::Sdp};
+    std::string partial;  // bytes after the last newline
+
+    ~Reader() {
+        if (fd > 0) close(fd);
     }
-    std::free(buf);
-    return n >= 0;
-}
 
-}  // namespace
+    // One line of input; false when nothing more is wanted from it.
+    bool line(std::string l) {
+        if (!done) {
+            lines(std::move(l));
+            return true;
+        }
+        if (framer.feed(l)) return finish_description(true);
+        if (framer.too_large()) {
+            SdpRead r;
+            r.error = "the description is larger than 256 KiB";
+            deliver(std::move(r));
+            return false;
+        }
+        return true;
+    }
 
-void read_sdp_async(Loop&, const std::string& path, SdpFormat format,
-                    std::function<void(SdpRead)> done, std::function<void(std::string)> lines,
-                    std::function<void()> closed) {
-    std::thread([path, format, done = std::move(done), lines = std::move(lines),
-                 closed = std::move(closed)] {
+    // The description is complete (or the input ended after all of one in plain SDP).
+    bool finish_description(bool complete) {
         SdpRead r;
-        std::FILE* f = open_input(path, &r.error);
-        if (!f) {
-            post_to_main([done, r] { done(r); });
-            return;
-        }
-        SdpFramer framer(format);
-        std::string line;
-        bool complete = false;
-        bool more = true;
-        while (!complete && (more = next_line(f, line))) {
-            complete = framer.feed(line);
-            if (framer.too_large()) {
-                r.error = "the description is larger than 256 KiB";
-                break;
-            }
-        }
-        if (!complete && r.error.empty()) {
-            if (!more && framer.finish() && format == SdpFormat::Sdp) {
-                complete = true;
-            } else {
-                r.eof = framer.text().empty();
-                r.error = r.eof ? "the input closed before a description arrived"
-                                : "the input closed in the middle of a description";
-            }
-        }
-        if (complete) {
+        if (!complete) {
+            r.eof = framer.text().empty();
+            r.error = r.eof ? "the input closed before a description arrived"
+                            : "the input closed in the middle of a description";
+        } else {
             std::string why;
             if (auto env = decode_sdp(framer.text(), format, &why)) {
                 r.ok = true;
@@ -77,50 +76,188 @@ void read_sdp_async(Loop&, const std::string& path, SdpFormat format,
                     r.error += "; this is plain SDP: give --sdp-format sdp";
             }
         }
-        post_to_main([done, r] { done(r); });
-        if (!lines || !r.ok) {
-            if (f != stdin) std::fclose(f);
+        const bool more = r.ok && lines;
+        deliver(std::move(r));
+        return more;
+    }
+
+    void deliver(SdpRead r) {
+        auto d = std::move(done);
+        done = nullptr;
+        d(std::move(r));
+    }
+
+    // The fd is ready: false when this reader is finished.
+    bool on_ready() {
+        char buf[4096];
+        const ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+        if (n <= 0) return at_end(n < 0 ? errno : 0);
+        partial.append(buf, static_cast<size_t>(n));
+        size_t start = 0;
+        for (size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
+            if (!line(partial.substr(start, nl - start))) return false;
+        }
+        partial.erase(0, start);
+        return true;
+    }
+
+    bool at_end(int err) {
+        if (!partial.empty() && !err) {
+            std::string last;
+            last.swap(partial);
+            if (!line(std::move(last))) return false;
+        }
+        if (done) {
+            if (err) {
+                SdpRead r;
+                r.error = io_error(path, err);
+                deliver(std::move(r));
+                return false;
+            }
+            return finish_description(framer.finish() && format == SdpFormat::Sdp);
+        }
+        if (closed) closed();
+        return false;
+    }
+};
+
+void start_reader(Loop& loop, std::unique_ptr<Reader> r) {
+    if (r->path == "-") {
+        r->fd = 0;
+    } else {
+        r->fd = open(r->path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (r->fd < 0) {
+            SdpRead e;
+            e.error = io_error(r->path, errno);
+            loop.post([done = std::move(r->done), e] { done(e); });
             return;
         }
-        while (next_line(f, line)) post_to_main([lines, line] { lines(line); });
-        if (closed) post_to_main(closed);
-        if (f != stdin) std::fclose(f);
-    }).detach();
+    }
+    std::shared_ptr<Reader> shared(std::move(r));
+    loop.watch_fd(shared->fd, false, [shared] { return shared->on_ready(); });
 }
 
-void read_lines_async(Loop&, std::function<void(std::string)> lines, std::function<void()> closed) {
-    std::thread([lines = std::move(lines), closed = std::move(closed)] {
-        std::string line;
-        while (next_line(stdin, line)) post_to_main([lines, line] { lines(line); });
-        if (closed) post_to_main(closed);
-    }).detach();
-}
+// One description on its way out. Kept until written, for wait_writes().
+struct Writer {
+    std::string path;
+    std::string text;
+    size_t written = 0;
+    int fd = -1;
+    bool finished = false;
+    std::function<void(std::string)> done;
 
-std::atomic<int> g_writes{0};
+    ~Writer() {
+        if (fd > 1) close(fd);
+    }
 
-void write_async(Loop&, const std::string& path, std::string text,
-                 std::function<void(std::string)> done) {
-    ++g_writes;
-    std::thread([path, text = std::move(text), done = std::move(done)] {
-        std::string error;
-        std::FILE* f = path == "-" ? stdout : std::fopen(path.c_str(), "w");
-        if (!f) {
-            error = path + ": " + std::strerror(errno);
-        } else {
-            if (std::fwrite(text.data(), 1, text.size(), f) != text.size() || std::fflush(f) != 0)
-                error = (path == "-" ? std::string("stdout") : path) + ": " + std::strerror(errno);
-            if (f != stdout) std::fclose(f);
+    // 1 opened, 0 not yet (a fifo without a reader), -1 failed (done was called).
+    int try_open() {
+        if (path == "-") {
+            std::fflush(stdout);  // what stdio holds goes first
+            fd = 1;
+            return 1;
         }
-        --g_writes;
-        post_to_main([done, error] { done(error); });
-    }).detach();
+        fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC, 0666);
+        if (fd >= 0) return 1;
+        if (errno == ENXIO) return 0;
+        finish(io_error(path, errno));
+        return -1;
+    }
+
+    // Writes what it can; false once finished. Stdout is not ours to make non-blocking: it is
+    // written only when poll() says so, at most PIPE_BUF at a time, which a pipe then takes
+    // whole.
+    bool write_some() {
+        const size_t chunk = std::min<size_t>(text.size() - written, PIPE_BUF);
+        const ssize_t n = write(fd, text.data() + written, chunk);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) return true;
+            finish((path == "-" ? std::string("stdout") : path) + ": " + std::strerror(errno));
+            return false;
+        }
+        written += static_cast<size_t>(n);
+        if (written < text.size()) return true;
+        finish("");
+        return false;
+    }
+
+    void finish(const std::string& error) {
+        finished = true;
+        if (fd > 1) close(fd);
+        fd = -1;
+        if (done) done(error);
+    }
+};
+
+std::vector<std::shared_ptr<Writer>> g_writers;
+
+void watch_writer(Loop& loop, const std::shared_ptr<Writer>& w) {
+    loop.watch_fd(w->fd, true, [w] { return !w->finished && w->write_some(); });
+}
+
+}  // namespace
+
+void read_sdp_async(Loop& loop, const std::string& path, SdpFormat format,
+                    std::function<void(SdpRead)> done, std::function<void(std::string)> lines,
+                    std::function<void()> closed) {
+    auto r = std::make_unique<Reader>();
+    r->path = path;
+    r->format = format;
+    r->framer = SdpFramer(format);
+    r->done = std::move(done);
+    r->lines = std::move(lines);
+    r->closed = std::move(closed);
+    start_reader(loop, std::move(r));
+}
+
+void read_lines_async(Loop& loop, std::function<void(std::string)> lines,
+                      std::function<void()> closed) {
+    auto r = std::make_unique<Reader>();
+    r->path = "-";
+    r->lines = std::move(lines);
+    r->closed = std::move(closed);
+    start_reader(loop, std::move(r));
+}
+
+void write_async(Loop& loop, const std::string& path, std::string text,
+                 std::function<void(std::string)> done) {
+    auto w = std::make_shared<Writer>();
+    w->path = path;
+    w->text = std::move(text);
+    // done is called on a later turn of the loop, never from inside write_async.
+    w->done = [&loop, done = std::move(done)](std::string error) {
+        loop.post([done, error] { done(error); });
+    };
+    std::erase_if(g_writers, [](const auto& old) { return old->finished; });
+    g_writers.push_back(w);
+    const int opened = w->try_open();
+    if (opened > 0) return watch_writer(loop, w);
+    if (opened < 0) return;
+    // A fifo nobody reads yet: ask again until someone does (wait_writes bounds it at exit).
+    loop.every(20, [&loop, w] {
+        if (w->finished) return false;
+        const int now = w->try_open();
+        if (now > 0) watch_writer(loop, w);
+        return now == 0;
+    });
 }
 
 bool wait_writes(double seconds) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    while (g_writes > 0) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (auto& w : g_writers) {
+        w->done = nullptr;  // the loop has ended: nobody is left to tell
+        while (!w->finished) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                until - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return false;
+            if (w->fd < 0) {
+                if (w->try_open() == 0) poll(nullptr, 0, 5);
+                continue;
+            }
+            pollfd p{w->fd, POLLOUT, 0};
+            if (poll(&p, 1, static_cast<int>(left.count())) > 0) w->write_some();
+        }
     }
     return true;
 }

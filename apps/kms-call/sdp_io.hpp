@@ -1,5 +1,5 @@
-// SDP over stdio, files and fifos, on threads of their own so that a blocking open() or read()
-// of a fifo never stalls the main loop.
+// SDP over stdio, files and fifos, read and written on the main loop only when that cannot
+// block, so a fifo whose other end is not open yet never stalls it.
 #pragma once
 
 #include <functional>
@@ -19,22 +19,23 @@ struct SdpRead {
 };
 
 /// Reads one description from path ("-" = stdin) in the given format and hands it to done on the
-/// main loop's thread (post_to_main: the threads may outlive the Loop). When lines is set, every
-/// later line of the same input goes to lines, and closed is called at the end of the input.
+/// loop. When lines is set, every later line of the same input goes to lines, and closed is
+/// called at the end of the input. The loop must outlive the reading.
 void read_sdp_async(Loop& loop, const std::string& path, SdpFormat format,
                     std::function<void(SdpRead)> done, std::function<void(std::string)> lines = {},
                     std::function<void()> closed = {});
 
-/// Reads lines of stdin and hands each to lines on the loop's thread; closed at end of input.
+/// Reads lines of stdin and hands each to lines on the loop; closed at end of input.
 void read_lines_async(Loop& loop, std::function<void(std::string)> lines,
                       std::function<void()> closed);
 
-/// Writes text to path ("-" = stdout) and calls done(error or "") on the loop's thread.
+/// Writes text to path ("-" = stdout) and calls done(error or "") on a later turn of the loop.
 void write_async(Loop& loop, const std::string& path, std::string text,
                  std::function<void(std::string)> done);
 
-/// Waits up to seconds for every write_async() to finish (a description written to stdout comes
-/// before the --json result); false when one is still blocked (a fifo nobody opens).
+/// After the loop has ended: finishes every write_async() within seconds, without the loop (a
+/// description written to stdout comes before the --json result); false when one is still
+/// blocked (a fifo nobody opens). Their done callbacks are not called.
 bool wait_writes(double seconds);
 
 }  // namespace kms::app

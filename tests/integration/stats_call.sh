@@ -54,14 +54,20 @@ jq -se 'map(.roundTripTime.samples // 0) | add >= 1' off.sum.json ans.sum.json >
   fail "no round-trip time on either side of an 8 s call"
 pass "summaries of both sides: tracks, codecs, frame rate, counters, timing, RTT; bitrate as recorded"
 
-# 3. Text for people.
-run "$S" --events-in ans.jsonl >ans.txt
+# 3. Text for people, from a side that has round-trip times (one may have none yet, as above);
+# a side without says so.
+rs=ans; jq -e '.roundTripTime != null' ans.sum.json >/dev/null || rs=off
+run "$S" --events-in $rs.jsonl >$rs.txt
 expect_rc 0 "text summary"
-grep -q "^received" ans.txt && grep -q "round-trip time (" ans.txt && grep -q "^set-up (ms):.* ice " ans.txt ||
-  fail "text summary: $(cat ans.txt)"
+grep -q "^received" $rs.txt && grep -q "round-trip time (" $rs.txt && grep -q "^set-up (ms):.* ice " $rs.txt ||
+  fail "text summary: $(cat $rs.txt)"
+for side in off ans; do
+  jq -e '.roundTripTime == null' $side.sum.json >/dev/null || continue
+  run "$S" --events-in $side.jsonl >$side.txt
+  grep -qx "round-trip time: no reports" $side.txt || fail "$side: no RTT, but the text says: $(cat $side.txt)"
+done
 
 # 4. Thresholds: hold (0), fail (8, naming the assertion and the measured value), malformed (2).
-rs=ans; jq -e '.roundTripTime != null' ans.sum.json >/dev/null || rs=off
 run "$S" -q --events-in $rs.jsonl --assert 'rtt.p95 < 150ms' --assert 'rtt.max < 100ms' --assert 'rtt.min > 0us'
 expect_rc 0 "round-trip time assertions that hold"
 run "$S" -q --events-in ans.jsonl --assert 'loss < 20%' --assert 'video.fps >= 10' \

@@ -26,6 +26,10 @@ class Loop {
     /// Calls fn every ms milliseconds while it returns true.
     unsigned every(unsigned ms, std::function<bool()> fn);
 
+    /// Calls fn each time fd is readable (or writable, with write), has hung up or has an error,
+    /// while fn returns true; returns an id for cancel(). The fd stays the caller's to close.
+    unsigned watch_fd(int fd, bool write, std::function<bool()> fn);
+
     void cancel(unsigned id);
 
     /// Calls fn on the loop's thread each time the Unix signal arrives (SIGINT, SIGTERM, SIGHUP).

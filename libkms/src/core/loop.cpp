@@ -93,6 +93,17 @@ unsigned Loop::every(unsigned ms, std::function<bool()> fn) {
     return id;
 }
 
+unsigned Loop::watch_fd(int fd, bool write, std::function<bool()> fn) {
+    const auto cond = static_cast<GIOCondition>((write ? G_IO_OUT : G_IO_IN) | G_IO_HUP | G_IO_ERR);
+    GSource* src = g_unix_fd_source_new(fd, cond);
+    GUnixFDSourceFunc call = [](gint, GIOCondition, gpointer data) { return run_repeat(data); };
+    g_source_set_callback(src, reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(call)),
+                          new Repeat{std::move(fn)}, free_repeat);
+    unsigned id = g_source_attach(src, impl_->context);
+    impl_->sources[id] = src;
+    return id;
+}
+
 void Loop::cancel(unsigned id) {
     auto it = impl_->sources.find(id);
     if (it == impl_->sources.end()) return;
