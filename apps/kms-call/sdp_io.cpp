@@ -5,6 +5,7 @@
 // until a reader is there.
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,11 +34,12 @@ struct Reader {
     std::function<void(std::string)> lines;
     std::function<void()> closed;
     int fd = -1;
+    bool own = false;  // opened here (not stdin): closed here
     SdpFramer framer{SdpFormat::Sdp};
     std::string partial;  // bytes after the last newline
 
     ~Reader() {
-        if (fd > 0) close(fd);
+        if (own) close(fd);
     }
 
     // One line of input; false when nothing more is wanted from it.
@@ -115,7 +117,8 @@ struct Reader {
                 deliver(std::move(r));
                 return false;
             }
-            return finish_description(framer.finish() && format == SdpFormat::Sdp);
+            // The input has ended whatever comes of it: a terminal reports no second end.
+            if (!finish_description(framer.finish() && format == SdpFormat::Sdp)) return false;
         }
         if (closed) closed();
         return false;
@@ -127,6 +130,7 @@ void start_reader(Loop& loop, std::unique_ptr<Reader> r) {
         r->fd = 0;
     } else {
         r->fd = open(r->path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        r->own = r->fd >= 0;
         if (r->fd < 0) {
             SdpRead e;
             e.error = io_error(r->path, errno);
@@ -144,30 +148,40 @@ struct Writer {
     std::string text;
     size_t written = 0;
     int fd = -1;
+    bool own = false;  // opened here: closed here
     bool finished = false;
     std::function<void(std::string)> done;
 
     ~Writer() {
-        if (fd > 1) close(fd);
+        if (own) close(fd);
     }
 
     // 1 opened, 0 not yet (a fifo without a reader), -1 failed (done was called).
     int try_open() {
         if (path == "-") {
             std::fflush(stdout);  // what stdio holds goes first
-            fd = 1;
+            // A terminal blocks a write while its output is stopped (Ctrl-S, a pty nobody
+            // reads), whatever poll() says: it is opened anew, non-blocking, which leaves the
+            // shell's own open file as it was. A pipe is written as poll() allows, below.
+            fd = isatty(1) ? open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+                           : -1;
+            own = fd >= 0;
+            if (!own) fd = 1;
             return 1;
         }
         fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC, 0666);
-        if (fd >= 0) return 1;
-        if (errno == ENXIO) return 0;
+        own = fd >= 0;
+        if (own) return 1;
+        // ENXIO is also a socket's or an absent device's answer: only a fifo is waited for.
+        struct stat st {};
+        if (errno == ENXIO && stat(path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode)) return 0;
         finish(io_error(path, errno));
         return -1;
     }
 
-    // Writes what it can; false once finished. Stdout is not ours to make non-blocking: it is
-    // written only when poll() says so, at most PIPE_BUF at a time, which a pipe then takes
-    // whole.
+    // Writes what it can; false once finished. A stdout that is a pipe is not ours to make
+    // non-blocking: it is written only when poll() says so, at most PIPE_BUF at a time, which a
+    // pipe then takes whole.
     bool write_some() {
         const size_t chunk = std::min<size_t>(text.size() - written, PIPE_BUF);
         const ssize_t n = write(fd, text.data() + written, chunk);
@@ -184,7 +198,8 @@ struct Writer {
 
     void finish(const std::string& error) {
         finished = true;
-        if (fd > 1) close(fd);
+        if (own) close(fd);
+        own = false;
         fd = -1;
         if (done) done(error);
     }

@@ -1,6 +1,8 @@
 // kms-call's SDP input and output over fifos: the main loop keeps running while the other end
 // is not open yet, no thread is started for it, and what is written arrives whole.
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -147,4 +149,26 @@ TEST_CASE("after the loop, wait_writes finishes a write or gives up in time", "[
     std::ifstream in(copy);
     std::string back((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     CHECK(back == kOffer);
+}
+
+TEST_CASE("a path that is a socket is refused at once, not waited for as a fifo",
+          "[call][sdp_io]") {
+    char tmpl[] = "/tmp/kms-sdpio.XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    const std::string path = std::string(tmpl) + "/sock";
+    const int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    kms::Loop loop;
+    std::string error;
+    kms::app::write_async(loop, path, kOffer, [&](std::string e) {
+        error = e;
+        loop.quit();
+    });
+    loop.after(2000, [&] { loop.quit(); });
+    loop.run();
+    close(s);
+    CHECK(error == path + ": No such device or address");
 }
