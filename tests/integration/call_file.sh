@@ -11,6 +11,8 @@ gst-launch-1.0 -q -e videotestsrc num-buffers=90 ! video/x-raw,width=320,height=
 
 # The video packets of a file as MD5s, one per line (ffmpeg's framemd5 of the untouched stream).
 video_md5s() { ffmpeg -v error -i "$1" -map 0:v:0 -c copy -f framemd5 - | awk -F, '!/^#/ { print $NF }' | sort -u; }
+# The same, in the file's order.
+video_md5s_ordered() { ffmpeg -v error -i "$1" -map 0:v:0 -c copy -f framemd5 - | awk -F, '!/^#/ { print $NF }'; }
 # How many of the recording's video packets are byte for byte packets of the source.
 same_packets() { comm -12 <(video_md5s "$1") <(video_md5s "$2") | wc -l; }
 
@@ -64,6 +66,30 @@ wait_for "$PID_ans" 20; expect_rc 0 "answerer"
 frames=$(jq -s '[.[] | select(.type=="summary")][0].videoFramesDecoded' ans.jsonl)
 (( frames >= 80 )) || fail "stdin: $frames frames decoded"
 echo "ok: stdin (${frames} frames decoded)"
+
+# A peer that starts sending long after our pipeline started (a person pasting the offer, a
+# slow peer): its packets carry running times of seconds, and the receive queues, sized in time,
+# took their first packets for a queue already full and dropped them. For a file sent as it is,
+# the first key frame is the only one. Here the answerer starts 6 s after the offerer, sending a
+# 720p VP8 file with a single key frame (many packets back to back); the offerer's recording
+# must start with that key frame and hold the file's frames.
+gst-launch-1.0 -q -e videotestsrc num-buffers=60 pattern=ball ! video/x-raw,width=1280,height=720,framerate=30/1 \
+  ! vp8enc deadline=1 keyframe-max-dist=1000 target-bitrate=4000000 ! webmmux name=m ! filesink location=one-key.webm \
+  audiotestsrc num-buffers=100 ! opusenc ! m.
+rm -f o a late.mkv; mkfifo o a
+"$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a --events off.jsonl -o late.mkv -t 20 2>off.err &
+PIDS+=($!); late_off=$!
+sleep 6
+"$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o --sdp-out a --events ans.jsonl --send one-key.webm -t 20 2>ans.err &&
+  RC=0 || RC=$?
+wait_for $late_off 10
+[[ $RC == 0 ]] || { show_logs; fail "late peer: the answerer exits $RC"; }
+first_src=$(video_md5s_ordered one-key.webm | head -1)
+first_rec=$(video_md5s_ordered late.mkv | head -1)
+frames=$(same_packets late.mkv one-key.webm)
+[[ $first_rec == "$first_src" ]] && (( frames >= 50 )) ||
+  fail "late peer: the recording's first video packet is not the file's key frame, or only $frames of 60 frames"
+echo "ok: a peer 6 s late: the recording starts with its one key frame ($frames of 60 frames untouched)"
 
 # A file that is not media: bad input, 3.
 head -c 20000 /dev/urandom >noise.webm

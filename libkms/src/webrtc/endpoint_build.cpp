@@ -475,8 +475,12 @@ void WebRtcEndpoint::Impl::link_feed(Feed& f, Track& t) {
     const std::string pay =
         c.pay + std::string(" pt=") + std::to_string(t.pt) + " mtu=1200 name=pay";
     const std::string convert =
-        video ? "videoconvert ! videoscale ! queue max-size-buffers=2 leaky=downstream ! "
-              : "audioconvert ! queue max-size-time=100000000 leaky=downstream ! ";
+        // Counted in buffers: a time limit misreads a late-joining source (see the receive
+        // queues in endpoint_receive.cpp). Ten audio buffers are 100-200 ms.
+        video ? "videoconvert ! videoscale ! queue max-size-buffers=2 max-size-bytes=0 "
+                "max-size-time=0 leaky=downstream ! "
+              : "audioconvert ! queue max-size-buffers=10 max-size-bytes=0 max-size-time=0 "
+                "leaky=downstream ! ";
     std::string desc = pay;
     if (!passthrough)
         desc = (raw ? std::string() : decoder_for(f.caps.get(), f.media) + " ! ") + convert +

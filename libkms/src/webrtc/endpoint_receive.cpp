@@ -4,6 +4,11 @@
 
 namespace kms {
 
+namespace {
+constexpr guint kEntryQueueBytes = 8u << 20;     // received RTP, before the depayloader
+constexpr guint kExposedQueueBytes = 16u << 20;  // received frames, before the muxer
+}  // namespace
+
 void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
     gst::CapsPtr caps(gst_pad_get_current_caps(pad));
     if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
@@ -29,10 +34,14 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
     }
     const bool video = std::string_view(c->kind) == "video";
     // Leaky: a slow branch, or one still gated, drops its oldest packets rather than making
-    // webrtcbin's thread wait. 2 s is room for the gate and a key frame interval.
+    // webrtcbin's thread wait. Sized in bytes, never in time: until its first buffer has left, a
+    // queue measures its time level from the start of the segment, so a stream that begins
+    // seconds into the pipeline's life (a peer that starts late) looks like a full queue, and
+    // the first key frame's packets, arriving back to back, were dropped. 8 MiB is seconds of
+    // video at any rate a call carries: room for the gate and a key frame interval.
     GstElement* entry = make("queue");
-    g_object_set(entry, "max-size-buffers", 0u, "max-size-bytes", 0u, "max-size-time",
-                 guint64(2 * GST_SECOND), "leaky", 2 /* downstream */, nullptr);
+    g_object_set(entry, "max-size-buffers", 0u, "max-size-bytes", kEntryQueueBytes, "max-size-time",
+                 guint64(0), "leaky", 2 /* downstream */, nullptr);
     GstElement* depay = make(c->depay);
     GstElement* tee = make("tee");
     g_object_set(tee, "allow-not-linked", TRUE, nullptr);
@@ -181,11 +190,13 @@ void WebRtcEndpoint::Impl::expose_received(Track& t, const CodecInfo& c, GstElem
     }
     std::string parse = *c.mux_parse ? std::string(c.mux_parse) + " ! " : "";
     if (std::string_view(c.name) == "h264") parse += "h264timestamper ! ";
-    // A queue that holds 5 s: other tracks get 2 s to arrive before the muxer starts without
-    // them, and a muxer that stalls drops old data rather than stalling the call.
-    GstElement* rec = make_bin(
-        "queue max-size-buffers=0 max-size-bytes=0 max-size-time=5000000000 leaky=downstream ! " +
-        parse + "identity name=last");
+    // A queue with room for seconds of media: other tracks get 2 s to arrive before the muxer
+    // starts without them, and a muxer that stalls drops old data rather than stalling the
+    // call. In bytes, as the entry queue and for its reason: a muxer waiting for the other
+    // track holds the first frame, which a time limit then took for seconds old.
+    GstElement* rec =
+        make_bin("queue max-size-buffers=0 max-size-bytes=" + std::to_string(kExposedQueueBytes) +
+                 " max-size-time=0 leaky=downstream ! " + parse + "identity name=last");
     gst_bin_add(GST_BIN(bin.get()), rec);
     link_tee(tee, rec);
     gst_element_sync_state_with_parent(rec);
