@@ -30,7 +30,8 @@ file_call() {
   [[ $pt == "$3" ]] || fail "$1: video passthrough $pt, expected $3"
   frames=$(jq -s '[.[] | select(.type=="summary")][0].videoFramesDecoded' ans.jsonl)
   (( frames >= $4 )) || fail "$1: the answerer decoded $frames video frames"
-  jq -e -s '[.[] | select(.type=="input-ended")] | length == 1' off.jsonl >/dev/null || fail "$1: no input-ended"
+  jq -e -s '[.[] | select(.type=="input-ended")] | length == 1' off.jsonl >/dev/null ||
+    { show_logs; jq -c 'select(.type | test("input|bye|closed|stopping|warning|ended"))' off.jsonl ans.jsonl >&2; fail "$1: no input-ended"; }
   if [[ -n ${5:-} ]]; then
     local same total
     same=$(same_packets got.mkv "$5"); total=$(video_md5s "$5" | wc -l)
