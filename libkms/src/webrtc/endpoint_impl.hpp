@@ -355,10 +355,12 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void limit_bandwidth(GstSDPMessage* sdp);
     void on_offer_created(GstPromise* p);
     void on_local_set(GstPromise* p);
+    // A warning: the event, the log and the caller's callback (stderr in kms-call).
+    void warn(const std::string& message);
     // Why the candidates found by --ice-timeout are not enough to call with; "" when they are.
     std::string gathering_failure() const;
     // Sends the local description once gathering is complete, or at once when told to.
-    void maybe_send_local(bool gathering_or_not = false);
+    void maybe_send_local(bool even_if_gathering = false);
     void choose_codecs(const Sdp& sdp);
     void check_something_to_carry(const char* theirs) const;
     bool source_has(size_t i, const std::string& kind) const;

@@ -99,8 +99,7 @@ void WebRtcEndpoint::Impl::on_local_set(GstPromise* p) {
         std::string msg = "ICE gathering did not finish within " +
                           fmt_seconds(s.opt.ice_timeout_s) + " s (--ice-timeout); sending the " +
                           std::to_string(n) + " candidate(s) found so far";
-        s.events.emit("warning", Json{{"message", msg}});
-        if (s.cb.warning) s.cb.warning(msg);
+        s.warn(msg);
         s.maybe_send_local(true);
         return false;
     });
@@ -123,11 +122,11 @@ std::string WebRtcEndpoint::Impl::gathering_failure() const {
     return "";
 }
 
-void WebRtcEndpoint::Impl::maybe_send_local(bool gathering_or_not) {
+void WebRtcEndpoint::Impl::maybe_send_local(bool even_if_gathering) {
     if (local_sent) return;
     GstWebRTCICEGatheringState g{};
     g_object_get(webrtc, "ice-gathering-state", &g, nullptr);
-    if (g != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE && !gathering_or_not) return;
+    if (g != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE && !even_if_gathering) return;
     GstWebRTCSessionDescription* desc = nullptr;
     g_object_get(webrtc, "local-description", &desc, nullptr);
     gst::SessionDescriptionPtr owned(desc);

@@ -242,10 +242,7 @@ void WebRtcEndpoint::Impl::arm_expose_deadline() {
         }
         s.give_all();
         if (kinds.empty()) return false;
-        s.events.emit("warning", Json{{"message", "the peer sent no " + kinds +
-                                                      " within 2 s; recording without it"}});
-        KMS_LOG(webrtc, WARNING, "the peer sent no %s; recording without it", kinds.c_str());
-        if (s.cb.warning) s.cb.warning("the peer sent no " + kinds + "; recording without it");
+        s.warn("the peer sent no " + kinds + " within 2 s; recording without it");
         return false;
     });
 }

@@ -335,9 +335,13 @@ void WebRtcEndpoint::Impl::check_expected_tracks(bool fatal) {
     if (fatal)
         return fail(ErrorCode::NoMedia,
                     why + " within " + fmt_seconds(opt.media_timeout_s) + " s (--media-timeout)");
-    events.emit("warning", Json{{"message", why}});
-    KMS_LOG(webrtc, WARNING, "%s", why.c_str());
-    if (cb.warning) cb.warning(why);
+    warn(why);
+}
+
+void WebRtcEndpoint::Impl::warn(const std::string& message) {
+    events.emit("warning", Json{{"message", message}});
+    KMS_LOG(webrtc, WARNING, "%s", message.c_str());
+    if (cb.warning) cb.warning(message);
 }
 
 void WebRtcEndpoint::Impl::emit_timing() {
