@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include "gst/tsan.hpp"
 #include "kms/loop.hpp"
 
 namespace kms {
@@ -24,6 +25,7 @@ struct Repeat {
 };
 
 gboolean run_once(gpointer data) {
+    tsan::acquire(data);
     static_cast<Once*>(data)->fn();
     return G_SOURCE_REMOVE;
 }
@@ -31,6 +33,7 @@ gboolean run_repeat(gpointer data) {
     return static_cast<Repeat*>(data)->fn() ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 void free_once(gpointer data) {
+    tsan::acquire(data);
     delete static_cast<Once*>(data);
 }
 void free_repeat(gpointer data) {
@@ -72,7 +75,10 @@ void Loop::post(std::function<void()> fn) {
 void post_to_main(std::function<void()> fn) {
     GSource* src = g_idle_source_new();
     g_source_set_priority(src, G_PRIORITY_DEFAULT);
-    g_source_set_callback(src, run_once, new Once{std::move(fn)}, free_once);
+    auto* once = new Once{std::move(fn)};
+    // GMainContext's queue is guarded by a lock inside GLib that ThreadSanitizer cannot see.
+    tsan::release(once);
+    g_source_set_callback(src, run_once, once, free_once);
     g_source_attach(src, g_main_context_default());
     g_source_unref(src);
 }

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/log.hpp"
+#include "gst/tsan.hpp"
 #include "kms/loop.hpp"
 #include "kms/runtime.hpp"
 #include "media/transcoder.hpp"
@@ -471,7 +472,10 @@ void Pipeline::Impl::on_bus(GstMessage* msg) {
                 gst_structure_get(st, "message", GST_TYPE_MESSAGE, &inner, nullptr);
                 if (inner && GST_MESSAGE_TYPE(inner) == GST_MESSAGE_EOS)
                     on_forwarded_eos(GST_MESSAGE_SRC(inner));
-                if (inner) gst_message_unref(inner);
+                if (inner) {
+                    tsan::hand_back(GST_MINI_OBJECT(inner));
+                    gst_message_unref(inner);
+                }
                 break;
             }
             for (auto& el : elements)
@@ -497,6 +501,7 @@ Pipeline::Pipeline(const std::string& name, Callbacks callbacks) : impl_(std::ma
         bus.get(), G_PRIORITY_DEFAULT,
         [](GstBus*, GstMessage* msg, gpointer d) -> gboolean {
             if (auto self = static_cast<std::weak_ptr<Impl>*>(d)->lock()) self->on_bus(msg);
+            tsan::hand_back(GST_MINI_OBJECT(msg));
             return G_SOURCE_CONTINUE;
         },
         weak, [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
@@ -568,12 +573,18 @@ void Pipeline::stop() {
     for (auto& e : impl_->elements) {
         // On GStreamer's own thread pool: an end of stream waits for a full queue to drain.
         auto* keep = new std::shared_ptr<Element::Core>(e);
+        tsan::release(keep);
         gst_element_call_async(
             e->bin.get(),
             [](GstElement*, gpointer d) {
+                tsan::acquire(d);
                 (*static_cast<std::shared_ptr<Element::Core>*>(d))->send_eos();
             },
-            keep, [](gpointer d) { delete static_cast<std::shared_ptr<Element::Core>*>(d); });
+            keep,
+            [](gpointer d) {
+                tsan::acquire(d);
+                delete static_cast<std::shared_ptr<Element::Core>*>(d);
+            });
     }
 }
 

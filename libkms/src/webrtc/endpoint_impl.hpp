@@ -43,6 +43,7 @@
 #include "core/log.hpp"
 #include "core/process.hpp"
 #include "gst/handles.hpp"
+#include "kms/loop.hpp"
 #include "kms/runtime.hpp"
 #include "kms/sdp.hpp"
 #include "kms/uri.hpp"
@@ -262,24 +263,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     template <typename F>
     void post(F&& fn) {
-        struct Job {
-            std::weak_ptr<Impl> self;
-            std::function<void(Impl&)> fn;
-        };
-        auto* job = new Job{weak_from_this(), std::forward<F>(fn)};
         // Queued, never run in place (see post_to_main): this is called from streaming threads.
-        GSource* src = g_idle_source_new();
-        g_source_set_priority(src, G_PRIORITY_DEFAULT);
-        g_source_set_callback(
-            src,
-            [](gpointer data) -> gboolean {
-                auto* j = static_cast<Job*>(data);
-                if (auto self = j->self.lock(); self && !self->ended) j->fn(*self);
-                return G_SOURCE_REMOVE;
-            },
-            job, [](gpointer data) { delete static_cast<Job*>(data); });
-        g_source_attach(src, nullptr);
-        g_source_unref(src);
+        post_to_main(
+            [self = weak_from_this(), job = std::function<void(Impl&)>(std::forward<F>(fn))] {
+                if (auto impl = self.lock(); impl && !impl->ended) job(*impl);
+            });
     }
     void add_timer(unsigned ms, std::function<bool(Impl&)> fn);
     void connect(gpointer instance, const char* signal, GCallback handler);
