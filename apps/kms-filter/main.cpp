@@ -21,7 +21,7 @@ using namespace kms::app;
 
 constexpr const char* kExamples =
     "  # mirror a live call on its way to a recording\n"
-    "  kms-call answer -o - | kms-filter flip | kms-record - -o call.webm\n"
+    "  kms-call answer -o - | kms-filter --live flip | kms-record - -o call.webm\n"
     "  # any gst-launch fragment, as many elements as it likes\n"
     "  kms-filter -i in.webm -o out.webm 'videoflip method=horizontal-flip ! videobalance "
     "saturation=0'\n"

@@ -1,11 +1,13 @@
 // kms-record: recordings that cron can trust. A Source joined to a Sink: passthrough when the
 // source's codecs fit the container, a transcode that says so when they do not.
+#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <optional>
 
@@ -16,6 +18,7 @@
 #include "kms/probe.hpp"
 #include "kms/sink.hpp"
 #include "kms/source.hpp"
+#include "retention.hpp"
 
 namespace {
 
@@ -79,18 +82,30 @@ unsigned long long parse_size(const std::string& text, const char* option) {
 }
 
 // Runs the --on-segment command through /bin/sh with the segment in its environment, and does
-// not wait for it: the recording goes on. The 1 s timer reaps it.
-void run_hook(const std::string& cmd, const Segment& s) {
-    const pid_t pid = ::fork();
-    if (pid != 0) return;
-    ::setenv("KMS_SEGMENT_PATH", s.path.c_str(), 1);
-    ::setenv("KMS_SEGMENT_INDEX", std::to_string(s.index).c_str(), 1);
+// not wait for it: the recording goes on. The 1 s timer reaps it. The environment is made here,
+// before the child exists: between fork() and exec() a child of this many-threaded process may
+// call nothing that allocates (another thread may have held malloc's lock at the fork), so
+// posix_spawn rather than fork, setenv, exec. Returns the reason when it could not start.
+std::string run_hook(const std::string& cmd, const Segment& s) {
     char d[32];
     std::snprintf(d, sizeof d, "%.3f", s.duration_s);
-    ::setenv("KMS_SEGMENT_DURATION", d, 1);
-    ::setenv("KMS_SEGMENT_BYTES", std::to_string(s.bytes).c_str(), 1);
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
+    const std::vector<std::pair<std::string, std::string>> ours = {
+        {"KMS_SEGMENT_PATH", s.path},
+        {"KMS_SEGMENT_INDEX", std::to_string(s.index)},
+        {"KMS_SEGMENT_DURATION", d},
+        {"KMS_SEGMENT_BYTES", std::to_string(s.bytes)}};
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e)
+        if (std::strncmp(*e, "KMS_SEGMENT_", 12) != 0) env.emplace_back(*e);
+    for (const auto& [k, v] : ours) env.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::string sh = "sh", dash_c = "-c", command = cmd;
+    char* argv[] = {sh.data(), dash_c.data(), command.data(), nullptr};
+    pid_t pid = 0;
+    const int rc = ::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, envp.data());
+    return rc == 0 ? std::string() : std::strerror(rc);
 }
 
 const char* format_container(const std::string& f) {
@@ -191,7 +206,7 @@ int record(Tool& tool, const RecordOptions& o) {
     cb.warning = [&](const std::string& message) {
         if (message.rfind("transcoding ", 0) == 0) return;  // said by linked, with both codecs
         tool.end_progress();
-        tool.say(0, "warning: " + message);
+        tool.say(-1, "warning: " + message);
         events.emit("warning", Json{{"message", message}});
     };
     cb.linked = [&](const LinkInfo& l) {
@@ -203,8 +218,8 @@ int record(Tool& tool, const RecordOptions& o) {
         if (!l.passthrough && !raw) {
             events.emit("transcoding", Json{{"kind", l.kind}, {"from", l.from}, {"to", l.to}});
             tool.end_progress();
-            tool.say(0, "transcoding " + l.kind + " from " + l.from + " to " + l.to +
-                            (o.transcode ? " (--transcode)" : " (it does not fit the container)"));
+            tool.say(-1, "transcoding " + l.kind + " from " + l.from + " to " + l.to +
+                             (o.transcode ? " (--transcode)" : " (it does not fit the container)"));
         }
     };
     cb.flowing = [&](const LinkInfo& l) {
@@ -214,6 +229,13 @@ int record(Tool& tool, const RecordOptions& o) {
     // Segments: each finished file is an event, runs the hook, and may retire the oldest.
     std::vector<Segment> kept;
     unsigned long long kept_bytes = 0, segments = 0;
+    // Retention covers what earlier runs left under the same pattern too: a recording made by
+    // cron or a restarted service is one run among many, and the disk is shared by all of them.
+    if (o.max_files || max_total)
+        for (auto& seg : recording::existing_segments(sink.segment_pattern())) {
+            kept_bytes += static_cast<unsigned long long>(seg.bytes);
+            kept.push_back(std::move(seg));
+        }
     // A new picture size goes on in the same file (see Sink::on_size_change).
     sink.on_size_change(
         [&](const std::string& kind, const std::string& from, const std::string& to) {
@@ -227,7 +249,12 @@ int record(Tool& tool, const RecordOptions& o) {
                                     {"duration", std::round(seg.duration_s * 1000) / 1000},
                                     {"bytes", seg.bytes}});
         tool.say(1, "segment " + seg.path + " done");
-        if (!o.on_segment.empty()) run_hook(o.on_segment, seg);
+        if (!o.on_segment.empty())
+            if (const std::string why = run_hook(o.on_segment, seg); !why.empty()) {
+                tool.say(-1, "warning: --on-segment: cannot run the command for " + seg.path +
+                                 ": " + why);
+                events.emit("warning", Json{{"message", "--on-segment: " + why}});
+            }
         kept.push_back(seg);
         kept_bytes += static_cast<unsigned long long>(seg.bytes);
         while (kept.size() > 1 && ((o.max_files && kept.size() > o.max_files) ||
@@ -274,9 +301,9 @@ int record(Tool& tool, const RecordOptions& o) {
                 if (came) continue;
                 events.emit("track-missing", Json{{"kind", kind}, {"after", o.tracks_timeout}});
                 tool.end_progress();
-                tool.say(0, "warning: no " + kind + " from " + in.redacted() + " within " +
-                                std::to_string(int(o.tracks_timeout)) +
-                                " s (--tracks); recording without it");
+                tool.say(-1, "warning: no " + kind + " from " + in.redacted() + " within " +
+                                 std::to_string(int(o.tracks_timeout)) +
+                                 " s (--tracks); recording without it");
             }
         });
     if (o.media_timeout > 0)

@@ -1,4 +1,5 @@
 // The probe's result for people (text), for scripts (JSON), for --assert and for Prometheus.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 
@@ -111,14 +112,17 @@ Metrics probe_metrics(const ProbeResult& r) {
 
 Samples probe_samples(const ProbeResult& r) {
     Samples s;
-    for (const auto& t : r.tracks) {
-        const std::vector<std::pair<std::string, std::string>> l{{"kind", t.kind},
-                                                                 {"media", t.media}};
+    // The track's index is a label too: a file with two audio tracks of one codec (two
+    // languages) would otherwise write each series twice, and node_exporter refuses the file.
+    for (size_t i = 0; i < r.tracks.size(); ++i) {
+        const auto& t = r.tracks[i];
+        const std::vector<std::pair<std::string, std::string>> l{
+            {"kind", t.kind}, {"media", t.media}, {"track", std::to_string(i)}};
         s.push_back({"kms_probe_duration_seconds", "gauge",
                      "Seconds from a track's first timestamp to the end of its last buffer", l,
                      t.duration});
-        s.push_back({"kms_probe_frames_total", "gauge", "Buffers (frames) the track holds", l,
-                     double(t.frames)});
+        s.push_back(
+            {"kms_probe_frames", "gauge", "Buffers (frames) the track holds", l, double(t.frames)});
         s.push_back({"kms_probe_frames_per_second", "gauge",
                      "Frame rate measured from the buffers' timestamps, gaps left out", l, t.fps});
         auto avg = l, peak = l;
@@ -144,6 +148,13 @@ Samples probe_samples(const ProbeResult& r) {
                      "First audio timestamp minus first video timestamp",
                      {},
                      *r.av_offset});
+    // A monitor tells a fresh file from one a failing probe left behind.
+    s.push_back({"kms_stats_last_run_timestamp_seconds",
+                 "gauge",
+                 "When kms-stats wrote this file (Unix time)",
+                 {},
+                 std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                     .count()});
     return s;
 }
 

@@ -30,6 +30,7 @@ std::string str(const Json& j, const char* key) {
 struct Acc {
     RtpTrack track;
     double jitter_sum = 0;
+    unsigned jitter_n = 0;  // reports that carried a jitter (not every event does)
     double prev_t = 0, prev_bytes = 0, prev_frames = 0, prev_packets = 0, prev_lost = 0;
     // What the counters grew by, between the first event and the last. Only growth counts:
     // GStreamer 1.22's get-stats mixes the SSRCs of a bundle up at times, and a counter that
@@ -71,8 +72,9 @@ void add_sample(Acc& a, const Json& e, double t) {
     if (has_num(e, "jitter")) {
         const double j = num(e, "jitter");
         a.jitter_sum += j;
+        ++a.jitter_n;
         r.jitter_max = std::max(r.jitter_max, j);
-        r.jitter_mean = a.jitter_sum / double(r.samples);
+        r.jitter_mean = a.jitter_sum / a.jitter_n;
     }
     if (r.mid.empty()) r.mid = str(e, "mid");
     a.prev_t = t;
@@ -484,8 +486,9 @@ Samples summary_samples(const Summary& s) {
                 out.push_back({"kms_setup_phase_seconds", "gauge",
                                "Call set-up time by phase (the timing event)",
                                Labels{{"phase", it.key()}}, it.value().get<double>() / 1000});
+    // A gauge, so not named _total: how many this run read.
     out.push_back(
-        {"kms_stats_events_total", "gauge", "Events read by kms-stats", {}, double(s.events)});
+        {"kms_stats_events_read", "gauge", "Events read by kms-stats", {}, double(s.events)});
     out.push_back({"kms_stats_last_run_timestamp_seconds",
                    "gauge",
                    "When kms-stats wrote this file (Unix time)",

@@ -42,6 +42,14 @@ p=$(ffmpeg -v info -nostats -i frag.mkv -i ref-vflip.mkv -lavfi "[1:v]hue=s=0[g]
 above "$p" 30 || fail "fragment: PSNR $p against ffmpeg's vflip,hue=s=0"
 pass "a two-element fragment matches ffmpeg's vflip,hue=s=0 (PSNR $p dB)"
 
+# 2b. The same with videoflip's older property, as tutorials write it (1.22's parser loses it).
+run "$F" -i bars.mkv -o frag2.mkv 'videoflip method=horizontal-flip ! videobalance saturation=0'
+expect_rc 0 "fragment with method="
+p=$(ffmpeg -v info -nostats -i frag2.mkv -i ref-hflip.mkv -lavfi "[1:v]hue=s=0[g];[0:v][g]psnr" -f null - 2>&1 |
+    sed -n 's/.*average:\([0-9.inf]*\).*/\1/p' | sed 's/inf/99/')
+above "$p" 30 || fail "fragment with method=horizontal-flip: PSNR $p against ffmpeg's hflip,hue=s=0"
+pass "videoflip method=horizontal-flip mirrors too (PSNR $p dB against ffmpeg's hflip,hue=s=0)"
+
 # 3. grayscale: the chroma planes are flat (U and V at 128), the input's were not.
 chroma_span() {
   ffprobe -v error -f lavfi "movie=$1,signalstats" -show_entries \

@@ -25,8 +25,12 @@ same=$(comm -12 <(video_md5s vp8.webm) <(video_md5s pass.mkv) | wc -l)
 (( same >= 85 )) || fail "webm -> mkv: only $same of 90 video packets are the source's"
 pass "WebM into MKV passes through: $same video packets byte for byte, no transcoding"
 
-# 2. H.264/AAC into WebM: both transcoded, each with an event naming both codecs and a line on stderr.
-run "$R" h264.mp4 -o trans.webm --events ev2.jsonl 2>err2
+# 2. H.264/AAC into WebM: both transcoded, each with an event naming both codecs and a line on
+#    stderr, even with -q (cron's mail must say it), where a run that went as asked says nothing.
+run "$R" -q vp8.webm -o quiet.mkv 2>err2q
+expect_rc 0 "-q, passthrough"
+[[ ! -s err2q ]] || fail "-q with nothing to report printed: $(cat err2q)"
+run "$R" -q h264.mp4 -o trans.webm --events ev2.jsonl 2>err2
 expect_rc 0 "mp4 -> webm"
 [[ $(codecs trans.webm) == "opus,vp8" ]] || fail "mp4 -> webm: codecs $(codecs trans.webm)"
 jq -se '[.[] | select(.type=="transcoding" and .kind=="video" and .from=="video/x-h264" and .to=="video/x-vp8")] | length == 1' \
@@ -34,7 +38,7 @@ jq -se '[.[] | select(.type=="transcoding" and .kind=="video" and .from=="video/
 jq -se '[.[] | select(.type=="transcoding" and .kind=="audio" and .from=="audio/mpeg")] | length == 1' \
   ev2.jsonl >/dev/null || fail "mp4 -> webm: no audio transcoding event"
 grep -q "transcoding video from video/x-h264 to video/x-vp8" err2 || fail "mp4 -> webm: stderr: $(cat err2)"
-pass "H.264 into WebM transcodes and says so"
+pass "H.264 into WebM transcodes and says so, -q or not"
 
 # 3. --no-transcode: a mismatch is exit 5, found before anything is written.
 run "$R" h264.mp4 -o refused.webm --no-transcode 2>err3
@@ -144,6 +148,34 @@ done
 secs=$(stream_secs "seg-$day-02.mkv" v:0)
 within 1.8 "$secs" || fail "segments: seg 2 plays $secs s"
 pass "--segment 2 for 7 s: 4 files named by date and index, the oldest 2 deleted, the hook run 4 times"
+
+# 12b. Date fields in folder names: the folders are made as segments need them, below a folder
+#      that must exist; a missing one is refused before anything starts.
+mkdir rec
+run "$R" -q -t 3 --segment 2 test:video -o 'rec/%Y/%m/cam-%i.mkv'
+expect_rc 0 "segments into dated folders"
+month=$(date +%Y/%m)
+[[ $(ls "rec/$month" | paste -sd' ') == "cam-0.mkv cam-1.mkv" ]] || fail "dated folders: $(find rec)"
+run "$R" -q -t 3 --segment 2 test:video -o 'nowhere/%Y/cam-%i.mkv' 2>err12b
+expect_rc 7 "segments below a missing folder"
+grep -q "nowhere: cannot write segments here" err12b || fail "missing base folder: $(cat err12b)"
+pass "--segment into rec/%Y/%m/: the folders made, a missing base folder refused with 7"
+
+# 12c. Retention counts what earlier runs left under the pattern (cron: one run an hour), and
+#      nothing the pattern cannot name.
+mkdir keep
+for d in 20240101 20240102 20240103; do
+  head -c 1000 /dev/zero >"keep/cam-$d-00.mkv"; touch -d "${d:0:4}-${d:4:2}-${d:6:2}" "keep/cam-$d-00.mkv"
+done
+touch keep/cam-notes.txt keep/cam-2024-00.mkv
+run "$R" -q -t 5 --segment 2 --max-files 3 test:video -o 'keep/cam-%Y%m%d-%02i.mkv' --events ev12c.jsonl
+expect_rc 0 "retention across runs"
+day=$(date +%Y%m%d)
+[[ $(ls keep | paste -sd' ') == "cam-2024-00.mkv cam-$day-00.mkv cam-$day-01.mkv cam-$day-02.mkv cam-notes.txt" ]] ||
+  fail "retention across runs: left $(ls keep | paste -sd' ')"
+jq -se '[.[] | select(.type=="deleted") | .path] == ["keep/cam-20240101-00.mkv", "keep/cam-20240102-00.mkv", "keep/cam-20240103-00.mkv"]' \
+  ev12c.jsonl >/dev/null || fail "retention across runs: deleted events $(jq -c 'select(.type=="deleted")' ev12c.jsonl)"
+pass "--max-files 3 deletes an earlier run's files under the pattern, oldest first, and nothing else"
 
 # 13. --max-size: the recording stops near the size, finished (its duration stated).
 start=$(date +%s.%N)

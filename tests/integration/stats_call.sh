@@ -136,6 +136,7 @@ for n, line in enumerate(open(sys.argv[1]).read().splitlines(), 1):
             labels = tuple(found)
         if name not in types: bad("sample without a TYPE")
         if types[name] == 'counter' and not name.endswith('_total'): bad("counter not named _total")
+        if types[name] != 'counter' and name.endswith('_total'): bad("a " + types[name] + " named _total")
         float(m.group(4))
         if (name, labels) in samples: bad("duplicate series")
         samples[(name, labels)] = float(m.group(4))

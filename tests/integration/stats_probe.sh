@@ -134,9 +134,19 @@ expect_rc 2 "malformed assertion"
   fail "malformed assertion: no caret under the x: $(cat -A e8b)"
 run "$S" -q h264.mp4 --prometheus probe.prom
 expect_rc 0 "--prometheus"
-grep -q '^kms_probe_frames_per_second{kind="video",media="video/x-h264"} 25' probe.prom || fail "probe.prom: $(cat probe.prom)"
+grep -q '^kms_probe_frames_per_second{kind="video",media="video/x-h264",track="[0-9]"} 25' probe.prom || fail "probe.prom: $(cat probe.prom)"
 grep -q '^# TYPE kms_probe_bitrate_bits_per_second gauge$' probe.prom || fail "probe.prom has no TYPE line"
-pass "--assert 0/8/2 and --prometheus on a probe"
+grep -q '^kms_stats_last_run_timestamp_seconds [0-9]' probe.prom || fail "probe.prom: no last-run time"
+! grep -E '^[a-z_]+_total[{ ]' probe.prom || fail "probe.prom: a gauge named _total"
+# Two audio tracks of one codec (two languages): every series once, or node_exporter refuses it.
+gst-launch-1.0 -q audiotestsrc num-buffers=50 ! opusenc ! m. audiotestsrc num-buffers=50 freq=880 ! opusenc ! m. \
+  matroskamux name=m ! filesink location=two-audio.mkv
+run "$S" -q two-audio.mkv --prometheus two.prom
+expect_rc 0 "--prometheus, two audio tracks"
+dups=$(grep -v '^#' two.prom | cut -d' ' -f1 | sort | uniq -d)
+[[ -z $dups ]] || fail "two audio tracks: series written twice: $dups"
+grep -Eq '^kms_probe_frames\{kind="audio",media="audio/x-opus",track="1"\} [4-6][0-9]$' two.prom || fail "two.prom: $(cat two.prom)"
+pass "--assert 0/8/2 and --prometheus on a probe (each series once with two tracks of one codec)"
 
 # 9. A live RTSP camera on loopback (VP8 at 25 fps, a key frame a second, and Opus), measured for
 # -t 3 after depayloading, and a WebM on stdin.

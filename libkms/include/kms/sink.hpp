@@ -50,6 +50,9 @@ class Sink : public Element {
     void on_size_change(
         std::function<void(const std::string& kind, const std::string& from, const std::string& to)>
             fn);
+    /// Segmented: the path pattern the files are named by (the URI's, with "-%i" added before
+    /// the extension when it has no field); "" otherwise.
+    std::string segment_pattern() const;
     /// The file's path for segment index at time t (strftime fields in local time).
     static std::string segment_path(const std::string& pattern, unsigned index, time_t t);
 };

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/log.hpp"
 #include "gst/handles.hpp"
 #include "kms/filter.hpp"
 #include "kms/runtime.hpp"
@@ -37,7 +38,7 @@ const std::vector<NamedFilterInfo> kNamed = {
     {"text", "TEXT", "write TEXT on the picture (valign=top|center|bottom halign=left|...)"},
     {"clock", "", "write the wall-clock time on the picture"},
     {"image", "FILE", "lay a PNG/JPEG over the picture: x=N y=N width=N height=N alpha=0..1"},
-    {"faces", "", "draw a box round each face (OpenCV), and report them as faces events"},
+    {"faces", "", "draw a circle round each face (OpenCV), and report them as faces events"},
     {"face-detect", "", "report faces (faces events with their boxes); the video is untouched"},
     {"qr", "", "report QR codes and barcodes (code-found events); the video is untouched"},
     {"level", "", "report the audio's RMS and peak in dB (level events); the audio is untouched"},
@@ -388,8 +389,38 @@ std::string fragment_kind(GstElement* bin, const std::string& text) {
     bad(text, "it takes neither raw video nor raw audio");
 }
 
+// videoflip's older property `method` does nothing when gst_parse sets it in 1.22: the parser
+// gives an element its properties at construction, where video-direction (the same setting,
+// default identity) is applied after it. `videoflip method=horizontal-flip`, which every
+// tutorial shows, then passed the picture through unchanged. The same choice is made through
+// video-direction instead (the two enums share their values; only the nicknames differ).
+std::string videoflip_method_as_direction(const std::string& text) {
+    static const std::regex method(R"((\bvideoflip\b[^!]*?)\bmethod=("?)([A-Za-z0-9-]+)\2)");
+    static const std::map<std::string, std::string> nick = {{"none", "identity"},
+                                                            {"clockwise", "90r"},
+                                                            {"rotate-180", "180"},
+                                                            {"counterclockwise", "90l"},
+                                                            {"horizontal-flip", "horiz"},
+                                                            {"vertical-flip", "vert"},
+                                                            {"upper-left-diagonal", "ul-lr"},
+                                                            {"upper-right-diagonal", "ur-ll"},
+                                                            {"automatic", "auto"}};
+    std::string out;
+    auto from = text.cbegin();
+    std::smatch m;
+    while (std::regex_search(from, text.cend(), m, method)) {
+        const auto it = nick.find(m[3].str());
+        out.append(from, m[0].first);
+        out += m[1].str() + "video-direction=" + (it == nick.end() ? m[3].str() : it->second);
+        from = m[0].second;
+    }
+    return out.append(from, text.cend());
+}
+
 // A fragment, checked: every element exists and the chain links.
-FilterStage fragment(const std::string& text) {
+FilterStage fragment(const std::string& given) {
+    const std::string text = videoflip_method_as_direction(given);
+    if (text != given) KMS_LOG(filter, INFO, "'%s' runs as '%s'", given.c_str(), text.c_str());
     GError* err = nullptr;
     // Without FATAL_ERRORS a link failure still gives the bin, whose pads then say why.
     GstElement* parsed =

@@ -35,6 +35,28 @@ const Muxer kMuxers[] = {
     {"ogg", "oggmux", "gstreamer1.0-plugins-base"},
 };
 
+// "rec/%Y/%m/cam-%i.mkv": strftime fields (or the index) in a folder's name, not only the file's.
+bool folder_has_fields(const std::string& pattern) {
+    const size_t pct = pattern.find('%');
+    return pct != std::string::npos && pattern.find('/', pct) != std::string::npos;
+}
+
+// The folder a pattern's files go in, up to its first field: "/srv/rec/%Y/%m/cam.mkv" gives
+// "/srv/rec", "%Y/cam.mkv" gives ".".
+std::string fixed_folder(const std::string& pattern) {
+    const std::string head = pattern.substr(0, pattern.find('%'));
+    const size_t slash = head.rfind('/');
+    return slash == std::string::npos ? "." : slash == 0 ? "/" : head.substr(0, slash);
+}
+
+// Makes the folders of path below its first `keep` characters (which exist), as mkdir -p.
+// Failures are left to the file's own open, which reports them as the recording's error.
+void make_folders(const std::string& path, size_t keep) {
+    for (size_t slash = path.find('/', keep + 1); slash != std::string::npos;
+         slash = path.find('/', slash + 1))
+        ::mkdir(path.substr(0, slash).c_str(), 0777);
+}
+
 struct SinkCore : Element::Core {
     MediaUri uri;
     SinkOptions opt;
@@ -43,7 +65,8 @@ struct SinkCore : Element::Core {
     GstElement* split = nullptr;  // splitmuxsink when segmented (it owns mux then)
     std::mutex mutex;
     unsigned made = 0;
-    std::string pattern;  // segmented: the path with %i and strftime fields
+    std::string pattern;           // segmented: the path with %i and strftime fields
+    bool made_check_file = false;  // the write check created uri.location
     std::function<void(const Segment&)> segment_done;
     std::map<std::string, GstClockTime> opened;  // segment path -> running time it began
     std::function<void(const std::string&, const std::string&, const std::string&)> size_changed;
@@ -68,13 +91,29 @@ struct SinkCore : Element::Core {
                             (format.empty() ? "; end the name in .webm, .mkv or .mp4"
                                             : " '" + format + "' (try webm, mkv, mp4)"));
         require_elements({{m->factory, m->package}});
-        if (uri.kind == MediaUri::Kind::File) {
+        const bool segmented = opt.segment_s > 0 || opt.segment_bytes > 0;
+        if (uri.kind == MediaUri::Kind::File && segmented && folder_has_fields(uri.location)) {
+            // Folders named by the date are made as segments need them; the folder above
+            // them must be there and writable, found out now.
+            const std::string base = fixed_folder(uri.location);
+            struct stat st = {};
+            std::string why;
+            if (::stat(base.c_str(), &st) != 0)
+                why = std::strerror(errno);
+            else if (!S_ISDIR(st.st_mode))
+                why = "not a folder";
+            else if (::access(base.c_str(), W_OK | X_OK) != 0)
+                why = std::strerror(errno);
+            if (!why.empty())
+                throw Error(ErrorCode::Io, base + ": cannot write segments here: " + why);
+        } else if (uri.kind == MediaUri::Kind::File) {
             // Found out now, not when the first buffer reaches the muxer.
             const int fd = ::open(uri.location.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
             if (fd < 0)
                 throw Error(ErrorCode::Io,
                             uri.location + ": cannot write: " + std::strerror(errno));
             ::close(fd);
+            made_check_file = true;
         }
         mux = make_element(m->factory, m->package, "mux");
         const bool stream = uri.kind == MediaUri::Kind::Stdio;
@@ -121,7 +160,8 @@ struct SinkCore : Element::Core {
                 dot = pattern.size();
             pattern.insert(dot, "-%i");
         }
-        ::unlink(uri.location.c_str());  // the check above made it; the segments are the files
+        // The check above made it; the segments are the files.
+        if (made_check_file) ::unlink(uri.location.c_str());
         split = make_element("splitmuxsink", "gstreamer1.0-plugins-good", "split");
         g_object_set(split, "muxer", mux, "max-size-time", guint64(opt.segment_s * GST_SECOND),
                      "max-size-bytes", guint64(opt.segment_bytes), "send-keyframe-requests",
@@ -133,7 +173,9 @@ struct SinkCore : Element::Core {
                 auto self = static_cast<std::weak_ptr<Core>*>(d)->lock();
                 if (!self) return nullptr;
                 const auto& s = static_cast<SinkCore&>(*self);
-                return g_strdup(Sink::segment_path(s.pattern, index, std::time(nullptr)).c_str());
+                const std::string path = Sink::segment_path(s.pattern, index, std::time(nullptr));
+                make_folders(path, fixed_folder(s.pattern).size());
+                return g_strdup(path.c_str());
             }),
             weak, [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
             GConnectFlags(0));
@@ -396,6 +438,10 @@ bool Sink::takes_as_is(const std::string& media) const {
 void Sink::on_size_change(
     std::function<void(const std::string&, const std::string&, const std::string&)> fn) {
     core_of(*this).size_changed = std::move(fn);
+}
+
+std::string Sink::segment_pattern() const {
+    return core_of(*this).pattern;
 }
 
 void Sink::on_segment(std::function<void(const Segment&)> fn) {

@@ -246,3 +246,32 @@ SCENARIO("a stream read a line at a time knows when its writer is done", "[stats
     CHECK(s.result().events == 3);
     CHECK(s.status().find("audio 0 kbit/s") != std::string::npos);
 }
+
+SCENARIO("jitter is averaged over the reports that carry one", "[stats][summary]") {
+    // RTCP-less stretches give inbound-rtp events without jitter: they are not zeros.
+    std::istringstream in(events({
+        {{"type", "inbound-rtp"},
+         {"timestamp", 1000.0},
+         {"kind", "audio"},
+         {"ssrc", 5},
+         {"packetsReceived", 50},
+         {"bytesReceived", 5000}},
+        {{"type", "inbound-rtp"},
+         {"timestamp", 2000.0},
+         {"kind", "audio"},
+         {"ssrc", 5},
+         {"packetsReceived", 100},
+         {"bytesReceived", 10000},
+         {"jitter", 0.03}},
+        {{"type", "inbound-rtp"},
+         {"timestamp", 3000.0},
+         {"kind", "audio"},
+         {"ssrc", 5},
+         {"packetsReceived", 150},
+         {"bytesReceived", 15000}},
+    }));
+    const Summary s = summarise(in, "test");
+    REQUIRE(s.tracks.size() == 1);
+    CHECK(s.tracks[0].jitter_mean == Approx(0.03));
+    CHECK(s.tracks[0].jitter_max == Approx(0.03));
+}

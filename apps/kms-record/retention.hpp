@@ -1,0 +1,20 @@
+// kms-record's retention across runs: the segments an earlier run left under the same pattern.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kms/sink.hpp"
+
+namespace kms::recording {
+
+/// The files that a segment pattern ("/srv/rec/%Y/%m/cam-%Y%m%d-%H.mkv", with %i for the index)
+/// names and that exist now, oldest first by modification time: what earlier runs recorded.
+/// Each is a Segment with its path and size. Fields match what they can print (%Y four digits,
+/// %m two, %i digits); fields with no fixed shape (%b, %Z) match any text without a slash.
+std::vector<Segment> existing_segments(const std::string& pattern);
+
+/// The regular expression existing_segments() matches a path against (for the tests).
+std::string pattern_regex(const std::string& pattern);
+
+}  // namespace kms::recording
