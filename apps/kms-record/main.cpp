@@ -138,10 +138,14 @@ int record(Tool& tool, const RecordOptions& o) {
     const MediaUri in = parse_source_uri(o.source);
     MediaUri out = parse_sink_uri(o.output);
     const bool segmenting = o.segment > 0 || !o.segment_size.empty();
-    // One file: its path takes strftime fields too (cron: -o 'cam-%Y%m%d-%H.mkv').
+    // One file: its path takes strftime fields too (cron: -o 'cam-%Y%m%d-%H.mkv'), and then
+    // --max-files and --max-total-size keep the newest of the files the pattern names.
+    std::string one_file_pattern;
     if (out.kind == MediaUri::Kind::File && !segmenting &&
-        out.location.find('%') != std::string::npos)
+        out.location.find('%') != std::string::npos) {
+        one_file_pattern = out.location;
         out.location = Sink::segment_path(out.location, 0, std::time(nullptr));
+    }
     if (out.kind != MediaUri::Kind::File && out.kind != MediaUri::Kind::Stdio)
         throw Error(ErrorCode::InvalidArgument,
                     "-o " + out.redacted() + ": kms-record writes a file or - (stdout)");
@@ -177,10 +181,12 @@ int record(Tool& tool, const RecordOptions& o) {
     const bool segmented = kopt.segment_s > 0 || kopt.segment_bytes > 0;
     if (segmented && to_stdout)
         throw Error(ErrorCode::InvalidArgument, "--segment and -o -: stdout is one stream");
-    if (!segmented && (o.max_files || max_total || !o.on_segment.empty()))
+    if (!segmented && !o.on_segment.empty())
+        throw Error(ErrorCode::InvalidArgument, "--on-segment needs --segment or --segment-size");
+    if (!segmented && one_file_pattern.empty() && (o.max_files || max_total))
         throw Error(ErrorCode::InvalidArgument,
-                    "--max-files, --max-total-size and --on-segment need --segment or "
-                    "--segment-size");
+                    "--max-files and --max-total-size need --segment, or a file name with a "
+                    "date field (-o 'cam-%Y%m%d-%H.mkv') that names each run's file");
     Sink sink(out, kopt);
     // What does not fit is found out now for a file, before anything is written.
     for (const auto& s : source.streams())
@@ -206,7 +212,11 @@ int record(Tool& tool, const RecordOptions& o) {
     cb.warning = [&](const std::string& message) {
         if (message.rfind("transcoding ", 0) == 0) return;  // said by linked, with both codecs
         tool.end_progress();
-        tool.say(-1, "warning: " + message);
+        // A stream after the file has begun cannot go in; say what would have kept it.
+        const bool late = message.find(" takes no more ") != std::string::npos;
+        tool.say(-1,
+                 "warning: " + message +
+                     (late ? " (it came after the file had begun; --tracks waits for it)" : ""));
         events.emit("warning", Json{{"message", message}});
     };
     cb.linked = [&](const LinkInfo& l) {
@@ -267,6 +277,9 @@ int record(Tool& tool, const RecordOptions& o) {
         }
     });
     Pipeline pipeline(tool.name(), cb);
+    // --tracks: nothing is written until every kind asked for has come or the timeout is
+    // over, since a track that comes after the muxer has begun cannot go in.
+    if (!o.tracks.empty()) pipeline.set_streams_wait(std::max(2.5, o.tracks_timeout));
     pipeline.connect(source, sink,
                      o.no_transcode ? Pipeline::Transcode::Never
                      : o.transcode  ? Pipeline::Transcode::Force
@@ -385,6 +398,26 @@ int record(Tool& tool, const RecordOptions& o) {
     }
     if (failure && !media && !segmented) remove_if_ours();
     events.emit("stopped", Json{{"clean", !failure}});
+    // One file a run (cron): the newest files the pattern names are kept, this run's among them.
+    if (!one_file_pattern.empty() && (o.max_files || max_total) && media) {
+        // This run's file is the newest and never deleted; the others go oldest first.
+        unsigned long long total = static_cast<unsigned long long>(std::max(0LL, file_size(path)));
+        size_t count = 1;
+        std::vector<Segment> older;
+        for (auto& f : recording::existing_segments(one_file_pattern))
+            if (f.path != path) {
+                total += static_cast<unsigned long long>(f.bytes);
+                ++count;
+                older.push_back(std::move(f));
+            }
+        for (const auto& f : older) {
+            if (!((o.max_files && count > o.max_files) || (max_total && total > max_total))) break;
+            --count;
+            total -= static_cast<unsigned long long>(f.bytes);
+            if (::unlink(f.path.c_str()) == 0)
+                events.emit("deleted", Json{{"path", f.path}, {"bytes", f.bytes}});
+        }
+    }
 
     // The result: what was written, read back from the file.
     Output res(tool.common().json, tool.common().json ? stdout : stderr);
@@ -457,10 +490,13 @@ int main(int argc, char** argv) {
         ->option_text("SECONDS");
     app.add_option("--segment-size", o.segment_size, "A new file every SIZE (500k, 10M, 2G)")
         ->option_text("SIZE");
-    app.add_option("--max-files", o.max_files, "Keep the newest N segments; delete the older")
+    app.add_option("--max-files", o.max_files,
+                   "Keep the newest N files the -o pattern names, earlier runs' too; delete the "
+                   "older")
         ->option_text("N");
     app.add_option("--max-total-size", o.max_total_size,
-                   "Delete the oldest segments while they add up to more than SIZE")
+                   "Delete the oldest files the -o pattern names while they add up to more "
+                   "than SIZE")
         ->option_text("SIZE");
     app.add_option("--on-segment", o.on_segment,
                    "Run CMD (with /bin/sh) for each finished segment, with KMS_SEGMENT_PATH, "

@@ -177,6 +177,22 @@ jq -se '[.[] | select(.type=="deleted") | .path] == ["keep/cam-20240101-00.mkv",
   ev12c.jsonl >/dev/null || fail "retention across runs: deleted events $(jq -c 'select(.type=="deleted")' ev12c.jsonl)"
 pass "--max-files 3 deletes an earlier run's files under the pattern, oldest first, and nothing else"
 
+# 12d. One file a run (cron) with a dated name: --max-files keeps the newest, this run's among them.
+mkdir hourly
+for d in 2024010100 2024010200 2024010300; do
+  head -c 1000 /dev/zero >"hourly/cam-$d.mkv"; touch -d "${d:0:4}-${d:4:2}-${d:6:2}" "hourly/cam-$d.mkv"
+done
+run "$R" -q -t 2 --max-files 2 test:video -o 'hourly/cam-%Y%m%d%H.mkv' --events ev12d.jsonl
+expect_rc 0 "one file a run, --max-files"
+now=$(ls hourly | grep -v '^cam-2024')
+[[ $(ls hourly | paste -sd' ') == "cam-2024010300.mkv $now" && $now == cam-$(date +%Y%m%d)*.mkv ]] ||
+  fail "one file a run, --max-files 2: left $(ls hourly | paste -sd' ')"
+[[ $(jq -s -c '[.[] | select(.type=="deleted") | .path]' ev12d.jsonl) == '["hourly/cam-2024010100.mkv","hourly/cam-2024010200.mkv"]' ]] ||
+  fail "one file a run: deleted $(jq -s -c '[.[] | select(.type=="deleted") | .path]' ev12d.jsonl)"
+run "$R" -q -t 1 --max-files 2 test:video -o plain.mkv 2>err12d
+expect_rc 2 "--max-files with one undated file"
+pass "one file a run named by date: --max-files 2 keeps this run's and the newest earlier one"
+
 # 13. --max-size: the recording stops near the size, finished (its duration stated).
 start=$(date +%s.%N)
 run "$R" -q test:av -o capped.mkv --max-size 300k --events ev13.jsonl

@@ -60,6 +60,34 @@ lost=$(jq -r '.packetsLost' res1b.json)
 wait
 pass "a sender dropping 10% of its packets: packetsLost $lost in the summary"
 
+# 1c. Audio that starts 4 s after the video (a camera's audio encoder waking late): with
+#     --tracks audio,video nothing is written until it comes, so the file holds both.
+gst-launch-1.0 -q videotestsrc is-live=true num-buffers=240 \
+  ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=10 \
+  ! rtpvp8pay pt=96 ! udpsink host=127.0.0.1 port=$port & PIDS+=($!)
+(sleep 4; gst-launch-1.0 -q audiotestsrc is-live=true num-buffers=200 ! opusenc ! rtpopuspay pt=97 \
+  ! udpsink host=127.0.0.1 port=$((port + 2))) & PIDS+=($!)
+run "$R" -t 7 --tracks audio,video --tracks-timeout 8 "rtp://127.0.0.1:$port?sdp=av.sdp" -o late.webm \
+  --events ev1c.jsonl 2>err1c
+expect_rc 0 "late audio with --tracks: $(tail -2 err1c)"
+[[ $(codecs late.webm) == "opus,vp8" ]] || fail "late audio with --tracks: codecs $(codecs late.webm)"
+! jq -se '[.[] | select(.type=="track-missing")] | length > 0' ev1c.jsonl >/dev/null ||
+  fail "late audio with --tracks: reported missing"
+wait
+# Without --tracks the audio comes after the file has begun: it is left out with a warning,
+# and the recording goes on (it used to fail with 7, "Could not multiplex stream ... disk full?").
+gst-launch-1.0 -q videotestsrc is-live=true num-buffers=180 \
+  ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=10 \
+  ! rtpvp8pay pt=96 ! udpsink host=127.0.0.1 port=$port & PIDS+=($!)
+(sleep 4; gst-launch-1.0 -q audiotestsrc is-live=true num-buffers=100 ! opusenc ! rtpopuspay pt=97 \
+  ! udpsink host=127.0.0.1 port=$((port + 2))) & PIDS+=($!)
+run "$R" -q -t 6 "rtp://127.0.0.1:$port?sdp=av.sdp" -o late2.webm 2>err1c2
+expect_rc 0 "late audio without --tracks: $(tail -2 err1c2)"
+[[ $(codecs late2.webm) == "vp8" ]] || fail "late audio without --tracks: codecs $(codecs late2.webm)"
+grep -q "audio is left out.*--tracks waits for it" err1c2 || fail "late audio without --tracks: $(cat err1c2)"
+wait
+pass "audio 4 s late with --tracks audio,video: the file holds both; without, video only and a warning"
+
 # 2. A sender that restarts at 1280x720 after 640x360: one file holds both, every frame decodes.
 across() {  # across EXT SDP ENCODER PAYLOADER
   local out=size.$1

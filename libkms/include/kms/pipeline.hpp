@@ -92,6 +92,12 @@ class Pipeline {
     /// with a warning. Throws Error(InvalidArgument) when to takes none of from's known kinds.
     void connect(Element& from, Element& to, Transcode transcode = Transcode::Auto);
 
+    /// How long a sink waits for a source to show all its streams before it starts writing
+    /// with those it has (a muxer takes no stream once it has begun): 2.5 s unless said. A
+    /// source that says when it has shown them all (a file, RTSP once every announced stream
+    /// has come) is waited for only until then. Call before start().
+    void set_streams_wait(double seconds);
+
     /// Puts an element in the pipeline that nothing is connected to yet (a WebRtcEndpoint whose
     /// offer is made before anything is connected to it).
     void add(Element& element);

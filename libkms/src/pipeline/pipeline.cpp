@@ -180,6 +180,7 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
     std::vector<LinkInfo> links;
     bool started = false;
     bool stopping = false;
+    std::atomic<unsigned> streams_wait_ms{2500};  // see hold_until_all_exposed
     bool done = false;
     std::set<const Element::Core*> sinks_ended;  // sinks whose bin posted its end of stream
 
@@ -363,8 +364,8 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
 // A muxer takes no new pad once it has started writing, and it starts with the first buffer
 // of every pad it has. So nothing goes in until the source has shown all its streams (an RTSP
 // camera's video appears after its first key frame, long after its audio), or, for a source
-// that never says, for kStreamsWaitMs. The chain's queue holds what comes meanwhile.
-static constexpr unsigned kStreamsWaitMs = 2500;
+// that never says, for streams_wait_ms (2.5 s unless set_streams_wait() said). The chain's
+// queue holds what comes meanwhile.
 
 void Pipeline::Impl::hold_until_all_exposed(Element::Core& from, GstPad* pad) {
     struct Hold {
@@ -385,9 +386,10 @@ void Pipeline::Impl::hold_until_all_exposed(Element::Core& from, GstPad* pad) {
     KMS_LOG(pipeline, DEBUG, "holding %s until %s shows all its streams", GST_OBJECT_NAME(pad),
             from.name.c_str());
     from.when_all_exposed([hold] { hold->release(); });
-    post_to_main([hold] {
+    const unsigned wait_ms = streams_wait_ms;
+    post_to_main([hold, wait_ms] {
         g_timeout_add_full(
-            G_PRIORITY_DEFAULT, kStreamsWaitMs,
+            G_PRIORITY_DEFAULT, wait_ms,
             [](gpointer d) -> gboolean {
                 auto* h = static_cast<std::shared_ptr<Hold>*>(d);
                 (*h)->release();
@@ -586,6 +588,10 @@ void Pipeline::stop() {
                 delete static_cast<std::shared_ptr<Element::Core>*>(d);
             });
     }
+}
+
+void Pipeline::set_streams_wait(double seconds) {
+    impl_->streams_wait_ms = static_cast<unsigned>(std::max(0.0, seconds) * 1000);
 }
 
 void Pipeline::add(Element& element) {

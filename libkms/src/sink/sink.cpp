@@ -7,6 +7,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -67,6 +68,23 @@ struct SinkCore : Element::Core {
     unsigned made = 0;
     std::string pattern;           // segmented: the path with %i and strftime fields
     bool made_check_file = false;  // the write check created uri.location
+    // A buffer reached the muxer: it has begun (or is about to begin) its file with the tracks
+    // it has, and takes no new one. Matroska and MP4 muxers fail the whole recording ("Could not
+    // multiplex stream") when a pad is added after that, so a late stream is refused instead.
+    std::atomic<bool> writing{false};
+
+    void watch_first_buffer(GstPad* muxer_pad) {
+        auto core = std::static_pointer_cast<SinkCore>(shared_from_this());
+        gst_pad_add_probe(
+            muxer_pad, GST_PAD_PROBE_TYPE_BUFFER,
+            [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                if (auto self = static_cast<std::weak_ptr<SinkCore>*>(d)->lock())
+                    self->writing = true;
+                return GST_PAD_PROBE_REMOVE;
+            },
+            new std::weak_ptr<SinkCore>(core),
+            [](gpointer d) { delete static_cast<std::weak_ptr<SinkCore>*>(d); });
+    }
     std::function<void(const Segment&)> segment_done;
     std::map<std::string, GstClockTime> opened;  // segment path -> running time it began
     std::function<void(const std::string&, const std::string&, const std::string&)> size_changed;
@@ -257,9 +275,11 @@ struct SinkCore : Element::Core {
                 "h265parse ! "
                 "capsfilter caps=video/x-h265,stream-format=hev1,alignment=au";
         std::lock_guard lock(mutex);
+        if (writing) return nullptr;
         gst::PadPtr target(split ? gst_element_request_pad_simple(split, "video")
                                  : gst_element_request_pad_simple(mux, "video_%u"));
         if (!target) return nullptr;
+        watch_first_buffer(target.get());
         GstElement* guard = make_bin(desc);
         gst_bin_add(GST_BIN(bin.get()), guard);
         gst_element_sync_state_with_parent(guard);
@@ -361,15 +381,18 @@ struct SinkCore : Element::Core {
         std::lock_guard lock(mutex);
         GstPad* target = nullptr;
         gst::PadPtr owned;
+        if ((split || mux) && writing) return nullptr;
         if (split) {
             // splitmuxsink takes one video stream, on its pad "video".
             target = gst_element_request_pad_simple(split, kind == "video" ? "video" : "audio_%u");
             if (!target) return nullptr;
             owned.reset(target);
+            watch_first_buffer(target);
         } else if (mux) {
             target = gst_element_request_pad_simple(mux, (kind + "_%u").c_str());
             if (!target) return nullptr;
             owned.reset(target);  // the muxer keeps its own reference
+            watch_first_buffer(target);
         } else {
             const bool video = kind == "video";
             std::string desc = "fakesink sync=false async=false";
