@@ -152,8 +152,8 @@ int run_filter(Tool& tool, const FilterCli& o) {
             events.emit("dropped", Json{{"frames", d}, {"new", d - reported_drops}});
             if (reported_drops == 0)
                 tool.say(0,
-                         "warning: the filter cannot keep up with the live input; dropping "
-                         "frames");
+                         "warning: the filter cannot keep up with the live input; frames are "
+                         "skipped (dropped events count them)");
             reported_drops = d;
         }
         char line[120];

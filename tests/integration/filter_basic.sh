@@ -50,6 +50,19 @@ p=$(ffmpeg -v info -nostats -i frag2.mkv -i ref-hflip.mkv -lavfi "[1:v]hue=s=0[g
 above "$p" 30 || fail "fragment with method=horizontal-flip: PSNR $p against ffmpeg's hflip,hue=s=0"
 pass "videoflip method=horizontal-flip mirrors too (PSNR $p dB against ffmpeg's hflip,hue=s=0)"
 
+# 2c. --video-codec and --max-bitrate hold with no video filter: the video is encoded again
+#     (they were ignored unless a filter changed the video).
+run "$F" -i bars.mkv -o lvl264.mkv level --video-codec h264 --events /dev/null
+expect_rc 0 "level --video-codec h264"
+[[ $(probe lvl264.mkv v:0 codec_name) == h264 && $(probe lvl264.mkv a:0 codec_name) == opus ]] ||
+  fail "level --video-codec h264: $(probe lvl264.mkv v:0 codec_name),$(probe lvl264.mkv a:0 codec_name)"
+vbytes() { ffprobe -v error -select_streams v:0 -show_entries packet=size -of csv=p=0 "$1" | awk '{ s += $1 } END { print s }'; }
+run "$F" -i bars.mkv -o vol.mkv volume 0.5 --max-bitrate 50
+expect_rc 0 "volume --max-bitrate 50"
+vb=$(vbytes vol.mkv); ib=$(vbytes bars.mkv)
+(( vb * 2 < ib )) || fail "volume --max-bitrate 50: video $vb bytes, the input's $ib"
+pass "--video-codec h264 and --max-bitrate 50 apply with only audio filters ($vb of $ib video bytes)"
+
 # 3. grayscale: the chroma planes are flat (U and V at 128), the input's were not.
 chroma_span() {
   ffprobe -v error -f lavfi "movie=$1,signalstats" -show_entries \
@@ -190,6 +203,15 @@ jq -se '[.[] | select(.type == "dropped")] | length > 0' drops.jsonl >/dev/null 
 grep -q "cannot keep up" drops.err || fail "live drops: no warning: $(cat drops.err)"
 within "$took" 5 || fail "live drops: -t 3 took $took s"
 pass "live input at 30 frame/s through a 10 frame/s filter: $(jq .dropped drops.json) frames dropped and reported, $took s for -t 3"
+
+# 12b. An analysis that cannot keep up (face-detect on live 4K): the media goes on whole, and the
+#      frames the analysis skipped are counted (they were not).
+run "$F" -i 'test:video?width=3840&height=2160' -o null: -t 3 --events fdrops.jsonl --json face-detect \
+  >fdrops.json 2>fdrops.err
+expect_rc 0 "live analysis drops"
+jq -e '.dropped >= 1 and .videoFrames >= 80' fdrops.json >/dev/null || fail "live analysis drops: $(cat fdrops.json)"
+jq -se '[.[] | select(.type == "dropped")] | length > 0' fdrops.jsonl >/dev/null || fail "live analysis: no dropped events"
+pass "face-detect on live 4K: all $(jq .videoFrames fdrops.json) frames go out, $(jq .dropped fdrops.json) skipped by the analysis and reported"
 
 # 13. --video-codec: H.264 out of a VP8 input.
 run "$F" -i bars.mkv -o h264.mkv --video-codec h264 flip

@@ -96,6 +96,18 @@ struct FilterCore : Element::Core {
             if (s.kind == kind && !s.analysis) return true;
         return false;
     }
+    // --video-codec, --audio-codec or --max-bitrate ask for what the stream as it came is not,
+    // filtered or not: it is decoded and encoded again.
+    bool recodes(const std::string& kind, const GstCaps* upstream) const {
+        if (kind == "video" && opt.max_video_kbps) return true;
+        // "raw" (what null: and display: ask for) means only "do not encode what is filtered".
+        const std::string& want = kind == "video" ? opt.video_codec : opt.audio_codec;
+        if (want.empty() || want == "raw") return false;
+        return media::media_of_codec(want) != media_of(upstream);
+    }
+    bool alters(const std::string& kind, const GstCaps* upstream) const {
+        return changes(kind) || recodes(kind, upstream);
+    }
     bool watches(const std::string& kind) const {
         for (const auto& s : opt.stages)
             if (s.kind == kind && s.analysis) return true;
@@ -107,7 +119,7 @@ struct FilterCore : Element::Core {
     }
     bool takes_as_is(const GstCaps* caps) const override {
         const std::string media = media_of(caps);
-        return !changes(kind_of(caps)) || media == "video/x-raw" || media == "audio/x-raw";
+        return !alters(kind_of(caps), caps) || media == "video/x-raw" || media == "audio/x-raw";
     }
     std::string encoder(const std::string&) const override { return {}; }
 
@@ -160,7 +172,7 @@ struct FilterCore : Element::Core {
     // The branch for one stream, gst-launch syntax: its first element is "in", the one whose
     // src pad goes downstream "out".
     std::string branch(const std::string& kind, const GstCaps* upstream) const {
-        if (changes(kind)) {
+        if (alters(kind, upstream)) {
             const std::string tail = encode_tail(kind, upstream);
             // The decoder runs on a thread of its own, one raw frame ahead; filtering and
             // encoding share the next. A thread for the encoder too was slower and took a third
@@ -218,9 +230,16 @@ struct FilterCore : Element::Core {
         counts[kind] = c;
         count(in_pad.get(), &c->in);
         count(out_pad.get(), &c->frames);
-        if (opt.live && changes(kind)) {
-            c->queue = in.get();
-            gst::PadPtr qsrc(gst_element_get_static_pad(in.get(), "src"));
+        // On live input the branch's leaky queue drops what cannot be taken in time: the
+        // filter's own, or for analysis only the copy's (the media itself goes on whole).
+        gst::ElementPtr leaky;
+        if (opt.live && alters(kind, upstream))
+            leaky = gst::ref(in.get());
+        else if (opt.live && watches(kind))
+            leaky.reset(gst_bin_get_by_name(GST_BIN(b), "copy"));
+        if (leaky) {
+            c->queue = leaky.get();  // borrowed: the bin keeps it
+            gst::PadPtr qsrc(gst_element_get_static_pad(leaky.get(), "src"));
             count(qsrc.get(), &c->out);
         }
         gst_element_sync_state_with_parent(b);
