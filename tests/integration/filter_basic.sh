@@ -134,7 +134,11 @@ expect_rc 0 speech
 heard=$(jq -sr '[.[] | select(.type == "transcript") | .text] | join(" ")' say.jsonl)
 hits=0; for w in $sentence; do [[ " $heard " == *" $w "* ]] && hits=$((hits + 1)); done
 (( hits * 2 >= 9 )) || fail "speech: heard \"$heard\""
-pass "speech hears $hits of 9 words: \"$heard\""
+# Each transcript is dated in the media: within the sentence's length (pocketsphinx gives none).
+len=$(ffprobe -v error -show_entries format=duration -of csv=p=0 say.webm)
+jq -se --argjson len "$len" '[.[] | select(.type == "transcript") | .time] | length > 0 and all(. > 0 and . <= $len + 0.1)' \
+  say.jsonl >/dev/null || fail "speech: transcript times $(jq -sc '[.[] | select(.type == "transcript") | .time]' say.jsonl) for $len s"
+pass "speech hears $hits of 9 words: \"$heard\", dated within the sentence"
 
 # 9. level: a louder tone reads louder.
 for v in 0.05 0.6; do

@@ -226,6 +226,7 @@ struct FilterCore : Element::Core {
         gst_pad_set_active(bsrc, TRUE);
         gst_element_add_pad(b, bsink);
         gst_element_add_pad(b, bsrc);
+        if (kind == "audio") watch_speech_position(b);
         auto c = std::make_shared<Counts>();
         counts[kind] = c;
         count(in_pad.get(), &c->in);
@@ -245,6 +246,46 @@ struct FilterCore : Element::Core {
         gst_element_sync_state_with_parent(b);
         expose(bsrc, kind);
         return ghost(bsink, kind + "_in_" + std::to_string(made++));
+    }
+
+    // pocketsphinx's final results carry no time (timestamp GST_CLOCK_TIME_NONE in its 1.22
+    // plugin): a transcript is dated by where the recogniser has read to, the end of the
+    // utterance it has just closed.
+    std::atomic<gint64> speech_read_to{-1};  // stream time, ns
+    void watch_speech_position(GstElement* branch_bin) {
+        GstIterator* it =
+            gst_bin_iterate_all_by_element_factory_name(GST_BIN(branch_bin), "pocketsphinx");
+        GValue v = G_VALUE_INIT;
+        while (it && gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+            gst::PadPtr sink(
+                gst_element_get_static_pad(GST_ELEMENT(g_value_get_object(&v)), "sink"));
+            g_value_reset(&v);
+            if (!sink) continue;
+            auto* weak = new std::weak_ptr<Core>(weak_from_this());
+            gst_pad_add_probe(
+                sink.get(), GST_PAD_PROBE_TYPE_BUFFER,
+                [](GstPad* pad, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                    GstBuffer* b = GST_PAD_PROBE_INFO_BUFFER(info);
+                    auto self = static_cast<std::weak_ptr<Core>*>(d)->lock();
+                    if (!self || !GST_BUFFER_PTS_IS_VALID(b)) return GST_PAD_PROBE_OK;
+                    GstClockTime end = GST_BUFFER_PTS(b);
+                    if (GST_BUFFER_DURATION_IS_VALID(b)) end += GST_BUFFER_DURATION(b);
+                    // Stream time from the pad's segment (sticky; read without blocking).
+                    gint64 t = static_cast<gint64>(end);
+                    if (GstEvent* ev = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0)) {
+                        const GstSegment* seg = nullptr;
+                        gst_event_parse_segment(ev, &seg);
+                        const guint64 st = gst_segment_to_stream_time(seg, GST_FORMAT_TIME, end);
+                        if (st != GST_CLOCK_TIME_NONE) t = static_cast<gint64>(st);
+                        gst_event_unref(ev);
+                    }
+                    static_cast<FilterCore*>(self.get())->speech_read_to = t;
+                    return GST_PAD_PROBE_OK;
+                },
+                weak, [](gpointer d) { delete static_cast<std::weak_ptr<Core>*>(d); });
+        }
+        g_value_unset(&v);
+        if (it) gst_iterator_free(it);
     }
 
     // Adds one to n for each buffer through pad (streaming threads: an atomic only).
@@ -291,9 +332,11 @@ struct FilterCore : Element::Core {
             gboolean final = FALSE;
             gst_structure_get_boolean(s, "final", &final);
             const char* text = gst_structure_get_string(s, "hypothesis");
-            if (final && text && *text)
-                emit("transcript",
-                     Json{{"time", time}, {"text", text}, {"confidence", field("confidence")}});
+            // Its "confidence" is not one (a log probability, in an unsigned field): left out.
+            const gint64 read_to = speech_read_to;
+            Json at = time;
+            if (at.is_null() && read_to >= 0) at = std::round(double(read_to) / 1e6) / 1000;
+            if (final && text && *text) emit("transcript", Json{{"time", at}, {"text", text}});
         }
     }
 };
