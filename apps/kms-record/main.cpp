@@ -239,6 +239,7 @@ int record(Tool& tool, const RecordOptions& o) {
     // Segments: each finished file is an event, runs the hook, and may retire the oldest.
     std::vector<Segment> kept;
     unsigned long long kept_bytes = 0, segments = 0;
+    Json files_made = Json::array();  // this run's segments, for the result
     // Retention covers what earlier runs left under the same pattern too: a recording made by
     // cron or a restarted service is one run among many, and the disk is shared by all of them.
     if (o.max_files || max_total)
@@ -254,6 +255,9 @@ int record(Tool& tool, const RecordOptions& o) {
         });
     sink.on_segment([&](const Segment& seg) {
         ++segments;
+        files_made.push_back(Json{{"path", seg.path},
+                                  {"duration", std::round(seg.duration_s * 1000) / 1000},
+                                  {"bytes", seg.bytes}});
         events.emit("segment", Json{{"path", seg.path},
                                     {"index", seg.index},
                                     {"duration", std::round(seg.duration_s * 1000) / 1000},
@@ -424,7 +428,10 @@ int record(Tool& tool, const RecordOptions& o) {
     if (tool.common().json || !tool.common().quiet) {
         res.field("output", "output", to_stdout ? "-" : path);
         res.field("container", "container", sink.container());
-        if (segmented) res.field("segments", "segments", segments);
+        if (segmented) {
+            res.field("segments", "segments", segments);
+            res.json_only("files", files_made);
+        }
         if (!to_stdout && !failure && !segmented) {
             try {
                 const MediaInfo info = probe_media(path);
