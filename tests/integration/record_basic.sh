@@ -152,10 +152,14 @@ pass "--segment 2 for 7 s: 4 files named by date and index, the oldest 2 deleted
 # 12b. Date fields in folder names: the folders are made as segments need them, below a folder
 #      that must exist; a missing one is refused before anything starts.
 mkdir rec
-run "$R" -q -t 3 --segment 2 test:video -o 'rec/%Y/%m/cam-%i.mkv'
+run "$R" -q -t 3 --segment 2 test:video -o 'rec/%Y/%m/cam-%i.mkv' --json >res12b.json
 expect_rc 0 "segments into dated folders"
 month=$(date +%Y/%m)
 [[ $(ls "rec/$month" | paste -sd' ') == "cam-0.mkv cam-1.mkv" ]] || fail "dated folders: $(find rec)"
+# The result lists each file as it was finished.
+[[ $(jq -c '[.files[].path]' res12b.json) == "[\"rec/$month/cam-0.mkv\",\"rec/$month/cam-1.mkv\"]" ]] &&
+  jq -e '.segments == 2 and .files[0].bytes == '"$(stat -c %s "rec/$month/cam-0.mkv")"' and .files[0].duration > 1.5' \
+    res12b.json >/dev/null || fail "segments' result: $(cat res12b.json)"
 run "$R" -q -t 3 --segment 2 test:video -o 'nowhere/%Y/cam-%i.mkv' 2>err12b
 expect_rc 7 "segments below a missing folder"
 grep -q "nowhere: cannot write segments here" err12b || fail "missing base folder: $(cat err12b)"
