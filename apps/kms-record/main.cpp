@@ -481,7 +481,7 @@ int main(int argc, char** argv) {
         ->required()
         ->option_text("PATH");
     app.add_option("--format", o.format, "Container, when the extension does not say")
-        ->check(CLI::IsMember({"webm", "mkv", "mp4", "ogg"}));
+        ->check(CLI::IsMember({"webm", "mkv", "mp4", "ogg", "wav"}));
     app.add_flag("--transcode", o.transcode, "Decode and encode even what fits the container");
     app.add_flag("--no-transcode", o.no_transcode,
                  "Refuse (exit 5) a source whose codecs do not fit the container");

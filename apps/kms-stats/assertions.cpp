@@ -170,7 +170,12 @@ Assertion parse_assertion(const std::string& text, const std::vector<KnownMetric
     while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i, ++digits;
     if (i < text.size() && text[i] == '.') {
         ++i;
-        while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i, ++digits;
+        size_t fraction = 0;
+        while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])))
+            ++i, ++fraction;
+        // "5." is refused as the grammar says: a point is followed by digits.
+        if (fraction == 0 && digits > 0) throw AssertSyntax(i, "expected a digit after the point");
+        digits += fraction;
     }
     if (digits == 0) throw AssertSyntax(number_at, "expected a number");
     a.threshold = std::strtod(text.substr(number_at, i - number_at).c_str(), nullptr);

@@ -3,7 +3,7 @@
 //   assertion := ws metric ws op ws number [ws unit] ws
 //   metric    := name ("." name)*        name := letter (letter | digit | "_" | "-")*
 //   op        := "<" | "<=" | ">" | ">=" | "==" | "!="
-//   number    := digit+ ["." digit*] | "." digit+
+//   number    := digit+ ["." digit+] | "." digit+
 //   unit      := "%" | "s" | "ms" | "us" | "bps" | "kbps" | "Mbps" | "Gbps" | "fps"
 //
 // The unit must suit the metric (a ratio takes %, a time s/ms/us, a bitrate *bps, a frame

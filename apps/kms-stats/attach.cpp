@@ -44,7 +44,7 @@ int run_attach(app::Tool& tool, const std::string& path, double interval_s) {
         tool.events().emit("attach", Json{{"path", path}});
         if (json)
             std::printf("%s\n", snap.dump().c_str());
-        else
+        else if (!tool.common().quiet)  // -q: the events (--events) and the exit status only
             print_snapshot(stdout, snap);
         std::fflush(stdout);
     };

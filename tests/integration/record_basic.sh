@@ -216,3 +216,16 @@ jq -se '[.[] | select(.type=="track-missing" and .kind=="audio")] | length == 1'
 grep -q "no audio from test:video within 1 s" err14 || fail "--tracks: stderr: $(cat err14)"
 ! jq -se '[.[] | select(.type=="track-missing" and .kind=="video")] | length > 0' ev14.jsonl >/dev/null || fail "--tracks: video reported missing"
 pass "--tracks audio,video reports the audio that never came"
+
+# 15. WAV (PCM, one audio track): a WebM's Opus decoded into it, its video left out with a
+#     warning; WAV cannot be cut into segments (2).
+run "$R" vp8.webm -o talk.wav 2>err15
+expect_rc 0 "webm -> wav"
+[[ $(codecs talk.wav) == "pcm_s16le" ]] || fail "webm -> wav: codecs $(codecs talk.wav)"
+d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 talk.wav)
+within "$(echo "($d - 3)^2" | bc -l)" 0.04 || fail "webm -> wav: $d s of 3"
+grep -q "video.*left out" err15 || fail "webm -> wav: the video's leaving is not said: $(cat err15)"
+run "$R" -q -t 3 --segment 1 test:audio -o seg.wav 2>err15b
+expect_rc 2 "wav segments"
+grep -q "WAV is not cut into segments" err15b || fail "wav segments: $(cat err15b)"
+pass "Opus into WAV ($d s of PCM), the video left out and said; WAV segments refused with 2"

@@ -51,6 +51,10 @@ rc=$?; set -e
 pass "another user's connect is refused"
 
 # 3. Text for people, with --interval, until the call ends: the tool gone is not an error.
+#    With -q no text at all; the events still come.
+run "$S" --attach ctl/call.sock -q --events quiet.ev >quiet.out
+expect_rc 0 "attach -q"
+[[ ! -s quiet.out ]] && grep -q '"attach"' quiet.ev || fail "attach -q printed: $(head -3 quiet.out)"
 run "$S" --attach ctl/call.sock --interval 0.5 >text.out 2>text.err
 expect_rc 0 "attach --interval until the call ends"
 grep -q "^kms-call" text.out && grep -q "inbound-rtp" text.out || fail "text: $(head -5 text.out)"

@@ -53,6 +53,8 @@ std::string encoder_for_container(const std::string& container, const std::strin
     if (kind == "audio") {
         if (container == "webm" || container == "matroska" || container == "ogg") return opus;
         if (container == "mp4") return aac;
+        // PCM as wavenc takes it (16-bit unless the source had more); no encoder.
+        if (container == "wav") return "audioconvert ! audioresample";
     }
     return {};
 }

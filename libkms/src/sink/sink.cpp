@@ -34,6 +34,8 @@ const Muxer kMuxers[] = {
     {"matroska", "matroskamux", "gstreamer1.0-plugins-good"},
     {"mp4", "mp4mux", "gstreamer1.0-plugins-good"},
     {"ogg", "oggmux", "gstreamer1.0-plugins-base"},
+    // PCM audio: one track on a static pad; its sizes are written at the end.
+    {"wav", "wavenc", "gstreamer1.0-plugins-good"},
 };
 
 // "rec/%Y/%m/cam-%i.mkv": strftime fields (or the index) in a folder's name, not only the file's.
@@ -110,6 +112,11 @@ struct SinkCore : Element::Core {
                                             : " '" + format + "' (try webm, mkv, mp4)"));
         require_elements({{m->factory, m->package}});
         const bool segmented = opt.segment_s > 0 || opt.segment_bytes > 0;
+        if (segmented && container == "wav")
+            throw Error(ErrorCode::InvalidArgument,
+                        uri.redacted() +
+                            ": WAV is not cut into segments (its muxer has one "
+                            "fixed track); use .ogg, .mka or .m4a");
         if (uri.kind == MediaUri::Kind::File && segmented && folder_has_fields(uri.location)) {
             // Folders named by the date are made as segments need them; the folder above
             // them must be there and writable, found out now.
@@ -228,6 +235,8 @@ struct SinkCore : Element::Core {
     unsigned segments_closed = 0;
 
     GstPadTemplate* mux_template(const std::string& kind) const {
+        if (mux && container == "wav")
+            return kind == "audio" ? gst_element_get_pad_template(mux, "sink") : nullptr;
         return mux ? gst_element_get_pad_template(mux, (kind + "_%u").c_str()) : nullptr;
     }
 
@@ -387,6 +396,12 @@ struct SinkCore : Element::Core {
             target = gst_element_request_pad_simple(split, kind == "video" ? "video" : "audio_%u");
             if (!target) return nullptr;
             owned.reset(target);
+            watch_first_buffer(target);
+        } else if (mux && container == "wav") {
+            // One track, on wavenc's own pad: a second audio stream is left out.
+            owned.reset(gst_element_get_static_pad(mux, "sink"));
+            if (!owned || gst_pad_is_linked(owned.get())) return nullptr;
+            target = owned.get();
             watch_first_buffer(target);
         } else if (mux) {
             target = gst_element_request_pad_simple(mux, (kind + "_%u").c_str());

@@ -281,6 +281,7 @@ std::string container_for_path(std::string_view path) {
     if (ext == "mkv" || ext == "mka") return "matroska";
     if (ext == "mp4" || ext == "m4a" || ext == "mov") return "mp4";
     if (ext == "ogg" || ext == "opus" || ext == "oga") return "ogg";
+    if (ext == "wav") return "wav";
     return {};
 }
 

@@ -75,6 +75,8 @@ SCENARIO("a malformed --assert names the column of the fault", "[stats][assert]"
     CHECK(column_of("bitrate > 5 kbpsx") == 12);   // a unit runs into letters
     CHECK(column_of("loss < 1% and more") == 10);  // text after the unit
     CHECK(column_of("rtt.p95 < 150 parsecs") == 14);
+    CHECK(column_of("loss < 5.") == 9);  // a point without digits after it
+    CHECK(column_of("loss < 5.%") == 9);
     AssertSyntax e(8, "expected a unit");
     CHECK(caret_message("loss < 1x", e) == "--assert: expected a unit\n  loss < 1x\n          ^");
 }
