@@ -241,3 +241,29 @@ print(','.join(map(str, px(10, 10))), ','.join(map(str, px(160, 120))))")
 IFS=, read -r r g b <<<"$corner"; (( b > 200 && g < 60 && r < 60 )) || fail "chroma: the corner is $corner, not blue"
 IFS=, read -r r g b <<<"$centre"; (( r > 200 && g < 60 && b < 60 )) || fail "chroma: the centre is $centre, not red"
 pass "chroma green puts the blue picture behind the red square (corner $corner, centre $centre), 30 frames in, 30 out"
+
+# 15. flip v and rotate 180 match ffmpeg's vflip and its hflip,vflip; text and clock change the
+#     picture only where they write (valign=top: the top band, not the bottom half).
+run "$F" -i bars.mkv -o flipv.mkv flip v
+expect_rc 0 "flip v"
+p_v=$(psnr flipv.mkv ref-vflip.mkv)
+above "$p_v" 30 || fail "flip v: PSNR $p_v against vflip"
+ffmpeg -v error -i bars.mkv -vf hflip,vflip -c:v rawvideo -an ref-180.mkv
+run "$F" -i bars.mkv -o r180.mkv rotate 180
+expect_rc 0 "rotate 180"
+p_r=$(psnr r180.mkv ref-180.mkv)
+above "$p_r" 30 || fail "rotate 180: PSNR $p_r against hflip,vflip"
+band() {  # band FILE CROP -> PSNR of that region against the unfiltered run (same.mkv)
+  ffmpeg -v info -nostats -i "$1" -i same.mkv -lavfi "[0:v]crop=$2[a];[1:v]crop=$2[b];[a][b]psnr" -f null - 2>&1 |
+    sed -n 's/.*average:\([0-9.inf]*\).*/\1/p' | sed 's/inf/99/'
+}
+for f in "text KMS-TEST valign=top" "clock valign=top"; do
+  run "$F" -i bars.mkv -o ov.mkv $f
+  expect_rc 0 "$f"
+  top=$(band ov.mkv 320:60:0:0); bottom=$(band ov.mkv 320:120:0:120)
+  # The text is small, so the band as a whole still looks alike; what counts is that the top
+  # differs well beyond the codec's noise and the bottom does not.
+  above "$bottom" 35 && above "$(echo "$bottom - $top" | bc -l)" 5 ||
+    fail "$f: PSNR top band $top, bottom half $bottom"
+done
+pass "flip v (PSNR $p_v) and rotate 180 ($p_r) match ffmpeg; text and clock write in the top band only"
