@@ -145,6 +145,7 @@ int record(Tool& tool, const RecordOptions& o) {
         out.location.find('%') != std::string::npos) {
         one_file_pattern = out.location;
         out.location = Sink::segment_path(out.location, 0, std::time(nullptr));
+        Sink::make_dated_folders(one_file_pattern, out.location);
     }
     if (out.kind != MediaUri::Kind::File && out.kind != MediaUri::Kind::Stdio)
         throw Error(ErrorCode::InvalidArgument,
@@ -213,10 +214,8 @@ int record(Tool& tool, const RecordOptions& o) {
         if (message.rfind("transcoding ", 0) == 0) return;  // said by linked, with both codecs
         tool.end_progress();
         // A stream after the file has begun cannot go in; say what would have kept it.
-        const bool late = message.find(" takes no more ") != std::string::npos;
-        tool.say(-1,
-                 "warning: " + message +
-                     (late ? " (it came after the file had begun; --tracks waits for it)" : ""));
+        const bool late = message.find(" had begun writing") != std::string::npos;
+        tool.say(-1, "warning: " + message + (late ? " (--tracks waits for it)" : ""));
         events.emit("warning", Json{{"message", message}});
     };
     cb.linked = [&](const LinkInfo& l) {
@@ -268,6 +267,15 @@ int record(Tool& tool, const RecordOptions& o) {
                 tool.say(-1, "warning: --on-segment: cannot run the command for " + seg.path +
                                  ": " + why);
                 events.emit("warning", Json{{"message", "--on-segment: " + why}});
+            }
+        // A file of the same name counted at the start is this one now (never expected: the
+        // sink does not write over a file that is there).
+        for (auto it = kept.begin(); it != kept.end();)
+            if (it->path == seg.path) {
+                kept_bytes -= static_cast<unsigned long long>(it->bytes);
+                it = kept.erase(it);
+            } else {
+                ++it;
             }
         kept.push_back(seg);
         kept_bytes += static_cast<unsigned long long>(seg.bytes);

@@ -12,8 +12,11 @@ namespace kms::recording {
 
 namespace {
 
-// What a field can print: strftime's numeric fields in their width, the index in digits.
-std::string field_regex(char conversion) {
+// What a field can print: strftime's numeric fields in their width, the index in digits. A
+// field with a flag or a width ("%-d", "%_H", "%3i") may print fewer digits or spaces.
+std::string field_regex(char conversion, bool modified) {
+    if (modified && std::strchr("YGmdHMSyIUVWCgeklju", conversion)) return "[ 0-9]+";
+    if (modified && (conversion == 'i' || conversion == 's')) return "[ 0-9]+";
     switch (conversion) {
         case 'Y':
         case 'G':
@@ -78,7 +81,7 @@ void walk(const std::string& pattern, Lit lit, Field field) {
             for (size_t k = i; k < j; ++k) lit(pattern[k]);
             return;
         }
-        field(pattern[j]);
+        field(pattern[j], j > i + 1);
         i = j;
     }
 }
@@ -93,7 +96,7 @@ std::string pattern_regex(const std::string& pattern) {
             if (std::strchr("\\^$.|?*+()[]{}", c)) re += '\\';
             re += c;
         },
-        [&](char c) { re += "(" + field_regex(c) + ")"; });
+        [&](char c, bool modified) { re += "(" + field_regex(c, modified) + ")"; });
     return re;
 }
 
@@ -105,7 +108,7 @@ std::vector<Segment> existing_segments(const std::string& pattern) {
             if (std::strchr("\\*?[", c)) g += '\\';
             g += c;
         },
-        [&](char) { g += '*'; });
+        [&](char, bool) { g += '*'; });
     const std::regex re(pattern_regex(pattern));
     glob_t found = {};
     std::vector<std::pair<timespec, Segment>> files;

@@ -229,3 +229,21 @@ run "$R" -q -t 3 --segment 1 test:audio -o seg.wav 2>err15b
 expect_rc 2 "wav segments"
 grep -q "WAV is not cut into segments" err15b || fail "wav segments: $(cat err15b)"
 pass "Opus into WAV ($d s of PCM), the video left out and said; WAV segments refused with 2"
+
+# 16. A restarted segmented recording never writes over the last run's files: the index moves
+#     on; a one-file run makes its dated folders too; WAV is not written to a pipe (2).
+mkdir again
+run "$R" -q -t 3 --segment 2 test:video -o 'again/cam-%i.mkv'
+expect_rc 0 "segments, first run"
+first=$(md5sum again/cam-0.mkv | cut -d' ' -f1)
+run "$R" -q -t 3 --segment 2 test:video -o 'again/cam-%i.mkv'
+expect_rc 0 "segments, second run"
+[[ $(ls again | paste -sd' ') == "cam-0.mkv cam-1.mkv cam-2.mkv cam-3.mkv" ]] || fail "restart: $(ls again | paste -sd' ')"
+[[ $(md5sum again/cam-0.mkv | cut -d' ' -f1) == "$first" ]] || fail "restart: the first run's cam-0.mkv was written over"
+mkdir one
+run "$R" -q -t 1 test:video -o 'one/%Y/%m/cam-%d.mkv'
+expect_rc 0 "one file in dated folders"
+[[ -s one/$(date +%Y/%m/cam-%d).mkv ]] || fail "one file in dated folders: $(find one)"
+run "$R" -q -t 1 test:audio --format wav -o - 2>err16 >/dev/null
+expect_rc 2 "wav to stdout"
+pass "a restart numbers on (4 files, the first run's untouched); dated folders for one file; WAV to a pipe refused"

@@ -7,10 +7,12 @@
  * kms then reads on the receiving thread looks like a race with the thread that made it. Only
  * kms's code is instrumented, so rebuilding GLib is not the answer; interposing its lock calls is.
  *
- * How: the programs define g_mutex_lock and friends themselves. The dynamic linker resolves every
- * call to them (from GStreamer, and GLib's own, which go through its PLT) to these, which call
- * GLib's real functions and tell TSan that a lock was taken (acquire) or given back (release) on
- * the GMutex's address. That is exactly the happens-before a mutex gives; nothing else changes.
+ * How: the programs define g_mutex_lock and friends themselves. The dynamic linker resolves the
+ * calls other libraries make to them (GStreamer's core and plugins) to these, which call GLib's
+ * real functions and tell TSan that a lock was taken (acquire) or given back (release) on the
+ * GMutex's address. That is exactly the happens-before a mutex gives; nothing else changes.
+ * GLib's calls to its own locks are bound inside libglib and are not seen: hand-offs through
+ * GMainContext, GAsyncQueue or GThreadPool are marked by kms itself (libkms/src/gst/tsan.hpp).
  * GRecMutex and GRWLock are pthread objects in GLib and TSan already intercepts them. */
 #define _GNU_SOURCE
 #include <dlfcn.h>

@@ -53,6 +53,10 @@ class Sink : public Element {
     /// Segmented: the path pattern the files are named by (the URI's, with "-%i" added before
     /// the extension when it has no field); "" otherwise.
     std::string segment_pattern() const;
+    /// Makes the folders of path (pattern expanded) that pattern's fields name, as mkdir -p,
+    /// below the part of pattern before its first field: "rec/%Y/%m/cam.mkv" makes rec/2026 and
+    /// rec/2026/11 when rec exists. A segmented Sink does this for each file itself.
+    static void make_dated_folders(const std::string& pattern, const std::string& path);
     /// The file's path for segment index at time t (strftime fields in local time).
     static std::string segment_path(const std::string& pattern, unsigned index, time_t t);
 };

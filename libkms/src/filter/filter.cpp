@@ -11,10 +11,13 @@
 #include "kms/filter.hpp"
 
 #include <atomic>
+#include <cctype>
+#include <cstring>
 #include <map>
 #include <mutex>
 
 #include "core/log.hpp"
+#include "kms/loop.hpp"
 #include "kms/runtime.hpp"
 #include "media/decoder.hpp"
 #include "media/transcoder.hpp"
@@ -249,16 +252,19 @@ struct FilterCore : Element::Core {
     }
 
     // pocketsphinx's final results carry no time (timestamp GST_CLOCK_TIME_NONE in its 1.22
-    // plugin): a transcript is dated by where the recogniser has read to, the end of the
-    // utterance it has just closed.
+    // plugin). It also pushes each final hypothesis out of its src pad as text, from the same
+    // call in which it read the audio that closed the utterance: a probe there dates the
+    // transcript by where the probe on its sink pad saw it had read to, on that thread, before
+    // the main loop is told (the bus message would be read later, the reading gone on).
     std::atomic<gint64> speech_read_to{-1};  // stream time, ns
     void watch_speech_position(GstElement* branch_bin) {
         GstIterator* it =
             gst_bin_iterate_all_by_element_factory_name(GST_BIN(branch_bin), "pocketsphinx");
         GValue v = G_VALUE_INIT;
         while (it && gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
-            gst::PadPtr sink(
-                gst_element_get_static_pad(GST_ELEMENT(g_value_get_object(&v)), "sink"));
+            GstElement* recogniser = GST_ELEMENT(g_value_get_object(&v));
+            gst::PadPtr sink(gst_element_get_static_pad(recogniser, "sink"));
+            gst::PadPtr src(gst_element_get_static_pad(recogniser, "src"));
             g_value_reset(&v);
             if (!sink) continue;
             auto* weak = new std::weak_ptr<Core>(weak_from_this());
@@ -283,9 +289,41 @@ struct FilterCore : Element::Core {
                     return GST_PAD_PROBE_OK;
                 },
                 weak, [](gpointer d) { delete static_cast<std::weak_ptr<Core>*>(d); });
+            if (src) watch_transcripts(src.get());
         }
         g_value_unset(&v);
         if (it) gst_iterator_free(it);
+    }
+
+    void watch_transcripts(GstPad* src) {
+        auto* weak = new std::weak_ptr<Core>(weak_from_this());
+        gst_pad_add_probe(
+            src, GST_PAD_PROBE_TYPE_BUFFER,
+            [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                auto self = static_cast<std::weak_ptr<Core>*>(d)->lock();
+                GstMapInfo map;
+                if (!self || !gst_buffer_map(GST_PAD_PROBE_INFO_BUFFER(info), &map, GST_MAP_READ))
+                    return GST_PAD_PROBE_OK;
+                const auto* chars = reinterpret_cast<const char*>(map.data);
+                std::string text(chars, strnlen(chars, map.size));
+                gst_buffer_unmap(GST_PAD_PROBE_INFO_BUFFER(info), &map);
+                while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+                    text.pop_back();  // it ends each hypothesis with a newline
+                const gint64 at = static_cast<FilterCore*>(self.get())->speech_read_to;
+                std::weak_ptr<Core> w = self;
+                if (!text.empty())
+                    post_to_main([w, text, at] {
+                        auto core = w.lock();
+                        if (!core) return;
+                        auto* f = static_cast<FilterCore*>(core.get());
+                        if (!f->on_event) return;
+                        Json fields{{"text", text}};
+                        if (at >= 0) fields["time"] = std::round(double(at) / 1e6) / 1000;
+                        f->on_event("transcript", fields);
+                    });
+                return GST_PAD_PROBE_OK;
+            },
+            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Core>*>(d); });
     }
 
     // Adds one to n for each buffer through pad (streaming threads: an atomic only).
@@ -328,16 +366,10 @@ struct FilterCore : Element::Core {
                                      {"width", f.value("width", 0u)},
                                      {"height", f.value("height", 0u)}});
             emit("faces", Json{{"time", time}, {"count", faces.size()}, {"faces", faces}});
-        } else if (what == "pocketsphinx") {
-            gboolean final = FALSE;
-            gst_structure_get_boolean(s, "final", &final);
-            const char* text = gst_structure_get_string(s, "hypothesis");
-            // Its "confidence" is not one (a log probability, in an unsigned field): left out.
-            const gint64 read_to = speech_read_to;
-            Json at = time;
-            if (at.is_null() && read_to >= 0) at = std::round(double(read_to) / 1e6) / 1000;
-            if (final && text && *text) emit("transcript", Json{{"time", at}, {"text", text}});
         }
+        // pocketsphinx's messages are not used: its final hypotheses come out of its src pad
+        // (watch_transcripts), and its "confidence" is no such thing (a log probability, in
+        // an unsigned field).
     }
 };
 

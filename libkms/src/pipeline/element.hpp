@@ -80,6 +80,9 @@ struct Element::Core : std::enable_shared_from_this<Element::Core> {
                                      const std::string& /*arrives*/) {
         return request_sink(kind);
     }
+    /// Why the last request_sink() of kind gave nullptr, for the user ("it came after the file
+    /// had begun"); "" for the general "takes no more".
+    virtual std::string refusal(const std::string& /*kind*/) const { return {}; }
     /// request_sink_for() knowing the element the stream comes from: an element that keeps
     /// each upstream element's streams apart (a WebRtcEndpoint gives each its own m-lines).
     virtual GstPad* request_sink_from(Core& /*from*/, const std::string& kind,

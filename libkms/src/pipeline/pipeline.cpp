@@ -321,7 +321,9 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
         GstPad* sink = to.request_sink_from(from, kind, caps.get(), arrives);
         if (!sink) {
             if (bin) gst_bin_remove(GST_BIN(pipeline.get()), bin);
-            warn(from.name + "'s " + kind + " is left out: " + to.name + " takes no more " + kind);
+            const std::string why = to.refusal(kind);
+            warn(from.name + "'s " + kind +
+                 " is left out: " + (why.empty() ? to.name + " takes no more " + kind : why));
             discard(pad);
             return;
         }

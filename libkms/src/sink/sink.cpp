@@ -70,15 +70,24 @@ struct SinkCore : Element::Core {
     unsigned made = 0;
     std::string pattern;           // segmented: the path with %i and strftime fields
     bool made_check_file = false;  // the write check created uri.location
+    unsigned index_skip = 0;       // segment indexes passed over: their files were there
     // A buffer reached the muxer: it has begun (or is about to begin) its file with the tracks
     // it has, and takes no new one. Matroska and MP4 muxers fail the whole recording ("Could not
     // multiplex stream") when a pad is added after that, so a late stream is refused instead.
     std::atomic<bool> writing{false};
 
+    std::string refusal(const std::string&) const override {
+        return writing ? "it came after " + name + " had begun writing, and a file takes no " +
+                             "track once it has begun"
+                       : std::string();
+    }
+
     void watch_first_buffer(GstPad* muxer_pad) {
         auto core = std::static_pointer_cast<SinkCore>(shared_from_this());
         gst_pad_add_probe(
-            muxer_pad, GST_PAD_PROBE_TYPE_BUFFER,
+            muxer_pad,
+            static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                         GST_PAD_PROBE_TYPE_BUFFER_LIST),
             [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
                 if (auto self = static_cast<std::weak_ptr<SinkCore>*>(d)->lock())
                     self->writing = true;
@@ -112,6 +121,10 @@ struct SinkCore : Element::Core {
                                             : " '" + format + "' (try webm, mkv, mp4)"));
         require_elements({{m->factory, m->package}});
         const bool segmented = opt.segment_s > 0 || opt.segment_bytes > 0;
+        if (container == "wav" && uri.kind == MediaUri::Kind::Stdio)
+            throw Error(ErrorCode::InvalidArgument,
+                        "-: WAV is not written to a pipe (its sizes are written over its start "
+                        "at the end); use --format ogg or mkv");
         if (segmented && container == "wav")
             throw Error(ErrorCode::InvalidArgument,
                         uri.redacted() +
@@ -197,8 +210,17 @@ struct SinkCore : Element::Core {
             G_CALLBACK(+[](GstElement*, guint index, GstSample*, gpointer d) -> gchar* {
                 auto self = static_cast<std::weak_ptr<Core>*>(d)->lock();
                 if (!self) return nullptr;
-                const auto& s = static_cast<SinkCore&>(*self);
-                const std::string path = Sink::segment_path(s.pattern, index, std::time(nullptr));
+                auto& s = static_cast<SinkCore&>(*self);
+                // Never over a file that is there: a restarted recording numbers from 0 again,
+                // and an earlier run's segment of the same name would be lost. The index moves
+                // on past what exists (splitmuxsink's own thread; only it touches index_skip).
+                const time_t now = std::time(nullptr);
+                std::string path;
+                struct stat st = {};
+                for (unsigned tries = 0; tries < 100000; ++tries, ++s.index_skip) {
+                    path = Sink::segment_path(s.pattern, index + s.index_skip, now);
+                    if (::stat(path.c_str(), &st) != 0) break;
+                }
                 make_folders(path, fixed_folder(s.pattern).size());
                 return g_strdup(path.c_str());
             }),
@@ -476,6 +498,10 @@ bool Sink::takes_as_is(const std::string& media) const {
 void Sink::on_size_change(
     std::function<void(const std::string&, const std::string&, const std::string&)> fn) {
     core_of(*this).size_changed = std::move(fn);
+}
+
+void Sink::make_dated_folders(const std::string& pattern, const std::string& path) {
+    if (folder_has_fields(pattern)) make_folders(path, fixed_folder(pattern).size());
 }
 
 std::string Sink::segment_pattern() const {
