@@ -236,16 +236,19 @@ int record(Tool& tool, const RecordOptions& o) {
         events.emit("media-flow", Json{{"kind", l.kind}, {"state", "flowing"}});
     };
     // Segments: each finished file is an event, runs the hook, and may retire the oldest.
-    std::vector<Segment> kept;
-    unsigned long long kept_bytes = 0, segments = 0;
+    unsigned long long segments = 0;
     Json files_made = Json::array();  // this run's segments, for the result
     // Retention covers what earlier runs left under the same pattern too: a recording made by
     // cron or a restarted service is one run among many, and the disk is shared by all of them.
-    if (o.max_files || max_total)
-        for (auto& seg : recording::existing_segments(sink.segment_pattern())) {
-            kept_bytes += static_cast<unsigned long long>(seg.bytes);
-            kept.push_back(std::move(seg));
-        }
+    recording::Retention retention(o.max_files, max_total);
+    auto retire = [&] {
+        for (const auto& old : retention.over())
+            if (::unlink(old.path.c_str()) == 0)
+                events.emit("deleted", Json{{"path", old.path}, {"bytes", old.bytes}});
+    };
+    if (retention.active() && segmented)
+        for (auto& seg : recording::existing_segments(sink.segment_pattern()))
+            retention.add(std::move(seg));
     // A new picture size goes on in the same file (see Sink::on_size_change).
     sink.on_size_change(
         [&](const std::string& kind, const std::string& from, const std::string& to) {
@@ -268,25 +271,8 @@ int record(Tool& tool, const RecordOptions& o) {
                                  ": " + why);
                 events.emit("warning", Json{{"message", "--on-segment: " + why}});
             }
-        // A file of the same name counted at the start is this one now (never expected: the
-        // sink does not write over a file that is there).
-        for (auto it = kept.begin(); it != kept.end();)
-            if (it->path == seg.path) {
-                kept_bytes -= static_cast<unsigned long long>(it->bytes);
-                it = kept.erase(it);
-            } else {
-                ++it;
-            }
-        kept.push_back(seg);
-        kept_bytes += static_cast<unsigned long long>(seg.bytes);
-        while (kept.size() > 1 && ((o.max_files && kept.size() > o.max_files) ||
-                                   (max_total && kept_bytes > max_total))) {
-            const Segment old = kept.front();
-            kept.erase(kept.begin());
-            kept_bytes -= static_cast<unsigned long long>(old.bytes);
-            if (::unlink(old.path.c_str()) == 0)
-                events.emit("deleted", Json{{"path", old.path}, {"bytes", old.bytes}});
-        }
+        retention.add(seg);
+        retire();
     });
     Pipeline pipeline(tool.name(), cb);
     // --tracks: nothing is written until every kind asked for has come or the timeout is
@@ -410,25 +396,13 @@ int record(Tool& tool, const RecordOptions& o) {
     }
     if (failure && !media && !segmented) remove_if_ours();
     events.emit("stopped", Json{{"clean", !failure}});
-    // One file a run (cron): the newest files the pattern names are kept, this run's among them.
-    if (!one_file_pattern.empty() && (o.max_files || max_total) && media) {
-        // This run's file is the newest and never deleted; the others go oldest first.
-        unsigned long long total = static_cast<unsigned long long>(std::max(0LL, file_size(path)));
-        size_t count = 1;
-        std::vector<Segment> older;
+    // One file a run (cron): the newest files the pattern names are kept, this run's among them
+    // (added last, it is the newest, which is never deleted).
+    if (!one_file_pattern.empty() && retention.active() && media) {
         for (auto& f : recording::existing_segments(one_file_pattern))
-            if (f.path != path) {
-                total += static_cast<unsigned long long>(f.bytes);
-                ++count;
-                older.push_back(std::move(f));
-            }
-        for (const auto& f : older) {
-            if (!((o.max_files && count > o.max_files) || (max_total && total > max_total))) break;
-            --count;
-            total -= static_cast<unsigned long long>(f.bytes);
-            if (::unlink(f.path.c_str()) == 0)
-                events.emit("deleted", Json{{"path", f.path}, {"bytes", f.bytes}});
-        }
+            if (f.path != path) retention.add(std::move(f));
+        retention.add(Segment{path, 0, 0, std::max(0LL, file_size(path))});
+        retire();
     }
 
     // The result: what was written, read back from the file.

@@ -136,4 +136,27 @@ std::vector<Segment> existing_segments(const std::string& pattern) {
     return out;
 }
 
+void Retention::add(Segment file) {
+    for (auto it = kept_.begin(); it != kept_.end();)
+        if (it->path == file.path) {
+            bytes_ -= static_cast<unsigned long long>(it->bytes);
+            it = kept_.erase(it);
+        } else {
+            ++it;
+        }
+    bytes_ += static_cast<unsigned long long>(file.bytes);
+    kept_.push_back(std::move(file));
+}
+
+std::vector<Segment> Retention::over() {
+    std::vector<Segment> gone;
+    while (kept_.size() > 1 &&
+           ((max_files_ && kept_.size() > max_files_) || (max_bytes_ && bytes_ > max_bytes_))) {
+        bytes_ -= static_cast<unsigned long long>(kept_.front().bytes);
+        gone.push_back(std::move(kept_.front()));
+        kept_.erase(kept_.begin());
+    }
+    return gone;
+}
+
 }  // namespace kms::recording

@@ -17,4 +17,23 @@ std::vector<Segment> existing_segments(const std::string& pattern);
 /// The regular expression existing_segments() matches a path against (for the tests).
 std::string pattern_regex(const std::string& pattern);
 
+/// --max-files and --max-total-size: the files kept, oldest first, and which must go.
+class Retention {
+  public:
+    Retention(unsigned max_files, unsigned long long max_bytes)
+        : max_files_(max_files), max_bytes_(max_bytes) {}
+    bool active() const { return max_files_ || max_bytes_; }
+    /// A file, newer than those already added; one of the same path is replaced by it.
+    void add(Segment file);
+    /// Takes out the oldest files while over a limit, never the newest, and returns them:
+    /// the caller deletes them.
+    std::vector<Segment> over();
+
+  private:
+    unsigned max_files_;
+    unsigned long long max_bytes_;
+    std::vector<Segment> kept_;
+    unsigned long long bytes_ = 0;
+};
+
 }  // namespace kms::recording

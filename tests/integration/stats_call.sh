@@ -157,7 +157,8 @@ python3 prom_check.py prom/kms.prom off.sum.json
 pass "Prometheus textfile: names, types, labels and values parse; renamed into place"
 
 # 6. plot: well-formed SVG, four panels with labelled axes, polylines carrying the data points.
-run "$S" plot ans.jsonl -o call.svg
+# From the side that has round-trip times ($rs, as in 3): the other may have none in 8 s.
+run "$S" plot $rs.jsonl -o call.svg
 expect_rc 0 "plot"
 python3 - call.svg <<'EOF'
 import sys, xml.etree.ElementTree as ET
