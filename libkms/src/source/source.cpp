@@ -243,9 +243,10 @@ struct SourceCore : Element::Core {
     void on_rtsp_pad(GstPad* pad) {
         GstElement* parser = gst_element_factory_make("parsebin", nullptr);
         if (!parser) return;
+        // One RTP stream gives one parsed pad, and on_parsed_pad() counts the stream done
+        // when it comes. Not "no-more-pads": parsebin 1.22 never emits it, so every camera
+        // waited out the 2.5 s fallback hold (its first seconds piled up in the queue).
         on_signal(parser, "pad-added", G_CALLBACK(pad_handler<&SourceCore::on_parsed_pad>));
-        on_signal(parser, "no-more-pads",
-                  G_CALLBACK(done_handler<&SourceCore::on_rtsp_stream_done>));
         // After lost packets (or a sender that restarted) a depayloader would pass frames whose
         // references are gone, and a passthrough file would carry the smear: it waits for the
         // next key frame instead.
@@ -303,6 +304,12 @@ struct SourceCore : Element::Core {
 
     // Streaming thread: linked before returning, as parsebin pushes at once.
     void on_parsed_pad(GstPad* pad) {
+        take_parsed_pad(pad);
+        // An RTSP or RTP stream's own parsebin has shown its one stream (or left it out).
+        if (uri.kind == MediaUri::Kind::Rtsp || uri.kind == MediaUri::Kind::Rtp)
+            on_rtsp_stream_done();
+    }
+    void take_parsed_pad(GstPad* pad) {
         gst::CapsPtr caps = caps_of(pad);
         const std::string kind = kind_of(caps.get());
         if (kind.empty() || !wants(kind)) {
