@@ -16,6 +16,7 @@
 #include "attach.hpp"
 #include "common/tool.hpp"
 #include "kms/loop.hpp"
+#include "live_table.hpp"
 #include "probe.hpp"
 #include "report.hpp"
 #include "serve.hpp"
@@ -64,7 +65,7 @@ Summary read_summary(const std::string& path) {
     return summarise(in, path);
 }
 
-// --follow: the stream read as it grows, 5 times a second, with a status line on a terminal. A
+// --follow: the stream read as it grows, 5 times a second, with a live table on a terminal. A
 // pipe ends when its writer closes it; a file when the tool writing it has said its last words
 // (or on -t, SIGINT, SIGTERM), as tail -f would never know.
 Summary follow(Tool& tool, const std::string& path, const std::string& serve) {
@@ -78,7 +79,14 @@ Summary follow(Tool& tool, const std::string& path, const std::string& serve) {
     ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     Summariser sum(from_stdin ? "stdin" : path);
     Loop loop;
-    tool.handle_signals(loop, [&] { loop.quit(); });
+    // Only where the one-line status of every tool would go (cli-contract.md): stderr, when it
+    // is a terminal and --quiet is off. A pipe or a file never sees an escape sequence.
+    std::optional<LiveTable> table;
+    if (::isatty(STDERR_FILENO) == 1 && !tool.common().quiet) table.emplace(stderr);
+    tool.handle_signals(loop, [&] {
+        if (table) table->leave();  // "stopping" is written under it: drawing again would hide it
+        loop.quit();
+    });
     if (tool.common().duration > 0)
         loop.after(static_cast<unsigned>(tool.common().duration * 1000), [&] { loop.quit(); });
     std::unique_ptr<MetricsServer> server;
@@ -130,14 +138,15 @@ Summary follow(Tool& tool, const std::string& path, const std::string& serve) {
             loop.quit();
             return false;
         }
-        tool.progress(sum.status());
+        if (table) table->show(live_table(sum.result(), sum.status()));
         return true;
     };
     if (pump()) {
         loop.every(200, pump);
         loop.run();
     }
-    tool.end_progress();
+    // The last figures stay on the screen, above the summary.
+    if (table && !failure) table->show(live_table(sum.result(), sum.status()), true);
     ::fcntl(fd, F_SETFL, flags);
     if (!from_stdin) ::close(fd);
     if (failure) throw *failure;
@@ -286,8 +295,8 @@ int main(int argc, char** argv) {
                    "Also write the figures to FILE in node_exporter's textfile format (atomically)")
         ->option_text("FILE");
     app.add_flag("--follow", o.follow,
-                 "Summarise: read the events as they are written, with a status line on a "
-                 "terminal, until the writer ends, -t, or a signal");
+                 "Summarise: read the events as they are written, with a live table of each "
+                 "stream on a terminal, until the writer ends, -t, or a signal");
     app.add_option("--serve-metrics", o.serve_metrics,
                    "With --follow: answer GET /metrics on ADDRESS:PORT in the Prometheus text "
                    "format")

@@ -75,6 +75,7 @@ void add_sample(Acc& a, const Json& e, double t) {
         ++a.jitter_n;
         r.jitter_max = std::max(r.jitter_max, j);
         r.jitter_mean = a.jitter_sum / a.jitter_n;
+        r.jitter_last = j;
     }
     if (r.mid.empty()) r.mid = str(e, "mid");
     a.prev_t = t;
@@ -104,7 +105,7 @@ struct Summariser::State {
     std::map<std::string, Acc> accs;  // by direction and SSRC
     std::vector<std::string> order;
     std::map<std::string, std::string> codec_by_mid, codec_by_kind;
-    std::map<std::string, double> last_rtt;  // by SSRC: a report repeats until the next comes
+    std::map<unsigned long long, double> last_rtt;  // by SSRC: a report repeats until the next
     std::vector<double> rtts;
     double t0 = -1, last = 0;
     size_t lineno = 0;
@@ -162,7 +163,7 @@ void Summariser::add_line(const std::string& line) {
         }
         add_sample(it->second, e, t);
     } else if (type == "remote-inbound-rtp" && has_num(e, "roundTripTime")) {
-        const std::string ssrc = std::to_string(num(e, "ssrc"));
+        const auto ssrc = static_cast<unsigned long long>(num(e, "ssrc"));
         const double rtt = num(e, "roundTripTime");
         auto it = z.last_rtt.find(ssrc);
         if (rtt > 0 && (it == z.last_rtt.end() || it->second != rtt)) {
@@ -200,6 +201,8 @@ Summary Summariser::result() const {
             r.codec = c->second;
         else if (k != z.codec_by_kind.end())
             r.codec = k->second;
+        auto rtt = z.last_rtt.find(r.ssrc);
+        if (!r.inbound && rtt != z.last_rtt.end() && rtt->second > 0) r.rtt_last = rtt->second;
         s.tracks.push_back(std::move(r));
     }
     std::stable_sort(s.tracks.begin(), s.tracks.end(), [](const RtpTrack& a, const RtpTrack& b) {

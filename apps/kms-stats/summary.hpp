@@ -35,6 +35,10 @@ struct RtpTrack {
     std::optional<double> bitrate;  ///< bits per second between the first and last event
     std::optional<double> fps;
     double jitter_mean = 0, jitter_max = 0;  ///< seconds
+    std::optional<double> jitter_last;       ///< seconds: the newest report, for --follow
+    /// Seconds: the newest roundTripTime of the remote-inbound-rtp reports about this stream
+    /// (an outbound one), for --follow.
+    std::optional<double> rtt_last;
     Series bitrate_series, fps_series, loss_series;
 };
 
