@@ -1,6 +1,9 @@
 #include "probe.hpp"
 
+#include <fcntl.h>
+#include <gst/base/gsttypefindhelper.h>
 #include <gst/pbutils/pbutils.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -16,6 +19,7 @@
 #include "kms/rtp.hpp"
 #include "kms/runtime.hpp"
 #include "kms/uri.hpp"
+#include "lazy_file_src.hpp"
 
 namespace kms::stats {
 
@@ -155,6 +159,38 @@ void on_source_pad(GstElement*, GstPad* pad, gpointer data) {
     PadPtr sinkpad(gst_element_get_static_pad(parse, "sink"));
     gst_pad_link(pad, sinkpad.get());
     gst_element_sync_state_with_parent(parse);
+}
+
+// An MP4/MOV file (typefound from its first 4 kB): qtdemux straight from a source that reads
+// only the bytes qtdemux looks at (lazy_file_src.hpp), with no typefind or parsebin between
+// them, whose pads each buffer would cross. false for any other file, which goes the general
+// way (urisourcebin and parsebin). On a 10-minute 720p MP4 this takes the probe from 0.13 s to
+// about 0.07 s (scripts/bench/probe).
+bool build_quicktime(ProbeRun& run, const std::string& path) {
+    guint8 head[4096];
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    const ssize_t n = read(fd, head, sizeof head);
+    close(fd);
+    if (n <= 0) return false;
+    GstTypeFindProbability prob = GST_TYPE_FIND_NONE;
+    CapsPtr caps(gst_type_find_helper_for_data(nullptr, head, static_cast<gsize>(n), &prob));
+    if (!caps || prob < GST_TYPE_FIND_LIKELY ||
+        !gst_structure_has_name(gst_caps_get_structure(caps.get(), 0), "video/quicktime"))
+        return false;
+    GstElement* demux = gst_element_factory_make("qtdemux", nullptr);
+    if (!demux) return false;
+    GError* raw = nullptr;
+    GstElement* src = lazy_file_src_new(path, &raw);
+    ErrorPtr err(raw);
+    if (!src) {
+        gst_object_unref(gst_object_ref_sink(demux));
+        throw Error(ErrorCode::BadInput, err->message);
+    }
+    gst_bin_add_many(GST_BIN(run.pipeline), src, demux, nullptr);
+    gst_element_link(src, demux);
+    g_signal_connect(demux, "pad-added", G_CALLBACK(on_parsed_pad), &run);
+    return true;
 }
 
 // rtspsrc's jitter buffer by default stamps buffers from their arrival, smoothed against the
@@ -328,6 +364,9 @@ ProbeResult probe(const ProbeOptions& o, Loop& loop) {
     using K = MediaUri::Kind;
     if (uri.kind == K::Test) {
         build_test(run, uri);
+    } else if (uri.kind == K::File && g_file_test(uri.location.c_str(), G_FILE_TEST_IS_REGULAR) &&
+               build_quicktime(run, uri.location)) {
+        // built
     } else if (uri.kind == K::File || uri.kind == K::Http || uri.kind == K::Rtsp ||
                uri.kind == K::Stdio) {
         require_elements({{"parsebin", "gstreamer1.0-plugins-base"},
