@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "kms/error.hpp"
 #include "report.hpp"
@@ -98,6 +99,18 @@ double percentile(std::vector<double> v, double p) {
     return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
 }
 
+// Count, min, mean, p95 and max of some round-trip times (seconds); nothing when there are none.
+void summarise_rtts(RttSummary& out, const std::vector<double>& rtts) {
+    if (rtts.empty()) return;
+    out.count = rtts.size();
+    out.min = *std::min_element(rtts.begin(), rtts.end());
+    out.max = *std::max_element(rtts.begin(), rtts.end());
+    double sum = 0;
+    for (double r : rtts) sum += r;
+    out.mean = sum / double(rtts.size());
+    out.p95 = percentile(rtts, 0.95);
+}
+
 }  // namespace
 
 struct Summariser::State {
@@ -106,6 +119,7 @@ struct Summariser::State {
     std::vector<std::string> order;
     std::map<std::string, std::string> codec_by_mid, codec_by_kind;
     std::map<unsigned long long, double> last_rtt;  // by SSRC: a report repeats until the next
+    std::map<unsigned long long, std::vector<double>> rtts_by_ssrc;
     std::vector<double> rtts;
     double t0 = -1, last = 0;
     size_t lineno = 0;
@@ -168,6 +182,7 @@ void Summariser::add_line(const std::string& line) {
         auto it = z.last_rtt.find(ssrc);
         if (rtt > 0 && (it == z.last_rtt.end() || it->second != rtt)) {
             z.rtts.push_back(rtt);
+            z.rtts_by_ssrc[ssrc].push_back(rtt);
             s.rtt.series.push_back({t, rtt * 1000});
         }
         z.last_rtt[ssrc] = rtt;
@@ -203,21 +218,14 @@ Summary Summariser::result() const {
             r.codec = k->second;
         auto rtt = z.last_rtt.find(r.ssrc);
         if (!r.inbound && rtt != z.last_rtt.end() && rtt->second > 0) r.rtt_last = rtt->second;
+        if (auto all = z.rtts_by_ssrc.find(r.ssrc); !r.inbound && all != z.rtts_by_ssrc.end())
+            summarise_rtts(r.rtt, all->second);
         s.tracks.push_back(std::move(r));
     }
     std::stable_sort(s.tracks.begin(), s.tracks.end(), [](const RtpTrack& a, const RtpTrack& b) {
         return a.inbound != b.inbound ? a.inbound : a.kind > b.kind;
     });
-    const auto& rtts = z.rtts;
-    if (!rtts.empty()) {
-        s.rtt.count = rtts.size();
-        s.rtt.min = *std::min_element(rtts.begin(), rtts.end());
-        s.rtt.max = *std::max_element(rtts.begin(), rtts.end());
-        double sum = 0;
-        for (double r : rtts) sum += r;
-        s.rtt.mean = sum / double(rtts.size());
-        s.rtt.p95 = percentile(rtts, 0.95);
-    }
+    summarise_rtts(s.rtt, z.rtts);
     return s;
 }
 
@@ -299,6 +307,26 @@ std::map<std::string, KindTotals> totals(const Summary& s, bool inbound) {
 
 }  // namespace
 
+namespace {
+
+Json rtt_json(const RttSummary& r) {
+    if (!r.count) return nullptr;
+    return Json{{"samples", r.count},
+                {"min", round_to(r.min, 6)},
+                {"mean", round_to(r.mean, 6)},
+                {"p95", round_to(r.p95, 6)},
+                {"max", round_to(r.max, 6)}};
+}
+
+std::string rtt_text(const RttSummary& r) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "min %.1f ms, mean %.1f ms, p95 %.1f ms, max %.1f ms",
+                  r.min * 1000, r.mean * 1000, r.p95 * 1000, r.max * 1000);
+    return buf;
+}
+
+}  // namespace
+
 Json summary_json(const Summary& s) {
     Json doc{{"input", s.input}, {"events", s.events}, {"duration", round_to(s.duration, 3)}};
     Json in = Json::array(), out = Json::array();
@@ -321,19 +349,13 @@ Json summary_json(const Summary& s) {
             j["packetsSent"] = t.packets;
             j["bytesSent"] = t.bytes;
             j["framesSent"] = t.frames;
+            j["roundTripTime"] = rtt_json(t.rtt);
             out.push_back(j);
         }
     }
     doc["inbound"] = in;
     doc["outbound"] = out;
-    if (s.rtt.count)
-        doc["roundTripTime"] = Json{{"samples", s.rtt.count},
-                                    {"min", round_to(s.rtt.min, 6)},
-                                    {"mean", round_to(s.rtt.mean, 6)},
-                                    {"p95", round_to(s.rtt.p95, 6)},
-                                    {"max", round_to(s.rtt.max, 6)}};
-    else
-        doc["roundTripTime"] = nullptr;
+    doc["roundTripTime"] = rtt_json(s.rtt);
     doc["timing"] = Json{{"phases", s.phases}, {"sinceProcessStart", s.since_start}};
     return doc;
 }
@@ -364,15 +386,15 @@ void print_summary(std::FILE* out, const Summary& s) {
                              t.jitter_mean * 1000, t.jitter_max * 1000);
             } else {
                 std::fprintf(out, "    packets     %llu sent, %llu bytes\n", t.packets, t.bytes);
+                if (t.rtt.count)
+                    std::fprintf(out, "    rtt         %s (%zu reports)\n", rtt_text(t.rtt).c_str(),
+                                 t.rtt.count);
             }
         }
     }
     if (s.rtt.count)
-        std::fprintf(out,
-                     "round-trip time (%zu reports): min %.1f ms, mean %.1f ms, p95 %.1f ms, "
-                     "max %.1f ms\n",
-                     s.rtt.count, s.rtt.min * 1000, s.rtt.mean * 1000, s.rtt.p95 * 1000,
-                     s.rtt.max * 1000);
+        std::fprintf(out, "round-trip time (%zu reports): %s\n", s.rtt.count,
+                     rtt_text(s.rtt).c_str());
     else
         std::fprintf(out, "round-trip time: no reports\n");
     if (s.phases.is_object()) {
@@ -426,13 +448,20 @@ Metrics summary_metrics(const Summary& s) {
         if (k.fps) m.push_back({"sent." + kind + ".fps", *k.fps, Dim::Fps});
     }
     if (any_out) m.push_back({"sent.bitrate", sent, Dim::Bitrate});
-    if (s.rtt.count) {
-        m.push_back({"rtt", s.rtt.mean, Dim::Seconds});
-        m.push_back({"rtt.min", s.rtt.min, Dim::Seconds});
-        m.push_back({"rtt.mean", s.rtt.mean, Dim::Seconds});
-        m.push_back({"rtt.p95", s.rtt.p95, Dim::Seconds});
-        m.push_back({"rtt.max", s.rtt.max, Dim::Seconds});
-    }
+    auto rtt = [&m](const std::string& name, const RttSummary& r) {
+        if (!r.count) return;
+        m.push_back({name, r.mean, Dim::Seconds});
+        m.push_back({name + ".min", r.min, Dim::Seconds});
+        m.push_back({name + ".mean", r.mean, Dim::Seconds});
+        m.push_back({name + ".p95", r.p95, Dim::Seconds});
+        m.push_back({name + ".max", r.max, Dim::Seconds});
+    };
+    rtt("rtt", s.rtt);
+    // Per kind: the first sent stream of that kind that the peer reported on.
+    std::set<std::string> rtt_kinds;
+    for (const auto& t : s.tracks)
+        if (!t.inbound && t.rtt.count && rtt_kinds.insert(t.kind).second)
+            rtt(t.kind + ".rtt", t.rtt);
     if (s.since_start.is_object() && has_num(s.since_start, "firstFrame"))
         m.push_back({"setup", num(s.since_start, "firstFrame") / 1000, Dim::Seconds});
     return m;

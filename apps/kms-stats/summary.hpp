@@ -20,6 +20,12 @@ struct Point {
 };
 using Series = std::vector<Point>;
 
+struct RttSummary {
+    size_t count = 0;
+    double min = 0, mean = 0, p95 = 0, max = 0;  ///< seconds
+    Series series;                               ///< milliseconds over time, for plot
+};
+
 /// One inbound-rtp or outbound-rtp stream (by SSRC), from its successive stats events.
 struct RtpTrack {
     bool inbound = true;
@@ -39,13 +45,9 @@ struct RtpTrack {
     /// Seconds: the newest roundTripTime of the remote-inbound-rtp reports about this stream
     /// (an outbound one), for --follow.
     std::optional<double> rtt_last;
+    /// Outbound: the round-trip times the peer's reports about this stream gave (no series).
+    RttSummary rtt;
     Series bitrate_series, fps_series, loss_series;
-};
-
-struct RttSummary {
-    size_t count = 0;
-    double min = 0, mean = 0, p95 = 0, max = 0;  ///< seconds
-    Series series;                               ///< milliseconds over time, for plot
 };
 
 struct Summary {

@@ -187,6 +187,47 @@ SCENARIO("an event stream is summarised per stream", "[stats][summary]") {
             CHECK(find("rtt.p95") == Approx(0.030));
         }
     }
+    GIVEN("two sent streams, each named by the peer's reports") {
+        auto out = [](double ms, int ssrc, const char* kind, int packets) {
+            return kms::Json{{"type", "outbound-rtp"}, {"timestamp", ms},
+                             {"kind", kind},           {"ssrc", ssrc},
+                             {"packetsSent", packets}, {"bytesSent", packets * 1000}};
+        };
+        auto rr = [](double ms, int ssrc, double rtt) {
+            return kms::Json{{"type", "remote-inbound-rtp"},
+                             {"timestamp", ms},
+                             {"ssrc", ssrc},
+                             {"roundTripTime", rtt}};
+        };
+        std::istringstream in(
+            events({out(1000, 5, "video", 10), out(1000, 6, "audio", 10), rr(1500, 5, 0.100),
+                    rr(1500, 6, 0.020), rr(2500, 5, 0.140), rr(2500, 6, 0.020), rr(3500, 6, 0.040),
+                    out(3600, 5, "video", 90), out(3600, 6, "audio", 90)}));
+        const Summary s = summarise(in, "test");
+        REQUIRE(s.tracks.size() == 2);
+        const RtpTrack& video = s.tracks[0].kind == "video" ? s.tracks[0] : s.tracks[1];
+        const RtpTrack& audio = s.tracks[0].kind == "video" ? s.tracks[1] : s.tracks[0];
+        THEN("each stream has the round-trip times of its own reports, the call all of them") {
+            CHECK(video.rtt.count == 2);
+            CHECK(video.rtt.min == Approx(0.100));
+            CHECK(video.rtt.max == Approx(0.140));
+            CHECK(audio.rtt.count == 2);  // 0.020 twice is one report repeated
+            CHECK(audio.rtt.max == Approx(0.040));
+            CHECK(s.rtt.count == 4);
+            const kms::Json j = summary_json(s);
+            for (const auto& t : j["outbound"]) CHECK(t["roundTripTime"]["samples"] == 2);
+            const Metrics m = summary_metrics(s);
+            auto find = [&](const std::string& n) {
+                for (const auto& x : m)
+                    if (x.name == n) return x.value;
+                FAIL("no metric " << n);
+                return 0.0;
+            };
+            CHECK(find("video.rtt.max") == Approx(0.140));
+            CHECK(find("audio.rtt.mean") == Approx(0.030));
+            CHECK_NOTHROW(parse_assertion("video.rtt.p95 < 150ms", summary_metric_names()));
+        }
+    }
     GIVEN("a line that is not an event") {
         std::istringstream in("{\"type\":\"x\",\"timestamp\":1}\n\n[1,2]\n");
         THEN("BadInput names its line") {
