@@ -27,6 +27,13 @@ size_t column_of(const std::string& text) {
     return 0;
 }
 
+double metric(const Metrics& m, const std::string& name) {
+    for (const auto& x : m)
+        if (x.name == name) return x.value;
+    FAIL("no metric " << name);
+    return 0.0;
+}
+
 std::string events(std::initializer_list<kms::Json> list) {
     std::string out;
     for (const auto& j : list) out += j.dump() + "\n";
@@ -175,12 +182,7 @@ SCENARIO("an event stream is summarised per stream", "[stats][summary]") {
         }
         THEN("--assert reads loss as lost over expected, and the set-up from the timing event") {
             const Metrics m = summary_metrics(s);
-            auto find = [&](const std::string& n) {
-                for (const auto& x : m)
-                    if (x.name == n) return x.value;
-                FAIL("no metric " << n);
-                return 0.0;
-            };
+            auto find = [&](const std::string& n) { return metric(m, n); };
             CHECK(find("loss") == Approx(10.0 / 200));
             CHECK(find("video.loss") == Approx(10.0 / 200));
             CHECK(find("setup") == Approx(0.45));
@@ -217,12 +219,7 @@ SCENARIO("an event stream is summarised per stream", "[stats][summary]") {
             const kms::Json j = summary_json(s);
             for (const auto& t : j["outbound"]) CHECK(t["roundTripTime"]["samples"] == 2);
             const Metrics m = summary_metrics(s);
-            auto find = [&](const std::string& n) {
-                for (const auto& x : m)
-                    if (x.name == n) return x.value;
-                FAIL("no metric " << n);
-                return 0.0;
-            };
+            auto find = [&](const std::string& n) { return metric(m, n); };
             CHECK(find("video.rtt.max") == Approx(0.140));
             CHECK(find("audio.rtt.mean") == Approx(0.030));
             CHECK_NOTHROW(parse_assertion("video.rtt.p95 < 150ms", summary_metric_names()));
