@@ -35,13 +35,18 @@ void print_snapshot(std::FILE* out, const Json& snap) {
 
 }  // namespace
 
-int run_attach(app::Tool& tool, const std::string& path, double interval_s) {
+int run_attach(app::Tool& tool, const std::string& path, double interval_s, Summariser* collect) {
     const bool json = tool.common().json;
+    // Rates (bitrate, frame rate) come from two reads: an assertion reads a second time.
+    const bool until_second = collect && tool.common().duration <= 0;
+    if (collect && interval_s <= 0) interval_s = 1;
     auto read_once = [&] {
         const Json snap = control_request(path, "all");
         if (snap.contains("error"))
             throw Error(ErrorCode::BadInput, path + ": " + snap["error"].get<std::string>());
         tool.events().emit("attach", Json{{"path", path}});
+        if (collect)
+            for (const auto& e : snap.value("stats", Json::array())) collect->add_line(e.dump());
         if (json)
             std::printf("%s\n", snap.dump().c_str());
         else if (!tool.common().quiet)  // -q: the events (--events) and the exit status only
@@ -59,7 +64,10 @@ int run_attach(app::Tool& tool, const std::string& path, double interval_s) {
     loop.every(static_cast<unsigned>(interval_s * 1000), [&] {
         try {
             read_once();
-            ++reads;
+            if (++reads >= 2 && until_second) {
+                loop.quit();
+                return false;
+            }
             return true;
         } catch (const Error& e) {
             // The tool has ended since the last read: what it said is already printed.

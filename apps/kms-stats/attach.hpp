@@ -5,10 +5,14 @@
 #include <string>
 
 #include "common/tool.hpp"
+#include "summary.hpp"
 
 namespace kms::stats {
 
 /// Prints each snapshot (text, or one JSON line each with --json). Returns the exit status.
-int run_attach(app::Tool& tool, const std::string& path, double interval_s);
+/// With COLLECT (for --assert), the statistics of every snapshot also go into it as events,
+/// and reading stops after the second read unless --duration says how long: rates need two.
+int run_attach(app::Tool& tool, const std::string& path, double interval_s,
+               Summariser* collect = nullptr);
 
 }  // namespace kms::stats

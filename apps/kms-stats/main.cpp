@@ -333,11 +333,17 @@ int main(int argc, char** argv) {
             return run_plot(tool, o);
         }
         if (!o.attach.empty()) {
-            if (!o.input.empty() || !o.events_in.empty() || o.follow || !o.asserts.empty())
+            if (!o.input.empty() || !o.events_in.empty() || o.follow)
                 throw Error(ErrorCode::InvalidArgument,
-                            "--attach reads a running tool; no FILE|URI, --events-in, --follow "
-                            "or --assert with it");
-            return run_attach(tool, o.attach, o.interval);
+                            "--attach reads a running tool; no FILE|URI, --events-in or "
+                            "--follow with it");
+            if (o.asserts.empty()) return run_attach(tool, o.attach, o.interval);
+            // Thresholds on a running tool: the snapshots' statistics summarised as an event
+            // stream would be.
+            const auto asserts = parse_asserts(o, summary_metric_names());
+            Summariser collect(o.attach);
+            const int read = run_attach(tool, o.attach, o.interval, &collect);
+            return read != kOk ? read : check(tool, asserts, summary_metrics(collect.result()));
         }
         if (o.interval > 0)
             throw Error(ErrorCode::InvalidArgument, "--interval goes with --attach");

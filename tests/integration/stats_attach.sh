@@ -36,6 +36,15 @@ jq -e '.tool == "kms-call" and .state.role == "answer" and .state.bytesReceived 
   fail "kms-call state: $(jq -c .state snap2.json)"
 pass "kms-call --control: inbound video packets $a then $b, 1.5 s apart; the socket is 0600"
 
+# 1b. Thresholds on the running call: two reads a second apart give its rates; a frame rate
+#     the call cannot reach exits 8 naming what was measured.
+run "$S" --attach ctl/call.sock --assert 'video.fps > 5' --assert 'video.bitrate > 50kbps' 2>as1.err
+expect_rc 0 "attach --assert that holds"
+run "$S" --attach ctl/call.sock --assert 'video.fps > 1000' -q 2>as2.err
+expect_rc 8 "attach --assert that fails"
+grep -q "video.fps > 1000: measured [0-9.]*fps" as2.err || fail "attach --assert: $(cat as2.err)"
+pass "--attach --assert on the live call: $(grep -o 'measured [0-9.]*fps' as2.err)"
+
 # 2. Another user cannot open it.
 set +e
 setpriv --reuid=65534 --regid=65534 --clear-groups -- /usr/bin/python3 -c "
