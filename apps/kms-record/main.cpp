@@ -48,6 +48,7 @@ struct RecordOptions {
     bool no_audio = false;
     bool no_video = false;
     double media_timeout = 0;
+    double stats_interval = 1;
     std::string rtsp_transport;
     double segment = 0;
     std::string segment_size;
@@ -364,9 +365,37 @@ int record(Tool& tool, const RecordOptions& o) {
     // RTP packets that never came (rtsp://, rtp://), read while the jitter buffers live.
     const bool rtp_source = in.kind == MediaUri::Kind::Rtsp || in.kind == MediaUri::Kind::Rtp;
     unsigned long long lost = 0;
+    // A camera's streams in W3C inbound-rtp terms, as kms-call reports a call's: kms-stats
+    // summarises them, and --control snapshots carry the newest.
+    // What the jitter buffers gave up on, all streams: the most seen (a stopped buffer forgets).
+    auto count_lost = [&](const std::vector<RtpStreamStats>& all) {
+        unsigned long long n = 0;
+        for (const auto& st : all) n += st.packets_lost;
+        lost = std::max(lost, n);
+    };
+    auto emit_rtp_stats = [&](bool final) {
+        const auto all = source.rtp_stats();
+        count_lost(all);
+        for (const RtpStreamStats& st : all) {
+            Json j{{"kind", st.kind},
+                   {"ssrc", st.ssrc},
+                   {"packetsReceived", st.packets_received},
+                   {"bytesReceived", st.bytes_received},
+                   {"packetsLost", st.packets_lost},
+                   {"framesReceived", st.frames_received}};
+            if (st.jitter_s >= 0) j["jitter"] = st.jitter_s;
+            if (final) j["final"] = true;
+            events.emit("inbound-rtp", j);
+        }
+    };
+    if (rtp_source && o.stats_interval > 0)
+        loop.every(static_cast<unsigned>(o.stats_interval * 1000), [&] {
+            emit_rtp_stats(false);
+            return true;
+        });
     loop.every(1000, [&] {
         ++ticks;
-        if (rtp_source) lost = std::max(lost, source.packets_lost());
+        if (rtp_source) count_lost(source.rtp_stats());
         char line[120];
         std::snprintf(line, sizeof line, "%02u:%02u  %s", ticks / 60, ticks % 60,
                       to_stdout || segmented ? "recording"
@@ -395,6 +424,7 @@ int record(Tool& tool, const RecordOptions& o) {
                             "; nothing recorded");
     }
     if (failure && !media && !segmented) remove_if_ours();
+    if (rtp_source && o.stats_interval > 0 && media) emit_rtp_stats(true);
     events.emit("stopped", Json{{"clean", !failure}});
     // One file a run (cron): the newest files the pattern names are kept, this run's among them
     // (added last, it is the newest, which is never deleted).
@@ -433,7 +463,7 @@ int record(Tool& tool, const RecordOptions& o) {
         }
         res.field("transcoded", "transcoded", transcoded ? "yes" : "no");
         if (rtp_source && media) {
-            lost = std::max(lost, source.packets_lost());
+            count_lost(source.rtp_stats());
             res.field("packetsLost", "packets lost", lost);
         }
         res.json_only("tracks", tracks);
@@ -504,6 +534,11 @@ int main(int argc, char** argv) {
         ->check(seconds_check(false))
         ->option_text("SECONDS");
     add_control_option(app, o.control);
+    app.add_option("--stats-interval", o.stats_interval,
+                   "rtsp://, rtp://: W3C inbound-rtp events of each stream every SECONDS "
+                   "(0: none)")
+        ->check(seconds_check(true))
+        ->option_text("SECONDS");
     app.add_option("--media-timeout", o.media_timeout,
                    "Exit 6, leaving no file, if no media comes within SECONDS")
         ->check(seconds_check(true))

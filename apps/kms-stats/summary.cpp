@@ -43,7 +43,12 @@ void add_sample(Acc& a, const Json& e, double t) {
     RtpTrack& r = a.track;
     const double bytes = num(e, r.inbound ? "bytesReceived" : "bytesSent");
     const double packets = num(e, r.inbound ? "packetsReceived" : "packetsSent");
-    const double frames = num(e, r.inbound ? "framesDecoded" : "framesSent");
+    // A call decodes what it receives; a recording keeps it encoded and counts framesReceived.
+    const char* frames_key = !r.inbound                     ? "framesSent"
+                             : has_num(e, "framesDecoded")  ? "framesDecoded"
+                             : has_num(e, "framesReceived") ? "framesReceived"
+                                                            : "framesDecoded";
+    const double frames = num(e, frames_key);
     const double lost = std::max(0.0, num(e, "packetsLost"));
     if (r.samples == 0) {
         r.first_t = t;
@@ -56,8 +61,7 @@ void add_sample(Acc& a, const Json& e, double t) {
             r.bitrate_series.push_back({t, db * 8 / dt});
         }
         if (df >= 0) a.grown_frames += df;
-        if (df >= 0 && has_num(e, r.inbound ? "framesDecoded" : "framesSent"))
-            r.fps_series.push_back({t, df / dt});
+        if (df >= 0 && has_num(e, frames_key)) r.fps_series.push_back({t, df / dt});
         const double dl = lost - a.prev_lost, dp = packets - a.prev_packets;
         if (r.inbound && dl + dp > 0) r.loss_series.push_back({t, std::max(0.0, dl) / (dl + dp)});
     }
@@ -87,8 +91,7 @@ void add_sample(Acc& a, const Json& e, double t) {
     if (r.last_t > r.first_t) {
         const double span = r.last_t - r.first_t;
         r.bitrate = a.grown_bytes * 8 / span;
-        if (has_num(e, r.inbound ? "framesDecoded" : "framesSent") && r.kind == "video")
-            r.fps = a.grown_frames / span;
+        if (has_num(e, frames_key) && r.kind == "video") r.fps = a.grown_frames / span;
     }
 }
 
@@ -161,9 +164,17 @@ void Summariser::add_line(const std::string& line) {
     z.last = std::max(z.last, t);
     const std::string type = e["type"].get<std::string>();
     if (type == "track") {
-        const std::string codec = str(e, "codec");
-        if (!str(e, "mid").empty()) z.codec_by_mid[str(e, "direction") + str(e, "mid")] = codec;
-        z.codec_by_kind[str(e, "direction") + str(e, "kind")] = codec;
+        std::string codec = str(e, "codec");
+        std::string direction = str(e, "direction");
+        // kms-record's track: what it receives ("from", a media type such as video/x-h264).
+        if (codec.empty() && !str(e, "from").empty()) {
+            const std::string from = str(e, "from");
+            codec = from.substr(from.find('/') + 1);
+            if (codec.rfind("x-", 0) == 0) codec = codec.substr(2);
+            if (direction.empty()) direction = "in";
+        }
+        if (!str(e, "mid").empty()) z.codec_by_mid[direction + str(e, "mid")] = codec;
+        z.codec_by_kind[direction + str(e, "kind")] = codec;
     } else if (type == "inbound-rtp" || type == "outbound-rtp") {
         const bool inbound = type == "inbound-rtp";
         const std::string key =

@@ -44,7 +44,13 @@ jq -se '[.[] | select(.type=="track" and .passthrough)] | length == 2' ev1.jsonl
   fail "rtp -> webm: not both passthrough: $(cat ev1.jsonl)"
 d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 av.webm)
 within "$(echo "($d - 4)^2" | bc -l)" 0.25 || fail "rtp -> webm: $d s for -t 4"
-pass "RTP VP8+Opus into WebM, untouched, $d s for -t 4"
+# Its events summarised by kms-stats: both streams, as they came, at the rate they were sent.
+"$BUILD/apps/kms-stats" --events-in ev1.jsonl --json >sum1.json
+fps=$(jq '[.inbound[] | select(.kind == "video")][0].framesPerSecond' sum1.json)
+within 25 "$fps" && within "$fps" 32 || fail "kms-stats on the recording: $fps fps: $(cat sum1.json)"
+jq -e '[.inbound[] | .codec] | sort == ["opus", "vp8"]' sum1.json >/dev/null ||
+  fail "kms-stats on the recording: $(cat sum1.json)"
+pass "RTP VP8+Opus into WebM, untouched, $d s for -t 4; kms-stats reads $fps fps in its events"
 wait
 
 # 1b. A sender that loses a tenth of its packets: the summary counts what never came.
@@ -52,13 +58,28 @@ gst-launch-1.0 -q videotestsrc is-live=true num-buffers=150 \
   ! video/x-raw,width=320,height=240,framerate=30/1 ! $VP8 ! rtpvp8pay pt=96 \
   ! identity drop-probability=0.1 ! udpsink host=127.0.0.1 port=$port & PIDS+=($!)
 sleep 0.3
-run "$R" -t 4 "rtp://127.0.0.1:$port?sdp=vp8.sdp" -o lossy.webm --json >res1b.json 2>err1b
+run "$R" -t 4 "rtp://127.0.0.1:$port?sdp=vp8.sdp" -o lossy.webm --json --events ev1b.jsonl \
+  >res1b.json 2>err1b
 expect_rc 0 "a lossy sender: $(tail -2 err1b)"
 lost=$(jq -r '.packetsLost' res1b.json)
 # Some 150 packets go out, a tenth dropped: a count far above that is counting twice.
 [[ $lost =~ ^[0-9]+$ ]] && ((lost >= 3 && lost <= 40)) || fail "a lossy sender: packetsLost '$lost' in $(cat res1b.json)"
 wait
 pass "a sender dropping 10% of its packets: packetsLost $lost in the summary"
+
+# 1c. The same recording's events are W3C inbound-rtp, as a call's are: kms-stats summarises
+#     them (loss near the tenth dropped, the count kms-record gave) and judges them.
+S=$BUILD/apps/kms-stats
+"$S" --events-in ev1b.jsonl --json >sum1c.json
+ratio=$(jq '[.inbound[] | select(.kind == "video")][0].lossRatio' sum1c.json)
+within 0.03 "$ratio" && within "$ratio" 0.2 || fail "kms-stats on the recording: loss ratio $ratio: $(cat sum1c.json)"
+jq -e --argjson n "$lost" '[.inbound[] | .packetsLost] | add == $n' sum1c.json >/dev/null ||
+  fail "kms-stats counts other losses than kms-record's $lost: $(cat sum1c.json)"
+run "$S" --events-in ev1b.jsonl --assert 'video.loss < 1%' -q 2>as1c.err
+expect_rc 8 "kms-stats --assert 'video.loss < 1%' on the lossy recording"
+run "$S" --events-in ev1b.jsonl --assert 'video.loss < 50%' -q
+expect_rc 0 "kms-stats --assert 'video.loss < 50%' on the lossy recording"
+pass "kms-stats summarises the recording's inbound-rtp events: loss ratio $ratio, as many lost; --assert judges them"
 
 # 1c. Audio that starts 4 s after the video (a camera's audio encoder waking late): with
 #     --tracks audio,video nothing is written until it comes, so the file holds both.

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "kms/pipeline.hpp"
 #include "kms/uri.hpp"
@@ -16,6 +18,17 @@ struct SourceOptions {
     std::vector<std::string> kinds;
     /// rtsp://: "tcp" or "udp" only; empty lets the camera and rtspsrc agree (UDP, then TCP).
     std::string rtsp_transport;
+};
+
+/// One RTP stream of an rtsp:// or rtp:// source so far, in W3C inbound-rtp terms.
+struct RtpStreamStats {
+    std::string kind;                         ///< "video", "audio", as its RTP caps say
+    unsigned ssrc = 0;                        ///< the newest packet's
+    unsigned long long packets_received = 0;  ///< out of the jitter buffer
+    unsigned long long bytes_received = 0;    ///< RTP payload bytes
+    unsigned long long packets_lost = 0;      ///< that the jitter buffer gave up on
+    unsigned long long frames_received = 0;   ///< depayloaded frames
+    double jitter_s = -1;                     ///< the jitter buffer's smoothed jitter; -1: none
 };
 
 class Source : public Element {
@@ -39,9 +52,9 @@ class Source : public Element {
 
     const MediaUri& uri() const;
 
-    /// RTP packets of an rtsp:// or rtp:// source that never came, so far: the sequence numbers
-    /// its jitter buffers gave up on (late ones included). 0 for every other source. Main thread.
-    unsigned long long packets_lost() const;
+    /// Each RTP stream of an rtsp:// or rtp:// source; empty for every other. Its packets_lost
+    /// are the sequence numbers its jitter buffer gave up on, late ones included. Main thread.
+    std::vector<RtpStreamStats> rtp_stats() const;
 };
 
 }  // namespace kms

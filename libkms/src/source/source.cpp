@@ -13,6 +13,7 @@
 #include "kms/runtime.hpp"
 #include "media/input_probe.hpp"
 #include "pipeline/element.hpp"
+#include "source/rtp_stats.hpp"
 
 namespace kms {
 
@@ -50,7 +51,8 @@ struct SourceCore : Element::Core {
 
     // A stream's tail inside the bin: a queue (each stream its own thread, so one demuxer
     // feeding two kinds never waits on one of them), paced at real time when asked.
-    void add_stream(GstPad* src, const std::string& kind, bool pace, const std::string& head = "") {
+    void add_stream(GstPad* src, const std::string& kind, bool pace, const std::string& head = "",
+                    const std::shared_ptr<source::RtpCounters>& rtp = nullptr) {
         std::string desc =
             head + "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000";
         if (pace) desc += " ! clocksync";
@@ -63,6 +65,7 @@ struct SourceCore : Element::Core {
         // everything up to now through at once, and RTCP would date it wrongly.
         if (pace && start_offset) gst_pad_set_offset(in.get(), start_offset);
         watch_eos(out.get());
+        if (rtp) source::count_frames(out.get(), rtp);
         {
             std::lock_guard lock(mutex);
             heads.push_back(gst::ref(in.get()));
@@ -254,9 +257,20 @@ struct SourceCore : Element::Core {
                       if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), "wait-for-keyframe"))
                           g_object_set(e, "wait-for-keyframe", TRUE, nullptr);
                   }));
+        auto rtp = std::make_shared<source::RtpCounters>();
+        gst::CapsPtr caps(gst_pad_query_caps(pad, nullptr));
+        if (caps && gst_caps_get_size(caps.get()) > 0)
+            if (const char* media =
+                    gst_structure_get_string(gst_caps_get_structure(caps.get(), 0), "media"))
+                rtp->kind = media;
+        source::count_rtp(pad, rtp);
+        g_object_set_data_full(
+            G_OBJECT(parser), "kms-rtp", new std::shared_ptr<source::RtpCounters>(rtp),
+            [](gpointer d) { delete static_cast<std::shared_ptr<source::RtpCounters>*>(d); });
         {
             std::lock_guard lock(mutex);
             ++rtsp_parsing;
+            rtp_counters.push_back(rtp);
         }
         gst_bin_add(GST_BIN(bin.get()), parser);
         gst_element_sync_state_with_parent(parser);
@@ -327,7 +341,13 @@ struct SourceCore : Element::Core {
         const GstStructure* st = gst_caps_get_structure(caps.get(), 0);
         const bool bare_opus =
             gst_structure_has_name(st, "audio/x-opus") && !gst_structure_has_field(st, "rate");
-        add_stream(pad, kind, opt.realtime, bare_opus ? "opusparse ! " : "");
+        // An RTSP or RTP stream's counters ride on its parsebin (on_rtsp_pad).
+        std::shared_ptr<source::RtpCounters> rtp;
+        if (gst::ElementPtr parent{gst_pad_get_parent_element(pad)})
+            if (auto* c = static_cast<std::shared_ptr<source::RtpCounters>*>(
+                    g_object_get_data(G_OBJECT(parent.get()), "kms-rtp")))
+                rtp = *c;
+        add_stream(pad, kind, opt.realtime, bare_opus ? "opusparse ! " : "", rtp);
         // parsebin 1.22 says no-more-pads only for some inputs, but it adds all the pads it
         // has found before any of them carries data: once every kind the probe saw in a file
         // is here, nothing else is coming.
@@ -358,6 +378,7 @@ struct SourceCore : Element::Core {
             weak, [](gpointer d) { delete static_cast<std::weak_ptr<Core>*>(d); });
     }
     std::set<std::string> seen_kinds;  // parsebin's streams so far (mutex)
+    std::vector<std::shared_ptr<source::RtpCounters>> rtp_counters;  // rtsp://, rtp:// (mutex)
 
     void on_no_more_pads() {
         announce_all_exposed();
@@ -459,42 +480,14 @@ void Source::release() {
     if (c.prepared) c.join();
 }
 
-unsigned long long Source::packets_lost() const {
+std::vector<RtpStreamStats> Source::rtp_stats() const {
     auto& c = core_of(*this);
-    if (c.uri.kind != MediaUri::Kind::Rtsp && c.uri.kind != MediaUri::Kind::Rtp) return 0;
-    // Every jitter buffer in the bin: ours for rtp://, rtspsrc's rtpbin's for rtsp://. Its
-    // num-lost already counts the packets that came too late to be used.
-    unsigned long long lost = 0;
-    gst::IteratorPtr it(gst_bin_iterate_recurse(GST_BIN(c.bin.get())));
-    GValue item = G_VALUE_INIT;
-    for (bool more = true; more;) {
-        switch (gst_iterator_next(it.get(), &item)) {
-            case GST_ITERATOR_OK: {
-                auto* e = GST_ELEMENT(g_value_get_object(&item));
-                GstElementFactory* f = gst_element_get_factory(e);
-                if (f && g_str_equal(GST_OBJECT_NAME(f), "rtpjitterbuffer")) {
-                    GstStructure* stats = nullptr;
-                    g_object_get(e, "stats", &stats, nullptr);
-                    guint64 n = 0;
-                    if (stats) {
-                        gst_structure_get_uint64(stats, "num-lost", &n);
-                        gst_structure_free(stats);
-                    }
-                    lost += n;
-                }
-                g_value_reset(&item);
-                break;
-            }
-            case GST_ITERATOR_RESYNC:  // the bin changed (a stream came): count again
-                gst_iterator_resync(it.get());
-                lost = 0;
-                break;
-            default:
-                more = false;
-        }
+    std::vector<std::shared_ptr<source::RtpCounters>> streams;
+    {
+        std::lock_guard lock(c.mutex);
+        streams = c.rtp_counters;
     }
-    g_value_unset(&item);
-    return lost;
+    return source::collect(GST_BIN(c.bin.get()), streams);
 }
 
 void Source::on_ended(std::function<void()> fn) {

@@ -1,0 +1,129 @@
+#include "source/rtp_stats.hpp"
+
+#include <gst/rtp/rtp.h>
+
+#include <functional>
+
+#include "gst/handles.hpp"
+
+namespace kms::source {
+
+namespace {
+
+struct JitterBuffer {
+    std::string kind;
+    guint32 ssrc = 0;  // 0: the caps do not say
+    guint64 pushed = 0, lost = 0, avg_jitter_ns = 0;
+    bool used = false;
+};
+
+void for_each_jitter_buffer(GstBin* bin, const std::function<void(GstElement*)>& fn) {
+    std::vector<gst::ElementPtr> found;
+    gst::IteratorPtr it(gst_bin_iterate_recurse(bin));
+    GValue item = G_VALUE_INIT;
+    for (bool more = true; more;) {
+        switch (gst_iterator_next(it.get(), &item)) {
+            case GST_ITERATOR_OK: {
+                auto* e = GST_ELEMENT(g_value_get_object(&item));
+                GstElementFactory* f = gst_element_get_factory(e);
+                if (f && g_str_equal(GST_OBJECT_NAME(f), "rtpjitterbuffer"))
+                    found.emplace_back(GST_ELEMENT(gst_object_ref(e)));
+                g_value_reset(&item);
+                break;
+            }
+            case GST_ITERATOR_RESYNC:  // the bin changed (a stream came): look again
+                gst_iterator_resync(it.get());
+                found.clear();
+                break;
+            default:
+                more = false;
+        }
+    }
+    g_value_unset(&item);
+    for (auto& e : found) fn(e.get());
+}
+
+JitterBuffer read(GstElement* e) {
+    JitterBuffer jb;
+    GstStructure* raw = nullptr;
+    g_object_get(e, "stats", &raw, nullptr);
+    gst::StructurePtr stats(raw);
+    if (stats) {
+        gst_structure_get_uint64(stats.get(), "num-pushed", &jb.pushed);
+        gst_structure_get_uint64(stats.get(), "num-lost", &jb.lost);
+        gst_structure_get_uint64(stats.get(), "avg-jitter", &jb.avg_jitter_ns);
+    }
+    gst::PadPtr src(gst_element_get_static_pad(e, "src"));
+    gst::CapsPtr caps(src ? gst_pad_get_current_caps(src.get()) : nullptr);
+    if (caps && gst_caps_get_size(caps.get()) > 0) {
+        const GstStructure* s = gst_caps_get_structure(caps.get(), 0);
+        if (const char* media = gst_structure_get_string(s, "media")) jb.kind = media;
+        guint ssrc = 0;
+        if (gst_structure_get_uint(s, "ssrc", &ssrc)) jb.ssrc = ssrc;
+    }
+    return jb;
+}
+
+}  // namespace
+
+void count_rtp(GstPad* pad, const std::shared_ptr<RtpCounters>& c) {
+    gst_pad_add_probe(
+        pad, GST_PAD_PROBE_TYPE_BUFFER,
+        [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+            auto& n = **static_cast<std::shared_ptr<RtpCounters>*>(d);
+            GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+            if (gst_rtp_buffer_map(GST_PAD_PROBE_INFO_BUFFER(info), GST_MAP_READ, &rtp)) {
+                n.ssrc.store(gst_rtp_buffer_get_ssrc(&rtp), std::memory_order_relaxed);
+                n.bytes.fetch_add(gst_rtp_buffer_get_payload_len(&rtp), std::memory_order_relaxed);
+                n.packets.fetch_add(1, std::memory_order_relaxed);
+                gst_rtp_buffer_unmap(&rtp);
+            }
+            return GST_PAD_PROBE_OK;
+        },
+        new std::shared_ptr<RtpCounters>(c),
+        [](gpointer d) { delete static_cast<std::shared_ptr<RtpCounters>*>(d); });
+}
+
+void count_frames(GstPad* pad, const std::shared_ptr<RtpCounters>& c) {
+    gst_pad_add_probe(
+        pad, GST_PAD_PROBE_TYPE_BUFFER,
+        [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+            (*static_cast<std::shared_ptr<RtpCounters>*>(d))
+                ->frames.fetch_add(1, std::memory_order_relaxed);
+            return GST_PAD_PROBE_OK;
+        },
+        new std::shared_ptr<RtpCounters>(c),
+        [](gpointer d) { delete static_cast<std::shared_ptr<RtpCounters>*>(d); });
+}
+
+std::vector<RtpStreamStats> collect(GstBin* bin,
+                                    const std::vector<std::shared_ptr<RtpCounters>>& streams) {
+    std::vector<JitterBuffer> jbs;
+    for_each_jitter_buffer(bin, [&](GstElement* e) { jbs.push_back(read(e)); });
+    std::vector<RtpStreamStats> out;
+    for (const auto& c : streams) {
+        RtpStreamStats s;
+        s.kind = c->kind;
+        s.ssrc = c->ssrc.load(std::memory_order_relaxed);
+        s.packets_received = c->packets.load(std::memory_order_relaxed);
+        s.bytes_received = c->bytes.load(std::memory_order_relaxed);
+        s.frames_received = c->frames.load(std::memory_order_relaxed);
+        // The jitter buffer of this SSRC; else the first of this kind not taken yet.
+        JitterBuffer* match = nullptr;
+        for (auto& jb : jbs)
+            if (!jb.used && jb.ssrc && jb.ssrc == s.ssrc) match = &jb;
+        for (auto& jb : jbs)
+            if (!match && !jb.used && !jb.ssrc && jb.kind == s.kind) match = &jb;
+        if (match) {
+            match->used = true;
+            c->last_lost = match->lost;
+            c->last_jitter_s = static_cast<double>(match->avg_jitter_ns) / 1e9;
+        }
+        s.packets_lost = c->last_lost;
+        s.jitter_s = c->last_jitter_s;
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+}  // namespace kms::source

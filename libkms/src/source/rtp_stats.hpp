@@ -1,0 +1,38 @@
+// Per-stream RTP figures of an rtsp:// or rtp:// Source, in W3C inbound-rtp terms: packets and
+// payload bytes counted where the jitter buffer lets them out, frames where the depayloaded
+// stream leaves the source, loss and jitter from the jitter buffer's own statistics.
+#pragma once
+
+#include <gst/gst.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kms/source.hpp"
+
+namespace kms::source {
+
+/// One RTP stream's counters. Streaming threads touch only the atomics; kind is set before
+/// the stream flows.
+struct RtpCounters {
+    std::string kind;
+    std::atomic<guint32> ssrc{0};
+    std::atomic<guint64> packets{0}, bytes{0}, frames{0};
+    // The jitter buffer's last figures (main thread): a stopped pipeline's caps no longer
+    // say which buffer was whose, and the final report still has them.
+    guint64 last_lost = 0;
+    double last_jitter_s = -1;
+};
+
+/// Counts RTP packets, their payload bytes and their SSRC on PAD (out of a jitter buffer).
+void count_rtp(GstPad* pad, const std::shared_ptr<RtpCounters>& c);
+/// Counts the depayloaded frames (buffers) on PAD.
+void count_frames(GstPad* pad, const std::shared_ptr<RtpCounters>& c);
+/// The figures of each stream, with the jitter buffers in BIN matched to the streams by SSRC
+/// (rtspsrc's, whose caps carry it) or by kind (ours for rtp://). Main thread.
+std::vector<RtpStreamStats> collect(GstBin* bin,
+                                    const std::vector<std::shared_ptr<RtpCounters>>& streams);
+
+}  // namespace kms::source
