@@ -218,7 +218,9 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     Clock::time_point verified_at{};
     std::set<guint32> byes;  // the peer's SSRCs that said BYE
     bool bye_watch = false;
+    bool bye_all = false;                            // every stream that came has said BYE
     static constexpr int64_t kByeQuietUs = 1000000;  // after a BYE, this long without media ends it
+    static constexpr int64_t kByeAllQuietUs = 300000;  // the same when every stream said BYE
     static constexpr double kExpectTracksS = 5;  // a negotiated track not there by then is missing
     std::map<std::string, unsigned> candidates_by_type;  // local ones, from on-ice-candidate
     bool data_open = false;

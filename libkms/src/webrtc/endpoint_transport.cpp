@@ -242,6 +242,9 @@ void WebRtcEndpoint::Impl::watch_incoming() {
 // before the others (webrtcbin's rtpsession says BYE for the first of a bundle's streams to
 // end, as a file input's audio does a moment before its video, and nothing for the rest); the
 // call is over when every stream that came has left, or, after a BYE, when media stops.
+// 1.22's rtpsession marks every SSRC of the session BYE when one of its streams ends, so a
+// BYE naming them all can come while the rest still flows: it is believed once media stops
+// too, a moment later (without this, the peer's call ended before its input did).
 void WebRtcEndpoint::Impl::on_bye(guint32 ssrc) {
     if (stopping) return;
     byes.insert(ssrc);
@@ -251,13 +254,17 @@ void WebRtcEndpoint::Impl::on_bye(guint32 ssrc) {
         if (!t.recv || !rx || byes.count(rx)) continue;
         left += (left.empty() ? "" : ", ") + describe(t);
     }
-    if (left.empty()) return remote_bye();
-    KMS_LOG(webrtc, INFO, "RTCP BYE for SSRC %u; still receiving %s", ssrc, left.c_str());
+    bye_all = left.empty();
+    const gint64 quiet = g_get_monotonic_time() - last_media_us;
+    if (bye_all && quiet >= kByeAllQuietUs) return remote_bye();
+    KMS_LOG(webrtc, INFO, "RTCP BYE for SSRC %u; %s%s", ssrc,
+            bye_all ? "media still flows" : "still receiving ", left.c_str());
     if (bye_watch) return;
     bye_watch = true;
-    add_timer(250, [](Impl& s) {
+    add_timer(100, [](Impl& s) {
         if (s.stopping) return false;
-        if (g_get_monotonic_time() - s.last_media_us < kByeQuietUs) return true;
+        const gint64 still = g_get_monotonic_time() - s.last_media_us;
+        if (still < (s.bye_all ? kByeAllQuietUs : kByeQuietUs)) return true;
         s.remote_bye();
         return false;
     });
