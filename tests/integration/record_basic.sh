@@ -75,15 +75,95 @@ for f in k.webm k.mkv k.mp4; do
 done
 pass "SIGKILL after 5 s leaves WebM, MKV and MP4 that play 4 s or more"
 
-# 7. SIGTERM finalises: the file states its duration (its index was written) and exit is 0.
-for f in term.mkv term.mp4; do
+# 7. SIGTERM finalises: exit 0, the file states its duration, and it carries an index a player
+#    seeks by. WebM and MKV: Cues with CuePoints that point at Clusters, found from the SeekHead.
+#    MP4 stays fragmented (man page): an mfra at the end whose video entries point at moof boxes,
+#    and the duration in the moov (mehd). No sample table in the moov, so ffprobe gives no
+#    nb_frames without counting; the audio tfra of 1.22's mp4mux ends in an entry at offset 0
+#    (gst-launch's files too), so only the video's entries are checked.
+cat >index.py <<'PY'
+import struct, sys
+path = sys.argv[1]
+b = open(path, 'rb').read()
+
+def uint(s, e): return int.from_bytes(b[s:e], 'big')
+
+def vint(i, keep):  # an EBML ID (marker kept) or size
+    n = 1
+    while n < 8 and not b[i] & (0x80 >> (n - 1)): n += 1
+    v = b[i] if keep else b[i] & (0xff >> n)
+    return (v << 8 * (n - 1)) | uint(i + 1, i + n), i + n
+
+def ebml(s, e):  # (id, start, body, end) of each element in [s, e)
+    while s < e:
+        eid, j = vint(s, True); size, k = vint(j, False)
+        yield eid, s, k, k + size
+        s = k + size
+
+def matroska():
+    seg = next(x for x in ebml(0, len(b)) if x[0] == 0x18538067)
+    top = {}
+    for x in ebml(seg[2], seg[3]): top.setdefault(x[0], x)
+    if 0x1C53BB6B not in top: return 'no Cues'
+    _, at, body, end = top[0x1C53BB6B]
+    points = [x for x in ebml(body, end) if x[0] == 0xBB]
+    if not points: return 'Cues with no CuePoint'
+    for p in points:  # CuePoint > CueTrackPositions > CueClusterPosition: a Cluster
+        for t in (x for x in ebml(p[2], p[3]) if x[0] == 0xB7):
+            pos = next(uint(x[2], x[3]) for x in ebml(t[2], t[3]) if x[0] == 0xF1)
+            if vint(seg[2] + pos, True)[0] != 0x1F43B675: return 'a CuePoint that points at no Cluster'
+    seeks = {}
+    for s in ebml(top[0x114D9B74][2], top[0x114D9B74][3]):
+        f = {x[0]: uint(x[2], x[3]) for x in ebml(s[2], s[3])} if s[0] == 0x4DBB else {}
+        if 0x53AB in f and 0x53AC in f: seeks[f[0x53AB]] = f[0x53AC]
+    if seeks.get(0x1C53BB6B) != at - seg[2]: return 'the SeekHead does not point at the Cues'
+    return 'ok: %d CuePoints' % len(points)
+
+def boxes(s, e):  # (type, start, body, end) of each box in [s, e)
+    while s + 8 <= e:
+        size, typ = struct.unpack('>I4s', b[s:s + 8]); h = 8
+        if size == 1: size, h = uint(s + 8, s + 16), 16
+        yield typ, s, s + h, s + size
+        s += size
+
+def child(box, typ): return next((x for x in boxes(box[2], box[3]) if x[0] == typ), None)
+
+def mp4():
+    top = list(boxes(0, len(b)))
+    moov = next(x for x in top if x[0] == b'moov')
+    if not child(child(moov, b'mvex') or moov, b'mehd'): return 'no mehd (duration) in the moov'
+    video = None
+    for trak in (x for x in boxes(moov[2], moov[3]) if x[0] == b'trak'):
+        tkhd, hdlr = child(trak, b'tkhd'), child(child(trak, b'mdia'), b'hdlr')
+        if b[hdlr[2] + 8:hdlr[2] + 12] == b'vide':
+            video = uint(tkhd[2] + (20 if b[tkhd[2]] else 12), tkhd[2] + (24 if b[tkhd[2]] else 16))
+    mfra = top[-1]
+    if mfra[0] != b'mfra': return 'no mfra at the end'
+    if uint(mfra[3] - 4, mfra[3]) != mfra[3] - mfra[1]: return 'an mfro with the wrong mfra size'
+    for _, _, s, _ in (x for x in boxes(mfra[2], mfra[3]) if x[0] == b'tfra'):
+        if uint(s + 4, s + 8) != video: continue
+        v, sizes, n = b[s], uint(s + 8, s + 12), uint(s + 12, s + 16)
+        w = 8 if v else 4
+        rec = 2 * w + 3 + (sizes >> 4 & 3) + (sizes >> 2 & 3) + (sizes & 3)
+        offs = [uint(s + 16 + k * rec + w, s + 16 + k * rec + 2 * w) for k in range(n)]
+        if not offs: return 'no random-access point for the video'
+        if any(b[o + 4:o + 8] != b'moof' for o in offs): return 'a video random-access point that is no moof'
+        return 'ok: %d video random-access points' % n
+    return 'no tfra for the video track'
+
+print(mp4() if path.endswith('.mp4') else matroska())
+PY
+for f in term.webm term.mkv term.mp4; do
   "$R" -q test:av -o "$f" & PIDS+=($!); p=$!
   sleep 3; kill -TERM "$p"; set +e; wait "$p"; RC=$?; set -e
   expect_rc 0 "SIGTERM $f"
   d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$f")
   [[ $d != N/A ]] && within 2 "$d" || fail "SIGTERM: $f states duration $d"
+  index=$(python3 index.py "$f")
+  [[ $index == ok:* ]] || fail "SIGTERM: $f has no usable index: $index"
+  echo "  $f after SIGTERM: $d s, $index"
 done
-pass "SIGTERM finalises MKV and MP4 with their duration"
+pass "SIGTERM finalises WebM, MKV and MP4 with their duration and an index"
 
 # 8. A source that never sends: 6 within the timeout, and no file.
 start=$(date +%s.%N)
