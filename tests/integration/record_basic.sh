@@ -277,6 +277,26 @@ run "$R" -q -t 1 --max-files 2 test:video -o plain.mkv 2>err12d
 expect_rc 2 "--max-files with one undated file"
 pass "one file a run named by date: --max-files 2 keeps this run's and the newest earlier one"
 
+# 12e. --segment-size on a live source whose key frames are far apart (60 frames at 10 frame/s:
+#      6 s, 1.5 MB of noise at 2 Mbit/s): kms-record asks its encoder for a key frame as a file
+#      nears the size, and the file ends there. Without the ask each file was one 1.5 MB GOP.
+run "$R" -q -t 10 --segment-size 500k 'test:av?fps=10&pattern=snow&width=320&height=240' \
+  -o 'sized-%i.webm' --json >res12e.json
+expect_rc 0 "--segment-size"
+n=$(jq '.files | length' res12e.json)
+sizes=$(jq -r '[.files[:-1][].bytes] | join(" ")' res12e.json)
+(( n >= 4 )) || fail "--segment-size 500k for 10 s: $n files ($(jq -c '[.files[].bytes]' res12e.json))"
+for b in $sizes; do
+  (( b >= 425000 && b <= 500000 )) || fail "--segment-size 500k: a file of $b bytes (all: $sizes)"
+done
+for f in $(jq -r '.files[].path' res12e.json); do
+  [[ $(ffprobe -v error -select_streams v:0 -show_entries packet=flags -of csv=p=0 "$f" | head -1) == K* ]] ||
+    fail "--segment-size: $f does not begin with a key frame"
+done
+total=$(jq '[.files[].duration] | add' res12e.json)
+within "$(echo "($total - 10)^2" | bc -l)" 0.25 || fail "--segment-size: the files hold $total s of 10"
+pass "--segment-size 500k with key frames 6 s apart: $n files, each but the last 85-100% of the size ($sizes bytes)"
+
 # 13. --max-size: the recording stops near the size, finished (its duration stated).
 start=$(date +%s.%N)
 run "$R" -q test:av -o capped.mkv --max-size 300k --events ev13.jsonl

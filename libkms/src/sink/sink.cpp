@@ -13,6 +13,8 @@
 #include <cstring>
 #include <map>
 
+#include <gst/video/video.h>
+
 #include "core/log.hpp"
 #include "kms/loop.hpp"
 #include "kms/runtime.hpp"
@@ -204,6 +206,14 @@ struct SinkCore : Element::Core {
         g_object_set(split, "muxer", mux, "max-size-time", guint64(opt.segment_s * GST_SECOND),
                      "max-size-bytes", guint64(opt.segment_bytes), "send-keyframe-requests",
                      opt.segment_s > 0 && opt.segment_bytes == 0, nullptr);
+        if (opt.segment_bytes > 0) {
+            size_cut = std::make_shared<SizeCut>();
+            size_cut->split = split;
+            size_cut->limit = double(opt.segment_bytes);
+            size_cut->max_time = GstClockTime(opt.segment_s * GST_SECOND);
+            g_object_get(split, "mux-overhead", &size_cut->overhead, nullptr);
+            size_cut->fill = size_cut->limit / (1 + size_cut->overhead) * kFill;
+        }
         auto* weak = new std::weak_ptr<Core>(weak_from_this());
         g_signal_connect_data(
             split, "format-location-full",
@@ -227,6 +237,100 @@ struct SinkCore : Element::Core {
             weak, [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
             GConnectFlags(0));
         gst_bin_add(GST_BIN(bin.get()), split);
+    }
+
+    // --segment-size. splitmuxsink cuts by size only at the key frames that come (it asks for
+    // them by time alone: send-keyframe-requests needs max-size-bytes 0), before a GOP that
+    // would take the file past the size. With key frames far apart (a camera's 10 s, or an
+    // encoder's 60 frames at a low frame rate) a file ends far short of the size, or is one
+    // GOP far past it. So the sink counts what goes in as splitmuxsink does, asks upstream for a
+    // key frame (GstForceKeyUnit) when the next frame could fill the file, and has splitmuxsink
+    // cut there (split-after). An encoder in this process makes the very next frame a key frame
+    // (the event reaches it on the thread that pushes its frames); a camera or file passed
+    // through does not (rtspsrc's RTP session sends no FIR or PLI under the AVP profile), and
+    // splitmuxsink's own rule decides, as before. Streaming threads.
+    struct SizeCut {
+        std::mutex mutex;
+        GstElement* split = nullptr;  // borrowed: the probes run on its own pads
+        double limit = 0;             // the size, bytes
+        double overhead = 0.02;       // splitmuxsink's mux-overhead: it weighs bytes by 1 + it
+        double fill = 0;              // bytes in: a file is full from here
+        GstClockTime max_time = 0;    // --segment as well: splitmuxsink also cuts by time
+        guint64 file = 0;             // whole GOPs in the current file (mutex)
+        guint64 gop = 0;              // since the last video key frame, every stream (mutex)
+        bool asked = false;           // a key frame asked for in this GOP (mutex)
+        GstClockTime start = GST_CLOCK_TIME_NONE;      // where the current file began (mutex)
+        GstClockTime gop_start = GST_CLOCK_TIME_NONE;  // where this GOP began (mutex)
+        guint asks = 0;                                // video thread only
+    };
+    // A file is full at this share of what splitmuxsink lets in: the rest is for the frames
+    // that come while a key frame is made elsewhere (a peer's encoder, a round trip away).
+    static constexpr double kFill = 0.97;
+    std::shared_ptr<SizeCut> size_cut;
+
+    void count_bytes(GstPad* split_pad, bool video) {
+        if (!size_cut) return;
+        gst_pad_add_probe(split_pad, GST_PAD_PROBE_TYPE_BUFFER, video ? count_video : count_other,
+                          new std::shared_ptr<SizeCut>(size_cut),
+                          [](gpointer d) { delete static_cast<std::shared_ptr<SizeCut>*>(d); });
+    }
+
+    static GstPadProbeReturn count_other(GstPad*, GstPadProbeInfo* info, gpointer d) {
+        SizeCut& c = **static_cast<std::shared_ptr<SizeCut>*>(d);
+        std::lock_guard lock(c.mutex);
+        c.gop += gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info));
+        return GST_PAD_PROBE_OK;
+    }
+
+    static GstPadProbeReturn count_video(GstPad* pad, GstPadProbeInfo* info, gpointer d) {
+        SizeCut& c = **static_cast<std::shared_ptr<SizeCut>*>(d);
+        GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+        const guint64 size = gst_buffer_get_size(buf);
+        bool cut = false, ask = false;
+        guint64 file = 0;
+        {
+            std::lock_guard lock(c.mutex);
+            if (!GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT)) {
+                // A GOP is whole. splitmuxsink starts a new file with it when the file has a
+                // GOP already and both weigh more than the size, or last longer than
+                // --segment; otherwise it goes in.
+                const GstClockTime t =
+                    GST_BUFFER_PTS_IS_VALID(buf) ? GST_BUFFER_PTS(buf) : GST_BUFFER_DTS(buf);
+                const bool too_long = c.max_time > 0 && GST_CLOCK_TIME_IS_VALID(t) &&
+                                      GST_CLOCK_TIME_IS_VALID(c.start) && t > c.start &&
+                                      t - c.start > c.max_time;
+                const bool began =
+                    c.file > 0 && (double(c.file + c.gop) * (1 + c.overhead) > c.limit || too_long);
+                c.file = began ? c.gop : c.file + c.gop;
+                if (began) c.start = c.gop_start;
+                // The file ends before the key frame it asked for (or one that came first).
+                // Only then: 1.22's h264parse marks any frame with an I slice a key frame, and a
+                // file that began at one would lack its parameter sets until the next IDR.
+                cut = c.asked && !began;
+                file = c.file;
+                if (cut) c.file = 0;
+                if (cut || !GST_CLOCK_TIME_IS_VALID(c.start)) c.start = t;
+                c.gop_start = t;
+                c.gop = 0;
+                c.asked = false;
+            }
+            c.gop += size;
+            if (!c.asked && double(c.file + c.gop + size) >= c.fill) {
+                c.asked = ask = true;
+                file = c.file + c.gop;
+            }
+        }
+        if (cut) {
+            KMS_LOG(sink, DEBUG, "a file of %" G_GUINT64_FORMAT " bytes ends at a key frame", file);
+            g_signal_emit_by_name(c.split, "split-after");
+        }
+        if (ask) {
+            KMS_LOG(sink, DEBUG, "%" G_GUINT64_FORMAT " bytes in the file: asking for a key frame",
+                    file);
+            gst_pad_push_event(pad, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE,
+                                                                                TRUE, c.asks++));
+        }
+        return GST_PAD_PROBE_OK;
     }
 
     // splitmuxsink says when a file opens and closes (running times), on the main loop.
@@ -311,6 +415,7 @@ struct SinkCore : Element::Core {
                                  : gst_element_request_pad_simple(mux, "video_%u"));
         if (!target) return nullptr;
         watch_first_buffer(target.get());
+        if (split) count_bytes(target.get(), true);
         GstElement* guard = make_bin(desc);
         gst_bin_add(GST_BIN(bin.get()), guard);
         gst_element_sync_state_with_parent(guard);
@@ -419,6 +524,7 @@ struct SinkCore : Element::Core {
             if (!target) return nullptr;
             owned.reset(target);
             watch_first_buffer(target);
+            count_bytes(target, kind == "video");
         } else if (mux && container == "wav") {
             // One track, on wavenc's own pad: a second audio stream is left out.
             owned.reset(gst_element_get_static_pad(mux, "sink"));
