@@ -40,3 +40,10 @@ grep -q "missing.webm: .*not found" <(tr 'A-Z' 'a-z' <err2) || fail "404: stderr
 jq -e '.error | test("not found"; "i")' res2.json >/dev/null || fail "404: result $(cat res2.json)"
 [[ ! -e missing.webm ]] || fail "404: a file was left"
 pass "a URL the server answers 404 for exits 4 and leaves no file"
+
+# 3. A server that is not there (nothing listens on the port): 4 at once, saying so, no file.
+run "$R" "http://127.0.0.1:1/talk.webm" -o refused.webm --json >res3.json 2>err3
+expect_rc 4 "refused"
+grep -qi "refused" err3 || fail "refused: stderr says $(cat err3)"
+[[ ! -e refused.webm ]] || fail "refused: a file was left"
+pass "a server that refuses the connection exits 4 and says so"

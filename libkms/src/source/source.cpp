@@ -3,6 +3,8 @@
 // streams (still encoded: passthrough is the default) as the demuxer meets them.
 #include "kms/source.hpp"
 
+#include <gio/gio.h>
+
 #include <algorithm>
 #include <atomic>
 #include <set>
@@ -173,11 +175,31 @@ struct SourceCore : Element::Core {
         } else {
             reader.reset(GST_ELEMENT(gst_object_ref_sink(make_element("souphttpsrc", kGood))));
             g_object_set(reader.get(), "location", uri.location.c_str(), nullptr);
+            reach_http_server();
         }
         parse.reset(GST_ELEMENT(gst_object_ref_sink(make_element("parsebin", kBase))));
         on_signal(parse.get(), "pad-added", G_CALLBACK(pad_handler<&SourceCore::on_parsed_pad>));
         on_signal(parse.get(), "no-more-pads",
                   G_CALLBACK(done_handler<&SourceCore::on_no_more_pads>));
+    }
+
+    // souphttpsrc 1.22 keeps a server that cannot be reached to its debug log, and fails with
+    // "Internal data stream error": the server is tried here first (a TCP connection, through
+    // the proxy the system names), so that a refusal or a timeout says so and exits as a
+    // network failure. What the server answers (404) is still souphttpsrc's to tell.
+    void reach_http_server() const {
+        std::unique_ptr<GSocketClient, decltype(&g_object_unref)> client{g_socket_client_new(),
+                                                                         g_object_unref};
+        g_socket_client_set_timeout(client.get(), 10);
+        const bool tls = uri.location.rfind("https:", 0) == 0;
+        GError* raw = nullptr;
+        GSocketConnection* conn = g_socket_client_connect_to_uri(client.get(), uri.location.c_str(),
+                                                                 tls ? 443 : 80, nullptr, &raw);
+        if (conn) g_object_unref(conn);
+        gst::GErrorPtr err(raw);
+        if (!conn)
+            throw Error(ErrorCode::Network,
+                        uri.redacted() + ": " + (err ? err->message : "cannot be reached"));
     }
 
     // An RTSP camera: rtspsrc gives one RTP pad per stream when the pipeline plays; a parsebin
