@@ -1,6 +1,7 @@
 #include "attach.hpp"
 
 #include <cstdio>
+#include <map>
 #include <optional>
 
 #include "kms/control.hpp"
@@ -37,16 +38,35 @@ void print_snapshot(std::FILE* out, const Json& snap) {
 
 int run_attach(app::Tool& tool, const std::string& path, double interval_s, Summariser* collect) {
     const bool json = tool.common().json;
-    // Rates (bitrate, frame rate) come from two reads: an assertion reads a second time.
-    const bool until_second = collect && tool.common().duration <= 0;
+    // Rates (bitrate, frame rate) need each stream's statistics twice: an assertion reads
+    // until every stream's newest stats event is newer than at the first read. The tool makes
+    // them on its own timer (--stats-interval), so two reads a second apart may see the same.
+    const bool until_fresh = collect && tool.common().duration <= 0;
+    constexpr unsigned kMaxReads = 8;
     if (collect && interval_s <= 0) interval_s = 1;
+    std::map<std::string, double> first_seen;  // "type ssrc" -> timestamp at the first read
+    bool fresh = false;
+    unsigned reads = 0;
     auto read_once = [&] {
         const Json snap = control_request(path, "all");
         if (snap.contains("error"))
             throw Error(ErrorCode::BadInput, path + ": " + snap["error"].get<std::string>());
         tool.events().emit("attach", Json{{"path", path}});
-        if (collect)
-            for (const auto& e : snap.value("stats", Json::array())) collect->add_line(e.dump());
+        bool all_newer = true, any = false;
+        for (const auto& e : snap.value("stats", Json::array())) {
+            if (collect) collect->add_line(e.dump());
+            const std::string type = e.value("type", "");
+            if (type != "inbound-rtp" && type != "outbound-rtp") continue;
+            const std::string key = type + " " + e.value("ssrc", Json(0)).dump();
+            const double t = e.value("timestamp", 0.0);
+            any = true;
+            if (reads == 0)
+                first_seen[key] = t;
+            else if (auto it = first_seen.find(key); it != first_seen.end() && t <= it->second)
+                all_newer = false;
+        }
+        fresh = reads > 0 && any && all_newer;
+        ++reads;
         if (json)
             std::printf("%s\n", snap.dump().c_str());
         else if (!tool.common().quiet)  // -q: the events (--events) and the exit status only
@@ -57,14 +77,16 @@ int run_attach(app::Tool& tool, const std::string& path, double interval_s, Summ
     if (interval_s <= 0) return app::kOk;
     Loop loop;
     std::optional<Error> failure;
-    unsigned reads = 1;
     tool.handle_signals(loop, [&] { loop.quit(); });
     if (tool.common().duration > 0)
         loop.after(static_cast<unsigned>(tool.common().duration * 1000), [&] { loop.quit(); });
     loop.every(static_cast<unsigned>(interval_s * 1000), [&] {
         try {
             read_once();
-            if (++reads >= 2 && until_second) {
+            if (until_fresh && (fresh || reads >= kMaxReads)) {
+                if (!fresh)
+                    tool.say(-1, path + ": its statistics did not change over " +
+                                     std::to_string(reads) + " reads");
                 loop.quit();
                 return false;
             }
