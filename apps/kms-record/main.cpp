@@ -377,6 +377,7 @@ int record(Tool& tool, const RecordOptions& o) {
         const auto all = source.rtp_stats();
         count_lost(all);
         for (const RtpStreamStats& st : all) {
+            if (!st.packets_received) continue;  // an rtp:// port nothing has come to yet
             Json j{{"kind", st.kind},
                    {"ssrc", st.ssrc},
                    {"packetsReceived", st.packets_received},
@@ -389,7 +390,7 @@ int record(Tool& tool, const RecordOptions& o) {
         }
     };
     if (rtp_source && o.stats_interval > 0)
-        loop.every(static_cast<unsigned>(o.stats_interval * 1000), [&] {
+        loop.every(std::max(1u, static_cast<unsigned>(o.stats_interval * 1000)), [&] {
             emit_rtp_stats(false);
             return true;
         });

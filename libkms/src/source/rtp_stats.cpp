@@ -11,6 +11,7 @@ namespace kms::source {
 namespace {
 
 struct JitterBuffer {
+    GstElement* element = nullptr;  // borrowed: the iteration's reference lives meanwhile
     std::string kind;
     guint32 ssrc = 0;  // 0: the caps do not say
     guint64 pushed = 0, lost = 0, avg_jitter_ns = 0;
@@ -45,6 +46,7 @@ void for_each_jitter_buffer(GstBin* bin, const std::function<void(GstElement*)>&
 
 JitterBuffer read(GstElement* e) {
     JitterBuffer jb;
+    jb.element = e;
     GstStructure* raw = nullptr;
     g_object_get(e, "stats", &raw, nullptr);
     gst::StructurePtr stats(raw);
@@ -98,8 +100,12 @@ void count_frames(GstPad* pad, const std::shared_ptr<RtpCounters>& c) {
 
 std::vector<RtpStreamStats> collect(GstBin* bin,
                                     const std::vector<std::shared_ptr<RtpCounters>>& streams) {
+    std::vector<gst::ElementPtr> keep;  // the jitter buffers, alive while they are read
     std::vector<JitterBuffer> jbs;
-    for_each_jitter_buffer(bin, [&](GstElement* e) { jbs.push_back(read(e)); });
+    for_each_jitter_buffer(bin, [&](GstElement* e) {
+        keep.emplace_back(GST_ELEMENT(gst_object_ref(e)));
+        jbs.push_back(read(e));
+    });
     std::vector<RtpStreamStats> out;
     for (const auto& c : streams) {
         RtpStreamStats s;
@@ -108,19 +114,28 @@ std::vector<RtpStreamStats> collect(GstBin* bin,
         s.packets_received = c->packets.load(std::memory_order_relaxed);
         s.bytes_received = c->bytes.load(std::memory_order_relaxed);
         s.frames_received = c->frames.load(std::memory_order_relaxed);
-        // The jitter buffer of this SSRC; else the first of this kind not taken yet.
-        JitterBuffer* match = nullptr;
-        for (auto& jb : jbs)
-            if (!jb.used && jb.ssrc && jb.ssrc == s.ssrc) match = &jb;
-        for (auto& jb : jbs)
-            if (!match && !jb.used && !jb.ssrc && jb.kind == s.kind) match = &jb;
-        if (match) {
-            match->used = true;
-            c->last_lost = match->lost;
-            c->last_jitter_s = static_cast<double>(match->avg_jitter_ns) / 1e9;
+        // Its own jitter buffer once known; else the one of its SSRC (rtspsrc's caps carry
+        // it), which is then kept. A sender that restarts gets a new SSRC and a new buffer.
+        gst::ElementPtr known{GST_ELEMENT(g_weak_ref_get(&c->jitter_buffer))};
+        JitterBuffer match;
+        bool found = false;
+        if (known) {
+            match = read(known.get());
+            // A stopped buffer's caps say no SSRC: it is still this stream's.
+            found = !match.ssrc || !s.ssrc || match.ssrc == s.ssrc;
         }
-        s.packets_lost = c->last_lost;
-        s.jitter_s = c->last_jitter_s;
+        if (!found) {
+            for (auto& jb : jbs)
+                if (!found && jb.ssrc && jb.ssrc == s.ssrc) {
+                    match = jb;
+                    found = true;
+                    g_weak_ref_set(&c->jitter_buffer, jb.element);
+                }
+        }
+        if (found) {
+            s.packets_lost = match.lost;
+            s.jitter_s = static_cast<double>(match.avg_jitter_ns) / 1e9;
+        }
         out.push_back(std::move(s));
     }
     return out;

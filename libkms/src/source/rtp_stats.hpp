@@ -17,13 +17,19 @@ namespace kms::source {
 /// One RTP stream's counters. Streaming threads touch only the atomics; kind is set before
 /// the stream flows.
 struct RtpCounters {
+    RtpCounters() { g_weak_ref_init(&jitter_buffer, nullptr); }
+    ~RtpCounters() { g_weak_ref_clear(&jitter_buffer); }
+    RtpCounters(const RtpCounters&) = delete;
+    RtpCounters& operator=(const RtpCounters&) = delete;
+
     std::string kind;
     std::atomic<guint32> ssrc{0};
     std::atomic<guint64> packets{0}, bytes{0}, frames{0};
-    // The jitter buffer's last figures (main thread): a stopped pipeline's caps no longer
-    // say which buffer was whose, and the final report still has them.
-    guint64 last_lost = 0;
-    double last_jitter_s = -1;
+    std::atomic<bool> exposed{false};  // its parsebin has shown its stream
+    std::atomic<bool> demuxed{false};  // a demuxer in its parsebin (MPEG-TS over RTP)
+    // The stream's jitter buffer: ours for rtp://, found by SSRC for rtsp:// (rtspsrc's), then
+    // kept, since a stopped pipeline's caps no longer say which buffer was whose.
+    GWeakRef jitter_buffer;
 };
 
 /// Counts RTP packets, their payload bytes and their SSRC on PAD (out of a jitter buffer).

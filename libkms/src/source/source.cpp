@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <set>
 
 #include "core/log.hpp"
@@ -184,10 +185,15 @@ struct SourceCore : Element::Core {
     }
 
     // souphttpsrc 1.22 keeps a server that cannot be reached to its debug log, and fails with
-    // "Internal data stream error": the server is tried here first (a TCP connection, through
-    // the proxy the system names), so that a refusal or a timeout says so and exits as a
-    // network failure. What the server answers (404) is still souphttpsrc's to tell.
+    // "Internal data stream error": the server is tried here first (a TCP connection, each
+    // attempt 10 s at most), so that a refusal or a timeout says so and exits as a network
+    // failure. What the server answers (404) is still souphttpsrc's to tell.
     void reach_http_server() const {
+        // Through a proxy souphttpsrc takes from the environment, the server may be out of
+        // our reach and still in the proxy's: the proxy tells.
+        for (const char* v :
+             {"http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"})
+            if (const char* p = g_getenv(v); p && *p) return;
         std::unique_ptr<GSocketClient, decltype(&g_object_unref)> client{g_socket_client_new(),
                                                                          g_object_unref};
         g_socket_client_set_timeout(client.get(), 10);
@@ -244,6 +250,8 @@ struct SourceCore : Element::Core {
             gst_element_link(rx, jb);
             gst::PadPtr out(gst_element_get_static_pad(jb, "src"));
             on_rtsp_pad(out.get());
+            std::lock_guard lock(mutex);
+            g_weak_ref_set(&rtp_counters.back()->jitter_buffer, jb);
         }
         on_rtsp_pads_done();
     }
@@ -275,9 +283,16 @@ struct SourceCore : Element::Core {
         // After lost packets (or a sender that restarted) a depayloader would pass frames whose
         // references are gone, and a passthrough file would carry the smear: it waits for the
         // next key frame instead.
-        on_signal(parser, "element-added", G_CALLBACK(+[](GstBin*, GstElement* e, gpointer) {
+        on_signal(parser, "element-added", G_CALLBACK(+[](GstBin* b, GstElement* e, gpointer) {
                       if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), "wait-for-keyframe"))
                           g_object_set(e, "wait-for-keyframe", TRUE, nullptr);
+                      GstElementFactory* f = gst_element_get_factory(e);
+                      const char* klass =
+                          f ? gst_element_factory_get_metadata(f, GST_ELEMENT_METADATA_KLASS)
+                            : nullptr;
+                      auto* c = static_cast<std::shared_ptr<source::RtpCounters>*>(
+                          g_object_get_data(G_OBJECT(b), "kms-rtp"));
+                      if (c && klass && strstr(klass, "Demux")) (*c)->demuxed = true;
                   }));
         auto rtp = std::make_shared<source::RtpCounters>();
         gst::CapsPtr caps(gst_pad_query_caps(pad, nullptr));
@@ -340,12 +355,22 @@ struct SourceCore : Element::Core {
 
     // Streaming thread: linked before returning, as parsebin pushes at once.
     void on_parsed_pad(GstPad* pad) {
-        take_parsed_pad(pad);
-        // An RTSP or RTP stream's own parsebin has shown its one stream (or left it out).
-        if (uri.kind == MediaUri::Kind::Rtsp || uri.kind == MediaUri::Kind::Rtp)
-            on_rtsp_stream_done();
+        std::shared_ptr<source::RtpCounters> rtp = counters_of(pad);
+        take_parsed_pad(pad, rtp);
+        // An RTSP or RTP stream's own parsebin has shown its stream (or left it out): done,
+        // once. Not when a demuxer inside it (MPEG-TS over RTP) may show more: those wait for
+        // the fallback hold, as every stream did before.
+        if (rtp && !rtp->demuxed && !rtp->exposed.exchange(true)) on_rtsp_stream_done();
     }
-    void take_parsed_pad(GstPad* pad) {
+    // An RTSP or RTP stream's counters ride on its parsebin (on_rtsp_pad).
+    static std::shared_ptr<source::RtpCounters> counters_of(GstPad* pad) {
+        gst::ElementPtr parent{gst_pad_get_parent_element(pad)};
+        auto* c = parent ? static_cast<std::shared_ptr<source::RtpCounters>*>(
+                               g_object_get_data(G_OBJECT(parent.get()), "kms-rtp"))
+                         : nullptr;
+        return c ? *c : nullptr;
+    }
+    void take_parsed_pad(GstPad* pad, const std::shared_ptr<source::RtpCounters>& rtp) {
         gst::CapsPtr caps = caps_of(pad);
         const std::string kind = kind_of(caps.get());
         if (kind.empty() || !wants(kind)) {
@@ -363,12 +388,6 @@ struct SourceCore : Element::Core {
         const GstStructure* st = gst_caps_get_structure(caps.get(), 0);
         const bool bare_opus =
             gst_structure_has_name(st, "audio/x-opus") && !gst_structure_has_field(st, "rate");
-        // An RTSP or RTP stream's counters ride on its parsebin (on_rtsp_pad).
-        std::shared_ptr<source::RtpCounters> rtp;
-        if (gst::ElementPtr parent{gst_pad_get_parent_element(pad)})
-            if (auto* c = static_cast<std::shared_ptr<source::RtpCounters>*>(
-                    g_object_get_data(G_OBJECT(parent.get()), "kms-rtp")))
-                rtp = *c;
         add_stream(pad, kind, opt.realtime, bare_opus ? "opusparse ! " : "", rtp);
         // parsebin 1.22 says no-more-pads only for some inputs, but it adds all the pads it
         // has found before any of them carries data: once every kind the probe saw in a file
