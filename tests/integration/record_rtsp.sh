@@ -47,14 +47,15 @@ expect_rc 4 "no camera"
 [[ ! -e none.webm ]] || fail "no camera: a file was left"
 pass "a refused password and a missing camera exit 4 and leave no file"
 
-# 4. A camera's first seconds are on disk at once: killed 2.5 s after it started, the file holds
-#    at least 1 s of video and of audio. parsebin 1.22 never says no-more-pads, and kms-record
-#    used to hold every camera for a 2.5 s fallback: the same kill left no frame.
+# 4. A camera's first seconds are on disk at once: killed 2.2 s after both its streams came,
+#    the file holds at least 1 s of video and of audio. parsebin 1.22 never says no-more-pads,
+#    and kms-record used to hold every camera for a 2.5 s fallback from then: the same kill
+#    left no frame.
 "$R" rtsp://127.0.0.1:8554/cam -o early.mkv --events ev5.jsonl 2>err5 &
 rec=$!; PIDS+=($rec)
-ready "the recording to start" 10 grep -q '"recording"' ev5.jsonl
-sleep 2.5
+ready "both streams" 10 jq -se '[.[] | select(.type == "track")] | length == 2' ev5.jsonl
+sleep 2.2
 kill -9 $rec; wait $rec 2>/dev/null || true
 v=$(stream_secs early.mkv v:0); a=$(stream_secs early.mkv a:0)
-within 1 "$v" && within 1 "$a" || fail "killed 2.5 s in: $v s of video, $a s of audio: $(cat ev5.jsonl)"
-pass "a camera is recorded from its first second: $v s of video, $a s of audio when killed 2.5 s in"
+within 1 "$v" && within 1 "$a" || fail "killed 2.2 s in: $v s of video, $a s of audio: $(cat ev5.jsonl)"
+pass "a camera is recorded from its first second: $v s of video, $a s of audio when killed 2.2 s in"

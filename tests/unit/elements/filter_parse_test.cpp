@@ -134,7 +134,7 @@ TEST_CASE("mistakes are named, with the class of exit they get", "[filter][parse
     std::string msg;
     SECTION("an unknown element names the closest known one (exit 2)") {
         CHECK(code_of({"videoflipp"}, &msg) == ErrorCode::InvalidArgument);
-        CHECK(msg.find("videoflip") != std::string::npos);
+        CHECK(msg.find("closest is videoflip") != std::string::npos);
     }
     SECTION("a bad argument names the filter (exit 2)") {
         CHECK(code_of({"scale", "big"}, &msg) == ErrorCode::InvalidArgument);
