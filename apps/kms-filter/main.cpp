@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "common/output.hpp"
+#include "common/rtp_events.hpp"
 #include "common/tool.hpp"
 #include "kms/filter.hpp"
 #include "kms/pipeline.hpp"
@@ -45,6 +46,7 @@ struct FilterCli {
     bool live = false;
     bool list = false;
     std::string background;
+    double stats_interval = 1;
 };
 
 void list_filters() {
@@ -162,10 +164,18 @@ int run_filter(Tool& tool, const FilterCli& o) {
         tool.progress(line);
         return true;
     });
+    // A camera's streams in W3C inbound-rtp terms, as kms-record reports them.
+    const bool rtp_source = in.kind == MediaUri::Kind::Rtsp || in.kind == MediaUri::Kind::Rtp;
+    if (rtp_source && o.stats_interval > 0)
+        loop.every(stats_period_ms(o.stats_interval), [&] {
+            emit_inbound_rtp(events, source, false);
+            return true;
+        });
     tool.say(1, "filtering " + in.redacted() + " into " + out.redacted());
     pipeline.start();
     loop.run();
     tool.end_progress();
+    if (rtp_source && o.stats_interval > 0) emit_inbound_rtp(events, source, true);
 
     Output res(tool.common().json, tool.common().json ? stdout : stderr);
     if (tool.common().json || tool.common().verbose > 0) {
@@ -226,6 +236,7 @@ int main(int argc, char** argv) {
                    "The picture chroma puts behind what it keys out (PNG or JPEG)")
         ->option_text("FILE");
     app.add_flag("--list", o.list, "List the named filters and exit");
+    add_stats_interval_option(app, o.stats_interval);
     const int rc = tool.run(argc, argv, [&] { return run_filter(tool, o); });
     std::fflush(stdout);
     std::fflush(stderr);

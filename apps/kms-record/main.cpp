@@ -13,6 +13,7 @@
 
 #include "common/control.hpp"
 #include "common/output.hpp"
+#include "common/rtp_events.hpp"
 #include "common/tool.hpp"
 #include "kms/pipeline.hpp"
 #include "kms/probe.hpp"
@@ -365,38 +366,23 @@ int record(Tool& tool, const RecordOptions& o) {
     // RTP packets that never came (rtsp://, rtp://), read while the jitter buffers live.
     const bool rtp_source = in.kind == MediaUri::Kind::Rtsp || in.kind == MediaUri::Kind::Rtp;
     unsigned long long lost = 0;
-    // A camera's streams in W3C inbound-rtp terms, as kms-call reports a call's: kms-stats
-    // summarises them, and --control snapshots carry the newest.
     // What the jitter buffers gave up on, all streams: the most seen (a stopped buffer forgets).
-    auto count_lost = [&](const std::vector<RtpStreamStats>& all) {
+    auto count_lost = [&](unsigned long long n) { lost = std::max(lost, n); };
+    auto lost_now = [&] {
         unsigned long long n = 0;
-        for (const auto& st : all) n += st.packets_lost;
-        lost = std::max(lost, n);
+        for (const auto& st : source.rtp_stats()) n += st.packets_lost;
+        return n;
     };
-    auto emit_rtp_stats = [&](bool final) {
-        const auto all = source.rtp_stats();
-        count_lost(all);
-        for (const RtpStreamStats& st : all) {
-            if (!st.packets_received) continue;  // an rtp:// port nothing has come to yet
-            Json j{{"kind", st.kind},
-                   {"ssrc", st.ssrc},
-                   {"packetsReceived", st.packets_received},
-                   {"bytesReceived", st.bytes_received},
-                   {"packetsLost", st.packets_lost},
-                   {"framesReceived", st.frames_received}};
-            if (st.jitter_s >= 0) j["jitter"] = st.jitter_s;
-            if (final) j["final"] = true;
-            events.emit("inbound-rtp", j);
-        }
-    };
+    // A camera's streams in W3C inbound-rtp terms, as kms-call reports a call's.
+    auto emit_rtp_stats = [&](bool final) { count_lost(emit_inbound_rtp(events, source, final)); };
     if (rtp_source && o.stats_interval > 0)
-        loop.every(std::max(1u, static_cast<unsigned>(o.stats_interval * 1000)), [&] {
+        loop.every(stats_period_ms(o.stats_interval), [&] {
             emit_rtp_stats(false);
             return true;
         });
     loop.every(1000, [&] {
         ++ticks;
-        if (rtp_source) count_lost(source.rtp_stats());
+        if (rtp_source) count_lost(lost_now());
         char line[120];
         std::snprintf(line, sizeof line, "%02u:%02u  %s", ticks / 60, ticks % 60,
                       to_stdout || segmented ? "recording"
@@ -464,7 +450,7 @@ int record(Tool& tool, const RecordOptions& o) {
         }
         res.field("transcoded", "transcoded", transcoded ? "yes" : "no");
         if (rtp_source && media) {
-            count_lost(source.rtp_stats());
+            count_lost(lost_now());
             res.field("packetsLost", "packets lost", lost);
         }
         res.json_only("tracks", tracks);
@@ -535,11 +521,7 @@ int main(int argc, char** argv) {
         ->check(seconds_check(false))
         ->option_text("SECONDS");
     add_control_option(app, o.control);
-    app.add_option("--stats-interval", o.stats_interval,
-                   "rtsp://, rtp://: W3C inbound-rtp events of each stream every SECONDS "
-                   "(0: none)")
-        ->check(seconds_check(true))
-        ->option_text("SECONDS");
+    add_stats_interval_option(app, o.stats_interval);
     app.add_option("--media-timeout", o.media_timeout,
                    "Exit 6, leaving no file, if no media comes within SECONDS")
         ->check(seconds_check(true))

@@ -32,7 +32,7 @@ ffmpeg -v error -i ref.webm -vf hflip -c:v rawvideo ref-hflip.mkv
 
 # 1. flip on the camera: mirrored, VP8 again, 3 s for -t 3, in about 3 s.
 start=$(date +%s.%N)
-run "$F" -t 3 -i "$CAM" -o flip.webm flip --json >flip.json 2>flip.err
+run "$F" -t 3 -i "$CAM" -o flip.webm flip --json --events flip.jsonl >flip.json 2>flip.err
 took=$(echo "$(date +%s.%N) - $start" | bc)
 expect_rc 0 "flip on rtsp:// ($(tail -2 flip.err))"
 [[ $(probe flip.webm v:0 codec_name) == vp8 ]] || fail "flip on rtsp://: $(probe flip.webm v:0 codec_name)"
@@ -44,7 +44,11 @@ d=$(duration flip.webm)
 within "$(echo "($d - 3)^2" | bc -l)" 0.36 || fail "flip on rtsp://: $d s written for -t 3"
 within "$took" 6 || fail "flip on rtsp://: -t 3 took $took s"
 jq -e '.dropped | type == "number"' flip.json >/dev/null || fail "flip on rtsp://: no dropped count: $(cat flip.json)"
-pass "flip on a live RTSP camera: mirrored (PSNR $p_ref dB), $d s written for -t 3 in $took s, $(jq .dropped flip.json) frames dropped"
+# The camera's stream in W3C inbound-rtp events, which kms-stats summarises: the rate it sends.
+"$BUILD/apps/kms-stats" --events-in flip.jsonl --json >sum1.json
+fps=$(jq '[.inbound[] | select(.kind == "video")][0].framesPerSecond' sum1.json)
+within 25 "$fps" && within "$fps" 32 || fail "kms-stats on kms-filter's events: $fps fps: $(cat sum1.json)"
+pass "flip on a live RTSP camera: mirrored (PSNR $p_ref dB), $d s written for -t 3 in $took s, $(jq .dropped flip.json) frames dropped; its events give $fps fps"
 
 # 2. An analysis on the camera passes its packets through untouched, and says what it saw.
 run "$F" -t 3 -i "$CAM" -o pass.webm qr --events qr.jsonl 2>qr.err
