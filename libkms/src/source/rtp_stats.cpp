@@ -12,10 +12,8 @@ namespace {
 
 struct JitterBuffer {
     GstElement* element = nullptr;  // borrowed: the iteration's reference lives meanwhile
-    std::string kind;
-    guint32 ssrc = 0;  // 0: the caps do not say
-    guint64 pushed = 0, lost = 0, avg_jitter_ns = 0;
-    bool used = false;
+    guint32 ssrc = 0;               // 0: the caps do not say
+    guint64 lost = 0, avg_jitter_ns = 0;
 };
 
 void for_each_jitter_buffer(GstBin* bin, const std::function<void(GstElement*)>& fn) {
@@ -51,7 +49,6 @@ JitterBuffer read(GstElement* e) {
     g_object_get(e, "stats", &raw, nullptr);
     gst::StructurePtr stats(raw);
     if (stats) {
-        gst_structure_get_uint64(stats.get(), "num-pushed", &jb.pushed);
         gst_structure_get_uint64(stats.get(), "num-lost", &jb.lost);
         gst_structure_get_uint64(stats.get(), "avg-jitter", &jb.avg_jitter_ns);
     }
@@ -59,7 +56,6 @@ JitterBuffer read(GstElement* e) {
     gst::CapsPtr caps(src ? gst_pad_get_current_caps(src.get()) : nullptr);
     if (caps && gst_caps_get_size(caps.get()) > 0) {
         const GstStructure* s = gst_caps_get_structure(caps.get(), 0);
-        if (const char* media = gst_structure_get_string(s, "media")) jb.kind = media;
         guint ssrc = 0;
         if (gst_structure_get_uint(s, "ssrc", &ssrc)) jb.ssrc = ssrc;
     }
