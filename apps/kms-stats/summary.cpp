@@ -121,7 +121,8 @@ struct Summariser::State {
     std::map<std::string, Acc> accs;  // by direction and SSRC
     std::vector<std::string> order;
     std::map<std::string, std::string> codec_by_mid, codec_by_kind;
-    std::map<unsigned long long, double> last_rtt;  // by SSRC: a report repeats until the next
+    std::map<unsigned long long, double> last_rtt;    // by SSRC: a report repeats until the next
+    std::map<unsigned long long, double> rtt_counts;  // by SSRC: its roundTripTimeMeasurements
     std::map<unsigned long long, std::vector<double>> rtts_by_ssrc;
     std::vector<double> rtts;
     double t0 = -1, last = 0;
@@ -190,8 +191,17 @@ void Summariser::add_line(const std::string& line) {
     } else if (type == "remote-inbound-rtp" && has_num(e, "roundTripTime")) {
         const auto ssrc = static_cast<unsigned long long>(num(e, "ssrc"));
         const double rtt = num(e, "roundTripTime");
+        // A new report: kms-call counts them (W3C roundTripTimeMeasurements); from other
+        // sources, a value unlike the last.
         auto it = z.last_rtt.find(ssrc);
-        if (rtt > 0 && (it == z.last_rtt.end() || it->second != rtt)) {
+        bool fresh = it == z.last_rtt.end() || it->second != rtt;
+        if (has_num(e, "roundTripTimeMeasurements")) {
+            const double n = num(e, "roundTripTimeMeasurements");
+            auto& seen = z.rtt_counts[ssrc];
+            fresh = n != seen;
+            seen = n;
+        }
+        if (rtt > 0 && fresh) {
             z.rtts.push_back(rtt);
             z.rtts_by_ssrc[ssrc].push_back(rtt);
             s.rtt.series.push_back({t, rtt * 1000});

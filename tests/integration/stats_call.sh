@@ -38,6 +38,10 @@ for side in off ans; do
   # random intervals of seconds (RFC 3550 §6.2), so one side of a short call may have none yet.
   jq -e '.roundTripTime == null or (.roundTripTime | .samples >= 1 and .min <= .mean and .mean <= .p95 and
     .p95 <= .max and .max < 0.1)' $side.sum.json >/dev/null || fail "$side: round-trip time $(jq -c .roundTripTime $side.sum.json)"
+  # The peer reports on every stream we send in one RTCP packet: a side with a round-trip time
+  # has one for each of its sent streams (webrtcbin's own statistics gave one of the two).
+  jq -e '.roundTripTime == null or ([.outbound[] | .roundTripTime.samples // 0] | length == 2 and min >= 1)' \
+    $side.sum.json >/dev/null || fail "$side: round-trip time per sent stream $(jq -c '[.outbound[] | [.kind, .roundTripTime]]' $side.sum.json)"
   echo "$side: video $fps fps, rtt $(jq -c .roundTripTime $side.sum.json)"
 done
 

@@ -397,7 +397,9 @@ void WebRtcEndpoint::Impl::learn_ssrc(GstBuffer* buf, const char* kind, bool sen
     if (!ssrc) return;
     std::lock_guard lock(ssrc_mutex);
     ssrc_kind.emplace(ssrc, kind);
-    if (sent) sent_ssrcs.insert(ssrc);
+    if (!sent) return;
+    sent_ssrcs.insert(ssrc);
+    reports.watch(ssrc);
 }
 
 // Learns the SSRC of the first RTP packet through the pad, then removes itself.

@@ -55,6 +55,7 @@
 #include "webrtc/codecs.hpp"
 #include "webrtc/dtls_verify.hpp"
 #include "webrtc/ice_config.hpp"
+#include "webrtc/receiver_reports.hpp"
 
 namespace kms {
 
@@ -244,7 +245,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::mutex ssrc_mutex;
     // webrtcbin 1.22's stats give every SSRC of a bundle one codec, so we learn each SSRC's kind.
     std::map<guint32, std::string> ssrc_kind;
-    std::set<guint32> sent_ssrcs;  // ours, to find the peer's receiver reports about them
+    std::set<guint32> sent_ssrcs;     // ours, to find the peer's receiver reports about them
+    webrtc::ReceiverReports reports;  // what the peer's RTCP says about each of sent_ssrcs
     std::mutex timing_mutex;
     std::map<std::string, double> milestones;
     std::map<std::string, bool> flowing;
@@ -397,6 +399,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     static void own_sent(Json& j, const Track& t);
     void on_stats(GstPromise* p);
     void report_pair(const Json& pair, std::map<std::string, Json>& by_id);
+    void emit_remote_inbound(const std::map<guint32, Json>& outbound);
     double video_fraction_lost();
     void adapt_bitrate();
     const Track* track_of_ssrc(const Json& j, bool inbound) const;

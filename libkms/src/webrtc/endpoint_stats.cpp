@@ -147,6 +147,7 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
         auto it = known_counts.find(j["ssrc"].get<guint32>());
         return it != known_counts.end() && it->second.internal == ours ? &it->second : nullptr;
     };
+    std::map<guint32, Json> outbound;  // by SSRC, for the remote-inbound-rtp about each
     for (auto& [type, j] : out) {
         if (type == "inbound-rtp") {
             if (const RtpCounts* c = counted(j, false)) {
@@ -177,18 +178,52 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
                 j["framesSent"] = t ? t->n->frames_out.load() : sent_video.load();
                 j["targetBitrate"] = video_bitrate_kbps * 1000;
             }
-        } else if (type == "remote-inbound-rtp") {
-            kind_of(j);
         } else if (type == "candidate-pair") {
             report_pair(j, by_id);
         } else if (type != "transport" && type != "remote-outbound-rtp" && type != "data-channel") {
-            continue;
+            continue;  // webrtcbin's remote-inbound-rtp among them: ours follow, one per SSRC
         }
+        if (type == "outbound-rtp" && j.contains("ssrc")) outbound[j["ssrc"].get<guint32>()] = j;
         if ((type == "inbound-rtp" || type == "outbound-rtp") && j.contains("ssrc"))
             last_rtp[type + std::to_string(j["ssrc"].get<guint32>())] = {type, j};
         events.emit(type, j);
     }
     packets_lost = lost;
+    emit_remote_inbound(outbound);
+}
+
+// One remote-inbound-rtp per stream we send, from the peer's newest report block about it
+// (receiver_reports.hpp), in W3C names, beside the outbound-rtp of the same SSRC.
+void WebRtcEndpoint::Impl::emit_remote_inbound(const std::map<guint32, Json>& outbound) {
+    for (const auto& [ssrc, r] : reports.all()) {
+        const std::string id = std::to_string(ssrc);
+        Json j{{"timestamp", g_get_real_time() / 1000.0},
+               {"id", "rtp-remote-inbound-stream-stats_" + id},
+               {"localId", "rtp-outbound-stream-stats_" + id},
+               {"ssrc", ssrc}};
+        auto out = outbound.find(ssrc);
+        if (out != outbound.end()) {
+            for (const char* k : {"timestamp", "codecId", "transportId", "kind", "mid"})
+                if (out->second.contains(k)) j[k] = out->second[k];
+        }
+        if (!j.contains("kind")) {
+            std::lock_guard lock(ssrc_mutex);
+            auto it = ssrc_kind.find(ssrc);
+            if (it != ssrc_kind.end()) j["kind"] = it->second;
+        }
+        j["packetsLost"] = r.packets_lost;
+        j["fractionLost"] = r.fraction_lost;
+        j["reportsReceived"] = r.reports;
+        const Track* t = track_of_ssrc(j, false);
+        if (t && t->codec && t->codec->clock_rate > 0)
+            j["jitter"] = static_cast<double>(r.jitter) / t->codec->clock_rate;
+        if (r.rtt >= 0) {
+            j["roundTripTime"] = r.rtt;
+            j["totalRoundTripTime"] = r.total_rtt;
+            j["roundTripTimeMeasurements"] = r.rtt_measurements;
+        }
+        events.emit("remote-inbound-rtp", j);
+    }
 }
 
 void WebRtcEndpoint::Impl::report_pair(const Json& pair, std::map<std::string, Json>& by_id) {
@@ -208,11 +243,8 @@ void WebRtcEndpoint::Impl::report_pair(const Json& pair, std::map<std::string, J
                 Json{{"local", cand("localCandidateId")}, {"remote", cand("remoteCandidateId")}});
 }
 
-// A loss-based controller between --min-bitrate and --max-bitrate (the loss half of GCC,
-// draft-ietf-rmcat-gcc-02 §6): above 10 % loss back off, below 2 % grow by 8 %.
-// The fraction lost that the peer's last receiver report gives for our video SSRC, read
-// from rtpsession's own per-source statistics: webrtcbin 1.22's get-stats reports one
-// remote-inbound-rtp per bundled session, not one per SSRC. -1 when there is none yet.
+// The fraction of our video lost since the last look, from the peer's receiver reports about
+// its SSRC (receiver_reports.hpp); -1 when no report about it is new.
 double WebRtcEndpoint::Impl::video_fraction_lost() {
     guint32 video_ssrc = 0;
     {
@@ -220,55 +252,25 @@ double WebRtcEndpoint::Impl::video_fraction_lost() {
         for (const auto& [ssrc, kind] : ssrc_kind)
             if (kind == "video" && sent_ssrcs.count(ssrc)) video_ssrc = ssrc;
     }
-    if (!video_ssrc) return -1;
-    double loss = -1;
-    for_each_inside("rtpsession", [&](GstElement* e) {
-        GstStructure* raw = nullptr;
-        g_object_get(e, "stats", &raw, nullptr);
-        gst::StructurePtr stats(raw);
-        const GValue* list = stats ? gst_structure_get_value(stats.get(), "source-stats") : nullptr;
-        G_GNUC_BEGIN_IGNORE_DEPRECATIONS  // rtpsession 1.22 hands out a GValueArray
-            if (!list || !G_VALUE_HOLDS(list, g_value_array_get_type())) return;
-        G_GNUC_END_IGNORE_DEPRECATIONS
-        auto* arr = static_cast<GValueArray*>(g_value_get_boxed(list));
-        G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-        bool from_video = false;
-        for (guint i = 0; arr && i < arr->n_values; ++i) {
-            // A remote source keeps the last report block it sent us; rb-ssrc says which of
-            // our SSRCs it was about. Prefer our video's; any other is the same path.
-            const GstStructure* src = gst_value_get_structure(g_value_array_get_nth(arr, i));
-            guint about = 0, fraction = 0, highest = 0;
-            gint lost = 0;
-            gboolean have_rb = FALSE;
-            if (!gst_structure_get_boolean(src, "have-rb", &have_rb) || !have_rb ||
-                !gst_structure_get_uint(src, "rb-ssrc", &about) ||
-                !gst_structure_get_uint(src, "rb-fractionlost", &fraction))
-                continue;
-            if (from_video && about != video_ssrc) continue;
-            // The fraction is the report's own (RFC 3550 §6.4.1: 8 bits after the binary
-            // point), but a block that reached us stale or about the other SSRC reads 0 for a
-            // lossy path; the cumulative count against the highest sequence number since the
-            // last report we used is the robust figure (RFC 3550 A.3).
-            double f = fraction / 256.0;
-            if (gst_structure_get_int(src, "rb-packetslost", &lost) &&
-                gst_structure_get_uint(src, "rb-exthighestseq", &highest)) {
-                auto& last = rb_seen[about];
-                if (last.first && highest > last.first) {
-                    const double expected = highest - last.first;
-                    f = std::clamp((lost - last.second) / expected, 0.0, 1.0);
-                } else if (last.first && highest == last.first) {
-                    continue;  // no new report since the last look
-                }
-                last = {highest, lost};
-            }
-            loss = f;
-            from_video = about == video_ssrc;
-        }
-        G_GNUC_END_IGNORE_DEPRECATIONS
-    });
-    return loss;
+    const auto r = video_ssrc ? reports.latest(video_ssrc) : std::nullopt;
+    if (!r) return -1;
+    // The report's own fraction (RFC 3550 §6.4.1: 8 bits after the binary point) covers the
+    // peer's interval, not ours, and reads 0 for a report that reached us late; the cumulative
+    // count against the highest sequence number since the last report we used is the robust
+    // figure (RFC 3550 A.3).
+    auto& [highest, lost] = rb_seen[video_ssrc];
+    double f = r->fraction_lost;
+    if (highest && r->highest_seq == highest) return -1;  // nothing new since the last look
+    if (highest && r->highest_seq > highest)
+        f = std::clamp(static_cast<double>(r->packets_lost - lost) / (r->highest_seq - highest),
+                       0.0, 1.0);
+    highest = r->highest_seq;
+    lost = r->packets_lost;
+    return f;
 }
 
+// A loss-based controller between --min-bitrate and --max-bitrate (the loss half of GCC,
+// draft-ietf-rmcat-gcc-02 §6): above 10 % loss back off, below 2 % grow by 8 %.
 void WebRtcEndpoint::Impl::adapt_bitrate() {
     if (!video_bitrate_kbps) return;
     // At most once a second, so the rate of change stays the documented one.

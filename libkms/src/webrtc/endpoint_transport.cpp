@@ -180,6 +180,15 @@ void WebRtcEndpoint::Impl::on_dtls_state(gst::ObjectPtr<GstWebRTCDTLSTransport> 
     events.emit("fingerprint", Json{{"verified", true}, {"algorithm", remote_fp_alg}});
 }
 
+// Calls fn on each buffer a pad probe sees, alone or in a list.
+template <typename F>
+static void each_buffer(GstPadProbeInfo* info, F&& fn) {
+    if (!(GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST))
+        return fn(GST_PAD_PROBE_INFO_BUFFER(info));
+    GstBufferList* l = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+    for (guint i = 0; i < gst_buffer_list_length(l); ++i) fn(gst_buffer_list_get(l, i));
+}
+
 // Every packet the peer sends (RTP, RTCP, DTLS, SCTP) passes a nicesrc; silence there for
 // --ice-timeout means the peer is gone even when ICE has not noticed.
 void WebRtcEndpoint::Impl::watch_incoming() {
@@ -205,14 +214,19 @@ void WebRtcEndpoint::Impl::watch_incoming() {
                   static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
                                                GST_PAD_PROBE_TYPE_BUFFER_LIST),
                   [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                      if (auto self = from(d))
+                          each_buffer(info, [&](GstBuffer* b) { self->learn_mid(b); });
+                      return GST_PAD_PROBE_OK;
+                  });
+        // Every receiver report block, as it leaves SRTCP decryption (receiver_reports.hpp).
+        if (gst::PadPtr rtcp{gst_element_get_static_pad(e, "rtcp_src")})
+            probe(rtcp.get(),
+                  static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                               GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                  [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
                       if (auto self = from(d)) {
-                          if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
-                              GstBufferList* l = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
-                              for (guint i = 0; i < gst_buffer_list_length(l); ++i)
-                                  self->learn_mid(gst_buffer_list_get(l, i));
-                          } else {
-                              self->learn_mid(GST_PAD_PROBE_INFO_BUFFER(info));
-                          }
+                          const guint64 now = webrtc::ReceiverReports::now_ntp();
+                          each_buffer(info, [&](GstBuffer* b) { self->reports.add(b, now); });
                       }
                       return GST_PAD_PROBE_OK;
                   });

@@ -225,6 +225,24 @@ SCENARIO("an event stream is summarised per stream", "[stats][summary]") {
             CHECK_NOTHROW(parse_assertion("video.rtt.p95 < 150ms", summary_metric_names()));
         }
     }
+    GIVEN("reports that count their measurements, as kms-call's do") {
+        auto rr = [](double ms, double rtt, int n) {
+            return kms::Json{{"type", "remote-inbound-rtp"},
+                             {"timestamp", ms},
+                             {"kind", "audio"},
+                             {"ssrc", 6},
+                             {"roundTripTime", rtt},
+                             {"totalRoundTripTime", rtt * n},
+                             {"roundTripTimeMeasurements", n}};
+        };
+        std::istringstream in(events(
+            {rr(1000, 0.002, 1), rr(1500, 0.002, 1), rr(2000, 0.002, 2), rr(2500, 0.003, 3)}));
+        const Summary s = summarise(in, "test");
+        THEN("a new measurement of the same time is a sample; the same report repeated is not") {
+            CHECK(s.rtt.count == 3);
+            CHECK(s.rtt.mean == Approx(0.007 / 3));
+        }
+    }
     GIVEN("a line that is not an event") {
         std::istringstream in("{\"type\":\"x\",\"timestamp\":1}\n\n[1,2]\n");
         THEN("BadInput names its line") {
