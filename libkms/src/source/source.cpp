@@ -16,6 +16,7 @@
 #include "kms/runtime.hpp"
 #include "media/input_probe.hpp"
 #include "pipeline/element.hpp"
+#include "source/depay.hpp"
 #include "source/rtp_stats.hpp"
 
 namespace kms {
@@ -251,7 +252,7 @@ struct SourceCore : Element::Core {
             gst::PadPtr out(gst_element_get_static_pad(jb, "src"));
             on_rtsp_pad(out.get());
             std::lock_guard lock(mutex);
-            g_weak_ref_set(&rtp_counters.back()->jitter_buffer, jb);
+            if (!rtp_counters.empty()) g_weak_ref_set(&rtp_counters.back()->jitter_buffer, jb);
         }
         on_rtsp_pads_done();
     }
@@ -272,10 +273,82 @@ struct SourceCore : Element::Core {
         announce_all_exposed();
     }
 
-    // Streaming thread (rtspsrc's): a parsebin for the stream, linked before returning.
+    // Streaming thread (rtspsrc's): the stream's depayloader and parser, or a parsebin for
+    // what needs a demuxer (source/depay.hpp), linked before returning.
     void on_rtsp_pad(GstPad* pad) {
+        auto rtp = std::make_shared<source::RtpCounters>();
+        gst::CapsPtr caps(gst_pad_query_caps(pad, nullptr));
+        if (caps && gst_caps_get_size(caps.get()) > 0)
+            if (const char* media =
+                    gst_structure_get_string(gst_caps_get_structure(caps.get(), 0), "media"))
+                rtp->kind = media;
+        const std::vector<std::string> chain = source::depay_chain(caps.get());
+        GstElement* head = chain.empty() ? parse_rtp(rtp) : depay_rtp(chain, rtp);
+        if (!head) return;
+        source::count_rtp(pad, rtp);
+        {
+            std::lock_guard lock(mutex);
+            ++rtsp_parsing;
+            rtp_counters.push_back(rtp);
+        }
+        gst::PadPtr in(gst_element_get_static_pad(head, "sink"));
+        if (GstPadLinkReturn r = gst_pad_link(pad, in.get()); r != GST_PAD_LINK_OK)
+            KMS_LOG(source, WARNING, "cannot link an RTSP stream: %s", gst_pad_link_get_name(r));
+    }
+
+    // The counters of an RTSP or RTP stream ride on the element its parsed stream leaves.
+    static void carry_counters(GstElement* e, const std::shared_ptr<source::RtpCounters>& rtp) {
+        g_object_set_data_full(
+            G_OBJECT(e), "kms-rtp", new std::shared_ptr<source::RtpCounters>(rtp),
+            [](gpointer d) { delete static_cast<std::shared_ptr<source::RtpCounters>*>(d); });
+    }
+
+    // depayloader ! parser, in the bin and playing; the stream is taken (on_parsed_pad) at its
+    // first buffer, when its caps are known. Linking then is safe: the pad sends its sticky
+    // events (stream-start, caps, segment) in order to a peer found by a probe.
+    GstElement* depay_rtp(const std::vector<std::string>& chain,
+                          const std::shared_ptr<source::RtpCounters>& rtp) {
+        std::vector<GstElement*> made;
+        for (const auto& factory : chain) {
+            GstElement* e = gst_element_factory_make(factory.c_str(), nullptr);
+            if (!e) break;
+            made.push_back(e);
+        }
+        if (made.size() != chain.size()) {
+            for (GstElement* e : made) gst_object_unref(gst_object_ref_sink(e));
+            return nullptr;
+        }
+        // After lost packets (or a sender that restarted) a depayloader would pass frames
+        // whose references are gone, and a passthrough file would carry the smear: it waits
+        // for the next key frame instead.
+        if (g_object_class_find_property(G_OBJECT_GET_CLASS(made[0]), "wait-for-keyframe"))
+            g_object_set(made[0], "wait-for-keyframe", TRUE, nullptr);
+        for (size_t i = 0; i < made.size(); ++i) {
+            gst_bin_add(GST_BIN(bin.get()), made[i]);
+            if (i) gst_element_link(made[i - 1], made[i]);
+        }
+        carry_counters(made.back(), rtp);
+        gst::PadPtr out(gst_element_get_static_pad(made.back(), "src"));
+        auto* weak = new std::weak_ptr<Core>(weak_from_this());
+        gst_pad_add_probe(
+            out.get(),
+            static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                         GST_PAD_PROBE_TYPE_BUFFER_LIST),
+            [](GstPad* p, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+                if (auto self = static_cast<std::weak_ptr<Core>*>(d)->lock())
+                    static_cast<SourceCore*>(self.get())->on_parsed_pad(p);
+                return GST_PAD_PROBE_REMOVE;
+            },
+            weak, [](gpointer d) { delete static_cast<std::weak_ptr<Core>*>(d); });
+        for (auto it = made.rbegin(); it != made.rend(); ++it)
+            gst_element_sync_state_with_parent(*it);
+        return made.front();
+    }
+
+    // A parsebin, in the bin and playing, for a stream that needs more than a depayloader.
+    GstElement* parse_rtp(const std::shared_ptr<source::RtpCounters>& rtp) {
         GstElement* parser = gst_element_factory_make("parsebin", nullptr);
-        if (!parser) return;
+        if (!parser) return nullptr;
         // One RTP stream gives one parsed pad, and on_parsed_pad() counts the stream done
         // when it comes. Not "no-more-pads": parsebin 1.22 never emits it, so every camera
         // waited out the 2.5 s fallback hold (its first seconds piled up in the queue).
@@ -285,7 +358,7 @@ struct SourceCore : Element::Core {
         // next key frame instead.
         on_signal(parser, "element-added", G_CALLBACK(+[](GstBin* b, GstElement* e, gpointer) {
                       if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), "wait-for-keyframe"))
-                          g_object_set(e, "wait-for-keyframe", TRUE, nullptr);
+                          g_object_set(e, "wait-for-keyframe", TRUE, nullptr);  // as above
                       GstElementFactory* f = gst_element_get_factory(e);
                       const char* klass =
                           f ? gst_element_factory_get_metadata(f, GST_ELEMENT_METADATA_KLASS)
@@ -294,26 +367,10 @@ struct SourceCore : Element::Core {
                           g_object_get_data(G_OBJECT(b), "kms-rtp"));
                       if (c && klass && strstr(klass, "Demux")) (*c)->demuxed = true;
                   }));
-        auto rtp = std::make_shared<source::RtpCounters>();
-        gst::CapsPtr caps(gst_pad_query_caps(pad, nullptr));
-        if (caps && gst_caps_get_size(caps.get()) > 0)
-            if (const char* media =
-                    gst_structure_get_string(gst_caps_get_structure(caps.get(), 0), "media"))
-                rtp->kind = media;
-        source::count_rtp(pad, rtp);
-        g_object_set_data_full(
-            G_OBJECT(parser), "kms-rtp", new std::shared_ptr<source::RtpCounters>(rtp),
-            [](gpointer d) { delete static_cast<std::shared_ptr<source::RtpCounters>*>(d); });
-        {
-            std::lock_guard lock(mutex);
-            ++rtsp_parsing;
-            rtp_counters.push_back(rtp);
-        }
+        carry_counters(parser, rtp);
         gst_bin_add(GST_BIN(bin.get()), parser);
         gst_element_sync_state_with_parent(parser);
-        gst::PadPtr in(gst_element_get_static_pad(parser, "sink"));
-        if (GstPadLinkReturn r = gst_pad_link(pad, in.get()); r != GST_PAD_LINK_OK)
-            KMS_LOG(source, WARNING, "cannot link an RTSP stream: %s", gst_pad_link_get_name(r));
+        return parser;
     }
 
     // Signal handlers that call a member through the weak reference they are given.
