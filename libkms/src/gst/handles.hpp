@@ -12,7 +12,6 @@
 #include <gst/gst.h>
 #include <gst/sdp/sdp.h>
 #include <gst/webrtc/webrtc.h>
-#include <openssl/x509.h>
 
 #include "kms/error.hpp"
 
@@ -69,11 +68,6 @@ struct SessionDescriptionFree {
     }
 };
 using SessionDescriptionPtr = std::unique_ptr<GstWebRTCSessionDescription, SessionDescriptionFree>;
-
-struct X509Free {
-    void operator()(X509* x) const { X509_free(x); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
 
 struct IterFree {
     void operator()(GstIterator* it) const { gst_iterator_free(it); }

@@ -1,19 +1,19 @@
 #include "webrtc/dtls_verify.hpp"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
+#include <dlfcn.h>
+#include <glib.h>
 
-#include "gst/handles.hpp"
+#include <cstring>
+#include <vector>
 
 namespace kms::webrtc {
 
 namespace {
 
-std::string hex_colon(const unsigned char* md, unsigned len) {
+std::string hex_colon(const unsigned char* md, size_t len) {
     static const char* digits = "0123456789ABCDEF";
     std::string out;
-    for (unsigned i = 0; i < len; ++i) {
+    for (size_t i = 0; i < len; ++i) {
         if (i) out += ':';
         out += digits[md[i] >> 4];
         out += digits[md[i] & 15];
@@ -21,22 +21,77 @@ std::string hex_colon(const unsigned char* md, unsigned len) {
     return out;
 }
 
+// The DER bytes of the first certificate in PEM text (RFC 7468), or none.
+std::vector<unsigned char> der_of(const std::string& pem) {
+    static const char kBegin[] = "-----BEGIN CERTIFICATE-----";
+    static const char kEnd[] = "-----END CERTIFICATE-----";
+    const size_t begin = pem.find(kBegin);
+    if (begin == std::string::npos) return {};
+    const size_t body = begin + sizeof kBegin - 1;
+    const size_t end = pem.find(kEnd, body);
+    if (end == std::string::npos) return {};
+    std::string b64;
+    for (size_t i = body; i < end; ++i) {
+        const char c = pem[i];
+        if (g_ascii_isspace(c)) continue;
+        if (!g_ascii_isalnum(c) && c != '+' && c != '/' && c != '=') return {};
+        b64 += c;
+    }
+    if (b64.empty() || b64.size() % 4) return {};
+    gsize len = 0;
+    guchar* raw = g_base64_decode(b64.c_str(), &len);
+    std::vector<unsigned char> der(raw, raw + len);
+    g_free(raw);
+    // A DER certificate is one SEQUENCE (0x30) whose length covers the rest exactly.
+    if (der.size() < 2 || der[0] != 0x30) return {};
+    size_t n = der[1], head = 2;
+    if (n & 0x80) {
+        const size_t bytes = n & 0x7f;
+        if (bytes == 0 || bytes > 4 || der.size() < 2 + bytes) return {};
+        n = 0;
+        for (size_t i = 0; i < bytes; ++i) n = (n << 8) | der[2 + i];
+        head += bytes;
+    }
+    if (head + n != der.size()) return {};
+    return der;
+}
+
+// SHA-224, which GLib lacks: from the libcrypto that the DTLS plugin has already loaded into
+// any process that verifies a peer, opened at run time so that libkms does not link it.
+std::string sha224_hex(const std::vector<unsigned char>& der) {
+    void* lib = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return {};
+    using Md = const void* (*)();
+    using Digest = int (*)(const void*, size_t, unsigned char*, unsigned*, const void*, void*);
+    auto md = reinterpret_cast<Md>(dlsym(lib, "EVP_sha224"));
+    auto digest = reinterpret_cast<Digest>(dlsym(lib, "EVP_Digest"));
+    std::string out;
+    unsigned char buf[28];
+    unsigned len = 0;
+    if (md && digest && digest(der.data(), der.size(), buf, &len, md(), nullptr) == 1 &&
+        len == sizeof buf)
+        out = hex_colon(buf, len);
+    dlclose(lib);
+    return out;
+}
+
 }  // namespace
 
 std::string certificate_fingerprint(const std::string& pem, const std::string& algorithm) {
-    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-    if (!bio) return {};
-    gst::X509Ptr cert(PEM_read_bio_X509(bio, nullptr, nullptr, nullptr));
-    BIO_free(bio);
-    if (!cert) return {};
-    const EVP_MD* md = algorithm == "sha-1"     ? EVP_sha1()
-                       : algorithm == "sha-224" ? EVP_sha224()
-                       : algorithm == "sha-384" ? EVP_sha384()
-                       : algorithm == "sha-512" ? EVP_sha512()
-                                                : EVP_sha256();
-    unsigned char buf[EVP_MAX_MD_SIZE];
-    unsigned len = 0;
-    if (X509_digest(cert.get(), md, buf, &len) != 1) return {};
+    const std::vector<unsigned char> der = der_of(pem);
+    if (der.empty()) return {};
+    if (algorithm == "sha-224") return sha224_hex(der);
+    // RFC 8122 §5: the hash of the certificate's DER form.
+    const GChecksumType type = algorithm == "sha-1"     ? G_CHECKSUM_SHA1
+                               : algorithm == "sha-384" ? G_CHECKSUM_SHA384
+                               : algorithm == "sha-512" ? G_CHECKSUM_SHA512
+                                                        : G_CHECKSUM_SHA256;
+    GChecksum* sum = g_checksum_new(type);
+    g_checksum_update(sum, der.data(), static_cast<gssize>(der.size()));
+    guint8 buf[64];
+    gsize len = sizeof buf;
+    g_checksum_get_digest(sum, buf, &len);
+    g_checksum_free(sum);
     return hex_colon(buf, len);
 }
 

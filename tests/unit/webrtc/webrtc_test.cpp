@@ -38,7 +38,23 @@ SCENARIO("a certificate's fingerprint is the hash of its DER form", "[webrtc][dt
           "6D:DB:4E");
     CHECK(kms::webrtc::certificate_fingerprint(pem, "sha-1") ==
           "43:35:EB:FE:36:71:E0:E5:F0:A6:3D:11:C0:E2:CA:05:E4:77:EC:D4");
+    // And by `openssl x509 -fingerprint -sha224/-sha384/-sha512` (libkms reads PEM and hashes
+    // with GLib; SHA-224, which GLib lacks, from libcrypto opened at run time).
+    CHECK(kms::webrtc::certificate_fingerprint(pem, "sha-224") ==
+          "B0:F4:D6:60:96:A4:3F:C7:B8:10:41:4C:A9:72:A9:96:F5:78:05:2A:0E:57:3F:2B:7A:11:00:0E");
+    CHECK(kms::webrtc::certificate_fingerprint(pem, "sha-384") ==
+          "CE:B8:FD:EF:F1:DF:C0:8A:D3:1F:AD:1B:54:66:97:AA:69:59:79:E0:2A:85:BA:02:9B:C6:FC:1C:"
+          "06:88:4C:04:35:6A:E5:ED:14:98:EF:A6:3A:32:7F:86:FE:5F:C8:8C");
+    CHECK(kms::webrtc::certificate_fingerprint(pem, "sha-512") ==
+          "E9:B1:10:C0:8C:C5:6B:4A:FD:B3:05:76:94:78:81:9F:F0:A7:A4:22:1A:FB:EE:6D:C7:DF:FF:1B:"
+          "FF:46:EB:D4:0D:5D:0D:6F:A3:DB:7A:CC:A4:14:BE:0A:E9:11:64:49:A2:9A:85:15:5E:D8:9B:8A:"
+          "AF:73:86:C1:69:2B:CD:E2");
     CHECK(kms::webrtc::certificate_fingerprint("not a certificate", "sha-256").empty());
+    // Cut short, or the body not base64: no fingerprint.
+    CHECK(kms::webrtc::certificate_fingerprint(pem.substr(0, pem.size() / 2), "sha-256").empty());
+    std::string bad = pem;
+    bad[bad.find('\n') + 5] = '*';
+    CHECK(kms::webrtc::certificate_fingerprint(bad, "sha-256").empty());
     std::string broken = pem;
     broken[broken.size() / 2] ^= 1;
     CHECK(kms::webrtc::certificate_fingerprint(broken, "sha-256") !=
