@@ -27,6 +27,7 @@ struct RtpCounters {
     std::atomic<guint64> packets{0}, bytes{0}, frames{0};
     std::atomic<bool> exposed{false};  // its parsebin has shown its stream
     std::atomic<bool> demuxed{false};  // a demuxer in its parsebin (MPEG-TS over RTP)
+    std::atomic<bool> direct{false};   // depayloader ! parser, no parsebin (source/depay.hpp)
     // The stream's jitter buffer: ours for rtp://, found by SSRC for rtsp:// (rtspsrc's), then
     // kept, since a stopped pipeline's caps no longer say which buffer was whose.
     GWeakRef jitter_buffer;

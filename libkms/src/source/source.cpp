@@ -54,11 +54,25 @@ struct SourceCore : Element::Core {
     }
 
     // A stream's tail inside the bin: a queue (each stream its own thread, so one demuxer
-    // feeding two kinds never waits on one of them), paced at real time when asked.
+    // feeding two kinds never waits on one of them), paced at real time when asked. An RTP
+    // stream straight out of its depayloader needs no queue: its jitter buffer already gives
+    // it a thread of its own, and the end of stream enters at the source (send_eos()).
     void add_stream(GstPad* src, const std::string& kind, bool pace, const std::string& head = "",
                     const std::shared_ptr<source::RtpCounters>& rtp = nullptr) {
+        const bool direct = rtp && rtp->direct && !pace;
+        if (direct && head.empty()) {
+            watch_eos(src);
+            source::count_frames(src, rtp);
+            {
+                std::lock_guard lock(mutex);
+                ++running;
+            }
+            expose(src, kind);
+            return;
+        }
         std::string desc =
-            head + "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000";
+            direct ? head.substr(0, head.rfind(" ! "))
+                   : head + "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000";
         if (pace) desc += " ! clocksync";
         GstElement* tail = make_bin(desc);
         gst_bin_add(GST_BIN(bin.get()), tail);
@@ -72,7 +86,7 @@ struct SourceCore : Element::Core {
         if (rtp) source::count_frames(out.get(), rtp);
         {
             std::lock_guard lock(mutex);
-            heads.push_back(gst::ref(in.get()));
+            if (!direct) heads.push_back(gst::ref(in.get()));
             ++running;
         }
         gst_element_sync_state_with_parent(tail);
@@ -328,6 +342,7 @@ struct SourceCore : Element::Core {
             if (i) gst_element_link(made[i - 1], made[i]);
         }
         carry_counters(made.back(), rtp);
+        rtp->direct = true;
         gst::PadPtr out(gst_element_get_static_pad(made.back(), "src"));
         auto* weak = new std::weak_ptr<Core>(weak_from_this());
         gst_pad_add_probe(
@@ -517,6 +532,28 @@ struct SourceCore : Element::Core {
             for (auto& p : heads) pads.push_back(gst::ref(p.get()));
         }
         for (auto& p : pads) gst_pad_send_event(p.get(), gst_event_new_eos());
+        // RTP streams without a queue: at their network sources, as gst-launch -e does, so
+        // the end follows what the jitter buffers hold and never waits on a busy stream.
+        if (uri.kind == MediaUri::Kind::Rtsp || uri.kind == MediaUri::Kind::Rtp)
+            for_each_child([](GstElement* e) {
+                const char* f = factory_name(e);
+                if (!strcmp(f, "rtspsrc") || !strcmp(f, "udpsrc"))
+                    gst_element_send_event(e, gst_event_new_eos());
+            });
+    }
+    static const char* factory_name(GstElement* e) {
+        GstElementFactory* f = gst_element_get_factory(e);
+        return f ? gst_plugin_feature_get_name(f) : "";
+    }
+    template <typename F>
+    void for_each_child(F&& fn) {
+        gst::IteratorPtr it(gst_bin_iterate_elements(GST_BIN(bin.get())));
+        GValue v = G_VALUE_INIT;
+        while (gst_iterator_next(it.get(), &v) == GST_ITERATOR_OK) {
+            fn(GST_ELEMENT(g_value_get_object(&v)));
+            g_value_reset(&v);
+        }
+        g_value_unset(&v);
     }
 
     bool finite() const override {
