@@ -1,6 +1,7 @@
 #include "source/depay.hpp"
 
 #include <cstring>
+#include <string>
 
 namespace kms::source {
 
@@ -19,12 +20,22 @@ GstElementFactory* best_factory(GstElementFactoryListType type, const GstCaps* c
     return best;
 }
 
-// The caps a factory's always-present src pad gives, or nullptr.
-GstCaps* src_template_caps(GstElementFactory* f) {
+// The caps a factory's always-present src pad gives for media ("video", "audio"; any when
+// empty), or nullptr. rtpmp4gdepay, for one, gives video/mpeg or audio/mpeg by the stream.
+GstCaps* src_template_caps(GstElementFactory* f, const std::string& media) {
     for (const GList* l = gst_element_factory_get_static_pad_templates(f); l; l = l->next) {
         auto* t = static_cast<GstStaticPadTemplate*>(l->data);
-        if (t->direction == GST_PAD_SRC && t->presence == GST_PAD_ALWAYS)
-            return gst_static_pad_template_get_caps(t);
+        if (t->direction != GST_PAD_SRC || t->presence != GST_PAD_ALWAYS) continue;
+        GstCaps* all = gst_static_pad_template_get_caps(t);
+        if (media.empty()) return all;
+        GstCaps* mine = gst_caps_new_empty();
+        for (guint i = 0; i < gst_caps_get_size(all); ++i) {
+            const GstStructure* st = gst_caps_get_structure(all, i);
+            if (g_str_has_prefix(gst_structure_get_name(st), (media + "/").c_str()))
+                gst_caps_append_structure(mine, gst_structure_copy(st));
+        }
+        gst_caps_unref(all);
+        return mine;
     }
     return nullptr;
 }
@@ -35,8 +46,11 @@ bool elementary(const GstCaps* caps) {
     for (guint i = 0; i < gst_caps_get_size(caps); ++i) {
         const char* name = gst_structure_get_name(gst_caps_get_structure(caps, i));
         const bool media = g_str_has_prefix(name, "video/") || g_str_has_prefix(name, "audio/");
-        if (!media || !strcmp(name, "video/mpegts") || !strcmp(name, "video/x-matroska") ||
-            !strcmp(name, "video/quicktime") || !strcmp(name, "video/x-flv"))
+        gboolean system = FALSE;  // an MPEG program stream: mpegpsdemux's
+        gst_structure_get_boolean(gst_caps_get_structure(caps, i), "systemstream", &system);
+        if (!media || system || !strcmp(name, "video/mpegts") ||
+            !strcmp(name, "video/x-matroska") || !strcmp(name, "video/quicktime") ||
+            !strcmp(name, "video/x-flv"))
             return false;
     }
     return true;
@@ -50,7 +64,8 @@ std::vector<std::string> depay_chain(const GstCaps* rtp_caps) {
         best_factory(GST_ELEMENT_FACTORY_TYPE_DEPAYLOADER, rtp_caps, GST_PAD_SINK);
     if (!depay) return {};
     std::vector<std::string> chain{gst_plugin_feature_get_name(depay)};
-    GstCaps* out = src_template_caps(depay);
+    const char* media = gst_structure_get_string(gst_caps_get_structure(rtp_caps, 0), "media");
+    GstCaps* out = src_template_caps(depay, media ? media : "");
     gst_object_unref(depay);
     if (!elementary(out)) chain.clear();
     // Raw media is already what it is (rawaudioparse would retime a live stream).

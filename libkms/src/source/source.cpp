@@ -42,6 +42,9 @@ struct SourceCore : Element::Core {
 
     std::mutex mutex;                // heads and the counts: streaming threads add streams
     std::vector<gst::PadPtr> heads;  // each stream's queue sink: where stop() sends EOS
+    // rtspsrc or the udpsrcs of rtp://: where stop() sends EOS for streams without a queue
+    // (set while building, before streaming threads run).
+    std::vector<gst::ElementPtr> net_sources;
     unsigned running = 0;
     bool all_pads = false;  // parsebin said no-more-pads (or the streams were made up front)
     bool ended_sent = false;
@@ -233,7 +236,8 @@ struct SourceCore : Element::Core {
         if (!opt.rtsp_transport.empty())
             gst_util_set_object_arg(G_OBJECT(rtsp), "protocols", opt.rtsp_transport.c_str());
         gst_bin_add(GST_BIN(bin.get()), rtsp);
-        on_signal(rtsp, "pad-added", G_CALLBACK(pad_handler<&SourceCore::on_rtsp_pad>));
+        net_sources.emplace_back(GST_ELEMENT(gst_object_ref(rtsp)));
+        on_signal(rtsp, "pad-added", G_CALLBACK(pad_handler<&SourceCore::on_rtsp_pad_added>));
         on_signal(rtsp, "no-more-pads", G_CALLBACK(done_handler<&SourceCore::on_rtsp_pads_done>));
     }
 
@@ -263,10 +267,9 @@ struct SourceCore : Element::Core {
             g_object_set(jb, "latency", 200u, nullptr);
             gst_bin_add_many(GST_BIN(bin.get()), rx, jb, nullptr);
             gst_element_link(rx, jb);
+            net_sources.emplace_back(GST_ELEMENT(gst_object_ref(rx)));
             gst::PadPtr out(gst_element_get_static_pad(jb, "src"));
-            on_rtsp_pad(out.get());
-            std::lock_guard lock(mutex);
-            if (!rtp_counters.empty()) g_weak_ref_set(&rtp_counters.back()->jitter_buffer, jb);
+            if (auto rtp = on_rtsp_pad(out.get())) g_weak_ref_set(&rtp->jitter_buffer, jb);
         }
         on_rtsp_pads_done();
     }
@@ -289,7 +292,8 @@ struct SourceCore : Element::Core {
 
     // Streaming thread (rtspsrc's): the stream's depayloader and parser, or a parsebin for
     // what needs a demuxer (source/depay.hpp), linked before returning.
-    void on_rtsp_pad(GstPad* pad) {
+    void on_rtsp_pad_added(GstPad* pad) { on_rtsp_pad(pad); }
+    std::shared_ptr<source::RtpCounters> on_rtsp_pad(GstPad* pad) {
         auto rtp = std::make_shared<source::RtpCounters>();
         gst::CapsPtr caps(gst_pad_query_caps(pad, nullptr));
         if (caps && gst_caps_get_size(caps.get()) > 0)
@@ -297,8 +301,9 @@ struct SourceCore : Element::Core {
                     gst_structure_get_string(gst_caps_get_structure(caps.get(), 0), "media"))
                 rtp->kind = media;
         const std::vector<std::string> chain = source::depay_chain(caps.get());
-        GstElement* head = chain.empty() ? parse_rtp(rtp) : depay_rtp(chain, rtp);
-        if (!head) return;
+        GstElement* head = chain.empty() ? nullptr : depay_rtp(chain, rtp);
+        if (!head) head = parse_rtp(rtp);
+        if (!head) return nullptr;
         source::count_rtp(pad, rtp);
         {
             std::lock_guard lock(mutex);
@@ -308,6 +313,7 @@ struct SourceCore : Element::Core {
         gst::PadPtr in(gst_element_get_static_pad(head, "sink"));
         if (GstPadLinkReturn r = gst_pad_link(pad, in.get()); r != GST_PAD_LINK_OK)
             KMS_LOG(source, WARNING, "cannot link an RTSP stream: %s", gst_pad_link_get_name(r));
+        return rtp;
     }
 
     // The counters of an RTSP or RTP stream ride on the element its parsed stream leaves.
@@ -534,26 +540,7 @@ struct SourceCore : Element::Core {
         for (auto& p : pads) gst_pad_send_event(p.get(), gst_event_new_eos());
         // RTP streams without a queue: at their network sources, as gst-launch -e does, so
         // the end follows what the jitter buffers hold and never waits on a busy stream.
-        if (uri.kind == MediaUri::Kind::Rtsp || uri.kind == MediaUri::Kind::Rtp)
-            for_each_child([](GstElement* e) {
-                const char* f = factory_name(e);
-                if (!strcmp(f, "rtspsrc") || !strcmp(f, "udpsrc"))
-                    gst_element_send_event(e, gst_event_new_eos());
-            });
-    }
-    static const char* factory_name(GstElement* e) {
-        GstElementFactory* f = gst_element_get_factory(e);
-        return f ? gst_plugin_feature_get_name(f) : "";
-    }
-    template <typename F>
-    void for_each_child(F&& fn) {
-        gst::IteratorPtr it(gst_bin_iterate_elements(GST_BIN(bin.get())));
-        GValue v = G_VALUE_INIT;
-        while (gst_iterator_next(it.get(), &v) == GST_ITERATOR_OK) {
-            fn(GST_ELEMENT(g_value_get_object(&v)));
-            g_value_reset(&v);
-        }
-        g_value_unset(&v);
+        for (auto& e : net_sources) gst_element_send_event(e.get(), gst_event_new_eos());
     }
 
     bool finite() const override {

@@ -1,11 +1,14 @@
 #include <arpa/inet.h>
 #include <sys/random.h>
 
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include <glib.h>
 #include <zlib.h>
 
+#include "kms/error.hpp"
 #include "kms/stun.hpp"
 
 namespace kms::stun {
@@ -291,11 +294,21 @@ Builder& Builder::fingerprint() {
 TransactionId new_transaction() {
     // RFC 8489 §6: uniformly and randomly chosen, cryptographically random.
     TransactionId id{};
-    // getrandom(2) from the kernel's pool; 12 bytes never come short once it is seeded.
+    // getrandom(2) from the kernel's pool, retried only when a signal cut it short; where it
+    // is refused (an old kernel, a seccomp filter), /dev/urandom.
     size_t got = 0;
     while (got < id.size()) {
         const ssize_t n = getrandom(id.data() + got, id.size() - got, 0);
-        if (n > 0) got += static_cast<size_t>(n);
+        if (n > 0)
+            got += static_cast<size_t>(n);
+        else if (n < 0 && errno != EINTR)
+            break;
+    }
+    if (got < id.size()) {
+        std::ifstream urandom("/dev/urandom", std::ios::binary);
+        if (!urandom.read(reinterpret_cast<char*>(id.data()),
+                          static_cast<std::streamsize>(id.size())))
+            throw Error(ErrorCode::Runtime, "no random bytes for a STUN transaction id");
     }
     return id;
 }

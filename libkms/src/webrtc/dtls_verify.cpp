@@ -60,6 +60,7 @@ std::vector<unsigned char> der_of(const std::string& pem) {
 // any process that verifies a peer, opened at run time so that libkms does not link it.
 std::string sha224_hex(const std::vector<unsigned char>& der) {
     void* lib = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) lib = dlopen("libcrypto.so.1.1", RTLD_NOW | RTLD_LOCAL);
     if (!lib) return {};
     using Md = const void* (*)();
     using Digest = int (*)(const void*, size_t, unsigned char*, unsigned*, const void*, void*);

@@ -35,6 +35,10 @@ TEST_CASE("an RTP stream's depayloader and parser", "[elements][source]") {
     CHECK(chain_for("application/x-rtp,media=audio,encoding-name=MPEG4-GENERIC,"
                     "clock-rate=44100,payload=97,mode=AAC-hbr,config=1210") ==
           Chain{"rtpmp4gdepay", "aacparse"});
+    // The same depayloader for video: the parser for what it gives video.
+    CHECK(chain_for("application/x-rtp,media=video,encoding-name=MPEG4-GENERIC,"
+                    "clock-rate=90000,payload=96,mode=generic") ==
+          Chain{"rtpmp4gdepay", "mpeg4videoparse"});
 }
 
 TEST_CASE("raw RTP needs no parser; a container or the unknown is parsebin's",
@@ -45,6 +49,10 @@ TEST_CASE("raw RTP needs no parser; a container or the unknown is parsebin's",
                     "payload=33")
               .empty());
     CHECK(chain_for("application/x-rtp,media=video,encoding-name=NOSUCH,clock-rate=90000,"
+                    "payload=96")
+              .empty());
+    // An MPEG program stream needs mpegpsdemux.
+    CHECK(chain_for("application/x-rtp,media=video,encoding-name=MP1S,clock-rate=90000,"
                     "payload=96")
               .empty());
     CHECK(chain_for("video/x-raw").empty());

@@ -135,10 +135,11 @@ TEST_CASE("receiver reports: malformed packets change nothing") {
     std::vector<guint8> bytes(map.data, map.data + map.size);
     gst_buffer_unmap(good, &map);
     gst_buffer_unref(good);
-    // Cut short, a length that runs past the end, and not RTCP at all.
-    std::vector<std::vector<guint8>> bad{
-        {bytes.begin(), bytes.begin() + 12}, bytes, std::vector<guint8>(40, 0xAB)};
+    // Each would give a block about SSRC 1 to a reader that did not validate: the packet cut
+    // short inside its block, a length that runs past the end, and RTP version 1.
+    std::vector<std::vector<guint8>> bad{{bytes.begin(), bytes.begin() + 28}, bytes, bytes};
     bad[1][3] = 200;
+    bad[2][0] = static_cast<guint8>((bad[2][0] & 0x3f) | 0x40);
     for (const auto& v : bad) {
         GstBuffer* b = gst_buffer_new_memdup(v.data(), v.size());
         r.add(b, arrival(0x50000));
