@@ -215,6 +215,10 @@ Json control_request(const std::string& path, const std::string& request, double
         if (n <= 0) break;
         reply.append(buf, static_cast<size_t>(n));
     }
+    // Closed without a word: the tool was ending as we asked (it stops answering before it
+    // removes its socket). That is the tool gone, not a bad answer.
+    if (reply.empty())
+        throw Error(ErrorCode::Network, path + ": closed without an answer; the tool is ending");
     try {
         return Json::parse(reply);
     } catch (const std::exception&) {
