@@ -6,6 +6,23 @@
 
 namespace kms {
 
+// A jitter buffer holds the first packet for its whole latency (100 ms) before it gives
+// anything out; with faststart it starts as soon as a few packets arrived in sequence, so the
+// first frame is shown that much sooner (scripts/bench/call_setup's firstRtp phase). Later
+// packets keep the full latency. webrtcbin's rtpbin is named "rtpbin" and is made with it.
+void WebRtcEndpoint::Impl::start_jitter_buffers_fast() {
+    GstElement* rtpbin = gst_bin_get_by_name(GST_BIN(webrtc), "rtpbin");
+    if (!rtpbin) return;
+    g_signal_connect(
+        rtpbin, "new-jitterbuffer",
+        G_CALLBACK(+[](GstElement*, GstElement* jb, guint, guint, gpointer) {
+            if (g_object_class_find_property(G_OBJECT_GET_CLASS(jb), "faststart-min-packets"))
+                g_object_set(jb, "faststart-min-packets", kFaststartPackets, nullptr);
+        }),
+        nullptr);
+    gst_object_unref(rtpbin);
+}
+
 void WebRtcEndpoint::Impl::build() {
     // dtlsdec makes the process's RSA-2048 DTLS certificate when the first one is created
     // (about 200 ms here). Make it now on another core, while we build and, for the answerer,
@@ -34,6 +51,7 @@ void WebRtcEndpoint::Impl::build() {
     g_object_set(webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", 100u,
                  nullptr);
     name_the_stream();
+    start_jitter_buffers_fast();
     if (!opt.ice.stun.empty()) {
         const std::string stun = webrtc::webrtcbin_stun_uri(opt.ice.stun);
         check_resolves(opt.ice.stun, "--stun");

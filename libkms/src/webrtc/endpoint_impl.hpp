@@ -300,6 +300,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     // ---- the graph (endpoint_build.cpp) -----------------------------------------------------
     void build();
+    void start_jitter_buffers_fast();
+    static constexpr guint kFaststartPackets = 3;  // in sequence, before a jitter buffer starts
     void name_the_stream();
     GstCaps* codec_caps(const CodecInfo& c, int pt, bool fmtp = true);
     void add_offer_transceivers();
