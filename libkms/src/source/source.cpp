@@ -63,41 +63,40 @@ struct SourceCore : Element::Core {
     void add_stream(GstPad* src, const std::string& kind, bool pace, const std::string& head = "",
                     const std::shared_ptr<source::RtpCounters>& rtp = nullptr) {
         const bool direct = rtp && rtp->direct && !pace;
-        if (direct && head.empty()) {
-            watch_eos(src);
-            source::count_frames(src, rtp);
-            {
-                std::lock_guard lock(mutex);
-                ++running;
-            }
-            expose(src, kind);
-            return;
+        GstElement* tail = nullptr;  // none when the stream is exposed as it comes
+        gst::PadPtr in, out;
+        if (!direct || !head.empty()) {
+            std::string desc = direct ? head.substr(0, head.rfind(" ! "))
+                                      : head +
+                                            "queue max-size-buffers=0 max-size-bytes=0 "
+                                            "max-size-time=2000000000";
+            if (pace) desc += " ! clocksync";
+            tail = make_bin(desc);
+            gst_bin_add(GST_BIN(bin.get()), tail);
+            in.reset(gst_element_get_static_pad(tail, "sink"));
+            out.reset(gst_element_get_static_pad(tail, "src"));
+            // A source that starts late (held until a peer can use it) plays from when it
+            // starts: its timestamps begin at 0, which in running time is long past, so
+            // clocksync would let everything up to now through at once, and RTCP would date it
+            // wrongly.
+            if (pace && start_offset) gst_pad_set_offset(in.get(), start_offset);
         }
-        std::string desc =
-            direct ? head.substr(0, head.rfind(" ! "))
-                   : head + "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000";
-        if (pace) desc += " ! clocksync";
-        GstElement* tail = make_bin(desc);
-        gst_bin_add(GST_BIN(bin.get()), tail);
-        gst::PadPtr in(gst_element_get_static_pad(tail, "sink"));
-        gst::PadPtr out(gst_element_get_static_pad(tail, "src"));
-        // A source that starts late (held until a peer can use it) plays from when it starts:
-        // its timestamps begin at 0, which in running time is long past, so clocksync would let
-        // everything up to now through at once, and RTCP would date it wrongly.
-        if (pace && start_offset) gst_pad_set_offset(in.get(), start_offset);
-        watch_eos(out.get());
-        if (rtp) source::count_frames(out.get(), rtp);
+        GstPad* end = tail ? out.get() : src;
+        watch_eos(end);
+        if (rtp) source::count_frames(end, rtp);
         {
             std::lock_guard lock(mutex);
             if (!direct) heads.push_back(gst::ref(in.get()));
             ++running;
         }
-        gst_element_sync_state_with_parent(tail);
-        // Linked first: whoever takes the stream asks what it carries.
-        if (GstPadLinkReturn r = gst_pad_link(src, in.get()); r != GST_PAD_LINK_OK)
-            KMS_LOG(source, WARNING, "cannot link a %s stream: %s", kind.c_str(),
-                    gst_pad_link_get_name(r));
-        expose(out.get(), kind);
+        if (tail) {
+            gst_element_sync_state_with_parent(tail);
+            // Linked first: whoever takes the stream asks what it carries.
+            if (GstPadLinkReturn r = gst_pad_link(src, in.get()); r != GST_PAD_LINK_OK)
+                KMS_LOG(source, WARNING, "cannot link a %s stream: %s", kind.c_str(),
+                        gst_pad_link_get_name(r));
+        }
+        expose(end, kind);
     }
 
     void watch_eos(GstPad* pad) {

@@ -8,6 +8,7 @@
 #include <glib.h>
 #include <zlib.h>
 
+#include "core/digest.hpp"
 #include "kms/error.hpp"
 #include "kms/stun.hpp"
 
@@ -53,19 +54,8 @@ uint32_t crc32_of(std::string_view data) {
         ::crc32(0L, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
 }
 
-// GLib's HMAC and digests, not OpenSSL's: libkms stays free of libcrypto, which cost every
-// kms-record process 0.4 MB of relocated pages for nothing it used.
-std::string digest_of(GChecksumType type, std::string_view data) {
-    GChecksum* sum = g_checksum_new(type);
-    g_checksum_update(sum, reinterpret_cast<const guchar*>(data.data()),
-                      static_cast<gssize>(data.size()));
-    guint8 out[64];
-    gsize len = sizeof out;
-    g_checksum_get_digest(sum, out, &len);
-    g_checksum_free(sum);
-    return std::string(reinterpret_cast<char*>(out), len);
-}
-
+// GLib's HMAC, not OpenSSL's: libkms stays free of libcrypto, which cost every kms-record
+// process 0.4 MB of relocated pages for nothing it used.
 std::string hmac_sha1(std::string_view key, std::string_view data) {
     GHmac* mac =
         g_hmac_new(G_CHECKSUM_SHA1, reinterpret_cast<const guchar*>(key.data()), key.size());
@@ -226,8 +216,8 @@ ParseResult parse(std::string_view b, bool allow_classic) {
 
 std::string long_term_key(std::string_view user, std::string_view realm,
                           std::string_view password) {
-    return digest_of(G_CHECKSUM_MD5,
-                     std::string(user) + ":" + std::string(realm) + ":" + std::string(password));
+    return core::digest(G_CHECKSUM_MD5,
+                        std::string(user) + ":" + std::string(realm) + ":" + std::string(password));
 }
 
 Builder::Builder(uint16_t method, uint16_t cls, const TransactionId& id) : id_(id) {

@@ -4,7 +4,10 @@
 #include <glib.h>
 
 #include <cstring>
+#include <string_view>
 #include <vector>
+
+#include "core/digest.hpp"
 
 namespace kms::webrtc {
 
@@ -87,13 +90,9 @@ std::string certificate_fingerprint(const std::string& pem, const std::string& a
                                : algorithm == "sha-384" ? G_CHECKSUM_SHA384
                                : algorithm == "sha-512" ? G_CHECKSUM_SHA512
                                                         : G_CHECKSUM_SHA256;
-    GChecksum* sum = g_checksum_new(type);
-    g_checksum_update(sum, der.data(), static_cast<gssize>(der.size()));
-    guint8 buf[64];
-    gsize len = sizeof buf;
-    g_checksum_get_digest(sum, buf, &len);
-    g_checksum_free(sum);
-    return hex_colon(buf, len);
+    const std::string md =
+        core::digest(type, std::string_view(reinterpret_cast<const char*>(der.data()), der.size()));
+    return hex_colon(reinterpret_cast<const unsigned char*>(md.data()), md.size());
 }
 
 }  // namespace kms::webrtc
