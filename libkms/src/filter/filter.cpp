@@ -15,11 +15,13 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "core/log.hpp"
 #include "kms/loop.hpp"
 #include "kms/runtime.hpp"
 #include "media/decoder.hpp"
+#include "media/frame_pool.hpp"
 #include "media/transcoder.hpp"
 #include "pipeline/element.hpp"
 
@@ -29,6 +31,10 @@ namespace {
 
 // Frames a live branch may hold before it drops: enough to ride out a slow frame.
 constexpr unsigned kLiveQueueFrames = 5;
+// Decoded frames the decoder of a file's branch may have out at once (bounds_decoder()): one
+// being filtered and one ready. One alone saved 3 MB more at 1080p but made the decoder wait
+// for each frame's filtering, and scripts/bench/filter_throughput ran 15% slower.
+constexpr unsigned kDecodedFrames = 2;
 
 // A field of a bus message as JSON, for the values analysis elements post.
 Json value_json(const GValue* v) {
@@ -110,6 +116,22 @@ struct FilterCore : Element::Core {
     }
     bool alters(const std::string& kind, const GstCaps* upstream) const {
         return changes(kind) || recodes(kind, upstream);
+    }
+    // Whether the decoder in front of kind's branch may be held to kDecodedFrames frames out
+    // at a time (media::bound_decoded_frames): a file (live input has its leaky queue instead),
+    // decoded here and encoded again, through stages known to let each frame go once done with it.
+    // A fragment may hold one (videorate does), and so does fps; a raw output's sink keeps
+    // its last frame.
+    bool bounds_decoder(const std::string& kind, const GstCaps* upstream) const {
+        static const std::set<std::string> kLetGo = {"flip",      "rotate", "scale",
+                                                     "grayscale", "text",   "clock"};
+        const std::string media = media_of(upstream);
+        if (opt.live || kind != "video" || media.empty() || media == "video/x-raw" ||
+            !alters(kind, upstream) || encode_tail(kind, upstream).empty())
+            return false;
+        for (const auto& s : opt.stages)
+            if (s.kind == kind && !kLetGo.count(s.name)) return false;
+        return true;
     }
     bool watches(const std::string& kind) const {
         for (const auto& s : opt.stages)
@@ -222,6 +244,8 @@ struct FilterCore : Element::Core {
         gst::ElementPtr out(gst_bin_get_by_name(GST_BIN(b), "out"));
         gst::PadPtr in_pad(gst_element_get_static_pad(in.get(), "sink"));
         gst::PadPtr out_pad(gst_element_get_static_pad(out.get(), "src"));
+        if (bounds_decoder(kind, upstream))
+            media::bound_decoded_frames(in_pad.get(), kDecodedFrames);
         // Pads of the branch's bin, then of the filter's.
         GstPad* bsink = gst_ghost_pad_new("sink", in_pad.get());
         GstPad* bsrc = gst_ghost_pad_new("src", out_pad.get());

@@ -71,6 +71,7 @@ InputProbe probe_input(const std::string& path, const std::string& label, double
     GList* streams = gst_discoverer_info_get_stream_list(info.get());
     for (GList* l = streams; l; l = l->next) {
         auto* s = static_cast<GstDiscovererStreamInfo*>(l->data);
+        if (GST_IS_DISCOVERER_VIDEO_INFO(s) || GST_IS_DISCOVERER_AUDIO_INFO(s)) ++out.streams;
         if (GST_IS_DISCOVERER_VIDEO_INFO(s) && !out.video) {
             out.video = true;
             out.video_caps = media_type(s);

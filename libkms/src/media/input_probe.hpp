@@ -14,6 +14,7 @@ struct InputProbe {
     std::string video_caps;  ///< e.g. "video/x-h264"; empty when there is no video
     std::string audio_caps;
     double duration_s = 0;  ///< what the container says, 0 when it does not say
+    unsigned streams = 0;   ///< audio and video streams, of any codec
 };
 
 /// Probes the file at path with GStreamer's discoverer (at most timeout_s seconds). Throws

@@ -6,8 +6,11 @@ namespace kms::media {
 
 namespace {
 
-// Enough for a demuxer that interleaves its streams a second or two apart.
-const char* const kQueue = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=3000000000";
+// A thread of its own for the decoder, a few frames deep. Not seconds: every stream a Source
+// gives already has its own thread and queue (deep enough for a demuxer that interleaves its
+// streams a second or two apart) or a jitter buffer; a second deep queue here only held
+// another 3 s of the stream in memory.
+const char* const kQueue = "queue max-size-buffers=3 max-size-bytes=0 max-size-time=0";
 
 }  // namespace
 

@@ -46,6 +46,9 @@ struct SourceCore : Element::Core {
     // (set while building, before streaming threads run).
     std::vector<gst::ElementPtr> net_sources;
     unsigned running = 0;
+    // A file with one stream only: its demuxer interleaves nothing, so its queue need not
+    // hold seconds of it.
+    bool lone_stream = false;
     bool all_pads = false;  // parsebin said no-more-pads (or the streams were made up front)
     bool ended_sent = false;
 
@@ -66,10 +69,11 @@ struct SourceCore : Element::Core {
         GstElement* tail = nullptr;  // none when the stream is exposed as it comes
         gst::PadPtr in, out;
         if (!direct || !head.empty()) {
-            std::string desc = direct ? head.substr(0, head.rfind(" ! "))
-                                      : head +
-                                            "queue max-size-buffers=0 max-size-bytes=0 "
-                                            "max-size-time=2000000000";
+            std::string desc =
+                direct ? head.substr(0, head.rfind(" ! "))
+                : lone_stream
+                    ? head + "queue max-size-buffers=3 max-size-bytes=0 max-size-time=0"
+                    : head + "queue max-size-buffers=0 max-size-bytes=0 max-size-time=2000000000";
             if (pace) desc += " ! clocksync";
             tail = make_bin(desc);
             gst_bin_add(GST_BIN(bin.get()), tail);
@@ -178,6 +182,7 @@ struct SourceCore : Element::Core {
         const bool file = uri.kind == MediaUri::Kind::File;
         if (file) {
             const media::InputProbe p = media::probe_input(uri.location, uri.location);
+            lone_stream = p.known && p.streams == 1;
             // A fifo is not probed (reading it would eat its start): its streams are unknown.
             if (p.known && p.video && wants("video")) known.push_back({"video", p.video_caps});
             if (p.known && p.audio && wants("audio")) known.push_back({"audio", p.audio_caps});
