@@ -125,8 +125,11 @@ struct FilterCore : Element::Core {
     bool bounds_decoder(const std::string& kind, const GstCaps* upstream) const {
         static const std::set<std::string> kLetGo = {"flip",      "rotate", "scale",
                                                      "grayscale", "text",   "clock"};
-        const std::string media = media_of(upstream);
-        if (opt.live || kind != "video" || media.empty() || media == "video/x-raw" ||
+        // VP8 only: vp8dec copies each frame out of libvpx into a buffer of the pool, so the
+        // bound holds. avdec_* makes its own pool when offered fewer than 32 buffers, vp9dec
+        // hands out libvpx's own frames, and mpeg2dec keeps its reference frames in the pool
+        // (with two it would wait forever).
+        if (opt.live || kind != "video" || media_of(upstream) != "video/x-vp8" ||
             !alters(kind, upstream) || encode_tail(kind, upstream).empty())
             return false;
         for (const auto& s : opt.stages)

@@ -13,6 +13,9 @@ namespace kms::media {
 /// one go: the threads still overlap, and decoded frames (3 MB each at 1080p) no longer pile
 /// up in the queue while the consumer is slower than the decoder.
 ///
+/// Only for decoders that copy each frame into a buffer of the pool (vp8dec): one that keeps
+/// its reference frames there (mpeg2dec) would wait forever, and one that makes its own pool
+/// (avdec_*) or hands out its own frames (vp9dec) is not bounded by it.
 /// Only for consumers that let each frame go once they have worked on it: an element that
 /// keeps one until the next comes (videorate, an aggregator, a sink's last sample) would wait
 /// for a frame the decoder cannot make.

@@ -366,8 +366,8 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
 // A muxer takes no new pad once it has started writing, and it starts with the first buffer
 // of every pad it has. So nothing goes in until the source has shown all its streams (an RTSP
 // camera's video appears after its first key frame, long after its audio), or, for a source
-// that never says, for streams_wait_ms (2.5 s unless set_streams_wait() said). The chain's
-// queue holds what comes meanwhile.
+// that never says, for streams_wait_ms (2.5 s unless set_streams_wait() said). The stream's
+// queue in the Source (2 s), or an RTP stream's jitter buffer, holds what comes meanwhile.
 
 void Pipeline::Impl::hold_until_all_exposed(Element::Core& from, GstPad* pad) {
     struct Hold {
