@@ -23,9 +23,13 @@ namespace kms::app {
 Tool::Tool(ToolInfo info) : info_(info), app_(info.summary, info.name) {
     // Two malloc arenas, not glibc's eight a core: each GStreamer streaming thread would get
     // one of its own, mostly empty, and a host running fifty recorders pays for each. The
-    // threads allocate little per buffer, so they hardly contend. MALLOC_ARENA_MAX still rules
-    // when set. Measured with scripts/bench/record_parallel (see README, Speed).
-    if (!std::getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);
+    // threads allocate little per buffer, so they hardly contend. MALLOC_ARENA_MAX or
+    // GLIBC_TUNABLES=glibc.malloc.arena_max=N still rules when set. Measured with
+    // scripts/bench/record_parallel (see README, Speed).
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    if (!std::getenv("MALLOC_ARENA_MAX") &&
+        !(tunables && std::strstr(tunables, "glibc.malloc.arena_max=")))
+        mallopt(M_ARENA_MAX, 2);
     app_.set_help_flag("-h,--help", "Print this help and exit");
     app_.set_version_flag(
         "--version", [this] { return version_line(); }, "Print the version and exit");
