@@ -30,7 +30,10 @@ async function cross_check(page) {
   const samples = await page.evaluate('samples');
   const last = samples[samples.length - 1];
   const summary = JSON.parse(execFileSync(args.bytes, ['--events-in', join(dir, `kms-${role}.jsonl`), '--json']));
-  const out = {};
+  // One stream per SSRC the browser sends: its retransmissions (RTX, on an SSRC of their own)
+  // count in their media stream, as the browser counts them, not as a stream of their own.
+  const sorted = (a) => [...a].sort((x, y) => x - y).join(',');
+  const out = {ssrcs: {kms: sorted(summary.inbound.map(x => x.ssrc)), browser: sorted(last.ssrcs)}};
   for (const kind of ['video', 'audio']) {
     const kms_in = summary.inbound.filter(x => x.kind === kind).reduce((n, x) => n + x.bytesReceived, 0);
     const kms_out = summary.outbound.filter(x => x.kind === kind).reduce((n, x) => n + x.bytesSent, 0);
@@ -77,9 +80,9 @@ function sampleBytes() {
   setInterval(async () => {
     // The time the browser took the figures (RTCStats timestamp), not the time they were
     // asked for: getStats answers some tens of ms later.
-    const s = {t: 0, out: {video: 0, audio: 0}, in: {video: 0, audio: 0}};
+    const s = {t: 0, out: {video: 0, audio: 0}, in: {video: 0, audio: 0}, ssrcs: []};
     (await pc.getStats()).forEach(r => {
-      if (r.type === 'outbound-rtp') { s.out[r.kind] += r.bytesSent || 0; s.t = r.timestamp; }
+      if (r.type === 'outbound-rtp') { s.out[r.kind] += r.bytesSent || 0; s.t = r.timestamp; s.ssrcs.push(r.ssrc); }
       if (r.type === 'inbound-rtp') { s.in[r.kind] += r.bytesReceived || 0; s.t = r.timestamp; }
     });
     if (s.t) samples.push(s);
@@ -182,8 +185,9 @@ const codec_ok = !args.codec ||
 const all_videos = (list) => list.length === videos && list.every(v => v.framesDecoded >= 20);
 const ok = result.exit === 0 && codec_ok && all_videos(result.browser.videos) &&
   result.browser.audio >= 48000 && all_videos(result.kms.videos) && result.kms.audioFramesDecoded >= 50;
-// --bytes: the two counts of each flow agree within 5%, both ways.
+// --bytes: the two counts of each flow agree within 5%, both ways, and kms-call reports the
+// streams the browser sends, no more.
 const near = (r) => r > 0.95 && r < 1.05;
-const bytes_ok = !args.bytes || ['video', 'audio'].every(k =>
-  near(result.bytes[k].received_ratio) && near(result.bytes[k].sent_ratio));
+const bytes_ok = !args.bytes || (result.bytes.ssrcs.kms === result.bytes.ssrcs.browser &&
+  ['video', 'audio'].every(k => near(result.bytes[k].received_ratio) && near(result.bytes[k].sent_ratio)));
 process.exit(ok && bytes_ok ? 0 : 1);

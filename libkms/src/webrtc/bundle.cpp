@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <sstream>
 #include <string_view>
 
 namespace kms::webrtc {
@@ -112,6 +113,26 @@ std::map<guint32, int> announced_ssrcs(const GstSDPMessage* sdp) {
             const unsigned long long ssrc = std::strtoull(a->value, &end, 10);
             if (end == a->value || ssrc == 0 || ssrc > 0xffffffffULL) continue;
             out.emplace(static_cast<guint32>(ssrc), static_cast<int>(i));
+        }
+    }
+    return out;
+}
+
+std::map<guint32, guint32> repair_ssrcs(const GstSDPMessage* sdp) {
+    std::map<guint32, guint32> out;
+    for (guint i = 0; i < gst_sdp_message_medias_len(sdp); ++i) {
+        const GstSDPMedia* m = gst_sdp_message_get_media(sdp, i);
+        for (guint j = 0; j < gst_sdp_media_attributes_len(m); ++j) {
+            const GstSDPAttribute* a = gst_sdp_media_get_attribute(m, j);
+            if (g_strcmp0(a->key, "ssrc-group") != 0 || !a->value) continue;
+            std::istringstream in(a->value);
+            std::string semantics;
+            unsigned long long media = 0, rtx = 0;
+            if (!(in >> semantics >> media >> rtx) || semantics != "FID") continue;
+            if (media == 0 || rtx == 0 || media > 0xffffffffULL || rtx > 0xffffffffULL ||
+                media == rtx)
+                continue;
+            out.emplace(static_cast<guint32>(rtx), static_cast<guint32>(media));
         }
     }
     return out;

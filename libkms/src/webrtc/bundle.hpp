@@ -52,6 +52,10 @@ void add_msid(GstSDPMedia* media, const std::string& stream, const std::string& 
 /// Every SSRC the description announces with a=ssrc, to the index of its m-line.
 std::map<guint32, int> announced_ssrcs(const GstSDPMessage* sdp);
 
+/// The retransmission SSRCs the description pairs with a media SSRC (a=ssrc-group:FID MEDIA RTX,
+/// RFC 5576 §4.2 and RFC 4588 §8.1): each RTX SSRC to its media SSRC.
+std::map<guint32, guint32> repair_ssrcs(const GstSDPMessage* sdp);
+
 /// The MID an RTP packet carries in a one- or two-byte header extension with this id (RFC 8285),
 /// or "" when it carries none.
 std::string read_mid(GstBuffer* rtp, int id);

@@ -336,6 +336,7 @@ void WebRtcEndpoint::Impl::set_remote(const std::string& text) {
     remote_applied = true;
     mark("remoteDescription");
     announced_rx = webrtc::announced_ssrcs(msg.get());
+    rx_repair = webrtc::repair_ssrcs(msg.get());
     rx_mid_ext = webrtc::bundle_extmap_ids(msg.get()).mid;
     if (opt.role == Role::Answerer) {
         choose_codecs(sdp);

@@ -71,6 +71,31 @@ void WebRtcEndpoint::Impl::own_sent(Json& j, const Track& t) {
     j["bytesSent"] = std::max<unsigned long long>(j.value("bytesSent", 0ULL), t.n->payload_out);
 }
 
+// RFC 4588 retransmissions come on an SSRC of their own (a=ssrc-group:FID MEDIA RTX), which the
+// session counts apart and webrtcbin reports as one more inbound-rtp, of whatever kind its
+// codecId says (in 1.22 the bundle's first codec, so often audio). W3C counts them in the media
+// stream's inbound-rtp (packetsReceived and bytesReceived include retransmissions, and
+// retransmitted* say how many), as a browser's outbound-rtp counts what it sent: so here.
+void WebRtcEndpoint::Impl::add_repairs(Json& j) const {
+    if (!j.contains("ssrc") || !j["ssrc"].is_number()) return;
+    const auto ssrc = j["ssrc"].get<guint32>();
+    guint64 packets = 0, bytes = 0;
+    bool paired = false;
+    for (const auto& [rtx, media] : rx_repair) {
+        if (media != ssrc) continue;
+        paired = true;
+        auto it = known_counts.find(rtx);
+        if (it == known_counts.end() || it->second.internal) continue;
+        packets += it->second.packets_received;
+        bytes += it->second.octets_received;
+    }
+    if (!paired) return;
+    j["packetsReceived"] = j.value("packetsReceived", 0ULL) + packets;
+    j["bytesReceived"] = j.value("bytesReceived", 0ULL) + bytes;
+    j["retransmittedPacketsReceived"] = packets;
+    j["retransmittedBytesReceived"] = bytes;
+}
+
 // The last word on every RTP stream, when the call ends: media goes on for a moment after the
 // last periodic statistics (the stop's grace for the peer's BYE), so totals read then would
 // fall short of what the peer counted.
@@ -86,6 +111,7 @@ void WebRtcEndpoint::Impl::emit_final_stats() {
             j["packetsLost"] = c.lost;
             j["packetsReceived"] = c.packets_received;
             j["bytesReceived"] = c.octets_received;
+            add_repairs(j);
         } else if (type == "outbound-rtp" && c.internal) {
             j["packetsSent"] = c.packets_sent;
             j["bytesSent"] = c.octets_sent;
@@ -150,11 +176,14 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
     std::map<guint32, Json> outbound;  // by SSRC, for the remote-inbound-rtp about each
     for (auto& [type, j] : out) {
         if (type == "inbound-rtp") {
+            if (j.contains("ssrc") && rx_repair.count(j["ssrc"].get<guint32>()))
+                continue;  // retransmissions: counted in their media stream's entry
             if (const RtpCounts* c = counted(j, false)) {
                 j["packetsLost"] = c->lost;
                 j["packetsReceived"] = c->packets_received;
                 j["bytesReceived"] = c->octets_received;
             }
+            add_repairs(j);
             lost += j.value("packetsLost", 0LL);
             kind_of(j);
             const std::string kind = j.value("kind", "");

@@ -3,6 +3,7 @@
 #include <gst/rtp/rtp.h>
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,17 @@ TEST_CASE("a=ssrc lines: announced SSRCs by m-line, repeats dropped", "[bundle]"
     CHECK(ssrcs[23] == 1);
     drop_repeated(sdp.media(0), "ssrc");
     CHECK(values(sdp.media(0), "ssrc") == std::vector<std::string>{"11 cname:x", "11 msid:s t"});
+}
+
+TEST_CASE("a=ssrc-group:FID pairs each retransmission SSRC with its media SSRC", "[bundle]") {
+    Sdp sdp(kTwo);
+    CHECK(repair_ssrcs(sdp.msg) == std::map<guint32, guint32>{{23, 22}});
+    // Groups of other semantics, and malformed ones, pair nothing.
+    Sdp other(std::string(kTwo) +
+              "a=ssrc-group:FEC-FR 22 24\r\na=ssrc-group:FID 25\r\n"
+              "a=ssrc-group:FID 26 26\r\na=ssrc-group:FID 27 x\r\n"
+              "a=ssrc-group:FID 28 99999999999\r\n");
+    CHECK(repair_ssrcs(other.msg) == std::map<guint32, guint32>{{23, 22}});
 }
 
 TEST_CASE("a=msid is added once", "[bundle]") {
