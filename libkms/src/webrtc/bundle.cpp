@@ -102,39 +102,46 @@ void add_msid(GstSDPMedia* media, const std::string& stream, const std::string& 
     gst_sdp_media_add_attribute(media, "msid", (stream + " " + track).c_str());
 }
 
-std::map<guint32, int> announced_ssrcs(const GstSDPMessage* sdp) {
-    std::map<guint32, int> out;
+namespace {
+
+// Calls f(m-line index, value) for every attribute line named key that has a value.
+template <typename F>
+void each_attribute(const GstSDPMessage* sdp, const char* key, F&& f) {
     for (guint i = 0; i < gst_sdp_message_medias_len(sdp); ++i) {
         const GstSDPMedia* m = gst_sdp_message_get_media(sdp, i);
         for (guint j = 0; j < gst_sdp_media_attributes_len(m); ++j) {
             const GstSDPAttribute* a = gst_sdp_media_get_attribute(m, j);
-            if (g_strcmp0(a->key, "ssrc") != 0 || !a->value) continue;
-            char* end = nullptr;
-            const unsigned long long ssrc = std::strtoull(a->value, &end, 10);
-            if (end == a->value || ssrc == 0 || ssrc > 0xffffffffULL) continue;
-            out.emplace(static_cast<guint32>(ssrc), static_cast<int>(i));
+            if (g_strcmp0(a->key, key) == 0 && a->value) f(static_cast<int>(i), a->value);
         }
     }
+}
+
+bool is_ssrc(unsigned long long v) {
+    return v != 0 && v <= 0xffffffffULL;
+}
+
+}  // namespace
+
+std::map<guint32, int> announced_ssrcs(const GstSDPMessage* sdp) {
+    std::map<guint32, int> out;
+    each_attribute(sdp, "ssrc", [&](int mline, const char* value) {
+        char* end = nullptr;
+        const unsigned long long ssrc = std::strtoull(value, &end, 10);
+        if (end != value && is_ssrc(ssrc)) out.emplace(static_cast<guint32>(ssrc), mline);
+    });
     return out;
 }
 
 std::map<guint32, guint32> repair_ssrcs(const GstSDPMessage* sdp) {
     std::map<guint32, guint32> out;
-    for (guint i = 0; i < gst_sdp_message_medias_len(sdp); ++i) {
-        const GstSDPMedia* m = gst_sdp_message_get_media(sdp, i);
-        for (guint j = 0; j < gst_sdp_media_attributes_len(m); ++j) {
-            const GstSDPAttribute* a = gst_sdp_media_get_attribute(m, j);
-            if (g_strcmp0(a->key, "ssrc-group") != 0 || !a->value) continue;
-            std::istringstream in(a->value);
-            std::string semantics;
-            unsigned long long media = 0, rtx = 0;
-            if (!(in >> semantics >> media >> rtx) || semantics != "FID") continue;
-            if (media == 0 || rtx == 0 || media > 0xffffffffULL || rtx > 0xffffffffULL ||
-                media == rtx)
-                continue;
+    each_attribute(sdp, "ssrc-group", [&](int, const char* value) {
+        std::istringstream in(value);
+        std::string semantics;
+        unsigned long long media = 0, rtx = 0;
+        if (in >> semantics >> media >> rtx && semantics == "FID" && is_ssrc(media) &&
+            is_ssrc(rtx) && media != rtx)
             out.emplace(static_cast<guint32>(rtx), static_cast<guint32>(media));
-        }
-    }
+    });
     return out;
 }
 
