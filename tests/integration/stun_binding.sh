@@ -184,7 +184,7 @@ pass "CHANGE-REQUEST with --alt: answers from 127.0.0.2:3489, 127.0.0.1:3490 and
 # A nonce from before a restart is stale to the new server (its key is new): 438, and the
 # client's ping takes the new nonce and loses nothing. The first server counts its one 401 at
 # exit, the second its 438 and no 401.
-bg n1 "$S" server --listen 127.0.0.1:3488 --user alice:wonderland -t 30 --json --events n1.jsonl >n1.json 2>/dev/null
+bg n1 "$S" server --listen 127.0.0.1:3488 --user alice:wonderland -t 30 --json --events n1.jsonl >n1.json 2>n1.err
 ready "kms-stun server --user on 127.0.0.1:3488" 5 listening n1.jsonl
 "$S" binding stun:127.0.0.1:3488 -u alice -p wonderland --count 40 --interval 50 --rto 50 --json \
   --events nping.jsonl >nping.json 2>nping.err &
@@ -192,8 +192,10 @@ pid=$!; PIDS+=($pid)
 answered() { (( $(jq -s '[.[] | select(.type == "stun-response")] | length' nping.jsonl 2>/dev/null || echo 0) >= $1 )); }
 ready "3 answers to the ping before the restart" 5 answered 3
 kill -TERM "$PID_n1"; wait_for "$PID_n1" 5; expect_rc 0 "the first --user server after SIGTERM"
-bg n2 "$S" server --listen 127.0.0.1:3488 --user alice:wonderland -t 30 --json --events n2.jsonl >n2.json 2>/dev/null
-ready "the restarted kms-stun server on 127.0.0.1:3488" 5 listening n2.jsonl
+bg n2 "$S" server --listen 127.0.0.1:3488 --user alice:wonderland -t 30 --json --events n2.jsonl >n2.json 2>n2.err
+listening_or_gone() { listening n2.jsonl || ! kill -0 "$PID_n2"; }
+ready "the restarted kms-stun server on 127.0.0.1:3488" 5 listening_or_gone
+listening n2.jsonl >/dev/null || fail "the restarted kms-stun server exited: $(cat n2.err)"
 wait_for $pid 15; expect_rc 0 "a ping across a server restart ($(cat nping.err))"
 kill -TERM "$PID_n2"; wait_for "$PID_n2" 5; expect_rc 0 "the second --user server after SIGTERM"
 jq -e '.sent == 40 and .received == 40' nping.json >/dev/null || fail "ping across the restart: $(cat nping.json)"

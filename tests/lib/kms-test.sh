@@ -80,8 +80,9 @@ ready() {
   done
 }
 # listening FILE: the address in the 'listening' event that kms-stun server/echo --events FILE
-# writes once its sockets are bound.
-listening() { jq -er 'select(.type=="listening") | .listen' "$1" 2>/dev/null; }
+# writes once its sockets are bound. Slurped: `jq -e` without -s answers for the file's last
+# line only, so once a request event followed, the check failed for good.
+listening() { jq -ser 'map(select(.type=="listening")) | first | .listen' "$1" 2>/dev/null; }
 # one_error FILE: FILE holds exactly one JSON object, and it has a non-empty "error".
 one_error() { jq -se 'length == 1 and (.[0].error | type == "string" and length > 0)' "$1" >/dev/null; }
 # stop NAME: SIGTERM to the process bg NAME started, and wait until it is gone (its ports free).
