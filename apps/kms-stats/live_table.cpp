@@ -39,7 +39,7 @@ std::vector<std::string> live_table(const Summary& s, const std::string& status)
             t.kind == "video" && !t.fps_series.empty() ? text("%.1f", t.fps_series.back().v) : "-";
         std::string lost = "-", loss = "-", jitter = "-", rtt = "-";
         if (t.inbound && t.lost_reported) {
-            const double total = double(t.lost) + double(t.packets);
+            const double total = double(t.lost) + double(t.original());
             lost = std::to_string(t.lost);
             loss = text("%.2f%%", total > 0 ? 100 * double(t.lost) / total : 0.0);
         }

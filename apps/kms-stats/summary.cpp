@@ -50,6 +50,10 @@ void add_sample(Acc& a, const Json& e, double t) {
                                                             : "framesDecoded";
     const double frames = num(e, frames_key);
     const double lost = std::max(0.0, num(e, "packetsLost"));
+    // Loss is against the stream's own packets: retransmissions are counted in packetsReceived
+    // but repair gaps that packetsLost still counts.
+    const double repaired = r.inbound ? num(e, "retransmittedPacketsReceived") : 0;
+    const double original = std::max(0.0, packets - repaired);
     if (r.samples == 0) {
         r.first_t = t;
     } else if (t > a.prev_t) {
@@ -62,12 +66,13 @@ void add_sample(Acc& a, const Json& e, double t) {
         }
         if (df >= 0) a.grown_frames += df;
         if (df >= 0 && has_num(e, frames_key)) r.fps_series.push_back({t, df / dt});
-        const double dl = lost - a.prev_lost, dp = packets - a.prev_packets;
+        const double dl = lost - a.prev_lost, dp = original - a.prev_packets;
         if (r.inbound && dl + dp > 0) r.loss_series.push_back({t, std::max(0.0, dl) / (dl + dp)});
     }
     ++r.samples;
     r.last_t = t;
     r.packets = static_cast<unsigned long long>(packets);
+    r.retransmitted = static_cast<unsigned long long>(repaired);
     r.bytes = static_cast<unsigned long long>(bytes);
     r.frames = static_cast<unsigned long long>(frames);
     if (has_num(e, "packetsLost")) {
@@ -86,7 +91,7 @@ void add_sample(Acc& a, const Json& e, double t) {
     a.prev_t = t;
     a.prev_bytes = bytes;
     a.prev_frames = frames;
-    a.prev_packets = packets;
+    a.prev_packets = original;
     a.prev_lost = lost;
     if (r.last_t > r.first_t) {
         const double span = r.last_t - r.first_t;
@@ -268,7 +273,7 @@ std::string Summariser::status() const {
             line += buf;
         }
         if (r.lost_reported) {
-            const double total = double(r.lost) + double(r.packets);
+            const double total = double(r.lost) + double(r.original());
             std::snprintf(buf, sizeof buf, " loss %.1f%%",
                           total > 0 ? 100 * double(r.lost) / total : 0.0);
             line += buf;
@@ -302,6 +307,7 @@ Json opt(const std::optional<double>& v, int digits) {
 // Per kind, the inbound tracks added up: what --assert and Prometheus read.
 struct KindTotals {
     unsigned long long received = 0, bytes = 0, frames = 0;
+    unsigned long long original = 0;  // received less retransmissions: what loss is against
     long long lost = 0;
     double bitrate = 0, jitter_mean = 0, jitter_max = 0;
     std::optional<double> fps;
@@ -314,6 +320,7 @@ std::map<std::string, KindTotals> totals(const Summary& s, bool inbound) {
         if (t.inbound != inbound) continue;
         auto& k = by[t.kind];
         k.received += t.packets;
+        k.original += t.original();
         k.bytes += t.bytes;
         k.frames += t.frames;
         k.lost += t.lost;
@@ -359,8 +366,8 @@ Json summary_json(const Summary& s) {
         if (t.inbound) {
             j["packetsReceived"] = t.packets;
             j["packetsLost"] = t.lost_reported ? Json(t.lost) : Json(nullptr);
-            j["lossRatio"] =
-                t.lost_reported ? Json(round_to(loss_ratio(t.lost, t.packets), 5)) : Json(nullptr);
+            j["lossRatio"] = t.lost_reported ? Json(round_to(loss_ratio(t.lost, t.original()), 5))
+                                             : Json(nullptr);
             j["bytesReceived"] = t.bytes;
             j["framesDecoded"] = t.frames;
             j["jitter"] =
@@ -400,7 +407,7 @@ void print_summary(std::FILE* out, const Summary& s) {
                 std::fprintf(out, "    packets     %llu received, ", t.packets);
                 if (t.lost_reported)
                     std::fprintf(out, "%lld lost (%.2f%%)\n", t.lost,
-                                 100 * loss_ratio(t.lost, t.packets));
+                                 100 * loss_ratio(t.lost, t.original()));
                 else
                     std::fprintf(out, "loss not reported\n");
                 std::fprintf(out, "    jitter      %.1f ms mean, %.1f ms max\n",
@@ -439,7 +446,7 @@ Metrics summary_metrics(const Summary& s) {
     double bitrate = 0, jitter = 0;
     bool any_loss = false;
     for (const auto& [kind, k] : in) {
-        received += k.received;
+        received += k.original;
         lost += k.lost;
         bitrate += k.bitrate;
         jitter = std::max(jitter, k.jitter_mean);
@@ -447,7 +454,7 @@ Metrics summary_metrics(const Summary& s) {
         m.push_back({kind + ".bitrate", k.bitrate, Dim::Bitrate});
         m.push_back({kind + ".jitter", k.jitter_mean, Dim::Seconds});
         if (k.lost_reported) {
-            m.push_back({kind + ".loss", loss_ratio(k.lost, k.received), Dim::Ratio});
+            m.push_back({kind + ".loss", loss_ratio(k.lost, k.original), Dim::Ratio});
             m.push_back({kind + ".packetsLost", double(k.lost), Dim::Count});
         }
         if (k.fps) m.push_back({kind + ".fps", *k.fps, Dim::Fps});
@@ -514,7 +521,7 @@ Samples summary_samples(const Summary& s) {
         if (k.lost_reported)
             out.push_back({"kms_inbound_rtp_loss_ratio", "gauge",
                            "packetsLost / (packetsLost + packetsReceived)", l,
-                           loss_ratio(k.lost, k.received)});
+                           loss_ratio(k.lost, k.original)});
         out.push_back({"kms_inbound_rtp_jitter_seconds", "gauge",
                        "Interarrival jitter, mean of the events read (W3C jitter)", l,
                        k.jitter_mean});

@@ -2,6 +2,7 @@
 // round-trip times and the set-up timing, and the time series that plot draws.
 #pragma once
 
+#include <algorithm>
 #include <cstdio>
 #include <istream>
 #include <memory>
@@ -34,7 +35,11 @@ struct RtpTrack {
     size_t samples = 0;
     double first_t = 0, last_t = 0;  ///< seconds
     unsigned long long packets = 0;  ///< received or sent, the last count
-    long long lost = 0;              ///< inbound: packetsLost, the last count (0 when absent)
+    /// Inbound: of packets, the retransmissions (W3C retransmittedPacketsReceived). Loss ratios
+    /// leave them out: packetsLost counts the stream's own gaps, before any repair.
+    unsigned long long retransmitted = 0;
+    unsigned long long original() const { return packets - std::min(packets, retransmitted); }
+    long long lost = 0;  ///< inbound: packetsLost, the last count (0 when absent)
     bool lost_reported = false;
     unsigned long long bytes = 0;
     unsigned long long frames = 0;  ///< framesDecoded / framesSent

@@ -33,7 +33,8 @@ async function cross_check(page) {
   // One stream per SSRC the browser sends: its retransmissions (RTX, on an SSRC of their own)
   // count in their media stream, as the browser counts them, not as a stream of their own.
   const sorted = (a) => [...a].sort((x, y) => x - y).join(',');
-  const out = {ssrcs: {kms: sorted(summary.inbound.map(x => x.ssrc)), browser: sorted(last.ssrcs)}};
+  const out = {ssrcs: {kms: sorted(summary.inbound.filter(x => x.bytesReceived > 0).map(x => x.ssrc)),
+    browser: sorted(last.ssrcs)}};
   for (const kind of ['video', 'audio']) {
     const kms_in = summary.inbound.filter(x => x.kind === kind).reduce((n, x) => n + x.bytesReceived, 0);
     const kms_out = summary.outbound.filter(x => x.kind === kind).reduce((n, x) => n + x.bytesSent, 0);
@@ -82,7 +83,8 @@ function sampleBytes() {
     // asked for: getStats answers some tens of ms later.
     const s = {t: 0, out: {video: 0, audio: 0}, in: {video: 0, audio: 0}, ssrcs: []};
     (await pc.getStats()).forEach(r => {
-      if (r.type === 'outbound-rtp') { s.out[r.kind] += r.bytesSent || 0; s.t = r.timestamp; s.ssrcs.push(r.ssrc); }
+      if (r.type === 'outbound-rtp') { s.out[r.kind] += r.bytesSent || 0; s.t = r.timestamp;
+        if (typeof r.ssrc === 'number' && r.bytesSent > 0) s.ssrcs.push(r.ssrc); }
       if (r.type === 'inbound-rtp') { s.in[r.kind] += r.bytesReceived || 0; s.t = r.timestamp; }
     });
     if (s.t) samples.push(s);

@@ -2,11 +2,13 @@
 
 #include <gst/rtp/rtp.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <system_error>
 
 namespace kms::webrtc {
 
@@ -133,15 +135,36 @@ std::map<guint32, int> announced_ssrcs(const GstSDPMessage* sdp) {
 }
 
 std::map<guint32, guint32> repair_ssrcs(const GstSDPMessage* sdp) {
+    const std::map<guint32, int> announced = announced_ssrcs(sdp);
+    // A whole decimal token of at most 32 bits, not 0; nothing else ("+22", "23x", "-1").
+    auto ssrc_of = [](const std::string& token) -> guint32 {
+        guint32 v = 0;
+        const char* end = token.data() + token.size();
+        auto [ptr, ec] = std::from_chars(token.data(), end, v);
+        return ec == std::errc() && ptr == end ? v : 0;
+    };
     std::map<guint32, guint32> out;
-    each_attribute(sdp, "ssrc-group", [&](int, const char* value) {
+    std::set<guint32> media_ssrcs;
+    each_attribute(sdp, "ssrc-group", [&](int mline, const char* value) {
         std::istringstream in(value);
-        std::string semantics;
-        unsigned long long media = 0, rtx = 0;
-        if (in >> semantics >> media >> rtx && semantics == "FID" && is_ssrc(media) &&
-            is_ssrc(rtx) && media != rtx)
-            out.emplace(static_cast<guint32>(rtx), static_cast<guint32>(media));
+        std::string semantics, first, second;
+        if (!(in >> semantics >> first >> second) || semantics != "FID") return;
+        const guint32 media = ssrc_of(first), rtx = ssrc_of(second);
+        // Both announced on this m-line: a group cannot pair streams of two m-lines (kinds).
+        auto on_this_line = [&](guint32 s) {
+            auto it = announced.find(s);
+            return s && it != announced.end() && it->second == mline;
+        };
+        if (media == rtx || !on_this_line(media) || !on_this_line(rtx)) return;
+        out.emplace(rtx, media);
+        media_ssrcs.insert(media);
     });
+    // An SSRC is a stream or the repair of one, never both (FID A B with FID B A or B C).
+    std::set<guint32> repairs;
+    for (const auto& [rtx, media] : out) repairs.insert(rtx);
+    for (auto it = out.begin(); it != out.end();)
+        it = media_ssrcs.count(it->first) || repairs.count(it->second) ? out.erase(it)
+                                                                       : std::next(it);
     return out;
 }
 

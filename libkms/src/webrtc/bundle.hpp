@@ -53,7 +53,9 @@ void add_msid(GstSDPMedia* media, const std::string& stream, const std::string& 
 std::map<guint32, int> announced_ssrcs(const GstSDPMessage* sdp);
 
 /// The retransmission SSRCs the description pairs with a media SSRC (a=ssrc-group:FID MEDIA RTX,
-/// RFC 5576 §4.2 and RFC 4588 §8.1): each RTX SSRC to its media SSRC.
+/// RFC 5576 §4.2 and RFC 4588 §8.1): each RTX SSRC to its media SSRC. A pair counts only when
+/// a=ssrc lines of the group's own m-line announce both, and no SSRC is both a stream and a
+/// repair.
 std::map<guint32, guint32> repair_ssrcs(const GstSDPMessage* sdp);
 
 /// The MID an RTP packet carries in a one- or two-byte header extension with this id (RFC 8285),

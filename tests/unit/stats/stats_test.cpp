@@ -189,6 +189,36 @@ SCENARIO("an event stream is summarised per stream", "[stats][summary]") {
             CHECK(find("rtt.p95") == Approx(0.030));
         }
     }
+    GIVEN("inbound video with retransmissions counted in packetsReceived, as W3C has it") {
+        std::istringstream in(events({
+            {{"type", "inbound-rtp"},
+             {"timestamp", 1000.0},
+             {"kind", "video"},
+             {"ssrc", 7},
+             {"packetsReceived", 100},
+             {"packetsLost", 0},
+             {"bytesReceived", 10000}},
+            {{"type", "inbound-rtp"},
+             {"timestamp", 2000.0},
+             {"kind", "video"},
+             {"ssrc", 7},
+             {"packetsReceived", 200},
+             {"retransmittedPacketsReceived", 10},
+             {"packetsLost", 10},
+             {"bytesReceived", 20000}},
+        }));
+        const Summary s = summarise(in, "test");
+        REQUIRE(s.tracks.size() == 1);
+        THEN("packetsReceived stays W3C's; loss is against the stream's own 190 packets") {
+            CHECK(s.tracks[0].packets == 200);
+            CHECK(s.tracks[0].retransmitted == 10);
+            const Metrics m = summary_metrics(s);
+            CHECK(metric(m, "loss") == Approx(10.0 / 200));
+            CHECK(metric(m, "video.loss") == Approx(10.0 / 200));
+            REQUIRE(s.tracks[0].loss_series.size() == 1);
+            CHECK(s.tracks[0].loss_series[0].v == Approx(10.0 / 100));
+        }
+    }
     GIVEN("two sent streams, each named by the peer's reports") {
         auto out = [](double ms, int ssrc, const char* kind, int packets) {
             return kms::Json{{"type", "outbound-rtp"}, {"timestamp", ms},

@@ -98,12 +98,22 @@ TEST_CASE("a=ssrc lines: announced SSRCs by m-line, repeats dropped", "[bundle]"
 TEST_CASE("a=ssrc-group:FID pairs each retransmission SSRC with its media SSRC", "[bundle]") {
     Sdp sdp(kTwo);
     CHECK(repair_ssrcs(sdp.msg) == std::map<guint32, guint32>{{23, 22}});
-    // Groups of other semantics, and malformed ones, pair nothing.
+    // Other semantics, one SSRC, equal SSRCs, numbers that are not whole 32-bit decimals, and
+    // SSRCs no a=ssrc line of this m-line announces: no pair.
     Sdp other(std::string(kTwo) +
+              "a=ssrc:24 cname:x\r\na=ssrc:25 cname:x\r\n"
               "a=ssrc-group:FEC-FR 22 24\r\na=ssrc-group:FID 25\r\n"
-              "a=ssrc-group:FID 26 26\r\na=ssrc-group:FID 27 x\r\n"
-              "a=ssrc-group:FID 28 99999999999\r\n");
+              "a=ssrc-group:FID 24 24\r\na=ssrc-group:FID 24 25x\r\n"
+              "a=ssrc-group:FID 24 +25\r\na=ssrc-group:FID 24 -18446744073709551591\r\n"
+              "a=ssrc-group:FID 24 4294967321\r\na=ssrc-group:FID 24 26\r\n"
+              "a=ssrc-group:FID 24 11\r\n");
     CHECK(repair_ssrcs(other.msg) == std::map<guint32, guint32>{{23, 22}});
+    // An SSRC both a stream and a repair (FID 23 25 after FID 22 23): neither group counts for
+    // it, and a group of three pairs its first two.
+    Sdp chain(std::string(kTwo) +
+              "a=ssrc:25 cname:x\r\na=ssrc:26 cname:x\r\na=ssrc:27 cname:x\r\n"
+              "a=ssrc:28 cname:x\r\na=ssrc-group:FID 23 25\r\na=ssrc-group:FID 26 27 28\r\n");
+    CHECK(repair_ssrcs(chain.msg) == std::map<guint32, guint32>{{27, 26}});
 }
 
 TEST_CASE("a=msid is added once", "[bundle]") {
