@@ -1,15 +1,42 @@
 // libFuzzer target for every parser of untrusted signalling bytes: the SDP checker and reader,
-// the json/base64 envelopes, and the stream framer. Parse, read every field, serialise again.
+// the json/base64 envelopes, the stream framer, and what kms-call reads from a peer's
+// description through GstSDPMessage (a=ssrc, a=ssrc-group:FID, a=extmap). Parse, read every
+// field, serialise again.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "kms/sdp.hpp"
+#include "webrtc/bundle.hpp"
+
+namespace {
+
+// The SSRC readers of webrtc/bundle.hpp, and their promises: a repair pair's two SSRCs are
+// announced on one m-line, and no SSRC is both a stream and a repair.
+size_t read_ssrcs(std::string_view text) {
+    GstSDPMessage* msg = nullptr;
+    gst_sdp_message_new(&msg);
+    gst_sdp_message_parse_buffer(reinterpret_cast<const guint8*>(text.data()),
+                                 static_cast<guint>(text.size()), msg);
+    const auto announced = kms::webrtc::announced_ssrcs(msg);
+    const auto repairs = kms::webrtc::repair_ssrcs(msg);
+    for (const auto& [rtx, media] : repairs) {
+        auto a = announced.find(rtx), b = announced.find(media);
+        if (rtx == media || a == announced.end() || b == announced.end() ||
+            a->second != b->second || repairs.count(media))
+            __builtin_trap();
+    }
+    const kms::webrtc::ExtIds ids = kms::webrtc::bundle_extmap_ids(msg);
+    gst_sdp_message_free(msg);
+    return announced.size() + repairs.size() + static_cast<size_t>(ids.mid + ids.twcc);
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
-    size_t touched = 0;
+    size_t touched = read_ssrcs(text);
     for (bool webrtc : {true, false}) {
         kms::SdpParse r = kms::parse_sdp(text, webrtc);
         if (!r) {
