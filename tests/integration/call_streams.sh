@@ -188,4 +188,13 @@ resent=$(node "$TOP/tests/lib/rtp_ext.mjs" rtx.pcap 1 2 | jq --arg s "$rtx" '.[$
 media=$(node "$TOP/tests/lib/rtp_ext.mjs" rtx.pcap 1 2 | jq --arg s "$(tr -d '\r' <off.sdp | awk '/^a=ssrc-group:FID/ { print $2; exit }')" '.[$s].packets // 0')
 (( resent > 0 )) || fail "no retransmission on RTX SSRC $rtx while 5 % of $media video packets were dropped"
 echo "   $resent retransmissions on RTX SSRC $rtx for $media video packets sent"
+# W3C counts them in their stream: the offerer's video outbound-rtp and the answerer's video
+# inbound-rtp carry retransmitted packets, the answerer no more than crossed the wire, and the
+# RTX SSRC has no inbound-rtp of its own.
+sent=$(jq -s '[.[] | select(.type == "outbound-rtp" and .kind == "video" and .final)] | last | .retransmittedPacketsSent // 0' off.jsonl)
+got=$(jq -s '[.[] | select(.type == "inbound-rtp" and .kind == "video" and .final)] | last | .retransmittedPacketsReceived // 0' ans.jsonl)
+streams=$(jq -s '[.[] | select(.type == "inbound-rtp") | .ssrc] | unique | length' ans.jsonl)
+(( sent > 0 && got > 0 && got <= resent && streams == 1 )) ||
+  fail "retransmissions in the stats: sent $sent, received $got (on the wire $resent), inbound SSRCs $streams"
+echo "   stats: $sent retransmissions sent, $got received, in the video stream's own entries"
 pass "RTX: lost video packets are sent again on the RTX SSRC"

@@ -216,6 +216,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     int rx_mid_ext = 0;                      // the MID extension's id in what the peer sends
     std::map<guint32, int> announced_rx;     // the peer's a=ssrc lines: SSRC to m-line
     std::map<guint32, guint32> rx_repair;    // the peer's a=ssrc-group:FID: RTX SSRC to media
+    std::map<guint32, guint32> tx_repair;    // ours, from the description we send
     std::map<guint32, std::string> rx_mids;  // SSRC to the MID its packets carried (ssrc_mutex)
     Clock::time_point verified_at{};
     std::set<guint32> byes;  // the peer's SSRCs that said BYE
@@ -400,7 +401,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::map<std::string, std::pair<std::string, Json>> last_rtp;  // type+SSRC: the last event
     void emit_final_stats();
     static void own_sent(Json& j, const Track& t);
-    void add_repairs(Json& j) const;
+    void add_repairs(Json& j, bool inbound) const;
     void on_stats(GstPromise* p);
     void report_pair(const Json& pair, std::map<std::string, Json>& by_id);
     void emit_remote_inbound(const std::map<guint32, Json>& outbound);

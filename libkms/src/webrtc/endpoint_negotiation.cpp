@@ -376,6 +376,7 @@ void WebRtcEndpoint::Impl::describe_streams(GstSDPMessage* sdp) {
         webrtc::drop_repeated(m, "ssrc");
         if (t.ssrc && !t.msid_track.empty()) webrtc::add_msid(m, stream_id, t.msid_track);
     }
+    tx_repair = webrtc::repair_ssrcs(sdp);
 }
 
 void WebRtcEndpoint::Impl::link_senders() {

@@ -74,26 +74,29 @@ void WebRtcEndpoint::Impl::own_sent(Json& j, const Track& t) {
 // RFC 4588 retransmissions come on an SSRC of their own (a=ssrc-group:FID MEDIA RTX), which the
 // session counts apart and webrtcbin reports as one more inbound-rtp, of whatever kind its
 // codecId says (in 1.22 the bundle's first codec, so often audio). W3C counts them in the media
-// stream's inbound-rtp (packetsReceived and bytesReceived include retransmissions, and
-// retransmitted* say how many), as a browser's outbound-rtp counts what it sent: so here.
-void WebRtcEndpoint::Impl::add_repairs(Json& j) const {
+// stream's inbound-rtp and outbound-rtp (packets and bytes include retransmissions, and
+// retransmitted* say how many), as a browser counts what it sends and receives: so here, both
+// ways (the peer's groups for what we receive, ours for what we send).
+void WebRtcEndpoint::Impl::add_repairs(Json& j, bool inbound) const {
     if (!j.contains("ssrc") || !j["ssrc"].is_number()) return;
     const auto ssrc = j["ssrc"].get<guint32>();
     guint64 packets = 0, bytes = 0;
     bool paired = false;
-    for (const auto& [rtx, media] : rx_repair) {
+    for (const auto& [rtx, media] : inbound ? rx_repair : tx_repair) {
         if (media != ssrc) continue;
         paired = true;
         auto it = known_counts.find(rtx);
-        if (it == known_counts.end() || it->second.internal) continue;
-        packets += it->second.packets_received;
-        bytes += it->second.octets_received;
+        if (it == known_counts.end() || it->second.internal == inbound) continue;
+        packets += inbound ? it->second.packets_received : it->second.packets_sent;
+        bytes += inbound ? it->second.octets_received : it->second.octets_sent;
     }
     if (!paired) return;
-    j["packetsReceived"] = j.value("packetsReceived", 0ULL) + packets;
-    j["bytesReceived"] = j.value("bytesReceived", 0ULL) + bytes;
-    j["retransmittedPacketsReceived"] = packets;
-    j["retransmittedBytesReceived"] = bytes;
+    const char* p = inbound ? "packetsReceived" : "packetsSent";
+    const char* b = inbound ? "bytesReceived" : "bytesSent";
+    j[p] = j.value(p, 0ULL) + packets;
+    j[b] = j.value(b, 0ULL) + bytes;
+    j[inbound ? "retransmittedPacketsReceived" : "retransmittedPacketsSent"] = packets;
+    j[inbound ? "retransmittedBytesReceived" : "retransmittedBytesSent"] = bytes;
 }
 
 // The last word on every RTP stream, when the call ends: media goes on for a moment after the
@@ -111,11 +114,12 @@ void WebRtcEndpoint::Impl::emit_final_stats() {
             j["packetsLost"] = c.lost;
             j["packetsReceived"] = c.packets_received;
             j["bytesReceived"] = c.octets_received;
-            add_repairs(j);
+            add_repairs(j, true);
         } else if (type == "outbound-rtp" && c.internal) {
             j["packetsSent"] = c.packets_sent;
             j["bytesSent"] = c.octets_sent;
             if (const Track* t = track_of_ssrc(j, false)) own_sent(j, *t);
+            add_repairs(j, false);
         }
         j["final"] = true;
         events.emit(type, j);
@@ -183,7 +187,7 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
                 j["packetsReceived"] = c->packets_received;
                 j["bytesReceived"] = c->octets_received;
             }
-            add_repairs(j);
+            add_repairs(j, true);
             lost += j.value("packetsLost", 0LL);
             kind_of(j);
             const std::string kind = j.value("kind", "");
@@ -195,6 +199,8 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
             if (kind == "audio")
                 j["audioFramesDecoded"] = t ? t->n->frames_in.load() : frames_audio.load();
         } else if (type == "outbound-rtp") {
+            if (j.contains("ssrc") && tx_repair.count(j["ssrc"].get<guint32>()))
+                continue;  // our retransmissions: counted in their media stream's entry
             kind_of(j);
             if (const RtpCounts* c = counted(j, true)) {
                 j["packetsSent"] = c->packets_sent;
@@ -203,6 +209,7 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
             const Track* t = track_of_ssrc(j, false);
             if (t) j["mid"] = t->mid;
             if (t) own_sent(j, *t);
+            add_repairs(j, false);
             if (j.value("kind", "") == "video") {
                 j["framesSent"] = t ? t->n->frames_out.load() : sent_video.load();
                 j["targetBitrate"] = video_bitrate_kbps * 1000;
