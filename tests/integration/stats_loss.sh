@@ -34,6 +34,17 @@ ratio=$(jq -s '[.[] | select(.type == "inbound-rtp" and .kind == "video")] | las
   .packetsLost / (.packetsLost + .packetsReceived) * 100' ans.jsonl)
 pass "kms-call's inbound-rtp carries packetsLost: video lost ${ratio}%"
 
+# What was lost was asked for again (NACK) and resent on the RTX SSRC, in a call with audio
+# too (webrtcbin 1.22 let the audio m-line's "no NACK" stand for the video: nothing was ever
+# resent): the sender counts the retransmissions in its video outbound-rtp, the receiver in its
+# video inbound-rtp, and the RTX SSRC has no inbound-rtp of its own (two: audio and video).
+rtx_sent=$(jq -s '[.[] | select(.type == "outbound-rtp" and .kind == "video" and .final)] | last | .retransmittedPacketsSent // 0' off.jsonl)
+rtx_rcvd=$(jq -s '[.[] | select(.type == "inbound-rtp" and .kind == "video" and .final)] | last | .retransmittedPacketsReceived // 0' ans.jsonl)
+streams=$(jq -s '[.[] | select(.type == "inbound-rtp") | .ssrc] | unique | length' ans.jsonl)
+(( rtx_sent > 0 && rtx_rcvd > 0 && streams == 2 )) ||
+  fail "retransmissions: sent $rtx_sent, received $rtx_rcvd, inbound streams $streams"
+pass "lost video is resent on the RTX SSRC with audio in the call: $rtx_sent sent, $rtx_rcvd received"
+
 # kms-stats, from those events: 2.5% to 8%, and the thresholds.
 run "$S" --events-in ans.jsonl --json >sum.json
 expect_rc 0 "kms-stats summary"

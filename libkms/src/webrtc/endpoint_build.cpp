@@ -10,16 +10,36 @@ namespace kms {
 // anything out; with faststart it starts as soon as a few packets arrived in sequence, so the
 // first frame is shown that much sooner (scripts/bench/call_setup's firstRtp phase). Later
 // packets keep the full latency. webrtcbin's rtpbin is named "rtpbin" and is made with it.
-void WebRtcEndpoint::Impl::start_jitter_buffers_fast() {
+//
+// And whether it asks for lost packets again (NACK): webrtcbin 1.22's own handler of this
+// signal (on_rtpbin_new_jitterbuffer) sets do-retransmission once for every SSRC its bundle
+// knows, not for this one, so the last m-line it lists wins: with audio (do-nack off) after
+// video, video never asked for anything again. This handler runs after webrtcbin's (connected
+// when it made rtpbin) and decides per SSRC: the peer's SSRCs on audio m-lines do not NACK,
+// others do when a video m-line was agreed. Streaming thread: it reads only what
+// set_remote() wrote under ssrc_mutex before any media could come.
+void WebRtcEndpoint::Impl::tune_jitter_buffers() {
     GstElement* rtpbin = gst_bin_get_by_name(GST_BIN(webrtc), "rtpbin");
     if (!rtpbin) return;
-    g_signal_connect(
+    struct Ctx {
+        std::weak_ptr<Impl> self;
+    };
+    g_signal_connect_data(
         rtpbin, "new-jitterbuffer",
-        G_CALLBACK(+[](GstElement*, GstElement* jb, guint, guint, gpointer) {
+        G_CALLBACK(+[](GstElement*, GstElement* jb, guint, guint ssrc, gpointer d) {
             if (g_object_class_find_property(G_OBJECT_GET_CLASS(jb), "faststart-min-packets"))
                 g_object_set(jb, "faststart-min-packets", kFaststartPackets, nullptr);
+            auto self = static_cast<Ctx*>(d)->self.lock();
+            if (!self) return;
+            bool nack = false;
+            {
+                std::lock_guard lock(self->ssrc_mutex);
+                nack = self->rx_nack_video && !self->rx_audio_ssrcs.count(ssrc);
+            }
+            g_object_set(jb, "do-retransmission", nack, nullptr);
         }),
-        nullptr);
+        new Ctx{weak_from_this()}, [](gpointer d, GClosure*) { delete static_cast<Ctx*>(d); },
+        GConnectFlags(0));
     gst_object_unref(rtpbin);
 }
 
@@ -51,7 +71,7 @@ void WebRtcEndpoint::Impl::build() {
     g_object_set(webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", 100u,
                  nullptr);
     name_the_stream();
-    start_jitter_buffers_fast();
+    tune_jitter_buffers();
     if (!opt.ice.stun.empty()) {
         const std::string stun = webrtc::webrtcbin_stun_uri(opt.ice.stun);
         check_resolves(opt.ice.stun, "--stun");

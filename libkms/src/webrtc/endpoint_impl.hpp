@@ -247,8 +247,11 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::mutex ssrc_mutex;
     // webrtcbin 1.22's stats give every SSRC of a bundle one codec, so we learn each SSRC's kind.
     std::map<guint32, std::string> ssrc_kind;
-    std::set<guint32> sent_ssrcs;     // ours, to find the peer's receiver reports about them
-    webrtc::ReceiverReports reports;  // what the peer's RTCP says about each of sent_ssrcs
+    // What the peer's description says for our jitter buffers' NACKs (tune_jitter_buffers).
+    std::set<guint32> rx_audio_ssrcs;  // announced on its audio m-lines
+    bool rx_nack_video = false;        // a video m-line: its SSRCs are asked for losses
+    std::set<guint32> sent_ssrcs;      // ours, to find the peer's receiver reports about them
+    webrtc::ReceiverReports reports;   // what the peer's RTCP says about each of sent_ssrcs
     std::mutex timing_mutex;
     std::map<std::string, double> milestones;
     std::map<std::string, bool> flowing;
@@ -302,7 +305,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     // ---- the graph (endpoint_build.cpp) -----------------------------------------------------
     void build();
-    void start_jitter_buffers_fast();
+    void tune_jitter_buffers();
     static constexpr guint kFaststartPackets = 3;  // in sequence, before a jitter buffer starts
     void name_the_stream();
     GstCaps* codec_caps(const CodecInfo& c, int pt, bool fmtp = true);

@@ -337,6 +337,18 @@ void WebRtcEndpoint::Impl::set_remote(const std::string& text) {
     mark("remoteDescription");
     announced_rx = webrtc::announced_ssrcs(msg.get());
     rx_repair = webrtc::repair_ssrcs(msg.get());
+    {
+        std::lock_guard lock(ssrc_mutex);
+        rx_audio_ssrcs.clear();
+        rx_nack_video = false;
+        for (guint i = 0; i < gst_sdp_message_medias_len(msg.get()); ++i) {
+            const char* media = gst_sdp_media_get_media(gst_sdp_message_get_media(msg.get(), i));
+            if (g_strcmp0(media, "video") == 0) rx_nack_video = true;
+            if (g_strcmp0(media, "audio") != 0) continue;
+            for (const auto& [ssrc, mline] : announced_rx)
+                if (mline == static_cast<int>(i)) rx_audio_ssrcs.insert(ssrc);
+        }
+    }
     rx_mid_ext = webrtc::bundle_extmap_ids(msg.get()).mid;
     if (opt.role == Role::Answerer) {
         choose_codecs(sdp);
