@@ -519,9 +519,10 @@ Samples summary_samples(const Summary& s) {
             out.push_back({"kms_inbound_rtp_frames_per_second", "gauge",
                            "Frames decoded per second over the events read", l, *k.fps});
         if (k.lost_reported)
-            out.push_back({"kms_inbound_rtp_loss_ratio", "gauge",
-                           "packetsLost / (packetsLost + packetsReceived)", l,
-                           loss_ratio(k.lost, k.original)});
+            out.push_back(
+                {"kms_inbound_rtp_loss_ratio", "gauge",
+                 "packetsLost / (packetsLost + packetsReceived less retransmittedPacketsReceived)",
+                 l, loss_ratio(k.lost, k.original)});
         out.push_back({"kms_inbound_rtp_jitter_seconds", "gauge",
                        "Interarrival jitter, mean of the events read (W3C jitter)", l,
                        k.jitter_mean});

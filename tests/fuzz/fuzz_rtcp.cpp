@@ -1,13 +1,18 @@
 // libFuzzer target for the reader of the peer's RTCP receiver reports: any bytes as one RTCP
 // packet from the network, with the SSRCs a first SR or RR block would name watched, so the
 // fuzzer reaches the blocks. What it keeps must be a time or none, never more measurements
-// than reports.
+// than reports. The same bytes go to ReceptionStats as RTP (each 16-byte slice a packet) and
+// as RTCP, and as an outgoing packet to supplement(): its blocks must stay within RFC 3550's
+// fields, and what it appends must leave a valid compound packet.
 #include <gst/gst.h>
+#include <gst/rtp/rtp.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
 #include "webrtc/receiver_reports.hpp"
+#include "webrtc/reception_stats.hpp"
 
 namespace {
 guint32 be32(const uint8_t* p) {
@@ -26,6 +31,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     guint64 arrival = 0;
     for (size_t i = size >= 8 ? size - 8 : 0; i < size; ++i) arrival = (arrival << 8) | data[i];
     r.add(buf, arrival);
+
+    kms::webrtc::ReceptionStats rx;
+    for (size_t at = 0; at + 12 <= size; at += 16) {
+        GstBuffer* rtp = gst_buffer_new_memdup(data + at, std::min<size_t>(16, size - at));
+        rx.on_rtp(rtp, static_cast<gint64>(at) * 1000);
+        gst_buffer_unref(rtp);
+    }
+    rx.on_rtcp(buf, arrival);
+    const bool valid = gst_rtcp_buffer_validate_reduced(buf);
+    GstBuffer* out = gst_buffer_new_allocate(nullptr, 1400, nullptr);
+    gst_buffer_memset(out, 0, 0, 1400);
+    gst_buffer_fill(out, 0, data, std::min<size_t>(size, 1400));
+    gst_buffer_set_size(out, std::min<size_t>(size, 1400));
+    if (rx.supplement(out, true, arrival, G_USEC_PER_SEC * 2, nullptr) && valid &&
+        !gst_rtcp_buffer_validate_reduced(out))
+        __builtin_trap();
+    gst_buffer_unref(out);
+    for (const auto& [ssrc, b] : rx.blocks(arrival, 0, nullptr))
+        if (b.ssrc != ssrc || b.packets_lost > 0x7fffff || b.packets_lost < -0x800000)
+            __builtin_trap();
     gst_buffer_unref(buf);
     for (const auto& [ssrc, rep] : r.all())
         if (rep.ssrc != ssrc || rep.rtt > 60 || rep.rtt_measurements > rep.reports ||

@@ -56,6 +56,7 @@
 #include "webrtc/dtls_verify.hpp"
 #include "webrtc/ice_config.hpp"
 #include "webrtc/receiver_reports.hpp"
+#include "webrtc/reception_stats.hpp"
 
 namespace kms {
 
@@ -252,6 +253,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     bool rx_nack_video = false;        // a video m-line: its SSRCs are asked for losses
     std::set<guint32> sent_ssrcs;      // ours, to find the peer's receiver reports about them
     webrtc::ReceiverReports reports;   // what the peer's RTCP says about each of sent_ssrcs
+    webrtc::ReceptionStats reception;  // what we receive, for the blocks rtpsession leaves out
     std::mutex timing_mutex;
     std::map<std::string, double> milestones;
     std::map<std::string, bool> flowing;
@@ -389,6 +391,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void on_bye(guint32 ssrc);
     void remote_bye();
     void learn_mid(GstBuffer* buf);
+    void keep_report_blocks(GstElement* rtpsession);
     void start_watchdogs();
 
     // ---- statistics, bitrate, media flow (endpoint_stats.cpp) -------------------------------

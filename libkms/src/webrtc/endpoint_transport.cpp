@@ -194,8 +194,9 @@ static void each_buffer(GstPadProbeInfo* info, F&& fn) {
 void WebRtcEndpoint::Impl::watch_incoming() {
     // Receiver reports once a second instead of rtpsession's 5 s minimum (RFC 4585 lets AVPF
     // sessions go lower): the bitrate controller and the loss figures need timely feedback.
-    for_each_inside("rtpsession", [](GstElement* e) {
+    for_each_inside("rtpsession", [this](GstElement* e) {
         g_object_set(e, "rtcp-min-interval", static_cast<guint64>(GST_SECOND), nullptr);
+        keep_report_blocks(e);
     });
     for_each_inside("nicesrc", [this](GstElement* e) {
         gst::PadPtr src(gst_element_get_static_pad(e, "src"));
@@ -226,7 +227,22 @@ void WebRtcEndpoint::Impl::watch_incoming() {
                   [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
                       if (auto self = from(d)) {
                           const guint64 now = webrtc::ReceiverReports::now_ntp();
-                          each_buffer(info, [&](GstBuffer* b) { self->reports.add(b, now); });
+                          each_buffer(info, [&](GstBuffer* b) {
+                              self->reports.add(b, now);
+                              self->reception.on_rtcp(b, now);
+                          });
+                      }
+                      return GST_PAD_PROBE_OK;
+                  });
+        // Every RTP packet, counted for the report blocks kms writes (keep_report_blocks).
+        if (gst::PadPtr rtp_src{gst_element_get_static_pad(e, "rtp_src")})
+            probe(rtp_src.get(),
+                  static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
+                                               GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                  [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+                      if (auto self = from(d)) {
+                          const gint64 now = g_get_monotonic_time();
+                          each_buffer(info, [&](GstBuffer* b) { self->reception.on_rtp(b, now); });
                       }
                       return GST_PAD_PROBE_OK;
                   });
@@ -250,6 +266,36 @@ void WebRtcEndpoint::Impl::watch_incoming() {
                     if (auto self = from(d)) self->post([ssrc](Impl& s) { s.on_bye(ssrc); });
                 }));
     });
+}
+
+// rtpsession 1.22 sends no report block while it keeps asking for retransmissions
+// (reception_stats.hpp): kms adds them to its early packets once a second has gone by without.
+void WebRtcEndpoint::Impl::keep_report_blocks(GstElement* rtpsession) {
+    GObject* session = nullptr;
+    g_object_get(rtpsession, "internal-session", &session, nullptr);
+    if (!session) return;
+    connect(session, "on-sending-rtcp",
+            G_CALLBACK(+[](GObject* sess, GstBuffer* buf, gboolean early, gpointer d) -> gboolean {
+                auto self = from(d);
+                if (!self) return FALSE;
+                // The jitter rtpsession measured (RFC 3550 A.8), from the source's stats.
+                auto jitter = [sess](guint32 ssrc) -> guint32 {
+                    GObject* src = nullptr;
+                    g_signal_emit_by_name(sess, "get-source-by-ssrc", ssrc, &src);
+                    if (!src) return 0;
+                    GstStructure* st = nullptr;
+                    g_object_get(src, "stats", &st, nullptr);
+                    guint j = 0;
+                    if (st) gst_structure_get_uint(st, "jitter", &j);
+                    if (st) gst_structure_free(st);
+                    g_object_unref(src);
+                    return j;
+                };
+                self->reception.supplement(buf, early, webrtc::ReceiverReports::now_ntp(),
+                                           g_get_monotonic_time(), jitter);
+                return FALSE;  // no say in whether rtpsession sends it
+            }));
+    g_object_unref(session);
 }
 
 // RFC 3550 §6.6: a BYE says one source left. A peer that sends several streams may end one
