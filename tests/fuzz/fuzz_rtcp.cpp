@@ -33,24 +33,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     r.add(buf, arrival);
 
     kms::webrtc::ReceptionStats rx;
+    // Monotonic times as the process sees them: within a few days of its start.
+    const auto mono = static_cast<gint64>(arrival & 0xffffffffffULL);
     for (size_t at = 0; at + 12 <= size; at += 16) {
         GstBuffer* rtp = gst_buffer_new_memdup(data + at, std::min<size_t>(16, size - at));
-        rx.on_rtp(rtp, static_cast<gint64>(at) * 1000);
+        rx.on_rtp(rtp, mono + static_cast<gint64>(at));
         gst_buffer_unref(rtp);
     }
-    rx.on_rtcp(buf, arrival);
+    rx.on_rtcp(buf, mono);
     const bool valid = gst_rtcp_buffer_validate_reduced(buf);
     GstBuffer* out = gst_buffer_new_allocate(nullptr, 1400, nullptr);
     gst_buffer_memset(out, 0, 0, 1400);
     gst_buffer_fill(out, 0, data, std::min<size_t>(size, 1400));
     gst_buffer_set_size(out, std::min<size_t>(size, 1400));
-    if (rx.supplement(out, true, arrival, G_USEC_PER_SEC * 2, nullptr) && valid &&
+    if (rx.supplement(out, true, mono + G_USEC_PER_SEC * 2, nullptr) && valid &&
         !gst_rtcp_buffer_validate_reduced(out))
         __builtin_trap();
     gst_buffer_unref(out);
-    for (const auto& [ssrc, b] : rx.blocks(arrival, 0, nullptr))
-        if (b.ssrc != ssrc || b.packets_lost > 0x7fffff || b.packets_lost < -0x800000)
-            __builtin_trap();
+    for (const auto& b : rx.blocks(mono + G_USEC_PER_SEC * 3, 31, nullptr))
+        if (b.packets_lost > 0x7fffff || b.packets_lost < -0x800000) __builtin_trap();
     gst_buffer_unref(buf);
     for (const auto& [ssrc, rep] : r.all())
         if (rep.ssrc != ssrc || rep.rtt > 60 || rep.rtt_measurements > rep.reports ||

@@ -227,9 +227,10 @@ void WebRtcEndpoint::Impl::watch_incoming() {
                   [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
                       if (auto self = from(d)) {
                           const guint64 now = webrtc::ReceiverReports::now_ntp();
+                          const gint64 mono = g_get_monotonic_time();
                           each_buffer(info, [&](GstBuffer* b) {
                               self->reports.add(b, now);
-                              self->reception.on_rtcp(b, now);
+                              self->reception.on_rtcp(b, mono);
                           });
                       }
                       return GST_PAD_PROBE_OK;
@@ -269,7 +270,8 @@ void WebRtcEndpoint::Impl::watch_incoming() {
 }
 
 // rtpsession 1.22 sends no report block while it keeps asking for retransmissions
-// (reception_stats.hpp): kms adds them to its early packets once a second has gone by without.
+// (reception_stats.hpp): kms adds them to its early packets once a second has gone by without,
+// and writes its own loss figures into rtpsession's blocks so that the peer reads one series.
 void WebRtcEndpoint::Impl::keep_report_blocks(GstElement* rtpsession) {
     GObject* session = nullptr;
     g_object_get(rtpsession, "internal-session", &session, nullptr);
@@ -291,8 +293,7 @@ void WebRtcEndpoint::Impl::keep_report_blocks(GstElement* rtpsession) {
                     g_object_unref(src);
                     return j;
                 };
-                self->reception.supplement(buf, early, webrtc::ReceiverReports::now_ntp(),
-                                           g_get_monotonic_time(), jitter);
+                self->reception.supplement(buf, early, g_get_monotonic_time(), jitter);
                 return FALSE;  // no say in whether rtpsession sends it
             }));
     g_object_unref(session);

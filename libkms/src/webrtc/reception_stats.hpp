@@ -14,10 +14,12 @@
 #pragma once
 
 #include <gst/gst.h>
+#include <gst/rtp/gstrtcpbuffer.h>
 
 #include <functional>
 #include <map>
 #include <mutex>
+#include <vector>
 
 namespace kms::webrtc {
 
@@ -34,26 +36,29 @@ struct ReportBlock {
 
 /// Counts the RTP the peer sends and writes report blocks about it. on_rtp() and on_rtcp() run
 /// on streaming threads and supplement() on rtpsession's RTCP thread: each call takes the lock.
+/// Times are the monotonic clock's, in microseconds.
 class ReceptionStats {
   public:
-    /// Counts one decrypted RTP packet that arrived at now_us (monotonic). Anything that is not
-    /// RTP version 2 is ignored.
+    /// Counts one decrypted RTP packet that arrived at now_us. Anything that is not RTP
+    /// version 2 is ignored.
     void on_rtp(GstBuffer* rtp, gint64 now_us);
-    /// Notes the sender reports in one incoming RTCP compound packet, arrived at arrival_ntp.
-    void on_rtcp(GstBuffer* rtcp, guint64 arrival_ntp);
+    /// Notes the sender reports in one incoming RTCP compound packet, arrived at now_us.
+    void on_rtcp(GstBuffer* rtcp, gint64 now_us);
 
-    /// The block about each source heard from in the last few seconds, at most 31 (what one
-    /// report packet holds), as of now; the fractions cover the time since the previous
-    /// blocks, and the next ones start from here. jitter(ssrc) gives the interarrival jitter
-    /// (rtpsession measures it).
-    std::map<guint32, ReportBlock> blocks(guint64 now_ntp, gint64 now_us,
-                                          const std::function<guint32(guint32)>& jitter);
+    /// Blocks about up to max sources heard from in the last few seconds, those reported least
+    /// recently first, as of now_us. Each fraction covers the time since the previous block
+    /// about its source, and the next one starts from here. jitter(ssrc) gives the
+    /// interarrival jitter (rtpsession measures it).
+    std::vector<ReportBlock> blocks(gint64 now_us, size_t max,
+                                    const std::function<guint32(guint32)>& jitter);
 
     /// Called with each RTCP compound packet rtpsession is about to send (its on-sending-rtcp
-    /// signal): when it is early and no report block has left for kMaxSilenceUs, appends an RR
-    /// from the packet's own SSRC with blocks() in it. A packet that already carries blocks
-    /// starts a new interval. True when it added one.
-    bool supplement(GstBuffer* rtcp, bool early, guint64 now_ntp, gint64 now_us,
+    /// signal). A regular packet's report blocks get our loss figures for the sources we count,
+    /// so that the peer reads one series whoever wrote the block (rtpsession's counting differs
+    /// from A.1's in details, and its fractions would span our blocks). An early packet, when
+    /// no block has left for kMaxSilenceUs, gains an RR from the packet's own SSRC with
+    /// blocks() in it. True when the packet changed.
+    bool supplement(GstBuffer* rtcp, bool early, gint64 now_us,
                     const std::function<guint32(guint32)>& jitter);
 
     /// Longest stretch without a report block before supplement() writes one: the regular
@@ -69,13 +74,13 @@ class ReceptionStats {
         guint32 received = 0;
         guint32 expected_prior = 0;
         guint32 received_prior = 0;
-        gint64 last_us = 0;  // when its last packet arrived
+        gint64 last_us = 0;      // when its last packet arrived
+        gint64 reported_us = 0;  // when a block about it last left
         guint32 lsr = 0;
-        guint64 sr_arrival_ntp = 0;
+        gint64 sr_arrival_us = -1;  // when its last SR came; below 0: none yet
     };
-    void restart(Source& s, guint16 seq);
-    ReportBlock block(guint32 ssrc, Source& s, guint64 now_ntp) const;
-    void start_interval();  // the blocks that just left were about now: new fractions from here
+    static ReportBlock block(guint32 ssrc, Source& s, gint64 now_us);  // and a new interval
+    bool rewrite(GstRTCPPacket& report, guint8* data, gint64 now_us);
 
     std::mutex mutex_;
     std::map<guint32, Source> sources_;
