@@ -209,16 +209,30 @@ void WebRtcEndpoint::Impl::watch_incoming() {
               });
     });
     for_each_inside("srtpdec", [this](GstElement* e) {
-        gst::PadPtr rtp(gst_element_get_static_pad(e, "rtp_src"));
-        if (rtp && rx_mid_ext)
+        // Every RTP packet: counted for the report blocks kms writes (keep_report_blocks), and
+        // its MID learnt when the peer sends one (known by now: set_remote came first).
+        GstPadProbeCallback count = [](GstPad*, GstPadProbeInfo* info, gpointer d) {
+            if (auto self = from(d)) {
+                const gint64 now = g_get_monotonic_time();
+                each_buffer(info, [&](GstBuffer* b) { self->reception.on_rtp(b, now); });
+            }
+            return GST_PAD_PROBE_OK;
+        };
+        GstPadProbeCallback count_and_learn = [](GstPad*, GstPadProbeInfo* info, gpointer d) {
+            if (auto self = from(d)) {
+                const gint64 now = g_get_monotonic_time();
+                each_buffer(info, [&](GstBuffer* b) {
+                    self->reception.on_rtp(b, now);
+                    self->learn_mid(b);
+                });
+            }
+            return GST_PAD_PROBE_OK;
+        };
+        if (gst::PadPtr rtp{gst_element_get_static_pad(e, "rtp_src")})
             probe(rtp.get(),
                   static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
                                                GST_PAD_PROBE_TYPE_BUFFER_LIST),
-                  [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
-                      if (auto self = from(d))
-                          each_buffer(info, [&](GstBuffer* b) { self->learn_mid(b); });
-                      return GST_PAD_PROBE_OK;
-                  });
+                  rx_mid_ext ? count_and_learn : count);
         // Every receiver report block, as it leaves SRTCP decryption (receiver_reports.hpp).
         if (gst::PadPtr rtcp{gst_element_get_static_pad(e, "rtcp_src")})
             probe(rtcp.get(),
@@ -232,18 +246,6 @@ void WebRtcEndpoint::Impl::watch_incoming() {
                               self->reports.add(b, now);
                               self->reception.on_rtcp(b, mono);
                           });
-                      }
-                      return GST_PAD_PROBE_OK;
-                  });
-        // Every RTP packet, counted for the report blocks kms writes (keep_report_blocks).
-        if (gst::PadPtr rtp_src{gst_element_get_static_pad(e, "rtp_src")})
-            probe(rtp_src.get(),
-                  static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
-                                               GST_PAD_PROBE_TYPE_BUFFER_LIST),
-                  [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
-                      if (auto self = from(d)) {
-                          const gint64 now = g_get_monotonic_time();
-                          each_buffer(info, [&](GstBuffer* b) { self->reception.on_rtp(b, now); });
                       }
                       return GST_PAD_PROBE_OK;
                   });
