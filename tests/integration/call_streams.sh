@@ -123,7 +123,8 @@ jq -e -s '[.[] | select(.type=="track" and .direction=="in" and .kind=="video")]
 pass "without a=ssrc lines, streams are filed by the MID they carry: $(tr '\n' ' ' <<<"$got")"
 
 # 2. An answer names an extension only when the offer had it, with the offer's id.
-answer_of() { rm -f x.sdp; "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in "$1" --sdp-out x.sdp -t 0.5 >/dev/null 2>&1 || true; }
+# -t 2: the answer waits for the DTLS certificate, which alone took up to 0.5 s here.
+answer_of() { rm -f x.sdp; "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in "$1" --sdp-out x.sdp -t 2 >/dev/null 2>&1 || true; }
 answer_of "$DATA/sdp/chrome-style-offer.sdp"
 [[ -s x.sdp ]] || fail "no answer to the browser-style offer"
 ! grep -q '^a=extmap' x.sdp || fail "the answer has extensions the offer did not: $(grep '^a=extmap' x.sdp)"
