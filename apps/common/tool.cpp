@@ -1,12 +1,14 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -96,16 +98,24 @@ void Tool::say(int level, const std::string& message) const {
 
 namespace {
 
-// SIGINT/SIGTERM: the first wakes a thread that asks the main loop to stop; the second exits 130
-// from the handler itself, so it works even when the main thread is stuck (write and _exit are
-// async-signal-safe; nothing else is used here).
-std::atomic<int> g_signals{0};
+// SIGINT/SIGTERM: the first wakes a thread that asks the main loop to stop; a later one exits 130
+// from the handler itself, so it works even when the main thread is stuck (write, _exit and
+// clock_gettime are async-signal-safe; nothing else is used here). A repeat within kRepeatNs of
+// the first is the same stop sent twice, not a second one: timeout(1) signals its child and then
+// its whole process group, so `timeout 3600 kms-record ...` in a crontab delivers two at once.
+constexpr int64_t kRepeatNs = 100'000'000;
+std::atomic<int64_t> g_first_signal{0};  // CLOCK_MONOTONIC ns of the first signal; 0: none yet
 int g_wake[2] = {-1, -1};
 char g_aborted[96];
 size_t g_aborted_len = 0;
 
 void on_stop_signal(int) {
-    if (g_signals.fetch_add(1) >= 1) {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    const int64_t now = int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec + 1;  // never 0
+    int64_t first = 0;
+    if (!g_first_signal.compare_exchange_strong(first, now)) {
+        if (now - first < kRepeatNs) return;
         if (g_aborted_len) (void)!::write(STDERR_FILENO, g_aborted, g_aborted_len);
         _exit(kAborted);
     }

@@ -45,7 +45,7 @@ rm -f o a; mkfifo o a
 bg peer sh -c "exec '$KMS_CALL' offer --bind 127.0.0.1 --sdp-out o --sdp-in a -t 20 >/dev/null 2>&1 </dev/null"
 bg two sh -c "exec '$KMS_CALL' answer --bind 127.0.0.1 --sdp-in o --sdp-out a -o two.webm --events two.jsonl 2>/dev/null </dev/null"
 for i in $(seq 100); do grep -q '"framesDecoded":[1-9]' two.jsonl 2>/dev/null && break; sleep 0.1; done
-kill -TERM "$PID_two"; sleep 0.05; kill -TERM "$PID_two" 2>/dev/null || fail "1: gone before the second signal"
+kill -TERM "$PID_two"; sleep 0.2; kill -TERM "$PID_two" 2>/dev/null || fail "1: gone before the second signal"
 start=$(date +%s.%N)
 wait_for "$PID_two" 5; secs=$(echo "$(date +%s.%N) - $start" | bc)
 expect_rc 130 "1: a second SIGTERM"

@@ -165,6 +165,21 @@ for f in term.webm term.mkv term.mp4; do
 done
 pass "SIGTERM finalises WebM, MKV and MP4 with their duration and an index"
 
+# 7b. One stop sent twice at once is one stop: timeout(1), as crontabs use it, signals the
+# recorder and then its process group. Two SIGTERMs 5 ms apart finalise the file (exit 0), as
+# does timeout itself (call_hangs checks that a later second signal still exits 130).
+"$R" -q test:av -o twice.mp4 & PIDS+=($!); p=$!
+# 5 ms apart: after the first is handled (a shell's two kills would often merge into one
+# pending signal) and before the recorder, which stops in some 12 ms, is gone.
+sleep 3; python3 -c 'import os, sys, time; p = int(sys.argv[1]); os.kill(p, 15); time.sleep(0.005); os.kill(p, 15) if os.path.exists("/proc/%d" % p) else None' "$p"
+set +e; wait "$p"; RC=$?; set -e
+expect_rc 0 "two SIGTERMs 5 ms apart"
+[[ $(python3 index.py twice.mp4) == ok:* ]] || fail "two SIGTERMs: twice.mp4 was not finalised"
+set +e; timeout --preserve-status 3 "$R" -q test:av -o timeout.webm 2>timeout.err; RC=$?; set -e
+expect_rc 0 "timeout 3 kms-record"
+[[ $(python3 index.py timeout.webm) == ok:* ]] || fail "timeout: timeout.webm was not finalised: $(cat timeout.err)"
+pass "a stop signalled twice at once (timeout(1)) finalises the file"
+
 # 8. A source that never sends: 6 within the timeout, and no file.
 start=$(date +%s.%N)
 run "$R" - -o none.mkv --media-timeout 2 < <(sleep 10) 2>err8
