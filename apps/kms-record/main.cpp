@@ -375,7 +375,8 @@ int record(Tool& tool, const RecordOptions& o) {
     };
     // A camera's streams in W3C inbound-rtp terms, as kms-call reports a call's.
     auto emit_rtp_stats = [&](bool final) { count_lost(emit_inbound_rtp(events, source, final)); };
-    if (rtp_source && o.stats_interval > 0)
+    // Only when someone reads them: each reading asks every jitter buffer for its stats.
+    if (rtp_source && o.stats_interval > 0 && events.enabled())
         loop.every(stats_period_ms(o.stats_interval), [&] {
             emit_rtp_stats(false);
             return true;

@@ -113,10 +113,17 @@ std::vector<RtpStreamStats> collect(GstBin* bin,
                                     const std::vector<std::shared_ptr<RtpCounters>>& streams) {
     std::vector<gst::ElementPtr> keep;  // the jitter buffers, alive while they are read
     std::vector<JitterBuffer> jbs;
-    for_each_jitter_buffer(bin, [&](GstElement* e) {
-        keep.emplace_back(GST_ELEMENT(gst_object_ref(e)));
-        jbs.push_back(read(e));
-    });
+    bool listed = false;
+    // The bin's jitter buffers, listed only for a stream that has not found its own yet: once
+    // all have, a reading walks no bin (it runs every second of a recording).
+    auto list = [&] {
+        if (listed) return;
+        listed = true;
+        for_each_jitter_buffer(bin, [&](GstElement* e) {
+            keep.emplace_back(GST_ELEMENT(gst_object_ref(e)));
+            jbs.push_back(read(e));
+        });
+    };
     std::vector<RtpStreamStats> out;
     for (const auto& c : streams) {
         RtpStreamStats s;
@@ -136,6 +143,7 @@ std::vector<RtpStreamStats> collect(GstBin* bin,
             found = !match.ssrc || !s.ssrc || match.ssrc == s.ssrc;
         }
         if (!found) {
+            list();
             for (auto& jb : jbs)
                 if (!found && jb.ssrc && jb.ssrc == s.ssrc) {
                     match = jb;
