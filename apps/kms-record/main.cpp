@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <optional>
 
 #include "common/control.hpp"
@@ -25,6 +27,11 @@ namespace {
 
 using namespace kms;
 using namespace kms::app;
+
+// A stream with no media for this long is reported (media-flow "stalled", a warning), or
+// for --media-timeout when that is shorter. A live source that sends nothing for 5 s has a
+// problem; MediaMTX gives up on a silent source after 10 s (readTimeout).
+constexpr double kStallSeconds = 5;
 
 constexpr const char* kExamples =
     "  # ten seconds of a test pattern and tone\n"
@@ -233,9 +240,32 @@ int record(Tool& tool, const RecordOptions& o) {
                              (o.transcode ? " (--transcode)" : " (it does not fit the container)"));
         }
     };
+    // A stream that stops mid-recording (a camera that hangs, a network cut) is said at once:
+    // GStreamer waits for it silently, and a cron job's file would just end early.
+    using Clock = std::chrono::steady_clock;
+    std::map<std::string, Clock::time_point> stalled;  // kind -> when its last buffer came
+    auto seconds_text = [](double s) { return std::to_string(std::lround(s)) + " s"; };
     cb.flowing = [&](const LinkInfo& l) {
         media = true;
         events.emit("media-flow", Json{{"kind", l.kind}, {"state", "flowing"}});
+        if (auto it = stalled.find(l.kind); it != stalled.end()) {
+            const double gap = std::chrono::duration<double>(Clock::now() - it->second).count();
+            stalled.erase(it);
+            tool.end_progress();
+            tool.say(-1, l.kind + " from " + in.redacted() + " flowing again after " +
+                             seconds_text(gap) + " without media");
+        }
+    };
+    cb.stalled = [&](const LinkInfo& l, double seconds) {
+        stalled[l.kind] = Clock::now() - std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(seconds));
+        events.emit("media-flow",
+                    Json{{"kind", l.kind}, {"state", "stalled"}, {"seconds", std::round(seconds)}});
+        tool.end_progress();
+        tool.say(-1,
+                 "warning: no " + l.kind + " from " + in.redacted() + " for " +
+                     seconds_text(seconds) +
+                     (o.media_timeout > 0 ? "" : "; still recording (--media-timeout ends it)"));
     };
     // Segments: each finished file is an event, runs the hook, and may retire the oldest.
     unsigned long long segments = 0;
@@ -277,6 +307,8 @@ int record(Tool& tool, const RecordOptions& o) {
         retire();
     });
     Pipeline pipeline(tool.name(), cb);
+    pipeline.set_stall_after(o.media_timeout > 0 ? std::min(kStallSeconds, o.media_timeout)
+                                                 : kStallSeconds);
     // --tracks: nothing is written until every kind asked for has come or the timeout is
     // over, since a track that comes after the muxer has begun cannot go in.
     if (!o.tracks.empty()) pipeline.set_streams_wait(std::max(2.5, o.tracks_timeout));
@@ -318,6 +350,21 @@ int record(Tool& tool, const RecordOptions& o) {
                                  std::to_string(int(o.tracks_timeout)) +
                                  " s (--tracks); recording without it");
             }
+        });
+    // --media-timeout mid-recording: every stream has been without media that long. What came
+    // is finalised and kept; the status is 6 as for a source that never sent.
+    bool media_stopped = false;
+    if (o.media_timeout > 0)
+        loop.every(1000, [&] {
+            if (media_stopped || !media || stalled.empty() || stalled.size() < links.size())
+                return true;
+            Clock::time_point newest{};
+            for (const auto& [kind, last] : stalled) newest = std::max(newest, last);
+            if (std::chrono::duration<double>(Clock::now() - newest).count() < o.media_timeout)
+                return true;
+            media_stopped = true;
+            stop();
+            return false;
         });
     if (o.media_timeout > 0)
         loop.after(static_cast<unsigned>(o.media_timeout * 1000), [&] {
@@ -411,6 +458,11 @@ int record(Tool& tool, const RecordOptions& o) {
                                       : " before the stop") +
                             "; nothing recorded");
     }
+    if (media_stopped && !failure)
+        failure = Error(ErrorCode::NoMedia, "no media from " + in.redacted() + " for " +
+                                                seconds_text(o.media_timeout) +
+                                                " (--media-timeout); what came is in " +
+                                                (segmented ? std::string("the segments") : where));
     if (failure && !media && !segmented) remove_if_ours();
     if (rtp_source && o.stats_interval > 0 && media) emit_rtp_stats(true);
     events.emit("stopped", Json{{"clean", !failure}});
@@ -432,7 +484,7 @@ int record(Tool& tool, const RecordOptions& o) {
             res.field("segments", "segments", segments);
             res.json_only("files", files_made);
         }
-        if (!to_stdout && !failure && !segmented) {
+        if (!to_stdout && (!failure || media_stopped) && !segmented) {
             try {
                 const MediaInfo info = probe_media(path);
                 res.field("duration", "duration (s)", std::round(info.duration_s * 100) / 100);

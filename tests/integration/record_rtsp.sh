@@ -59,3 +59,34 @@ kill -9 $rec; wait $rec 2>/dev/null || true
 v=$(stream_secs early.mkv v:0); a=$(stream_secs early.mkv a:0)
 within 1 "$v" && within 1 "$a" || fail "killed 2.2 s in: $v s of video, $a s of audio: $(cat ev5.jsonl)"
 pass "a camera is recorded from its first second: $v s of video, $a s of audio when killed 2.2 s in"
+
+# 5. A camera that hangs mid-recording (SIGSTOP: no packet, no BYE, the RTSP connection
+# silent). GStreamer waits for it without a word; kms-record says so after 5 s (a media-flow
+# "stalled" event and a warning), records on, and says when it is back. With --media-timeout
+# it finalises what came and exits 6 instead.
+camera 8556 "( $V ! vp8enc deadline=1 keyframe-max-dist=15 ! rtpvp8pay name=pay0 pt=96 )"
+CAM=${PIDS[-1]}
+flowing() { for _ in $(seq 100); do grep -q '"flowing"' "$1" 2>/dev/null && return; sleep 0.1; done; fail "no media-flow in $1"; }
+"$R" -t 13 rtsp://127.0.0.1:8556/cam -o hang.webm --events ev5.jsonl 2>err5 & PIDS+=($!); p=$!
+flowing ev5.jsonl; sleep 1; kill -STOP "$CAM"; sleep 7; kill -CONT "$CAM"
+set +e; wait "$p"; RC=$?; set -e
+expect_rc 0 "a camera that hung for 7 s"
+jq -se '[.[] | select(.type == "media-flow") | .state] == ["flowing", "stalled", "flowing"]' \
+  ev5.jsonl >/dev/null || fail "hang: media-flow events $(grep media-flow ev5.jsonl)"
+grep -q "warning: no video from rtsp://127.0.0.1:8556/cam for [56] s" err5 || fail "hang: no warning: $(cat err5)"
+grep -q "flowing again after [67] s" err5 || fail "hang: not said to be back: $(cat err5)"
+d=$(duration hang.webm)
+within "$(echo "($d - 13)^2" | bc -l)" 1 || fail "hang: $d s for -t 13"
+pass "a camera that hangs 7 s is reported stalled and then flowing; $d s recorded for -t 13"
+
+"$R" rtsp://127.0.0.1:8556/cam -o gone.webm --media-timeout 3 --events ev6.jsonl 2>err6 & PIDS+=($!); p=$!
+flowing ev6.jsonl; sleep 2; kill -STOP "$CAM"; start=$(date +%s.%N)
+set +e; wait "$p"; RC=$?; set -e
+secs=$(echo "$(date +%s.%N) - $start" | bc); kill -CONT "$CAM"
+expect_rc 6 "--media-timeout 3 and a camera that hangs"
+within "$secs" 6 || fail "--media-timeout 3: exit after ${secs}s of silence"
+grep -q "no media from rtsp://127.0.0.1:8556/cam for 3 s (--media-timeout); what came is in gone.webm" err6 ||
+  fail "--media-timeout mid-recording: message $(cat err6)"
+d=$(duration gone.webm)
+[[ $d != N/A ]] && within 1.5 "$d" || fail "--media-timeout mid-recording: gone.webm holds $d s"
+pass "--media-timeout ends a recording whose camera hung with 6 after ${secs}s, keeping its $d s"

@@ -69,8 +69,13 @@ class Pipeline {
         std::function<void(const std::string& message)> warning;
         /// connect() linked a stream (what links() will list), on the main loop.
         std::function<void(const LinkInfo& link)> linked;
-        /// The first buffer of a linked stream went through, on the main loop.
+        /// The first buffer of a linked stream went through, on the main loop; and again when
+        /// one goes through after the stream was reported stalled.
         std::function<void(const LinkInfo& link)> flowing;
+        /// A stream that was flowing has had no buffer for seconds (at least the time given to
+        /// set_stall_after()), and has not ended: a camera that stopped sending. On the main
+        /// loop, once per stall.
+        std::function<void(const LinkInfo& link, double seconds)> stalled;
     };
 
     /// When connect() decodes and encodes.
@@ -97,6 +102,10 @@ class Pipeline {
     /// source that says when it has shown them all (a file, RTSP once every announced stream
     /// has come) is waited for only until then. Call before start().
     void set_streams_wait(double seconds);
+
+    /// How long a flowing stream may go without a buffer before stalled fires; 0 (the
+    /// default): never. Checked once a second. Call before start().
+    void set_stall_after(double seconds);
 
     /// Puts an element in the pipeline that nothing is connected to yet (a WebRtcEndpoint whose
     /// offer is made before anything is connected to it).

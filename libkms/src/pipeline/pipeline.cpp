@@ -6,6 +6,8 @@
 #include <atomic>
 #include <map>
 #include <set>
+#include <utility>
+#include <vector>
 
 #include "core/log.hpp"
 #include "gst/tsan.hpp"
@@ -184,6 +186,18 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
     bool done = false;
     std::set<const Element::Core*> sinks_ended;  // sinks whose bin posted its end of stream
 
+    // A linked stream's buffers, watched from its first to its end (report_flow()).
+    struct Flow {
+        LinkInfo info;
+        std::atomic<gint64> last{0};       // monotonic µs of the last buffer; 0: none yet
+        std::atomic<bool> stalled{false};  // reported stalled, no buffer since
+        std::atomic<bool> ended{false};    // its end of stream went by
+    };
+    std::vector<std::shared_ptr<Flow>> flows;  // under links_mutex: streams link on any thread
+    gint64 stall_after_us = 0;
+    guint stall_timer = 0;
+    void check_stalls();
+
     // Whether the pipeline's own end of stream cannot be waited for: an element in it never
     // ends (webrtcbin), so the end is when every sink has ended.
     bool ends_by_sinks() const {
@@ -214,6 +228,7 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
 
     ~Impl() {
         if (bus_watch) g_source_remove(bus_watch);
+        if (stall_timer) g_source_remove(stall_timer);
         if (pipeline) gst_element_set_state(pipeline.get(), GST_STATE_NULL);
     }
 
@@ -402,25 +417,70 @@ void Pipeline::Impl::hold_until_all_exposed(Element::Core& from, GstPad* pad) {
     });
 }
 
-// The first buffer out of a link's chain: the stream flows. Removes itself.
-void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& info) {
+// Every buffer out of a link's chain: the first says the stream flows, and so does the first
+// after a stall. One store a buffer; check_stalls() reads the times once a second.
+void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& link_info) {
     struct Ctx {
         std::weak_ptr<Impl> self;
-        LinkInfo info;
+        std::shared_ptr<Flow> flow;
     };
+    auto flow = std::make_shared<Flow>();
+    flow->info = link_info;
+    {
+        std::lock_guard lock(links_mutex);
+        flows.push_back(flow);
+    }
     gst_pad_add_probe(
         pad,
-        static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-        [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+        static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
+                                     GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
+                                     GST_PAD_PROBE_TYPE_EVENT_FLUSH),
+        [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
             auto* c = static_cast<Ctx*>(d);
-            std::weak_ptr<Impl> weak = c->self;
-            LinkInfo link = c->info;
-            post_to_main([weak, link] {
-                if (auto self = weak.lock(); self && self->cb.flowing) self->cb.flowing(link);
-            });
-            return GST_PAD_PROBE_REMOVE;
+            Flow& f = *c->flow;
+            if (info->type &
+                (GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_EVENT_FLUSH)) {
+                const GstEventType t = GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info));
+                if (t == GST_EVENT_EOS) f.ended.store(true, std::memory_order_relaxed);
+                if (t == GST_EVENT_FLUSH_STOP) f.ended.store(false, std::memory_order_relaxed);
+                return GST_PAD_PROBE_OK;
+            }
+            const gint64 before =
+                f.last.exchange(g_get_monotonic_time(), std::memory_order_relaxed);
+            const bool resumed = f.stalled.load(std::memory_order_relaxed) &&
+                                 f.stalled.exchange(false, std::memory_order_relaxed);
+            if (before == 0 || resumed) {
+                std::weak_ptr<Impl> weak = c->self;
+                LinkInfo link = f.info;
+                post_to_main([weak, link] {
+                    if (auto self = weak.lock(); self && self->cb.flowing) self->cb.flowing(link);
+                });
+            }
+            return GST_PAD_PROBE_OK;
         },
-        new Ctx{weak_from_this(), info}, [](gpointer d) { delete static_cast<Ctx*>(d); });
+        new Ctx{weak_from_this(), flow}, [](gpointer d) { delete static_cast<Ctx*>(d); });
+}
+
+// Main thread, once a second: a stream that flowed, has not ended and has had no buffer for
+// stall_after_us is stalled. GStreamer says nothing of it: rtspsrc drops its UDP timeout once
+// streaming ("handled by the session manager"), and the jitter buffer just waits.
+void Pipeline::Impl::check_stalls() {
+    if (stopping || done) return;
+    const gint64 now = g_get_monotonic_time();
+    std::vector<std::pair<LinkInfo, double>> found;
+    {
+        std::lock_guard lock(links_mutex);
+        for (auto& f : flows) {
+            const gint64 last = f->last.load(std::memory_order_relaxed);
+            if (!last || f->ended.load(std::memory_order_relaxed) ||
+                f->stalled.load(std::memory_order_relaxed) || now - last < stall_after_us)
+                continue;
+            f->stalled.store(true, std::memory_order_relaxed);
+            found.emplace_back(f->info, double(now - last) / G_USEC_PER_SEC);
+        }
+    }
+    for (auto& [link, seconds] : found)
+        if (cb.stalled) cb.stalled(link, seconds);
 }
 
 // An ERROR message in the user's words: the element it came from describes it. With detail,
@@ -537,9 +597,22 @@ void Pipeline::connect(Element& from, Element& to, Transcode transcode) {
     });
 }
 
+void Pipeline::set_stall_after(double seconds) {
+    impl_->stall_after_us = static_cast<gint64>(seconds * G_USEC_PER_SEC);
+}
+
 void Pipeline::start() {
     for (auto& e : impl_->elements) e->prepare();
     impl_->started = true;
+    if (impl_->stall_after_us > 0 && !impl_->stall_timer)
+        impl_->stall_timer = g_timeout_add_seconds_full(
+            G_PRIORITY_DEFAULT, 1,
+            [](gpointer d) -> gboolean {
+                if (auto self = static_cast<std::weak_ptr<Impl>*>(d)->lock()) self->check_stalls();
+                return G_SOURCE_CONTINUE;
+            },
+            new std::weak_ptr<Impl>(impl_),
+            [](gpointer d) { delete static_cast<std::weak_ptr<Impl>*>(d); });
     if (gst_element_set_state(impl_->pipeline.get(), GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE)
         return;
     // The element that failed has posted why (a port in use, a device missing).
