@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <map>
 #include <optional>
 
@@ -215,8 +216,19 @@ int record(Tool& tool, const RecordOptions& o) {
     std::vector<LinkInfo> links;
     Pipeline::Callbacks cb;
     cb.ended = [&] { loop.quit(); };
+    // A source that fails after media came (a camera that went away) leaves the pipeline
+    // running (set_finish_files_on_error): the file is finished with what came, then the
+    // failure is the exit status.
+    Pipeline* running_pipeline = nullptr;
+    std::function<void()> finish;
+    bool finishing = false;
     cb.failed = [&](const Error& e) {
         if (!failure) failure = e;
+        if (finishing) return;  // a failing source says so more than once: one finish
+        if (media && running_pipeline && running_pipeline->running() && finish) {
+            finishing = true;
+            return finish();
+        }
         loop.quit();
     };
     cb.warning = [&](const std::string& message) {
@@ -307,6 +319,8 @@ int record(Tool& tool, const RecordOptions& o) {
         retire();
     });
     Pipeline pipeline(tool.name(), cb);
+    running_pipeline = &pipeline;
+    pipeline.set_finish_files_on_error(true);
     pipeline.set_stall_after(o.media_timeout > 0 ? std::min(kStallSeconds, o.media_timeout)
                                                  : kStallSeconds);
     // --tracks: nothing is written until every kind asked for has come or the timeout is
@@ -332,6 +346,7 @@ int record(Tool& tool, const RecordOptions& o) {
                                "may be cut short");
         pipeline.stop();
     };
+    finish = stop;
     tool.handle_signals(loop, stop);
     if (tool.common().duration > 0)
         loop.after(static_cast<unsigned>(tool.common().duration * 1000), stop);
@@ -484,7 +499,7 @@ int record(Tool& tool, const RecordOptions& o) {
             res.field("segments", "segments", segments);
             res.json_only("files", files_made);
         }
-        if (!to_stdout && (!failure || media_stopped) && !segmented) {
+        if (!to_stdout && (!failure || media) && !segmented) {
             try {
                 const MediaInfo info = probe_media(path);
                 res.field("duration", "duration (s)", std::round(info.duration_s * 100) / 100);

@@ -90,3 +90,25 @@ grep -q "no media from rtsp://127.0.0.1:8556/cam for 3 s (--media-timeout); what
 d=$(duration gone.webm)
 [[ $d != N/A ]] && within 1.5 "$d" || fail "--media-timeout mid-recording: gone.webm holds $d s"
 pass "--media-timeout ends a recording whose camera hung with 6 after ${secs}s, keeping its $d s"
+
+# 6. A camera that goes away mid-recording (killed; over UDP rtspsrc fails): what came is
+# finalised, a file and the last segment alike, and the failure is the status (4).
+camera 8557 "( $V ! vp8enc deadline=1 keyframe-max-dist=15 ! rtpvp8pay name=pay0 pt=96 )"
+CAM=${PIDS[-1]}
+mkdir -p segs
+"$R" rtsp://127.0.0.1:8557/cam -o dead.mkv --events ev7.jsonl 2>err7 & PIDS+=($!); p=$!
+"$R" rtsp://127.0.0.1:8557/cam -o 'segs/s-%i.mkv' --segment 2 --json \
+  --on-segment 'echo "$KMS_SEGMENT_PATH" >>segs/hook.txt' >res8.json 2>err8 & PIDS+=($!); q=$!
+flowing ev7.jsonl; sleep 4; kill -9 "$CAM"
+set +e; wait "$p"; RC=$?; set -e
+expect_rc 4 "a camera killed mid-recording"
+d=$(duration dead.mkv)
+[[ $d != N/A ]] && within 3 "$d" || fail "camera killed: dead.mkv not finalised ($d s): $(cat err7)"
+set +e; wait "$q"; RC=$?; set -e
+expect_rc 4 "a camera killed mid-recording, segments"
+n=$(jq '.files | length' res8.json)
+last=$(jq -r '.files[-1].path' res8.json)
+((n >= 2)) && [[ $(tail -1 segs/hook.txt) == "$last" ]] ||
+  fail "camera killed: the last segment was not reported: $(cat res8.json) hook: $(cat segs/hook.txt)"
+[[ $(duration "$last") != N/A ]] || fail "camera killed: $last not finalised"
+pass "a camera killed mid-recording: 4, dead.mkv finalised with $d s, the last of $n segments reported"

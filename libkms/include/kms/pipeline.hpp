@@ -103,6 +103,11 @@ class Pipeline {
     /// has come) is waited for only until then. Call before start().
     void set_streams_wait(double seconds);
 
+    /// After media has reached a sink, an error outside the sinks (a camera that went away, a
+    /// file cut short) leaves the pipeline running: failed fires, and stop() then finishes the
+    /// files with what came, as for a call. Off by default: the pipeline stops at once.
+    void set_finish_files_on_error(bool on);
+
     /// How long a flowing stream may go without a buffer before stalled fires; 0 (the
     /// default): never. Checked once a second. Call before start().
     void set_stall_after(double seconds);

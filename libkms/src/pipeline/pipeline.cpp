@@ -195,6 +195,12 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
     };
     std::vector<std::shared_ptr<Flow>> flows;  // under links_mutex: streams link on any thread
     gint64 stall_after_us = 0;
+    bool finish_files_on_error = false;
+    bool media_flowed() const {
+        std::lock_guard lock(links_mutex);
+        return std::any_of(flows.begin(), flows.end(),
+                           [](const auto& f) { return f->last.load(std::memory_order_relaxed); });
+    }
     guint stall_timer = 0;
     void check_stalls();
 
@@ -519,10 +525,11 @@ void Pipeline::Impl::on_bus(GstMessage* msg) {
                     if (el->handle_error(msg)) return;
                     in_sink = in_sink || el->is_sink();
                 }
-            // With an element that ends its own way (a call says goodbye first), an error
-            // outside the sinks leaves the pipeline running: the caller ends the call, then
-            // stop() finishes the files.
-            if (!in_sink && ends_by_sinks() && !done) {
+            // With an element that ends its own way (a call says goodbye first), or when asked
+            // once media has come, an error outside the sinks leaves the pipeline running: the
+            // caller ends the call, then stop() finishes the files.
+            if (!in_sink && !done &&
+                (ends_by_sinks() || (finish_files_on_error && media_flowed()))) {
                 if (cb.failed) cb.failed(error_of(msg, false));
                 return;
             }
@@ -595,6 +602,10 @@ void Pipeline::connect(Element& from, Element& to, Transcode transcode) {
     a->when_all_exposed([weak_b] {
         if (auto down = weak_b.lock()) down->upstream_all_exposed();
     });
+}
+
+void Pipeline::set_finish_files_on_error(bool on) {
+    impl_->finish_files_on_error = on;
 }
 
 void Pipeline::set_stall_after(double seconds) {
