@@ -38,7 +38,7 @@ Tool::Tool(ToolInfo info) : info_(info), app_(info.summary, info.name) {
     app_.add_flag("--json", common_.json, "Write the result on stdout as JSON");
     app_.add_flag("-v,--verbose", common_.verbose,
                   "More messages on stderr (repeatable; GST_DEBUG=kms*:N works too)");
-    app_.add_flag("-q,--quiet", common_.quiet, "Only errors on stderr");
+    app_.add_flag("-q,--quiet", common_.quiet, "Only errors and warnings on stderr");
     app_.add_option("-t,--duration", common_.duration,
                     "Stop by itself after SECONDS, as on SIGTERM (0: no limit)")
         ->check(seconds_check(true))

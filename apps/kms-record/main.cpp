@@ -139,7 +139,9 @@ std::string human_bytes(long long n) {
     return buf;
 }
 
-int record(Tool& tool, const RecordOptions& o) {
+// result_printed: the result object went to stdout (with --json, errors after the start go in
+// it; main() prints one for an error before).
+int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
     if (o.transcode && o.no_transcode)
         throw Error(ErrorCode::InvalidArgument, "--transcode and --no-transcode contradict");
     if (o.no_audio && o.no_video)
@@ -393,13 +395,15 @@ int record(Tool& tool, const RecordOptions& o) {
         for (const auto& l : links)
             tracks.push_back(
                 Json{{"kind", l.kind}, {"codec", l.to}, {"passthrough", l.passthrough}});
-        return Json{{"state", media ? "recording" : "waiting for media"},
-                    {"source", in.redacted()},
-                    {"output", to_stdout ? "-" : path},
-                    {"bytesWritten",
-                     to_stdout || segmented ? Json(nullptr) : Json(std::max(0LL, file_size(path)))},
-                    {"segments", segments},
-                    {"tracks", tracks}};
+        return Json{
+            {"state", media ? "recording" : "waiting for media"},
+            {"source", in.redacted()},
+            {"output", to_stdout ? "-" : path},
+            {"bytesWritten", to_stdout || segmented
+                                 ? Json(nullptr)
+                                 : Json(sink.writing() ? std::max(0LL, file_size(path)) : 0LL)},
+            {"segments", segments},
+            {"tracks", tracks}};
     };
     events.emit("recording", Json{{"source", in.redacted()},
                                   {"output", to_stdout ? "-" : path},
@@ -419,7 +423,10 @@ int record(Tool& tool, const RecordOptions& o) {
     // above the limit (what the muxer still holds).
     if (max_size && !to_stdout && !segmented)
         loop.every(250, [&] {
-            if (size_reached || file_size(path) < static_cast<long long>(max_size)) return true;
+            // Not before the muxer writes: an existing file there is replaced only then.
+            if (size_reached || !sink.writing() ||
+                file_size(path) < static_cast<long long>(max_size))
+                return true;
             size_reached = true;
             events.emit("limit", Json{{"maxSize", max_size}});
             stop();
@@ -447,9 +454,11 @@ int record(Tool& tool, const RecordOptions& o) {
         ++ticks;
         if (rtp_source) count_lost(lost_now());
         char line[120];
-        std::snprintf(line, sizeof line, "%02u:%02u  %s", ticks / 60, ticks % 60,
-                      to_stdout || segmented ? "recording"
-                                             : human_bytes(std::max(0LL, file_size(path))).c_str());
+        std::snprintf(
+            line, sizeof line, "%02u:%02u  %s", ticks / 60, ticks % 60,
+            to_stdout || segmented
+                ? "recording"
+                : human_bytes(sink.writing() ? std::max(0LL, file_size(path)) : 0LL).c_str());
         tool.progress(line);
         while (::waitpid(-1, nullptr, WNOHANG) > 0) {
         }
@@ -507,7 +516,8 @@ int record(Tool& tool, const RecordOptions& o) {
                 // Reported below through the exit status when it matters.
             }
         }
-        if (!to_stdout && !segmented) res.field("bytes", "bytes", std::max(0LL, file_size(path)));
+        if (!to_stdout && !segmented)
+            res.field("bytes", "bytes", sink.writing() ? std::max(0LL, file_size(path)) : 0LL);
         Json tracks = Json::array();
         bool transcoded = false;
         for (const auto& l : links) {
@@ -524,6 +534,7 @@ int record(Tool& tool, const RecordOptions& o) {
         res.json_only("tracks", tracks);
         if (failure) res.field("error", "error", failure->what());
         res.finish();
+        result_printed = true;
     }
     if (failure) throw *failure;
     return kOk;
@@ -544,7 +555,8 @@ int main(int argc, char** argv) {
         ->required()
         ->option_text("SOURCE");
     app.add_option("-o,--output", o.output,
-                   "The file to write (.webm, .mkv, .mp4, .ogg) or - for Matroska on stdout")
+                   "The file to write (.webm, .mkv, .mp4, .ogg, .wav; .weba, .mka, .m4a for audio "
+                   "only) or - for Matroska on stdout")
         ->required()
         ->option_text("PATH");
     app.add_option("--format", o.format, "Container, when the extension does not say")
@@ -594,7 +606,21 @@ int main(int argc, char** argv) {
                    "Exit 6, leaving no file, if no media comes within SECONDS")
         ->check(seconds_check(true))
         ->option_text("SECONDS");
-    const int rc = tool.run(argc, argv, [&] { return record(tool, o); });
+    bool printed = false;
+    const int rc = tool.run(argc, argv, [&] {
+        try {
+            return record(tool, o, printed);
+        } catch (const Error& e) {
+            // Refused before it started (a missing folder, a URI it cannot read): --json still
+            // gets its one object, as a script piping into jq expects. Messages show URIs
+            // redacted.
+            if (tool.common().json && !printed && o.output != "-") {
+                std::printf("%s\n", Json{{"error", e.what()}}.dump().c_str());
+                std::fflush(stdout);
+            }
+            throw;
+        }
+    });
     std::fflush(stdout);
     std::fflush(stderr);
     // A reader of stdin may still be blocked; it holds nothing that needs closing.

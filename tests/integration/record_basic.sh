@@ -63,7 +63,11 @@ run "$R" test:av -o missing-dir/x.mkv 2>err5
 expect_rc 7 "missing folder"
 grep -q "missing-dir/x.mkv: cannot write" err5 || fail "missing folder: $(cat err5)"
 within "$(echo "$(date +%s.%N) - $start" | bc)" 2 || fail "missing folder: not refused at once"
-pass "a missing folder exits 7 at once"
+run "$R" test:av -o missing-dir/x.mkv --json >res5.json 2>/dev/null
+expect_rc 7 "missing folder, --json"
+jq -e '.error | test("missing-dir/x.mkv: cannot write")' res5.json >/dev/null ||
+  fail "missing folder: --json gave '$(cat res5.json)', not an object with error"
+pass "a missing folder exits 7 at once, with --json an object that says why"
 
 # 6. SIGKILL after 5 s leaves a file that plays at least 4 s, whatever the container.
 for f in k.webm k.mkv k.mp4; do
@@ -179,6 +183,37 @@ set +e; timeout --preserve-status 3 "$R" -q test:av -o timeout.webm 2>timeout.er
 expect_rc 0 "timeout 3 kms-record"
 [[ $(python3 index.py timeout.webm) == ok:* ]] || fail "timeout: timeout.webm was not finalised: $(cat timeout.err)"
 pass "a stop signalled twice at once (timeout(1)) finalises the file"
+
+# 7c. A run that fails leaves an existing recording as it was (a cron job run again in the same
+# hour with its camera down must not empty the hour already recorded); one that records
+# replaces it, and nothing is left beside it.
+"$R" -q -t 2 test:video -o keep.webm
+before=$(md5sum <keep.webm)
+run "$R" -q - -o keep.webm --media-timeout 1 < <(sleep 4) 2>/dev/null
+expect_rc 6 "no media into an existing file"
+run "$R" -q h264.mp4 -o keep.webm --no-transcode 2>/dev/null
+expect_rc 5 "--no-transcode into an existing file"
+[[ $(md5sum <keep.webm) == "$before" ]] || fail "a failed run changed keep.webm ($(stat -c %s keep.webm) bytes)"
+run "$R" -q -t 1 test:video -o keep.webm
+expect_rc 0 "a recording over an existing file"
+[[ $(md5sum <keep.webm) != "$before" ]] || fail "keep.webm was not replaced"
+d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 keep.webm)
+within "$(echo "($d - 1)^2" | bc -l)" 0.1 || fail "keep.webm holds $d s, not the new 1 s"
+[[ -z $(find . -maxdepth 1 -name '.keep.webm.kms-*') ]] || fail "a staging file was left: $(ls -A)"
+pass "failed runs leave an existing file untouched; a recording replaces it ($d s)"
+
+# 7d. .m4a, .mka and .weba are audio-only files: video is left out with a warning, and a source
+# with only video is refused (2).
+for f in a.m4a a.mka a.weba; do
+  run "$R" -t 2 test:av -o "$f" 2>err7d
+  expect_rc 0 "test:av into $f"
+  kinds=$(ffprobe -v error -show_entries stream=codec_type -of csv=p=0 "$f" | sort -u | paste -sd, -)
+  [[ $kinds == audio ]] || fail "$f holds $kinds"
+  grep -q "warning" err7d || fail "$f: video left out without a warning: $(cat err7d)"
+done
+run "$R" -t 1 test:video -o v.m4a 2>/dev/null
+expect_rc 2 "video alone into .m4a"
+pass ".m4a, .mka and .weba take audio only"
 
 # 8. A source that never sends: 6 within the timeout, and no file.
 start=$(date +%s.%N)

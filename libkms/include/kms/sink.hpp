@@ -38,6 +38,9 @@ class Sink : public Element {
 
     /// The container written, "webm", "matroska", "mp4"; "" for null: and display:.
     std::string container() const;
+    /// Whether media has reached the muxer: the file is being written. An existing file at
+    /// the path is replaced only then; a run that fails before leaves it as it was.
+    bool writing() const;
     /// Whether a stream of this media type ("video/x-vp8") goes in untouched.
     bool takes_as_is(const std::string& media) const;
     /// Segmented: fn runs on the main loop each time a file is finished.

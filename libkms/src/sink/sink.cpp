@@ -40,6 +40,16 @@ const Muxer kMuxers[] = {
     {"wav", "wavenc", "gstreamer1.0-plugins-good"},
 };
 
+// .weba, .mka and .m4a name audio-only files of WebM, Matroska and MP4: video stays out of them,
+// as players and tags take these names to hold sound only.
+bool audio_only_name(const std::string& path) {
+    const size_t dot = path.rfind('.');
+    if (dot == std::string::npos || path.find('/', dot) != std::string::npos) return false;
+    std::string ext = path.substr(dot + 1);
+    for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return ext == "weba" || ext == "mka" || ext == "m4a";
+}
+
 // "rec/%Y/%m/cam-%i.mkv": strftime fields (or the index) in a folder's name, not only the file's.
 bool folder_has_fields(const std::string& pattern) {
     const size_t pct = pattern.find('%');
@@ -72,7 +82,13 @@ struct SinkCore : Element::Core {
     unsigned made = 0;
     std::string pattern;           // segmented: the path with %i and strftime fields
     bool made_check_file = false;  // the write check created uri.location
-    unsigned index_skip = 0;       // segment indexes passed over: their files were there
+    // An existing file is replaced only once media comes: until then the muxer writes into
+    // this hidden file beside it, renamed over the old one at the first buffer (the open file
+    // follows the rename). A run that fails first (a camera that is down, --no-transcode)
+    // leaves the old recording as it was; filesink would have emptied it at start.
+    std::string staging;
+    std::atomic<bool> staged_in{false};
+    unsigned index_skip = 0;  // segment indexes passed over: their files were there
     // A buffer reached the muxer: it has begun (or is about to begin) its file with the tracks
     // it has, and takes no new one. Matroska and MP4 muxers fail the whole recording ("Could not
     // multiplex stream") when a pad is added after that, so a late stream is refused instead.
@@ -91,8 +107,10 @@ struct SinkCore : Element::Core {
             static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
                                          GST_PAD_PROBE_TYPE_BUFFER_LIST),
             [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
-                if (auto self = static_cast<std::weak_ptr<SinkCore>*>(d)->lock())
+                if (auto self = static_cast<std::weak_ptr<SinkCore>*>(d)->lock()) {
                     self->writing = true;
+                    self->stage_in();
+                }
                 return GST_PAD_PROBE_REMOVE;
             },
             new std::weak_ptr<SinkCore>(core),
@@ -103,6 +121,29 @@ struct SinkCore : Element::Core {
     std::function<void(const std::string&, const std::string&, const std::string&)> size_changed;
 
     SinkCore(const MediaUri& u, SinkOptions o) : Core("sink"), uri(u), opt(std::move(o)) {}
+    ~SinkCore() override {
+        if (!staging.empty() && !staged_in) ::unlink(staging.c_str());
+    }
+
+    // Streaming thread, the first buffer at the muxer: the new recording takes the name.
+    void stage_in() {
+        if (staging.empty() || staged_in.exchange(true)) return;
+        if (::rename(staging.c_str(), uri.location.c_str()) != 0)
+            KMS_LOG(sink, WARNING, "cannot rename %s to %s: %s", staging.c_str(),
+                    uri.location.c_str(), std::strerror(errno));
+    }
+
+    // A hidden file beside path, for an existing path's replacement; "" when the folder
+    // takes no new file (then the old one is written over from the start, as filesink does).
+    static std::string make_staging(const std::string& path) {
+        const size_t slash = path.rfind('/');
+        const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+        std::string tmpl = dir + "." + path.substr(dir.size()) + ".kms-XXXXXX";
+        const int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+        if (fd < 0) return {};
+        ::close(fd);
+        return tmpl;
+    }
 
     std::string where() const {
         return uri.kind == MediaUri::Kind::Stdio ? std::string("stdout") : uri.location;
@@ -148,12 +189,15 @@ struct SinkCore : Element::Core {
                 throw Error(ErrorCode::Io, base + ": cannot write segments here: " + why);
         } else if (uri.kind == MediaUri::Kind::File) {
             // Found out now, not when the first buffer reaches the muxer.
+            struct stat st = {};
+            const bool existed = ::stat(uri.location.c_str(), &st) == 0;
             const int fd = ::open(uri.location.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
             if (fd < 0)
                 throw Error(ErrorCode::Io,
                             uri.location + ": cannot write: " + std::strerror(errno));
             ::close(fd);
-            made_check_file = true;
+            made_check_file = !existed;
+            if (existed && S_ISREG(st.st_mode) && !segmented) staging = make_staging(uri.location);
         }
         mux = make_element(m->factory, m->package, "mux");
         const bool stream = uri.kind == MediaUri::Kind::Stdio;
@@ -180,8 +224,8 @@ struct SinkCore : Element::Core {
             g_object_set(out, "fd", 1, "sync", FALSE, nullptr);
         } else {
             out = make_element("filesink", "gstreamer1.0-plugins-base", "out");
-            g_object_set(out, "location", uri.location.c_str(), "sync", FALSE, "async", FALSE,
-                         nullptr);
+            g_object_set(out, "location", (staging.empty() ? uri.location : staging).c_str(),
+                         "sync", FALSE, "async", FALSE, nullptr);
         }
         gst_bin_add_many(GST_BIN(bin.get()), mux, out, nullptr);
         if (!gst_element_link(mux, out))
@@ -368,6 +412,7 @@ struct SinkCore : Element::Core {
 
     bool takes_kind(const std::string& kind) const override {
         if (!mux) return kind == "video" || kind == "audio";
+        if (kind == "video" && audio_only_name(uri.location)) return false;
         // Only kinds kms can also encode for it: Ogg's video pad wants Theora.
         return mux_template(kind) != nullptr && !encoder(kind).empty();
     }
@@ -594,6 +639,10 @@ Sink::~Sink() = default;
 
 std::string Sink::container() const {
     return core_of(*this).container;
+}
+
+bool Sink::writing() const {
+    return core_of(*this).writing;
 }
 
 bool Sink::takes_as_is(const std::string& media) const {
