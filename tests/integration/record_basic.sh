@@ -194,8 +194,10 @@ expect_rc 6 "no media into an existing file"
 run "$R" -q h264.mp4 -o keep.webm --no-transcode 2>/dev/null
 expect_rc 5 "--no-transcode into an existing file"
 [[ $(md5sum <keep.webm) == "$before" ]] || fail "a failed run changed keep.webm ($(stat -c %s keep.webm) bytes)"
+chmod 640 keep.webm
 run "$R" -q -t 1 test:video -o keep.webm
 expect_rc 0 "a recording over an existing file"
+[[ $(stat -c %a keep.webm) == 640 ]] || fail "the replaced keep.webm has mode $(stat -c %a keep.webm), not 640"
 [[ $(md5sum <keep.webm) != "$before" ]] || fail "keep.webm was not replaced"
 d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 keep.webm)
 within "$(echo "($d - 1)^2" | bc -l)" 0.1 || fail "keep.webm holds $d s, not the new 1 s"

@@ -135,12 +135,15 @@ struct SinkCore : Element::Core {
 
     // A hidden file beside path, for an existing path's replacement; "" when the folder
     // takes no new file (then the old one is written over from the start, as filesink does).
-    static std::string make_staging(const std::string& path) {
+    // It gets the old file's mode and, when we may, its owner, as writing over it would keep.
+    static std::string make_staging(const std::string& path, const struct stat& old) {
         const size_t slash = path.rfind('/');
         const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
         std::string tmpl = dir + "." + path.substr(dir.size()) + ".kms-XXXXXX";
         const int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
         if (fd < 0) return {};
+        (void)!::fchown(fd, old.st_uid, old.st_gid);
+        (void)!::fchmod(fd, old.st_mode & 07777);
         ::close(fd);
         return tmpl;
     }
@@ -190,14 +193,16 @@ struct SinkCore : Element::Core {
         } else if (uri.kind == MediaUri::Kind::File) {
             // Found out now, not when the first buffer reaches the muxer.
             struct stat st = {};
-            const bool existed = ::stat(uri.location.c_str(), &st) == 0;
+            // lstat: a symbolic link is written through, as before, not replaced by a file.
+            const bool existed = ::lstat(uri.location.c_str(), &st) == 0;
             const int fd = ::open(uri.location.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
             if (fd < 0)
                 throw Error(ErrorCode::Io,
                             uri.location + ": cannot write: " + std::strerror(errno));
             ::close(fd);
             made_check_file = !existed;
-            if (existed && S_ISREG(st.st_mode) && !segmented) staging = make_staging(uri.location);
+            if (existed && S_ISREG(st.st_mode) && !segmented)
+                staging = make_staging(uri.location, st);
         }
         mux = make_element(m->factory, m->package, "mux");
         const bool stream = uri.kind == MediaUri::Kind::Stdio;
