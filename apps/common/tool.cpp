@@ -105,6 +105,7 @@ namespace {
 // its whole process group, so `timeout 3600 kms-record ...` in a crontab delivers two at once.
 constexpr int64_t kRepeatNs = 100'000'000;
 std::atomic<int64_t> g_first_signal{0};  // CLOCK_MONOTONIC ns of the first signal; 0: none yet
+static_assert(std::atomic<int64_t>::is_always_lock_free, "a signal handler needs it lock-free");
 int g_wake[2] = {-1, -1};
 char g_aborted[96];
 size_t g_aborted_len = 0;

@@ -223,14 +223,21 @@ int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
     // failure is the exit status.
     Pipeline* running_pipeline = nullptr;
     std::function<void()> finish;
-    bool finishing = false;
+    bool stop_requested = false;  // the stop lambda ran with media: files are being finished
     cb.failed = [&](const Error& e) {
         if (!failure) failure = e;
-        if (finishing) return;  // a failing source says so more than once: one finish
-        if (media && running_pipeline && running_pipeline->running() && finish) {
-            finishing = true;
-            return finish();
+        const bool running = running_pipeline && running_pipeline->running();
+        if (running && stop_requested) {
+            // A stop is finishing the files already (a signal, -t, or an earlier failure): a
+            // second stop would cut them off. Should the muxer not finish, the deadline says
+            // this failure, not only that the file may be cut short.
+            tool.deadline_outcome(exit_code_for(failure->code()),
+                                  std::string(failure->what()) + "; " +
+                                      (to_stdout ? std::string("stdout") : path) +
+                                      " may be cut short");
+            return;
         }
+        if (running && media && finish) return finish();
         loop.quit();
     };
     cb.warning = [&](const std::string& message) {
@@ -342,6 +349,7 @@ int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
             loop.quit();
             return;
         }
+        stop_requested = true;
         tool.stop_deadline(10.0, kOutput,
                            where +
                                ": the muxer did not finish within 10 s of the stop; the file "

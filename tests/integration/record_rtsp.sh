@@ -112,3 +112,19 @@ last=$(jq -r '.files[-1].path' res8.json)
   fail "camera killed: the last segment was not reported: $(cat res8.json) hook: $(cat segs/hook.txt)"
 [[ $(duration "$last") != N/A ]] || fail "camera killed: $last not finalised"
 pass "a camera killed mid-recording: 4, dead.mkv finalised with $d s, the last of $n segments reported"
+
+# 7. Segments of a camera passed through are named by when their first frame came, not by when
+# splitmuxsink opened them (a whole GOP later): key frames 3 s apart, --segment 1, names in
+# epoch seconds 3 s apart from the start (they were 6 s apart after the first).
+camera 8558 "( $V ! vp8enc deadline=1 keyframe-max-dist=90 ! rtpvp8pay name=pay0 pt=96 )"
+mkdir -p named; start=$(date +%s)
+run "$R" -q rtsp://127.0.0.1:8558/cam -o 'named/s-%s.mkv' --segment 1 -t 10
+expect_rc 0 "segments of a camera with 3 s GOPs"
+mapfile -t names < <(ls named | sed 's/^s-\([0-9]*\)\.mkv$/\1/' | sort -n)
+((${#names[@]} >= 3)) || fail "segment names: ${names[*]}"
+for i in 0 1; do
+  want=$((start + 3 * i)); got=${names[$i]}
+  (( got >= want - 1 && got <= want + 1 )) ||
+    fail "segment $i named $((got - start)) s after the start, not $((3 * i)): ${names[*]}"
+done
+pass "segments of a camera with 3 s key frames are named by their first frame: ${names[*]/#/+} (start $start)"

@@ -43,7 +43,7 @@ static GstPadProbeReturn keep_time(GstPad* pad, GstPadProbeInfo* info, gpointer 
     }
     GstClockTime dur =
         GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : GST_SECOND / 30;
-    if (GST_BUFFER_DTS_IS_VALID(buf)) GST_BUFFER_DTS(buf) = pts;
+    if (GST_BUFFER_DTS_IS_VALID(buf)) GST_BUFFER_DTS(buf) += pts - GST_BUFFER_PTS(buf);
     GST_BUFFER_PTS(buf) = pts;
     if (!GST_CLOCK_TIME_IS_VALID(c->next) || pts + dur > c->next) c->next = pts + dur;
     GST_PAD_PROBE_INFO_DATA(info) = buf;

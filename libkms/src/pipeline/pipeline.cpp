@@ -189,6 +189,7 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
     // A linked stream's buffers, watched from its first to its end (report_flow()).
     struct Flow {
         LinkInfo info;
+        gst::PadPtr pad;                   // where its buffers go out
         std::atomic<gint64> last{0};       // monotonic µs of the last buffer; 0: none yet
         std::atomic<bool> stalled{false};  // reported stalled, no buffer since
         std::atomic<bool> ended{false};    // its end of stream went by
@@ -432,6 +433,7 @@ void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& link_info) {
     };
     auto flow = std::make_shared<Flow>();
     flow->info = link_info;
+    flow->pad = gst::ref(pad);
     {
         std::lock_guard lock(links_mutex);
         flows.push_back(flow);
@@ -477,6 +479,10 @@ void Pipeline::Impl::check_stalls() {
     {
         std::lock_guard lock(links_mutex);
         for (auto& f : flows) {
+            // Held on purpose (hold_until_all_exposed: a muxer waits for every stream) is not
+            // stalled: its clock starts when it is let go.
+            if (f->last.load(std::memory_order_relaxed) && gst_pad_is_blocking(f->pad.get()))
+                f->last.store(now, std::memory_order_relaxed);
             const gint64 last = f->last.load(std::memory_order_relaxed);
             if (!last || f->ended.load(std::memory_order_relaxed) ||
                 f->stalled.load(std::memory_order_relaxed) || now - last < stall_after_us)

@@ -108,8 +108,8 @@ struct SinkCore : Element::Core {
                                          GST_PAD_PROBE_TYPE_BUFFER_LIST),
             [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
                 if (auto self = static_cast<std::weak_ptr<SinkCore>*>(d)->lock()) {
+                    self->stage_in();  // first: writing() means the path is the new file
                     self->writing = true;
-                    self->stage_in();
                 }
                 return GST_PAD_PROBE_REMOVE;
             },
@@ -201,7 +201,10 @@ struct SinkCore : Element::Core {
                             uri.location + ": cannot write: " + std::strerror(errno));
             ::close(fd);
             made_check_file = !existed;
-            if (existed && S_ISREG(st.st_mode) && !segmented)
+            // Only a file of ours with one name: a rename would take another user's file
+            // (sticky /tmp: EPERM, the recording lost in the hidden file) or split hard links.
+            if (existed && S_ISREG(st.st_mode) && !segmented && st.st_uid == ::geteuid() &&
+                st.st_nlink == 1)
                 staging = make_staging(uri.location, st);
         }
         mux = make_element(m->factory, m->package, "mux");
@@ -266,26 +269,46 @@ struct SinkCore : Element::Core {
         auto* weak = new std::weak_ptr<Core>(weak_from_this());
         g_signal_connect_data(
             split, "format-location-full",
-            G_CALLBACK(+[](GstElement*, guint index, GstSample*, gpointer d) -> gchar* {
-                auto self = static_cast<std::weak_ptr<Core>*>(d)->lock();
-                if (!self) return nullptr;
-                auto& s = static_cast<SinkCore&>(*self);
-                // Never over a file that is there: a restarted recording numbers from 0 again,
-                // and an earlier run's segment of the same name would be lost. The index moves
-                // on past what exists (splitmuxsink's own thread; only it touches index_skip).
-                const time_t now = std::time(nullptr);
-                std::string path;
-                struct stat st = {};
-                for (unsigned tries = 0; tries < 100000; ++tries, ++s.index_skip) {
-                    path = Sink::segment_path(s.pattern, index + s.index_skip, now);
-                    if (::stat(path.c_str(), &st) != 0) break;
-                }
-                make_folders(path, fixed_folder(s.pattern).size());
-                return g_strdup(path.c_str());
-            }),
+            G_CALLBACK(
+                +[](GstElement* splitter, guint index, GstSample* first, gpointer d) -> gchar* {
+                    auto self = static_cast<std::weak_ptr<Core>*>(d)->lock();
+                    if (!self) return nullptr;
+                    auto& s = static_cast<SinkCore&>(*self);
+                    // Never over a file that is there: a restarted recording numbers from 0 again,
+                    // and an earlier run's segment of the same name would be lost. The index moves
+                    // on past what exists (splitmuxsink's own thread; only it touches index_skip).
+                    const time_t now = started_at(splitter, first);
+                    std::string path;
+                    struct stat st = {};
+                    for (unsigned tries = 0; tries < 100000; ++tries, ++s.index_skip) {
+                        path = Sink::segment_path(s.pattern, index + s.index_skip, now);
+                        if (::stat(path.c_str(), &st) != 0) break;
+                    }
+                    make_folders(path, fixed_folder(s.pattern).size());
+                    return g_strdup(path.c_str());
+                }),
             weak, [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
             GConnectFlags(0));
         gst_bin_add(GST_BIN(bin.get()), split);
+    }
+
+    // When the first frame of a file was recorded, in wall-clock seconds. splitmuxsink names a
+    // file once it holds a whole GOP, so a camera passed through with key frames seconds apart
+    // would get a name that late: cam-094450.mkv starting at 09:44:42. The frame's running
+    // time against the pipeline clock's says how long ago it came.
+    static time_t started_at(GstElement* split, GstSample* first) {
+        const time_t now = std::time(nullptr);
+        GstBuffer* buf = first ? gst_sample_get_buffer(first) : nullptr;
+        const GstSegment* seg = first ? gst_sample_get_segment(first) : nullptr;
+        gst::ObjectPtr<GstClock> clock(gst_element_get_clock(split));
+        if (!buf || !seg || seg->format != GST_FORMAT_TIME || !clock) return now;
+        const GstClockTime t = GST_BUFFER_DTS_OR_PTS(buf);
+        const GstClockTime rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, t);
+        const GstClockTime now_rt =
+            gst_clock_get_time(clock.get()) - gst_element_get_base_time(split);
+        if (!GST_CLOCK_TIME_IS_VALID(rt) || rt > now_rt || now_rt - rt > 3600 * GST_SECOND)
+            return now;
+        return now - static_cast<time_t>((now_rt - rt + GST_SECOND / 2) / GST_SECOND);
     }
 
     // --segment-size. splitmuxsink cuts by size only at the key frames that come (it asks for
