@@ -201,6 +201,9 @@ int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
                     "--max-files and --max-total-size need --segment, or a file name with a "
                     "date field (-o 'cam-%Y%m%d-%H.mkv') that names each run's file");
     Sink sink(out, kopt);
+    // What the file holds so far: nothing before the muxer writes (an existing file there is
+    // replaced only then).
+    auto bytes_written = [&] { return sink.writing() ? std::max(0LL, file_size(path)) : 0LL; };
     // What does not fit is found out now for a file, before anything is written.
     for (const auto& s : source.streams())
         if (o.no_transcode && s.media.rfind("/x-raw") == std::string::npos &&
@@ -407,9 +410,7 @@ int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
             {"state", media ? "recording" : "waiting for media"},
             {"source", in.redacted()},
             {"output", to_stdout ? "-" : path},
-            {"bytesWritten", to_stdout || segmented
-                                 ? Json(nullptr)
-                                 : Json(sink.writing() ? std::max(0LL, file_size(path)) : 0LL)},
+            {"bytesWritten", to_stdout || segmented ? Json(nullptr) : Json(bytes_written())},
             {"segments", segments},
             {"tracks", tracks}};
     };
@@ -462,11 +463,8 @@ int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
         ++ticks;
         if (rtp_source) count_lost(lost_now());
         char line[120];
-        std::snprintf(
-            line, sizeof line, "%02u:%02u  %s", ticks / 60, ticks % 60,
-            to_stdout || segmented
-                ? "recording"
-                : human_bytes(sink.writing() ? std::max(0LL, file_size(path)) : 0LL).c_str());
+        std::snprintf(line, sizeof line, "%02u:%02u  %s", ticks / 60, ticks % 60,
+                      to_stdout || segmented ? "recording" : human_bytes(bytes_written()).c_str());
         tool.progress(line);
         while (::waitpid(-1, nullptr, WNOHANG) > 0) {
         }
@@ -524,8 +522,7 @@ int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
                 // Reported below through the exit status when it matters.
             }
         }
-        if (!to_stdout && !segmented)
-            res.field("bytes", "bytes", sink.writing() ? std::max(0LL, file_size(path)) : 0LL);
+        if (!to_stdout && !segmented) res.field("bytes", "bytes", bytes_written());
         Json tracks = Json::array();
         bool transcoded = false;
         for (const auto& l : links) {

@@ -193,6 +193,7 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
         std::atomic<gint64> last{0};       // monotonic µs of the last buffer; 0: none yet
         std::atomic<bool> stalled{false};  // reported stalled, no buffer since
         std::atomic<bool> ended{false};    // its end of stream went by
+        bool watched = false;              // stalls are looked for: every buffer counts
     };
     std::vector<std::shared_ptr<Flow>> flows;  // under links_mutex: streams link on any thread
     gint64 stall_after_us = 0;
@@ -424,8 +425,9 @@ void Pipeline::Impl::hold_until_all_exposed(Element::Core& from, GstPad* pad) {
     });
 }
 
-// Every buffer out of a link's chain: the first says the stream flows, and so does the first
-// after a stall. One store a buffer; check_stalls() reads the times once a second.
+// Buffers out of a link's chain: the first says the stream flows, and, when stalls are
+// looked for, so does the first after a stall (one store a buffer; check_stalls() reads the
+// times once a second). Otherwise the probe goes with the first buffer.
 void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& link_info) {
     struct Ctx {
         std::weak_ptr<Impl> self;
@@ -434,6 +436,7 @@ void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& link_info) {
     auto flow = std::make_shared<Flow>();
     flow->info = link_info;
     flow->pad = gst::ref(pad);
+    flow->watched = stall_after_us > 0;
     {
         std::lock_guard lock(links_mutex);
         flows.push_back(flow);
@@ -464,7 +467,8 @@ void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& link_info) {
                     if (auto self = weak.lock(); self && self->cb.flowing) self->cb.flowing(link);
                 });
             }
-            return GST_PAD_PROBE_OK;
+            // Unwatched, the first buffer is all there is to know.
+            return f.watched ? GST_PAD_PROBE_OK : GST_PAD_PROBE_REMOVE;
         },
         new Ctx{weak_from_this(), flow}, [](gpointer d) { delete static_cast<Ctx*>(d); });
 }
