@@ -102,6 +102,9 @@ Element::Core::~Core() = default;
 
 GstPad* Element::Core::ghost(GstPad* target, const std::string& pad_name) {
     GstPad* g = gst_ghost_pad_new(pad_name.c_str(), target);
+    if (!g)  // the link to target failed: it takes nothing of this kind
+        throw Error(ErrorCode::Runtime,
+                    std::string("cannot link ") + GST_OBJECT_NAME(target) + " for " + pad_name);
     gst_pad_set_active(g, TRUE);
     gst_element_add_pad(bin.get(), g);  // takes the floating reference
     return g;

@@ -473,7 +473,7 @@ struct SinkCore : Element::Core {
     GstPad* request_sink_for(const std::string& kind, const GstCaps* /*upstream*/,
                              const std::string& media) override {
         if (kind != "video" || !mux) return request_sink(kind);
-        std::string desc = "identity silent=true";
+        std::string desc;  // what goes before the muxer; none for other codecs
         if (media == "video/x-h264")
             desc =
                 "h264parse ! "
@@ -489,6 +489,21 @@ struct SinkCore : Element::Core {
         if (!target) return nullptr;
         watch_first_buffer(target.get());
         if (split) count_bytes(target.get(), true);
+        const std::string pad_name = kind + "_in_" + std::to_string(made++);
+        if (desc.empty()) {
+            // The guard rides on the ghost pad's own source side: every buffer of a recording
+            // passes here, and an element more on its way costs (scripts/bench/record_parallel).
+            GstPad* in = nullptr;
+            try {
+                in = ghost(target.get(), pad_name);
+            } catch (const Error&) {
+                gst_element_release_request_pad(split ? split : mux, target.get());
+                throw;
+            }
+            gst::PadPtr inner(GST_PAD(gst_proxy_pad_get_internal(GST_PROXY_PAD(in))));
+            add_guard(inner.get());
+            return in;
+        }
         GstElement* guard = make_bin(desc);
         gst_bin_add(GST_BIN(bin.get()), guard);
         gst_element_sync_state_with_parent(guard);
@@ -501,13 +516,17 @@ struct SinkCore : Element::Core {
             throw Error(ErrorCode::Runtime, "the " + container + " muxer refused " + media + " (" +
                                                 gst_pad_link_get_name(r) + ")");
         }
+        add_guard(out.get());
+        return ghost(in.get(), pad_name);
+    }
+
+    // The caps and time guard (guard_caps) on the source pad that feeds the muxer.
+    void add_guard(GstPad* src) {
         auto* state = new GuardState;
         state->core = std::static_pointer_cast<SinkCore>(shared_from_this());
         gst_pad_add_probe(
-            out.get(),
-            GstPadProbeType(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_BUFFER),
+            src, GstPadProbeType(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_BUFFER),
             guard_caps, state, [](gpointer d) { delete static_cast<GuardState*>(d); });
-        return ghost(in.get(), kind + "_in_" + std::to_string(made++));
     }
 
     struct GuardState {

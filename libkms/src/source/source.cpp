@@ -243,6 +243,21 @@ struct SourceCore : Element::Core {
         net_sources.emplace_back(GST_ELEMENT(gst_object_ref(rtsp)));
         on_signal(rtsp, "pad-added", G_CALLBACK(pad_handler<&SourceCore::on_rtsp_pad_added>));
         on_signal(rtsp, "no-more-pads", G_CALLBACK(done_handler<&SourceCore::on_rtsp_pads_done>));
+        on_signal(rtsp, "element-added", G_CALLBACK(+[](GstBin*, GstElement* e, gpointer) {
+                      if (is_udpsrc(e)) no_sender_address(e);
+                  }));
+    }
+
+    static bool is_udpsrc(GstElement* e) {
+        GstElementFactory* f = gst_element_get_factory(e);
+        return f && std::strcmp(GST_OBJECT_NAME(f), "udpsrc") == 0;
+    }
+
+    // udpsrc makes two GObjects and a meta per packet to say who sent it; only rtpsession's
+    // SSRC collision check reads that, and a recorder of one sender has none to check. Some
+    // 200 packets a second of a 2 Mbit/s camera, per recording (scripts/bench/record_parallel).
+    static void no_sender_address(GstElement* udpsrc) {
+        g_object_set(udpsrc, "retrieve-sender-address", FALSE, nullptr);
     }
 
     // RTP described by an SDP file: a udpsrc and a jitter buffer per stream, then RTSP's path
@@ -267,6 +282,7 @@ struct SourceCore : Element::Core {
                          "buffer-size", 2 * 1024 * 1024,
                          // Another listener on the port is an error, not a silent share.
                          "reuse", st.multicast, nullptr);
+            no_sender_address(rx);
             GstElement* jb = make_element("rtpjitterbuffer", kGood);
             g_object_set(jb, "latency", 200u, nullptr);
             gst_bin_add_many(GST_BIN(bin.get()), rx, jb, nullptr);
