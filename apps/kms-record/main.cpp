@@ -56,6 +56,7 @@ struct RecordOptions {
     bool no_transcode = false;
     bool no_audio = false;
     bool no_video = false;
+    bool no_overwrite = false;
     double media_timeout = 0;
     double stats_interval = 1;
     std::string rtsp_transport;
@@ -169,6 +170,16 @@ int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
         throw Error(ErrorCode::InvalidArgument,
                     "--events - and -o -: stdout carries the recording");
     const std::string path = to_stdout ? std::string() : out.location;
+    // A name whose extension says one container and --format another is a slip (players go by
+    // the name); a name that says none (.part, .bin) takes --format.
+    if (!to_stdout && !o.format.empty()) {
+        const std::string named = container_for_path(path);
+        if (!named.empty() && named != format_container(o.format))
+            throw Error(ErrorCode::InvalidArgument, "--format " + o.format + " and -o " + path +
+                                                        " disagree: the name says " + named);
+    }
+    if (o.no_overwrite && !to_stdout && !segmenting && ::access(path.c_str(), F_OK) == 0)
+        throw Error(ErrorCode::Io, path + ": exists, and --no-overwrite keeps it");
     // The control socket first: a path it cannot take is refused before any file is made.
     std::function<Json()> control_state;
     auto control = serve_control(tool, o.control, [&] {
@@ -566,6 +577,8 @@ int main(int argc, char** argv) {
         ->option_text("PATH");
     app.add_option("--format", o.format, "Container, when the extension does not say")
         ->check(CLI::IsMember({"webm", "mkv", "mp4", "ogg", "wav"}));
+    app.add_flag("-n,--no-overwrite", o.no_overwrite,
+                 "Refuse (exit 7) a file that exists rather than replace it");
     app.add_flag("--transcode", o.transcode, "Decode and encode even what fits the container");
     app.add_flag("--no-transcode", o.no_transcode,
                  "Refuse (exit 5) a source whose codecs do not fit the container");
@@ -584,6 +597,13 @@ int main(int argc, char** argv) {
     app.add_option("--max-files", o.max_files,
                    "Keep the newest N files the -o pattern names, earlier runs' too; delete the "
                    "older")
+        ->check(CLI::Validator(
+            [](std::string& v) {
+                return v.find_first_not_of('0') == std::string::npos
+                           ? std::string("0 would keep nothing: give 1 or more")
+                           : std::string();
+            },
+            "N"))
         ->option_text("N");
     app.add_option("--max-total-size", o.max_total_size,
                    "Delete the oldest files the -o pattern names while they add up to more "

@@ -203,6 +203,26 @@ d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 keep.webm)
 within "$(echo "($d - 1)^2" | bc -l)" 0.1 || fail "keep.webm holds $d s, not the new 1 s"
 [[ -z $(find . -maxdepth 1 -name '.keep.webm.kms-*') ]] || fail "a staging file was left: $(ls -A)"
 pass "failed runs leave an existing file untouched; a recording replaces it ($d s)"
+# -n keeps an existing file: 7 before anything starts, the file as it was, and --json says why.
+before=$(md5sum <keep.webm)
+run "$R" -n --json -t 1 test:video -o keep.webm >res7c.json 2>err7c
+expect_rc 7 "-n over an existing file"
+[[ $(md5sum <keep.webm) == "$before" ]] || fail "-n changed keep.webm"
+grep -q 'keep.webm: exists' err7c || fail "-n: stderr says $(cat err7c)"
+jq -e '.error | test("exists")' res7c.json >/dev/null || fail "-n --json: $(cat res7c.json)"
+run "$R" -q --no-overwrite -t 1 test:video -o fresh.webm
+expect_rc 0 "--no-overwrite to a new file"
+[[ -s fresh.webm ]] || fail "--no-overwrite to a new file wrote nothing"
+# --format that contradicts the name is a slip (2); a name without a container takes it.
+run "$R" -q --format mp4 -t 1 test:video -o slip.webm 2>err7c
+expect_rc 2 "--format mp4 -o slip.webm"
+grep -q 'disagree' err7c || fail "--format against the name: $(cat err7c)"
+[[ ! -e slip.webm ]] || fail "--format against the name left slip.webm"
+run "$R" -q --format mkv -t 1 test:video -o take.part
+expect_rc 0 "--format mkv -o take.part"
+[[ $(ffprobe -v error -show_entries format=format_name -of default=nw=1:nk=1 take.part) == matroska* ]] ||
+  fail "take.part is not Matroska"
+pass "-n keeps an existing file (7); --format against the name is refused (2), without one it decides"
 
 # 7d. .m4a, .mka and .weba are audio-only files: video is left out with a warning, and a source
 # with only video is refused (2).
@@ -329,6 +349,9 @@ now=$(ls hourly | grep -v '^cam-2024')
   fail "one file a run: deleted $(jq -s -c '[.[] | select(.type=="deleted") | .path]' ev12d.jsonl)"
 run "$R" -q -t 1 --max-files 2 test:video -o plain.mkv 2>err12d
 expect_rc 2 "--max-files with one undated file"
+run "$R" -q -t 1 --segment 1 --max-files 0 test:video -o 'zero-%i.mkv' 2>err12d
+expect_rc 2 "--max-files 0"
+grep -q 'keep nothing' err12d || fail "--max-files 0: $(cat err12d)"
 pass "one file a run named by date: --max-files 2 keeps this run's and the newest earlier one"
 
 # 12e. --segment-size on a live source whose key frames are far apart (60 frames at 10 frame/s:
