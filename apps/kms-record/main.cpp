@@ -123,6 +123,21 @@ const char* format_container(const std::string& f) {
     return f == "mkv" ? "matroska" : f.c_str();
 }
 
+// A track as kms-stats describes one: its caps name (media) and the codec as people say it,
+// lower case, as in the inbound stats: video/x-vp8 is vp8, audio/x-raw in a WAV file is pcm.
+Json track_json(const LinkInfo& l) {
+    std::string codec = l.to.substr(l.to.find('/') + 1);
+    if (codec.rfind("x-", 0) == 0) codec.erase(0, 2);
+    if (codec == "raw") codec = l.kind == "audio" ? "pcm" : "raw";
+    // audio/mpeg is AAC or MP3; kms knows which only when it encoded the stream itself.
+    if (codec == "mpeg" && std::any_of(l.elements.begin(), l.elements.end(), [](const auto& e) {
+            return e.find("aac") != std::string::npos;
+        }))
+        codec = "aac";
+    return Json{
+        {"kind", l.kind}, {"media", l.to}, {"codec", codec}, {"passthrough", l.passthrough}};
+}
+
 long long file_size(const std::string& path) {
     struct stat st = {};
     return ::stat(path.c_str(), &st) == 0 ? static_cast<long long>(st.st_size) : -1;
@@ -414,9 +429,7 @@ int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
     // kms-stats --attach: what has been written so far.
     control_state = [&] {
         Json tracks = Json::array();
-        for (const auto& l : links)
-            tracks.push_back(
-                Json{{"kind", l.kind}, {"codec", l.to}, {"passthrough", l.passthrough}});
+        for (const auto& l : links) tracks.push_back(track_json(l));
         return Json{
             {"state", media ? "recording" : "waiting for media"},
             {"source", in.redacted()},
@@ -537,8 +550,7 @@ int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
         Json tracks = Json::array();
         bool transcoded = false;
         for (const auto& l : links) {
-            tracks.push_back(
-                Json{{"kind", l.kind}, {"codec", l.to}, {"passthrough", l.passthrough}});
+            tracks.push_back(track_json(l));
             transcoded =
                 transcoded || (!l.passthrough && l.from.rfind("/x-raw") == std::string::npos);
         }

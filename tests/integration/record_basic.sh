@@ -19,6 +19,9 @@ expect_rc 0 "webm -> mkv"
 [[ $(codecs pass.mkv) == "opus,vp8" ]] || fail "webm -> mkv: codecs $(codecs pass.mkv)"
 jq -e '.transcoded == "no" and ([.tracks[] | .passthrough] | all) and (.tracks | length) == 2' res1.json >/dev/null ||
   fail "webm -> mkv: result $(cat res1.json)"
+# The summary names the codecs as ffprobe does.
+[[ $(jq -r '[.tracks[].codec] | sort | join(",")' res1.json) == "$(codecs pass.mkv)" ]] ||
+  fail "webm -> mkv: summary codecs $(jq -c '[.tracks[].codec]' res1.json), ffprobe $(codecs pass.mkv)"
 jq -se '[.[] | select(.type=="track" and .passthrough)] | length == 2' ev1.jsonl >/dev/null || fail "webm -> mkv: track events"
 ! grep -q '"transcoding"' ev1.jsonl || fail "webm -> mkv: a transcoding event"
 same=$(comm -12 <(video_md5s vp8.webm) <(video_md5s pass.mkv) | wc -l)
