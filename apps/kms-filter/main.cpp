@@ -75,7 +75,8 @@ bool live_kind(MediaUri::Kind k) {
     }
 }
 
-int run_filter(Tool& tool, const FilterCli& o) {
+// result_printed: the --json result went to stdout (errors after the start are in it).
+int run_filter(Tool& tool, const FilterCli& o, bool& result_printed) {
     if (o.list) {
         list_filters();
         return kOk;
@@ -191,6 +192,7 @@ int run_filter(Tool& tool, const FilterCli& o) {
         res.json_only("links", tracks);
         if (failure) res.field("error", "error", failure->what());
         res.finish();
+        result_printed = tool.common().json;
     }
     if (failure) throw *failure;
     return kOk;
@@ -237,7 +239,20 @@ int main(int argc, char** argv) {
         ->option_text("FILE");
     app.add_flag("--list", o.list, "List the named filters and exit");
     add_stats_interval_option(app, o.stats_interval);
-    const int rc = tool.run(argc, argv, [&] { return run_filter(tool, o); });
+    bool printed = false;
+    const int rc = tool.run(argc, argv, [&] {
+        try {
+            return run_filter(tool, o, printed);
+        } catch (const Error& e) {
+            // Refused before it started: --json still gets its one object, as kms-record does
+            // (-o - with --json is refused before anything is written, so stdout is free).
+            if (tool.common().json && !printed) {
+                std::printf("%s\n", Json{{"error", e.what()}}.dump().c_str());
+                std::fflush(stdout);
+            }
+            throw;
+        }
+    });
     std::fflush(stdout);
     std::fflush(stderr);
     // A reader of stdin may still be blocked; it holds nothing that needs closing.

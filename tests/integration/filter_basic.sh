@@ -176,6 +176,20 @@ expect_rc 69 "missing zbar"
 grep -q "gstreamer1.0-plugins-bad" err || fail "missing zbar: $(cat err)"
 pass "mistakes: unknown element 2, pads that do not fit 3, a missing plugin 69 with its package"
 
+# 10b. More mistakes: a sample rate no one can hear (it hung) is 2; --json still gets one object
+# when the input is missing (3); display: without a screen leaves the video out with a reason
+# (autovideosink fell through to DirectFB, which crashed the process: 139).
+run timeout 20 "$F" -i bars.mkv -o null: resample 7 2>err
+expect_rc 2 "resample 7"
+grep -q "1000 to 384000" err || fail "resample 7: $(cat err)"
+run "$F" --json -i missing.webm -o x.webm flip >res.json 2>err
+expect_rc 3 "--json, a missing input"
+jq -e '.error | test("missing.webm")' res.json >/dev/null || fail "--json, a missing input: '$(cat res.json)'"
+run env -u DISPLAY -u WAYLAND_DISPLAY timeout 30 "$F" -i bars.mkv -o display: --events ev-d.jsonl flip 2>err
+expect_rc 0 "display: without a screen"
+grep -q "no screen" err || fail "display: without a screen: $(cat err)"
+pass "resample 7 is 2; --json says why a missing input failed; display: with no screen says so"
+
 # 11. The pipe: a live call, mirrored on its way to a recording.
 mkfifo o a
 "$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a -t 5 2>off.err >/dev/null </dev/null & PIDS+=($!)

@@ -326,8 +326,12 @@ FilterStage named(const std::string& name, const std::vector<std::string>& args,
     } else if (name == "resample") {
         need("audioresample");
         s.kind = "audio";
-        s.description = "audioresample ! capsfilter caps=audio/x-raw,rate=" +
-                        std::to_string(positive(name, arg(0), "a sample rate"));
+        // Below 1 kHz nothing is audible and 1.22's encoders stall on it (resample 7 hung).
+        const double rate = number(name, arg(0), "a sample rate in Hz");
+        if (rate != std::floor(rate) || rate < 1000 || rate > 384000)
+            bad(name, arg(0) + " Hz: give a whole number from 1000 to 384000 (16000, 48000)");
+        s.description =
+            "audioresample ! capsfilter caps=audio/x-raw,rate=" + std::to_string(unsigned(rate));
     }
     return s;
 }

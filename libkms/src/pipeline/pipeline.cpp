@@ -319,8 +319,9 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
     gst::CapsPtr caps = caps_of(pad);
     const std::string media = media_of(caps.get());
     if (!to.takes_kind(kind)) {
-        warn(from.name + "'s " + kind + " (" + media + ") is left out: " + to.name + " takes no " +
-             kind);
+        const std::string why = to.refusal(kind);
+        warn(from.name + "'s " + kind + " (" + media +
+             ") is left out: " + (why.empty() ? to.name + " takes no " + kind : why));
         discard(pad);
         return;
     }

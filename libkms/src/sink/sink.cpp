@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
@@ -94,7 +95,9 @@ struct SinkCore : Element::Core {
     // multiplex stream") when a pad is added after that, so a late stream is refused instead.
     std::atomic<bool> writing{false};
 
-    std::string refusal(const std::string&) const override {
+    std::string refusal(const std::string& kind) const override {
+        if (uri.kind == MediaUri::Kind::Display && kind == "video" && !takes_kind(kind))
+            return "there is no screen to show it on ($DISPLAY and $WAYLAND_DISPLAY are unset)";
         return writing ? "it came after " + name + " had begun writing, and a file takes no " +
                              "track once it has begun"
                        : std::string();
@@ -439,6 +442,10 @@ struct SinkCore : Element::Core {
     }
 
     bool takes_kind(const std::string& kind) const override {
+        // Video on a screen needs a graphical session: without one autovideosink falls through
+        // to DirectFB or the framebuffer, and 1.22's dfbvideosink crashes the process.
+        if (uri.kind == MediaUri::Kind::Display && kind == "video")
+            return std::getenv("DISPLAY") || std::getenv("WAYLAND_DISPLAY");
         if (!mux) return kind == "video" || kind == "audio";
         if (kind == "video" && audio_only_name(uri.location)) return false;
         // Only kinds kms can also encode for it: Ogg's video pad wants Theora.
