@@ -143,7 +143,11 @@ int run_filter(Tool& tool, const FilterCli& o, bool& result_printed) {
         pipeline.stop();
     };
     tool.handle_signals(loop, stop);
-    if (tool.common().duration > 0)
+    // -t: media time for input that is read (a file goes faster or slower than the clock;
+    // ffmpeg's -t), the clock for live input (the same there, and it holds when media stops).
+    if (tool.common().duration > 0 && !fopt.live)
+        pipeline.set_media_limit(tool.common().duration, stop);
+    else if (tool.common().duration > 0)
         loop.after(static_cast<unsigned>(tool.common().duration * 1000), stop);
     // Dropped frames (live input the filter cannot keep up with), reported as they grow.
     unsigned long long reported_drops = 0;

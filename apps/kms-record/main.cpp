@@ -387,7 +387,13 @@ int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
     };
     finish = stop;
     tool.handle_signals(loop, stop);
-    if (tool.common().duration > 0)
+    // -t: media time for a source that is read (a file goes faster or slower than the clock;
+    // ffmpeg's -t), the clock for a live one (the same there, and it holds when media stops).
+    const bool read = in.kind == MediaUri::Kind::File || in.kind == MediaUri::Kind::Stdio ||
+                      in.kind == MediaUri::Kind::Http;
+    if (tool.common().duration > 0 && read)
+        pipeline.set_media_limit(tool.common().duration, stop);
+    else if (tool.common().duration > 0)
         loop.after(static_cast<unsigned>(tool.common().duration * 1000), stop);
     bool no_media = false;
     // --tracks: every kind asked for must have come by then; one that has not is reported, as

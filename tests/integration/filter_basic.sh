@@ -190,6 +190,15 @@ expect_rc 0 "display: without a screen"
 grep -q "no screen" err || fail "display: without a screen: $(cat err)"
 pass "resample 7 is 2; --json says why a missing input failed; display: with no screen says so"
 
+# 10c. -t on a file is media time (ffmpeg's -t): the first second of the 2 s bars, both streams,
+# however fast the filter runs.
+run "$F" -q -t 1 -i bars.mkv -o first.mkv flip volume 0.5
+expect_rc 0 "-t 1 on a file"
+v=$(stream_secs first.mkv v:0); a=$(stream_secs first.mkv a:0)
+within "$(echo "($v - 0.93)^2" | bc -l)" 0.005 || fail "-t 1 on a file: video holds $v s"
+within "$(echo "($a - 1)^2" | bc -l)" 0.005 || fail "-t 1 on a file: audio holds $a s"
+pass "-t 1 on a 2 s file gives its first second ($v s of video at 15 frame/s, $a s of audio)"
+
 # 11. The pipe: a live call, mirrored on its way to a recording.
 mkfifo o a
 "$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a -t 5 2>off.err >/dev/null </dev/null & PIDS+=($!)

@@ -28,6 +28,20 @@ same=$(comm -12 <(video_md5s vp8.webm) <(video_md5s pass.mkv) | wc -l)
 (( same >= 85 )) || fail "webm -> mkv: only $same of 90 video packets are the source's"
 pass "WebM into MKV passes through: $same video packets byte for byte, no transcoding"
 
+# 1b. -t on a file is media time, as ffmpeg's -t: the first 1.5 s of a 3 s file, read in far less
+# time (it used to be the clock: the whole file, since it was read within the 1.5 s). x264's
+# B-frames make presentation times go back and forth; stdin is read as a file is.
+for src in vp8.webm h264.mp4 stdin; do
+  if [[ $src == stdin ]]; then run "$R" -q -t 1.5 - -o part-$src.mkv <vp8.webm
+  else run "$R" -q -t 1.5 "$src" -o "part-$src.mkv"; fi
+  expect_rc 0 "-t 1.5 on $src"
+  for sel in v:0 a:0; do
+    secs=$(stream_secs "part-$src.mkv" $sel)
+    within "$(echo "($secs - 1.5)^2" | bc -l)" 0.01 || fail "-t 1.5 on $src: its $sel holds $secs s"
+  done
+done
+pass "-t 1.5 on a file (WebM, MP4, stdin) records its first 1.5 s, audio and video"
+
 # 2. H.264/AAC into WebM: both transcoded, each with an event naming both codecs and a line on
 #    stderr, even with -q (cron's mail must say it), where a run that went as asked says nothing.
 run "$R" -q vp8.webm -o quiet.mkv 2>err2q

@@ -112,6 +112,12 @@ class Pipeline {
     /// default): never. Checked once a second. Call before start().
     void set_stall_after(double seconds);
 
+    /// Ends by media time rather than by the clock, for a source that is not live (a file is
+    /// read faster or slower than real time): each stream's buffers from SECONDS of running
+    /// time on are dropped, and once every stream that has not ended got there, reached() runs
+    /// on the main loop, once (it would call stop()). Call before start().
+    void set_media_limit(double seconds, std::function<void()> reached);
+
     /// Puts an element in the pipeline that nothing is connected to yet (a WebRtcEndpoint whose
     /// offer is made before anything is connected to it).
     void add(Element& element);

@@ -192,14 +192,20 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
     // A linked stream's buffers, watched from its first to its end (report_flow()).
     struct Flow {
         LinkInfo info;
-        gst::PadPtr pad;                   // where its buffers go out
-        std::atomic<gint64> last{0};       // monotonic µs of the last buffer; 0: none yet
-        std::atomic<bool> stalled{false};  // reported stalled, no buffer since
-        std::atomic<bool> ended{false};    // its end of stream went by
-        bool watched = false;              // stalls are looked for: every buffer counts
+        gst::PadPtr pad;                           // where its buffers go out
+        std::atomic<gint64> last{0};               // monotonic µs of the last buffer; 0: none yet
+        std::atomic<bool> stalled{false};          // reported stalled, no buffer since
+        std::atomic<bool> ended{false};            // its end of stream went by
+        bool watched = false;                      // stalls or a media limit: every buffer counts
+        GstClockTime limit = GST_CLOCK_TIME_NONE;  // the pipeline's media_limit
+        GstSegment segment;                        // its last segment (streaming thread only)
+        std::atomic<bool> past_limit{false};  // carried media_limit's worth; the rest is dropped
     };
     std::vector<std::shared_ptr<Flow>> flows;  // under links_mutex: streams link on any thread
     gint64 stall_after_us = 0;
+    GstClockTime media_limit = GST_CLOCK_TIME_NONE;  // see set_media_limit()
+    std::function<void()> limit_reached;             // main thread
+    bool limit_fired = false;                        // main thread
     bool finish_files_on_error = false;
     bool media_flowed() const {
         std::lock_guard lock(links_mutex);
@@ -208,6 +214,8 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
     }
     guint stall_timer = 0;
     void check_stalls();
+    void check_limit();
+    static bool past_limit(const Flow& f, GstPadProbeInfo* info);
 
     // Whether the pipeline's own end of stream cannot be waited for: an element in it never
     // ends (webrtcbin), so the end is when every sink has ended.
@@ -440,7 +448,9 @@ void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& link_info) {
     auto flow = std::make_shared<Flow>();
     flow->info = link_info;
     flow->pad = gst::ref(pad);
-    flow->watched = stall_after_us > 0;
+    flow->watched = stall_after_us > 0 || GST_CLOCK_TIME_IS_VALID(media_limit);
+    flow->limit = media_limit;
+    gst_segment_init(&flow->segment, GST_FORMAT_TIME);
     {
         std::lock_guard lock(links_mutex);
         flows.push_back(flow);
@@ -450,7 +460,7 @@ void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& link_info) {
         static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
                                      GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
                                      GST_PAD_PROBE_TYPE_EVENT_FLUSH),
-        [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+        [](GstPad* out, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
             auto* c = static_cast<Ctx*>(d);
             Flow& f = *c->flow;
             if (info->type &
@@ -458,7 +468,23 @@ void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& link_info) {
                 const GstEventType t = GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info));
                 if (t == GST_EVENT_EOS) f.ended.store(true, std::memory_order_relaxed);
                 if (t == GST_EVENT_FLUSH_STOP) f.ended.store(false, std::memory_order_relaxed);
+                if (t == GST_EVENT_SEGMENT)
+                    gst_event_copy_segment(GST_PAD_PROBE_INFO_EVENT(info), &f.segment);
                 return GST_PAD_PROBE_OK;
+            }
+            if (GST_CLOCK_TIME_IS_VALID(f.limit) &&
+                (f.past_limit.load(std::memory_order_relaxed) || past_limit(f, info))) {
+                // The stream ends here: its end of stream lets a muxer finish it while the
+                // others catch up (one held back would block them), and upstream hears EOS,
+                // so a file is not read (or decoded) to its end for nothing.
+                if (!f.past_limit.exchange(true)) {
+                    gst_pad_push_event(out, gst_event_new_eos());
+                    post_to_main([weak = c->self] {
+                        if (auto s = weak.lock()) s->check_limit();
+                    });
+                }
+                GST_PAD_PROBE_INFO_FLOW_RETURN(info) = GST_FLOW_EOS;
+                return GST_PAD_PROBE_DROP;
             }
             const gint64 before =
                 f.last.exchange(g_get_monotonic_time(), std::memory_order_relaxed);
@@ -475,6 +501,35 @@ void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& link_info) {
             return f.watched ? GST_PAD_PROBE_OK : GST_PAD_PROBE_REMOVE;
         },
         new Ctx{weak_from_this(), flow}, [](gpointer d) { delete static_cast<Ctx*>(d); });
+}
+
+// Streaming thread: whether this buffer (or list) starts at or after the media limit, in the
+// stream's running time (its decode time when it has one: presentation times of B-frames go
+// back and forth).
+bool Pipeline::Impl::past_limit(const Flow& f, GstPadProbeInfo* info) {
+    if (f.segment.format != GST_FORMAT_TIME) return false;
+    GstBuffer* b = (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST)
+                       ? gst_buffer_list_get(GST_PAD_PROBE_INFO_BUFFER_LIST(info), 0)
+                       : GST_PAD_PROBE_INFO_BUFFER(info);
+    if (!b) return false;
+    const GstClockTime t = GST_BUFFER_DTS_IS_VALID(b) ? GST_BUFFER_DTS(b) : GST_BUFFER_PTS(b);
+    if (!GST_CLOCK_TIME_IS_VALID(t)) return false;
+    const GstClockTime rt = gst_segment_to_running_time(&f.segment, GST_FORMAT_TIME, t);
+    return GST_CLOCK_TIME_IS_VALID(rt) && rt >= f.limit;
+}
+
+// Main thread: every stream that has not ended has carried the media limit's worth; once.
+void Pipeline::Impl::check_limit() {
+    if (limit_fired || stopping || done) return;
+    {
+        std::lock_guard lock(links_mutex);
+        for (auto& f : flows)
+            if (!f->past_limit.load(std::memory_order_relaxed) &&
+                !f->ended.load(std::memory_order_relaxed))
+                return;
+    }
+    limit_fired = true;
+    if (limit_reached) limit_reached();
 }
 
 // Main thread, once a second: a stream that flowed, has not ended and has had no buffer for
@@ -624,6 +679,11 @@ void Pipeline::set_finish_files_on_error(bool on) {
 
 void Pipeline::set_stall_after(double seconds) {
     impl_->stall_after_us = static_cast<gint64>(seconds * G_USEC_PER_SEC);
+}
+
+void Pipeline::set_media_limit(double seconds, std::function<void()> reached) {
+    impl_->media_limit = static_cast<GstClockTime>(seconds * GST_SECOND);
+    impl_->limit_reached = std::move(reached);
 }
 
 void Pipeline::start() {
