@@ -143,9 +143,9 @@ int run_filter(Tool& tool, const FilterCli& o, bool& result_printed) {
         pipeline.stop();
     };
     tool.handle_signals(loop, stop);
-    // -t: media time for input that is read (a file goes faster or slower than the clock;
-    // ffmpeg's -t), the clock for live input (the same there, and it holds when media stops).
-    if (tool.common().duration > 0 && !fopt.live)
+    // -t: media time for a file or stdin (read faster or slower than the clock; ffmpeg's -t),
+    // the clock for live input and http(s):// (often live; frames may carry no time).
+    if (tool.common().duration > 0 && !fopt.live && in.kind != MediaUri::Kind::Http)
         pipeline.set_media_limit(tool.common().duration, stop);
     else if (tool.common().duration > 0)
         loop.after(static_cast<unsigned>(tool.common().duration * 1000), stop);

@@ -128,7 +128,9 @@ const char* format_container(const std::string& f) {
 Json track_json(const LinkInfo& l) {
     std::string codec = l.to.substr(l.to.find('/') + 1);
     if (codec.rfind("x-", 0) == 0) codec.erase(0, 2);
-    if (codec == "raw") codec = l.kind == "audio" ? "pcm" : "raw";
+    if (codec == "raw") codec = l.kind == "audio" ? "pcm" : "rawvideo";
+    if (codec == "h265") codec = "hevc";
+    if (codec == "jpeg") codec = "mjpeg";
     // audio/mpeg is AAC or MP3; kms knows which only when it encoded the stream itself.
     if (codec == "mpeg" && std::any_of(l.elements.begin(), l.elements.end(), [](const auto& e) {
             return e.find("aac") != std::string::npos;
@@ -173,7 +175,6 @@ int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
         out.location.find('%') != std::string::npos) {
         one_file_pattern = out.location;
         out.location = Sink::segment_path(out.location, 0, std::time(nullptr));
-        Sink::make_dated_folders(one_file_pattern, out.location);
     }
     if (out.kind != MediaUri::Kind::File && out.kind != MediaUri::Kind::Stdio)
         throw Error(ErrorCode::InvalidArgument,
@@ -193,8 +194,10 @@ int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
             throw Error(ErrorCode::InvalidArgument, "--format " + o.format + " and -o " + path +
                                                         " disagree: the name says " + named);
     }
+    // Checked, not held: a file made between here and the first write is still replaced.
     if (o.no_overwrite && !to_stdout && !segmenting && ::access(path.c_str(), F_OK) == 0)
         throw Error(ErrorCode::Io, path + ": exists, and --no-overwrite keeps it");
+    if (!one_file_pattern.empty()) Sink::make_dated_folders(one_file_pattern, path);
     // The control socket first: a path it cannot take is refused before any file is made.
     std::function<Json()> control_state;
     auto control = serve_control(tool, o.control, [&] {
@@ -387,10 +390,10 @@ int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
     };
     finish = stop;
     tool.handle_signals(loop, stop);
-    // -t: media time for a source that is read (a file goes faster or slower than the clock;
-    // ffmpeg's -t), the clock for a live one (the same there, and it holds when media stops).
-    const bool read = in.kind == MediaUri::Kind::File || in.kind == MediaUri::Kind::Stdio ||
-                      in.kind == MediaUri::Kind::Http;
+    // -t: media time for a file or stdin (read faster or slower than the clock; ffmpeg's -t),
+    // the clock for the rest: a live source (the same there, and it holds when media stops),
+    // and http(s)://, often a live stream, and one whose frames may carry no time (MJPEG).
+    const bool read = in.kind == MediaUri::Kind::File || in.kind == MediaUri::Kind::Stdio;
     if (tool.common().duration > 0 && read)
         pipeline.set_media_limit(tool.common().duration, stop);
     else if (tool.common().duration > 0)

@@ -198,6 +198,13 @@ v=$(stream_secs first.mkv v:0); a=$(stream_secs first.mkv a:0)
 within "$(echo "($v - 0.93)^2" | bc -l)" 0.005 || fail "-t 1 on a file: video holds $v s"
 within "$(echo "($a - 1)^2" | bc -l)" 0.005 || fail "-t 1 on a file: audio holds $a s"
 pass "-t 1 on a 2 s file gives its first second ($v s of video at 15 frame/s, $a s of audio)"
+# On a stdin left open the end comes from the cut alone: each stream's second link (after the
+# filter) ends by the first one's end of stream, and the stop must still come (0, not 7).
+run timeout 25 "$F" -q -t 1 -i - -o first-open.mkv flip volume 0.5 < <(cat bars.mkv; sleep 20)
+expect_rc 0 "-t 1 on a stdin left open"
+v=$(stream_secs first-open.mkv v:0)
+within "$(echo "($v - 0.93)^2" | bc -l)" 0.005 || fail "-t 1 on a stdin left open: video holds $v s"
+pass "-t 1 on a stdin left open stops with its first second"
 
 # 11. The pipe: a live call, mirrored on its way to a recording.
 mkfifo o a

@@ -41,6 +41,14 @@ for src in vp8.webm h264.mp4 stdin; do
   done
 done
 pass "-t 1.5 on a file (WebM, MP4, stdin) records its first 1.5 s, audio and video"
+# A stream left out (--no-audio) ends with the stop too, or the stop waits on it: on a stdin
+# that stays open, -t 1 --no-audio exited 7 after the 10 s deadline.
+run timeout 25 "$R" -q -t 1 --no-audio - -o part-open.mkv < <(cat vp8.webm; sleep 20)
+expect_rc 0 "-t 1 --no-audio on a stdin left open"
+[[ $(codecs part-open.mkv) == vp8 ]] || fail "-t 1 --no-audio: codecs $(codecs part-open.mkv)"
+secs=$(stream_secs part-open.mkv v:0)
+within "$(echo "($secs - 1)^2" | bc -l)" 0.01 || fail "-t 1 --no-audio on stdin: $secs s"
+pass "-t 1 --no-audio on a stdin left open: 1 s of video, exit 0"
 
 # 2. H.264/AAC into WebM: both transcoded, each with an event naming both codecs and a line on
 #    stderr, even with -q (cron's mail must say it), where a run that went as asked says nothing.

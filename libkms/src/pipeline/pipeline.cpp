@@ -102,9 +102,11 @@ Element::Core::~Core() = default;
 
 GstPad* Element::Core::ghost(GstPad* target, const std::string& pad_name) {
     GstPad* g = gst_ghost_pad_new(pad_name.c_str(), target);
-    if (!g)  // the link to target failed: it takes nothing of this kind
-        throw Error(ErrorCode::Runtime,
-                    std::string("cannot link ") + GST_OBJECT_NAME(target) + " for " + pad_name);
+    if (!g) {  // the link to target failed (callers say what that means)
+        KMS_LOG(pipeline, WARNING, "cannot ghost %s as %s", GST_OBJECT_NAME(target),
+                pad_name.c_str());
+        return nullptr;
+    }
     gst_pad_set_active(g, TRUE);
     gst_element_add_pad(bin.get(), g);  // takes the floating reference
     return g;
@@ -116,6 +118,7 @@ void Element::Core::expose(GstPad* target, const std::string& kind) {
     {
         std::lock_guard lock(mutex_);
         pad = ghost(target, kind + "_" + std::to_string(next_++));
+        if (!pad) return;  // logged: the stream stays inside, unconnected
         exposed_.emplace_back(gst::ref(pad), kind);
         fn = listener_;
     }
@@ -466,7 +469,15 @@ void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& link_info) {
             if (info->type &
                 (GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_EVENT_FLUSH)) {
                 const GstEventType t = GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info));
-                if (t == GST_EVENT_EOS) f.ended.store(true, std::memory_order_relaxed);
+                if (t == GST_EVENT_EOS) {
+                    f.ended.store(true, std::memory_order_relaxed);
+                    // A stream cut upstream (a filter's second link) ends here, not by its
+                    // own limit: check again, or the stop would wait for a race.
+                    if (GST_CLOCK_TIME_IS_VALID(f.limit))
+                        post_to_main([weak = c->self] {
+                            if (auto s = weak.lock()) s->check_limit();
+                        });
+                }
                 if (t == GST_EVENT_FLUSH_STOP) f.ended.store(false, std::memory_order_relaxed);
                 if (t == GST_EVENT_SEGMENT)
                     gst_event_copy_segment(GST_PAD_PROBE_INFO_EVENT(info), &f.segment);
@@ -483,8 +494,14 @@ void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& link_info) {
                         if (auto s = weak.lock()) s->check_limit();
                     });
                 }
+                // HANDLED, not DROP: only then does 1.22 return the flow given here.
+                if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST)
+                    gst_buffer_list_unref(GST_PAD_PROBE_INFO_BUFFER_LIST(info));
+                else
+                    gst_buffer_unref(GST_PAD_PROBE_INFO_BUFFER(info));
+                GST_PAD_PROBE_INFO_DATA(info) = nullptr;
                 GST_PAD_PROBE_INFO_FLOW_RETURN(info) = GST_FLOW_EOS;
-                return GST_PAD_PROBE_DROP;
+                return GST_PAD_PROBE_HANDLED;
             }
             const gint64 before =
                 f.last.exchange(g_get_monotonic_time(), std::memory_order_relaxed);

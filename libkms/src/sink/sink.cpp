@@ -441,11 +441,16 @@ struct SinkCore : Element::Core {
         return mux ? gst_element_get_pad_template(mux, (kind + "_%u").c_str()) : nullptr;
     }
 
+    static bool has_screen() {
+        for (const char* var : {"DISPLAY", "WAYLAND_DISPLAY"})
+            if (const char* v = std::getenv(var); v && *v) return true;
+        return false;
+    }
+
     bool takes_kind(const std::string& kind) const override {
         // Video on a screen needs a graphical session: without one autovideosink falls through
         // to DirectFB or the framebuffer, and 1.22's dfbvideosink crashes the process.
-        if (uri.kind == MediaUri::Kind::Display && kind == "video")
-            return std::getenv("DISPLAY") || std::getenv("WAYLAND_DISPLAY");
+        if (uri.kind == MediaUri::Kind::Display && kind == "video") return has_screen();
         if (!mux) return kind == "video" || kind == "audio";
         if (kind == "video" && audio_only_name(uri.location)) return false;
         // Only kinds kms can also encode for it: Ogg's video pad wants Theora.
@@ -500,12 +505,10 @@ struct SinkCore : Element::Core {
         if (desc.empty()) {
             // The guard rides on the ghost pad's own source side: every buffer of a recording
             // passes here, and an element more on its way costs (scripts/bench/record_parallel).
-            GstPad* in = nullptr;
-            try {
-                in = ghost(target.get(), pad_name);
-            } catch (const Error&) {
+            GstPad* in = ghost(target.get(), pad_name);
+            if (!in) {
                 gst_element_release_request_pad(split ? split : mux, target.get());
-                throw;
+                throw Error(ErrorCode::Runtime, "the " + container + " muxer refused " + media);
             }
             gst::PadPtr inner(GST_PAD(gst_proxy_pad_get_internal(GST_PROXY_PAD(in))));
             add_guard(inner.get());
@@ -532,7 +535,9 @@ struct SinkCore : Element::Core {
         auto* state = new GuardState;
         state->core = std::static_pointer_cast<SinkCore>(shared_from_this());
         gst_pad_add_probe(
-            src, GstPadProbeType(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_BUFFER),
+            src,
+            GstPadProbeType(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_BUFFER |
+                            GST_PAD_PROBE_TYPE_BUFFER_LIST),
             guard_caps, state, [](gpointer d) { delete static_cast<GuardState*>(d); });
     }
 
@@ -549,22 +554,44 @@ struct SinkCore : Element::Core {
     // frame now and then) takes its decode time, or starts where the frame before ended: mp4mux
     // stops the whole recording on such a frame, and a frame dropped there would cost the GOP.
     static GstPadProbeReturn guard_time(GuardState* g, GstPadProbeInfo* info) {
-        GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+        if (!(GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST)) {
+            GST_PAD_PROBE_INFO_DATA(info) = timed(g, GST_PAD_PROBE_INFO_BUFFER(info));
+            return GST_PAD_PROBE_OK;
+        }
+        // A list (a proxy pad passes them on whole): each frame as above, the list copied only
+        // when one needs a time.
+        GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+        bool untimed = false;
+        for (guint i = 0; i < gst_buffer_list_length(list); ++i)
+            untimed = untimed || !GST_BUFFER_PTS_IS_VALID(gst_buffer_list_get(list, i));
+        if (untimed) list = gst_buffer_list_make_writable(list);
+        gst_buffer_list_foreach(
+            list,
+            [](GstBuffer** buf, guint, gpointer d) -> gboolean {
+                *buf = timed(static_cast<GuardState*>(d), *buf);
+                return TRUE;
+            },
+            g);
+        GST_PAD_PROBE_INFO_DATA(info) = list;
+        return GST_PAD_PROBE_OK;
+    }
+
+    // The frame as it goes on (buf, or a writable copy given its time); takes buf.
+    static GstBuffer* timed(GuardState* g, GstBuffer* buf) {
         if (GST_BUFFER_PTS_IS_VALID(buf)) {
             // Where the next frame starts: this one's end, or a millisecond on.
             g->last = GST_BUFFER_PTS(buf) +
                       (GST_BUFFER_DURATION_IS_VALID(buf) && GST_BUFFER_DURATION(buf) > 0
                            ? GST_BUFFER_DURATION(buf)
                            : GST_MSECOND);
-            return GST_PAD_PROBE_OK;
+            return buf;
         }
         const GstClockTime t = GST_BUFFER_DTS_IS_VALID(buf) ? GST_BUFFER_DTS(buf) : g->last;
-        if (!GST_CLOCK_TIME_IS_VALID(t)) return GST_PAD_PROBE_OK;
+        if (!GST_CLOCK_TIME_IS_VALID(t)) return buf;
         buf = gst_buffer_make_writable(buf);
         GST_BUFFER_PTS(buf) = t;
-        GST_PAD_PROBE_INFO_DATA(info) = buf;
         g->last = t + GST_MSECOND;  // a second frame without a time comes after this one
-        return GST_PAD_PROBE_OK;
+        return buf;
     }
 
     static std::string size_of(const GstCaps* caps) {
@@ -580,7 +607,9 @@ struct SinkCore : Element::Core {
     // before each buffer: each offer is dropped alike). Each change of size is reported once.
     static GstPadProbeReturn guard_caps(GstPad*, GstPadProbeInfo* info, gpointer d) {
         auto* g = static_cast<GuardState*>(d);
-        if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) return guard_time(g, info);
+        if (GST_PAD_PROBE_INFO_TYPE(info) &
+            (GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST))
+            return guard_time(g, info);
         GstEvent* ev = GST_PAD_PROBE_INFO_EVENT(info);
         if (GST_EVENT_TYPE(ev) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
         GstCaps* caps = nullptr;

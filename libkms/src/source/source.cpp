@@ -479,6 +479,10 @@ struct SourceCore : Element::Core {
             gst_element_sync_state_with_parent(sink);
             gst::PadPtr in(gst_element_get_static_pad(sink, "sink"));
             gst_pad_link(pad, in.get());
+            // stop() ends it too: a fakesink that takes on would keep a demuxer reading (its
+            // flow combiner hears EOS only when every stream does) and hold the stop back.
+            std::lock_guard lock(mutex);
+            heads.push_back(std::move(in));
             return;
         }
         // Opus depayloaded from RTP (RFC 7587) has no header, so its caps lack the rate and
