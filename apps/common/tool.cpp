@@ -83,6 +83,10 @@ int Tool::run(int argc, char** argv, const std::function<int()>& body) {
     } catch (const Error& e) {
         end_progress();
         std::fprintf(stderr, "%s: %s\n", info_.name, hide(e.what(), secrets).c_str());
+        if (json_errors_ && common_.json && !result_printed_) {
+            std::printf("%s\n", Json{{"error", hide(e.what(), secrets)}}.dump().c_str());
+            std::fflush(stdout);
+        }
         return exit_code_for(e.code());
     } catch (const std::exception& e) {
         end_progress();

@@ -46,6 +46,11 @@ class Tool {
     /// Parses argv and runs body; returns the exit status. kms::Error and CLI11 errors become the
     /// documented codes with a message on stderr.
     int run(int argc, char** argv, const std::function<int()>& body);
+    /// With --json, an Error that ends body before result_printed() is also written to stdout
+    /// as {"error": ...}: a script piping into jq gets its one object. Call before run().
+    void json_errors() { json_errors_ = true; }
+    /// The --json result is on stdout: later errors are in it.
+    void result_printed() { result_printed_ = true; }
 
     /// A message for people on stderr, shown at verbosity >= level (0 = normal, -1 = even with -q).
     void say(int level, const std::string& message) const;
@@ -90,6 +95,8 @@ class Tool {
     std::shared_ptr<Deadline> deadline_ = std::make_shared<Deadline>();
     std::vector<std::string> secret_options_;
     bool tty_ = false;
+    bool json_errors_ = false;
+    bool result_printed_ = false;
 };
 
 /// A CLI11 check for a duration in seconds with a plain message ("must be a positive number of

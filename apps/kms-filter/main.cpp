@@ -75,8 +75,7 @@ bool live_kind(MediaUri::Kind k) {
     }
 }
 
-// result_printed: the --json result went to stdout (errors after the start are in it).
-int run_filter(Tool& tool, const FilterCli& o, bool& result_printed) {
+int run_filter(Tool& tool, const FilterCli& o) {
     if (o.list) {
         list_filters();
         return kOk;
@@ -196,7 +195,7 @@ int run_filter(Tool& tool, const FilterCli& o, bool& result_printed) {
         res.json_only("links", tracks);
         if (failure) res.field("error", "error", failure->what());
         res.finish();
-        result_printed = tool.common().json;
+        tool.result_printed();
     }
     if (failure) throw *failure;
     return kOk;
@@ -243,20 +242,9 @@ int main(int argc, char** argv) {
         ->option_text("FILE");
     app.add_flag("--list", o.list, "List the named filters and exit");
     add_stats_interval_option(app, o.stats_interval);
-    bool printed = false;
-    const int rc = tool.run(argc, argv, [&] {
-        try {
-            return run_filter(tool, o, printed);
-        } catch (const Error& e) {
-            // Refused before it started: --json still gets its one object, as kms-record does
-            // (-o - with --json is refused before anything is written, so stdout is free).
-            if (tool.common().json && !printed) {
-                std::printf("%s\n", Json{{"error", e.what()}}.dump().c_str());
-                std::fflush(stdout);
-            }
-            throw;
-        }
-    });
+    // --json with -o - is refused before anything is written: stdout is free for the error.
+    tool.json_errors();
+    const int rc = tool.run(argc, argv, [&] { return run_filter(tool, o); });
     std::fflush(stdout);
     std::fflush(stderr);
     // A reader of stdin may still be blocked; it holds nothing that needs closing.

@@ -157,9 +157,7 @@ std::string human_bytes(long long n) {
     return buf;
 }
 
-// result_printed: the result object went to stdout (with --json, errors after the start go in
-// it; main() prints one for an error before).
-int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
+int record(Tool& tool, const RecordOptions& o) {
     if (o.transcode && o.no_transcode)
         throw Error(ErrorCode::InvalidArgument, "--transcode and --no-transcode contradict");
     if (o.no_audio && o.no_video)
@@ -571,7 +569,7 @@ int record(Tool& tool, const RecordOptions& o, bool& result_printed) {
         res.json_only("tracks", tracks);
         if (failure) res.field("error", "error", failure->what());
         res.finish();
-        result_printed = true;
+        tool.result_printed();
     }
     if (failure) throw *failure;
     return kOk;
@@ -652,21 +650,9 @@ int main(int argc, char** argv) {
                    "Exit 6, leaving no file, if no media comes within SECONDS")
         ->check(seconds_check(true))
         ->option_text("SECONDS");
-    bool printed = false;
-    const int rc = tool.run(argc, argv, [&] {
-        try {
-            return record(tool, o, printed);
-        } catch (const Error& e) {
-            // Refused before it started (a missing folder, a URI it cannot read): --json still
-            // gets its one object, as a script piping into jq expects. Messages show URIs
-            // redacted.
-            if (tool.common().json && !printed && o.output != "-") {
-                std::printf("%s\n", Json{{"error", e.what()}}.dump().c_str());
-                std::fflush(stdout);
-            }
-            throw;
-        }
-    });
+    // --json with -o - is refused before anything is written: stdout is free for the error.
+    tool.json_errors();
+    const int rc = tool.run(argc, argv, [&] { return record(tool, o); });
     std::fflush(stdout);
     std::fflush(stderr);
     // A reader of stdin may still be blocked; it holds nothing that needs closing.
