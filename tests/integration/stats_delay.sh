@@ -30,7 +30,11 @@ expect_rc 0 "kms-stats summary"
 jq -e '.roundTripTime.samples > 0' sum.json >/dev/null || fail "no round-trip time: $(jq -c . sum.json)"
 mean_ms=$(jq '.roundTripTime.mean * 1000 | round' sum.json)
 (( mean_ms >= 80 && mean_ms <= 120 )) || fail "round-trip time ${mean_ms} ms with 50 ms each way: $(jq -c .roundTripTime sum.json)"
-run "$S" --events-in off.jsonl --assert 'rtt.p95 < 150ms' --assert 'rtt.mean > 80ms'
+# Bounds a link of 50 ms each way cannot break. Not the p95 of some 20 reports, which is about
+# their largest: in one call out of three the first report reads twice the path (212 ms in CI,
+# 216 and 221 ms here, the next ones 101 to 107 ms; likely the first sender report was stamped
+# before DTLS let it leave), and 'rtt.p95 < 150ms' failed.
+run "$S" --events-in off.jsonl --assert 'rtt.min > 80ms' --assert 'rtt.mean < 130ms'
 expect_rc 0 "rtt assertions"
 # The pair each side chose, with the candidate types the right way round (GStreamer 1.22.0
 # swapped local and remote types in get-stats; fixed upstream in 1.22.5): the offerer relays,
