@@ -107,7 +107,8 @@ double percentile(std::vector<double> v, double p) {
     return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
 }
 
-// Count, min, mean, p95 and max of some round-trip times (seconds); nothing when there are none.
+// Count, min, mean, median, p95 and max of some round-trip times (seconds); nothing when there are
+// none.
 void summarise_rtts(RttSummary& out, const std::vector<double>& rtts) {
     if (rtts.empty()) return;
     out.count = rtts.size();
@@ -116,6 +117,7 @@ void summarise_rtts(RttSummary& out, const std::vector<double>& rtts) {
     double sum = 0;
     for (double r : rtts) sum += r;
     out.mean = sum / double(rtts.size());
+    out.p50 = percentile(rtts, 0.50);
     out.p95 = percentile(rtts, 0.95);
 }
 
@@ -339,17 +341,16 @@ namespace {
 
 Json rtt_json(const RttSummary& r) {
     if (!r.count) return nullptr;
-    return Json{{"samples", r.count},
-                {"min", round_to(r.min, 6)},
-                {"mean", round_to(r.mean, 6)},
-                {"p95", round_to(r.p95, 6)},
-                {"max", round_to(r.max, 6)}};
+    return Json{{"samples", r.count},          {"min", round_to(r.min, 6)},
+                {"mean", round_to(r.mean, 6)}, {"p50", round_to(r.p50, 6)},
+                {"p95", round_to(r.p95, 6)},   {"max", round_to(r.max, 6)}};
 }
 
 std::string rtt_text(const RttSummary& r) {
     char buf[160];
-    std::snprintf(buf, sizeof buf, "min %.1f ms, mean %.1f ms, p95 %.1f ms, max %.1f ms",
-                  r.min * 1000, r.mean * 1000, r.p95 * 1000, r.max * 1000);
+    std::snprintf(buf, sizeof buf,
+                  "min %.1f ms, mean %.1f ms, median %.1f ms, p95 %.1f ms, max %.1f ms",
+                  r.min * 1000, r.mean * 1000, r.p50 * 1000, r.p95 * 1000, r.max * 1000);
     return buf;
 }
 
@@ -481,6 +482,7 @@ Metrics summary_metrics(const Summary& s) {
         m.push_back({name, r.mean, Dim::Seconds});
         m.push_back({name + ".min", r.min, Dim::Seconds});
         m.push_back({name + ".mean", r.mean, Dim::Seconds});
+        m.push_back({name + ".p50", r.p50, Dim::Seconds});
         m.push_back({name + ".p95", r.p95, Dim::Seconds});
         m.push_back({name + ".max", r.max, Dim::Seconds});
     };
@@ -535,8 +537,11 @@ Samples summary_samples(const Summary& s) {
                        "RTP payload bytes sent (W3C outbound-rtp bytesSent)", l, double(k.bytes)});
     }
     if (s.rtt.count) {
-        for (auto [stat, v] : std::vector<std::pair<const char*, double>>{
-                 {"min", s.rtt.min}, {"mean", s.rtt.mean}, {"p95", s.rtt.p95}, {"max", s.rtt.max}})
+        for (auto [stat, v] : std::vector<std::pair<const char*, double>>{{"min", s.rtt.min},
+                                                                          {"mean", s.rtt.mean},
+                                                                          {"p50", s.rtt.p50},
+                                                                          {"p95", s.rtt.p95},
+                                                                          {"max", s.rtt.max}})
             out.push_back({"kms_remote_inbound_rtp_round_trip_time_seconds", "gauge",
                            "Round-trip time from RTCP receiver reports (W3C roundTripTime)",
                            Labels{{"stat", stat}}, v});

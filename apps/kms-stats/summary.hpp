@@ -23,8 +23,8 @@ using Series = std::vector<Point>;
 
 struct RttSummary {
     size_t count = 0;
-    double min = 0, mean = 0, p95 = 0, max = 0;  ///< seconds
-    Series series;                               ///< milliseconds over time, for plot
+    double min = 0, mean = 0, p50 = 0, p95 = 0, max = 0;  ///< seconds; p50 is the median
+    Series series;                                        ///< milliseconds over time, for plot
 };
 
 /// One inbound-rtp or outbound-rtp stream (by SSRC), from its successive stats events.

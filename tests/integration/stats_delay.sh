@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Round-trip time a caller can trust: 50 ms added each way (tests/lib/delay_relay.py in front of
 # coturn; the offerer reaches the answerer only through the relay, the answerer answers through
-# coturn and back through the delay), and kms-stats reads a round-trip time of 100 ms +- 20 from
-# the offerer's events (RTCP receiver reports, W3C remote-inbound-rtp roundTripTime).
+# coturn and back through the delay), and kms-stats reads a median round-trip time of 100 ms
+# +- 20 from the offerer's events (RTCP receiver reports, W3C remote-inbound-rtp roundTripTime).
 . "$(dirname "$0")/../lib/kms-test.sh"
 S=$BUILD/apps/kms-stats
 run() { set +e; "$@"; RC=$?; set -e; }
@@ -28,13 +28,14 @@ CALL_DEADLINE=40 call_pair "-t 12 --turn turn:alice:s3cret@127.0.0.1:3479?transp
 run "$S" --events-in off.jsonl --json >sum.json
 expect_rc 0 "kms-stats summary"
 jq -e '.roundTripTime.samples > 0' sum.json >/dev/null || fail "no round-trip time: $(jq -c . sum.json)"
-mean_ms=$(jq '.roundTripTime.mean * 1000 | round' sum.json)
-(( mean_ms >= 80 && mean_ms <= 120 )) || fail "round-trip time ${mean_ms} ms with 50 ms each way: $(jq -c .roundTripTime sum.json)"
-# Bounds a link of 50 ms each way cannot break. Not the p95 of some 20 reports, which is about
-# their largest: in one call out of three the first report reads twice the path (212 ms in CI,
-# 216 and 221 ms here, the next ones 101 to 107 ms; likely the first sender report was stamped
-# before DTLS let it leave), and 'rtt.p95 < 150ms' failed.
-run "$S" --events-in off.jsonl --assert 'rtt.min > 80ms' --assert 'rtt.mean < 130ms'
+# The median: in one call out of three the first report reads about twice the path (212 ms in CI,
+# 216, 221 and 329 ms here, the next ones 101 to 109 ms; likely the first sender report was
+# stamped before DTLS let it leave). The mean follows that one report (up to 116 ms) and the p95
+# of some 20 reports is about their largest: 'rtt.p95 < 150ms' failed in CI.
+median_ms=$(jq '.roundTripTime.p50 * 1000 | round' sum.json)
+(( median_ms >= 80 && median_ms <= 120 )) ||
+  fail "median round-trip time ${median_ms} ms with 50 ms each way: $(jq -c .roundTripTime sum.json)"
+run "$S" --events-in off.jsonl --assert 'rtt.min > 80ms' --assert 'rtt.p50 < 120ms'
 expect_rc 0 "rtt assertions"
 # The pair each side chose, with the candidate types the right way round (GStreamer 1.22.0
 # swapped local and remote types in get-stats; fixed upstream in 1.22.5): the offerer relays,
@@ -42,4 +43,4 @@ expect_rc 0 "rtt assertions"
 pair() { jq -sr '[.[] | select(.type == "selected-candidate-pair")][0] | "\(.local.candidateType) \(.remote.candidateType)"' "$1"; }
 [[ $(pair off.jsonl) == "relay host" && $(pair ans.jsonl) == "host relay" ]] ||
   fail "candidate types: offerer $(pair off.jsonl), answerer $(pair ans.jsonl)"
-pass "50 ms each way: kms-stats reads a round-trip time of ${mean_ms} ms (a STUN binding through the relay: ${rtt_stun} ms); candidate types right on both sides"
+pass "50 ms each way: kms-stats reads a median round-trip time of ${median_ms} ms (mean $(jq '.roundTripTime.mean * 1000 | round' sum.json) ms) (a STUN binding through the relay: ${rtt_stun} ms); candidate types right on both sides"

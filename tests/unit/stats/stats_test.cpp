@@ -177,6 +177,7 @@ SCENARIO("an event stream is summarised per stream", "[stats][summary]") {
             CHECK(s.rtt.min == Approx(0.010));
             CHECK(s.rtt.max == Approx(0.030));
             CHECK(s.rtt.mean == Approx(0.020));
+            CHECK(s.rtt.p50 == Approx(0.010));  // nearest rank: the lower of two
             CHECK(s.rtt.p95 == Approx(0.030));
             CHECK(s.duration == Approx(2.0));
         }
@@ -187,6 +188,7 @@ SCENARIO("an event stream is summarised per stream", "[stats][summary]") {
             CHECK(find("video.loss") == Approx(10.0 / 200));
             CHECK(find("setup") == Approx(0.45));
             CHECK(find("rtt.p95") == Approx(0.030));
+            CHECK(find("rtt.p50") == Approx(0.010));
         }
     }
     GIVEN("inbound video with retransmissions counted in packetsReceived, as W3C has it") {
