@@ -60,6 +60,15 @@ void list_filters() {
         "videobalance hue=0.5'\n");
 }
 
+// The media type of a codec that --video-codec or --audio-codec names.
+std::string codec_media(const std::string& codec) {
+    if (codec == "h264") return "video/x-h264";
+    if (codec == "h265") return "video/x-h265";
+    if (codec == "aac") return "audio/mpeg";
+    if (codec == "vp8" || codec == "vp9") return "video/x-" + codec;
+    return "audio/x-" + codec;  // opus, vorbis
+}
+
 bool live_kind(MediaUri::Kind k) {
     switch (k) {
         case MediaUri::Kind::Test:
@@ -117,6 +126,15 @@ int run_filter(Tool& tool, const FilterCli& o) {
     SinkOptions kopt;
     kopt.format = o.format == "mkv" ? "matroska" : o.format;
     Sink sink(out, kopt);
+    // A codec the container cannot hold is refused now: the sink would otherwise transcode it
+    // again into one it takes (--video-codec h264 into .webm gave VP8, and said nothing).
+    const std::pair<const std::string*, const char*> asked[] = {{&o.video_codec, "--video-codec"},
+                                                                {&o.audio_codec, "--audio-codec"}};
+    for (const auto& [codec, option] : asked)
+        if (!codec->empty() && !sink.container().empty() && !sink.takes_as_is(codec_media(*codec)))
+            throw Error(ErrorCode::InvalidArgument,
+                        std::string(option) + " " + *codec + " does not go into " +
+                            sink.container() + " (" + out.redacted() + "); .mkv takes every codec");
 
     std::optional<Error> failure;
     std::vector<LinkInfo> links;
@@ -150,21 +168,26 @@ int run_filter(Tool& tool, const FilterCli& o) {
         loop.after(static_cast<unsigned>(tool.common().duration * 1000), stop);
     // Dropped frames (live input the filter cannot keep up with), reported as they grow.
     unsigned long long reported_drops = 0;
+    auto report_drops = [&] {
+        const unsigned long long d = filter.dropped();
+        if (d <= reported_drops) return;
+        events.emit("dropped", Json{{"frames", d}, {"new", d - reported_drops}});
+        if (reported_drops == 0)
+            tool.say(0,
+                     "warning: the filter cannot keep up with the live input; frames are "
+                     "skipped (dropped events count them)");
+        reported_drops = d;
+    };
     unsigned ticks = 0;
     loop.every(1000, [&] {
         ++ticks;
-        const unsigned long long d = filter.dropped();
-        if (d > reported_drops) {
-            events.emit("dropped", Json{{"frames", d}, {"new", d - reported_drops}});
-            if (reported_drops == 0)
-                tool.say(0,
-                         "warning: the filter cannot keep up with the live input; frames are "
-                         "skipped (dropped events count them)");
-            reported_drops = d;
-        }
+        report_drops();
+        // Video frames; audio comes in buffers of any length, counted only when alone.
         char line[120];
-        std::snprintf(line, sizeof line, "%02u:%02u  %llu frames", ticks / 60, ticks % 60,
-                      filter.frames("video") + filter.frames("audio"));
+        const unsigned long long video = filter.frames("video");
+        std::snprintf(line, sizeof line, "%02u:%02u  %llu %s", ticks / 60, ticks % 60,
+                      video ? video : filter.frames("audio"),
+                      video ? "video frames" : "audio buffers");
         tool.progress(line);
         return true;
     });
@@ -179,6 +202,7 @@ int run_filter(Tool& tool, const FilterCli& o) {
     pipeline.start();
     loop.run();
     tool.end_progress();
+    report_drops();  // the last events agree with the summary's count
     if (rtp_source && o.stats_interval > 0) emit_inbound_rtp(events, source, true);
 
     Output res(tool.common().json, tool.common().json ? stdout : stderr);
@@ -217,7 +241,7 @@ int main(int argc, char** argv) {
         ->option_text("FILTER...");
     app.add_option("-i,--input", o.input,
                    "What to filter: a file, - (Matroska on stdin, the default), test:av, "
-                   "rtsp://, http(s)://, v4l2:, pulse:")
+                   "rtsp://, rtp://ADDR:PORT?sdp=FILE, http(s)://, v4l2:, pulse:, alsa:")
         ->option_text("URI");
     app.add_option("-o,--output", o.output,
                    "Where filtered media goes: a file (.webm .mkv .mp4), - (Matroska on stdout, "
@@ -231,7 +255,9 @@ int main(int argc, char** argv) {
     app.add_option("--audio-codec", o.audio_codec,
                    "Encode filtered audio as opus, vorbis or aac (default: the input's)")
         ->check(CLI::IsMember({"opus", "vorbis", "aac"}));
-    app.add_option("--max-bitrate", o.max_bitrate, "Filtered video at most KBPS kbit/s")
+    app.add_option("--max-bitrate", o.max_bitrate,
+                   "Encode filtered video at KBPS kbit/s (the encoder's target; at a few tens "
+                   "of kbit/s it overshoots)")
         ->check(CLI::Range(1u, 1000000u))
         ->option_text("KBPS");
     app.add_flag("--live", o.live,

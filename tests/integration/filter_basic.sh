@@ -190,6 +190,29 @@ expect_rc 0 "display: without a screen"
 grep -q "no screen" err || fail "display: without a screen: $(cat err)"
 pass "resample 7 is 2; --json says why a missing input failed; display: with no screen says so"
 
+# 10d. Options a filter cannot take are refused (volume 2 mute=true exited 0, muting nothing); a
+# crop that leaves nothing of the 320x240 picture is 2 in the user's terms (it was 1, "no common
+# format"), and the file it would have written is not left behind empty; --video-codec h264 into
+# WebM is refused (it gave VP8, silently).
+run "$F" -i bars.mkv -o null: volume 2 mute=true 2>err
+expect_rc 2 "volume 2 mute=true"
+grep -q "volume: takes no KEY=VALUE options, and mute=true" err || fail "volume 2 mute=true: $(cat err)"
+run "$F" -i bars.mkv -o null: crop left=-5 2>err
+expect_rc 2 "crop left=-5"
+run timeout 30 "$F" -i bars.mkv -o cropped.webm crop left=300 right=20 2>err
+expect_rc 2 "crop too big"
+grep -q "cuts 320 of 320 pixels across" err || fail "crop too big: $(cat err)"
+[[ ! -e cropped.webm ]] || fail "crop too big left $(stat -c %s cropped.webm) bytes in cropped.webm"
+run "$F" -i bars.mkv -o h264.webm --video-codec h264 flip 2>err
+expect_rc 2 "--video-codec h264 into WebM"
+grep -q "h264 does not go into webm" err || fail "--video-codec h264 into WebM: $(cat err)"
+[[ ! -e h264.webm ]] || fail "--video-codec h264 into WebM left h264.webm"
+echo "not a picture" >not.png
+run timeout 30 "$F" -i bars.mkv -o null: image not.png 2>err
+expect_rc 3 "image not.png"
+grep -q "image reads not.png" err || fail "image not.png: the message names no file: $(cat err)"
+pass "options a filter does not take, a crop that leaves nothing and H.264 for WebM are 2, and leave no file; a picture that is not one is 3, named"
+
 # 10c. -t on a file is media time (ffmpeg's -t): the first second of the 2 s bars, both streams,
 # however fast the filter runs.
 run "$F" -q -t 1 -i bars.mkv -o first.mkv flip volume 0.5

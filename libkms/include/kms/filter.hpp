@@ -20,6 +20,11 @@ struct FilterStage {
     /// Watches without changing the media (qr, level): its kind passes through encoded, and a
     /// decoded copy feeds the stage.
     bool analysis = false;
+    /// The smallest picture the stage takes (crop: what it cuts off, plus a pixel); a smaller
+    /// one is refused with Error(InvalidArgument) when the stream arrives. 0: any.
+    unsigned min_width = 0, min_height = 0;
+    /// The file the stage reads (image's picture, chroma's background), for error messages.
+    std::string file;
 };
 
 /// Parses a command line of named filters and gst-launch fragments, in order. A named filter

@@ -142,6 +142,20 @@ struct FilterCore : Element::Core {
         return false;
     }
 
+    // A picture that cannot be read fails in its element with a message that names no file
+    // (gdkpixbufoverlay: "Could not load overlay image."): the stage's file is named here.
+    std::string describe_error(const GError* e, ErrorCode code) const override {
+        std::string text = Core::describe_error(e, code);
+        // A picture loader's failures: not a decoder's on the stream, which has its type.
+        if ((e->domain == GST_RESOURCE_ERROR && e->code == GST_RESOURCE_ERROR_OPEN_READ) ||
+            (e->domain == GST_STREAM_ERROR && e->code == GST_STREAM_ERROR_TYPE_NOT_FOUND))
+            for (const auto& s : opt.stages)
+                if (!s.file.empty())
+                    text += " (filter " + s.name + " reads " + s.file +
+                            ": is it a PNG or JPEG picture?)";
+        return text;
+    }
+
     bool takes_kind(const std::string& kind) const override {
         return kind == "video" || kind == "audio";
     }
@@ -184,8 +198,18 @@ struct FilterCore : Element::Core {
             gst_structure_get_fraction(st, "framerate", &f.fps_n, &f.fps_d);
         }
         std::string d;
-        for (const auto& s : opt.stages)
-            if (s.kind == kind) d += " ! " + convert + " ! " + fill_frame(s.description, f);
+        for (const auto& s : opt.stages) {
+            if (s.kind != kind) continue;
+            // Said now, in the user's terms; the element would refuse the caps ("not-negotiated").
+            if ((f.width > 0 && unsigned(f.width) < s.min_width) ||
+                (f.height > 0 && unsigned(f.height) < s.min_height))
+                throw Error(ErrorCode::InvalidArgument,
+                            "filter " + s.name + ": it cuts " + std::to_string(s.min_width - 1) +
+                                " of " + std::to_string(f.width) + " pixels across and " +
+                                std::to_string(s.min_height - 1) + " of " +
+                                std::to_string(f.height) + " down, which leaves nothing");
+            d += " ! " + convert + " ! " + fill_frame(s.description, f);
+        }
         return media_out ? d + " ! " + convert : d;
     }
 

@@ -70,6 +70,14 @@ unsigned positive(const std::string& name, const std::string& text, const char* 
     return static_cast<unsigned>(v);
 }
 
+// A filter whose arguments say everything: a KEY=VALUE after it is a mistake, not a property
+// to pass on (volume 2 mute=true muted nothing, silently).
+void no_options(const std::string& name, const std::vector<std::string>& opts) {
+    if (!opts.empty())
+        bad(name, "takes no KEY=VALUE options, and " + opts[0] +
+                      " is not one (a gst-launch fragment sets any property)");
+}
+
 double number(const std::string& name, const std::string& text, const char* what) {
     char* end = nullptr;
     const double v = std::strtod(text.c_str(), &end);
@@ -217,7 +225,9 @@ std::string chroma(const std::string& color, const std::vector<std::string>& opt
 
 FilterStage named(const std::string& name, const std::vector<std::string>& args,
                   const std::vector<std::string>& opts) {
-    FilterStage s{name, "video", "", false};
+    FilterStage s;
+    s.name = name;
+    s.kind = "video";
     auto arg = [&](size_t i) { return i < args.size() ? args[i] : std::string(); };
     if (name == "flip") {
         need("videoflip");
@@ -227,6 +237,7 @@ FilterStage named(const std::string& name, const std::vector<std::string>& args,
         s.description = std::string("videoflip video-direction=") + (d == "h" ? "horiz" : "vert") +
                         properties(name, opts, {});
     } else if (name == "rotate") {
+        no_options(name, opts);
         const double deg = number(name, arg(0), "an angle in degrees");
         const long whole = std::lround(deg);
         const long norm = ((whole % 360) + 360) % 360;
@@ -246,6 +257,7 @@ FilterStage named(const std::string& name, const std::vector<std::string>& args,
         std::smatch m;
         const std::string a = arg(0);
         if (!std::regex_match(a, m, wxh)) bad(name, "expected WxH such as 1280x720, not " + a);
+        no_options(name, opts);
         need("videoscale");
         // capsfilter spelt out: a bare caps string at the end of a description reads as an
         // element's name.
@@ -255,18 +267,35 @@ FilterStage named(const std::string& name, const std::vector<std::string>& args,
     } else if (name == "crop") {
         need("videocrop");
         if (opts.empty()) bad(name, "say what to cut: left=N right=N top=N bottom=N");
+        unsigned cut[4] = {0, 0, 0, 0};  // left, right, top, bottom
         for (const auto& o : opts) {
-            const std::string key = o.substr(0, o.find('='));
-            if (key != "left" && key != "right" && key != "top" && key != "bottom")
-                bad(name, "expected left=, right=, top= or bottom=, not " + o);
+            const auto eq = o.find('=');
+            const std::string key = o.substr(0, eq), value = o.substr(eq + 1);
+            const int side = key == "left"     ? 0
+                             : key == "right"  ? 1
+                             : key == "top"    ? 2
+                             : key == "bottom" ? 3
+                                               : -1;
+            if (side < 0) bad(name, "expected left=, right=, top= or bottom=, not " + o);
+            char* end = nullptr;
+            const long v = std::strtol(value.c_str(), &end, 10);
+            // videocrop reads a negative number as "crop to fit" (-1) or ignores it silently.
+            if (value.empty() || *end || v < 0 || v > 100000)
+                bad(name, o + ": give a number of pixels, 0 or more");
+            cut[side] = static_cast<unsigned>(v);
         }
+        // What it cuts off, plus a pixel: a smaller picture is refused when it arrives.
+        s.min_width = cut[0] + cut[1] + 1;
+        s.min_height = cut[2] + cut[3] + 1;
         s.description = "videocrop" + properties(name, opts, {});
     } else if (name == "fps") {
         need("videorate");
+        no_options(name, opts);
         s.description = "videorate ! capsfilter caps=video/x-raw,framerate=" +
                         std::to_string(positive(name, arg(0), "a frame rate")) + "/1";
     } else if (name == "grayscale") {
         need("videobalance");
+        no_options(name, opts);
         s.description = "videobalance saturation=0";
     } else if (name == "text") {
         if (args.empty()) bad(name, "say what to write: text 'Hello'");
@@ -280,6 +309,7 @@ FilterStage named(const std::string& name, const std::vector<std::string>& args,
         if (::access(arg(0).c_str(), R_OK) != 0)
             throw Error(ErrorCode::BadInput, "filter image: cannot read " + arg(0));
         need("gdkpixbufoverlay");
+        s.file = arg(0);
         s.description = "gdkpixbufoverlay location=" + quote(arg(0)) +
                         properties(name, opts,
                                    {{"x", "offset-x"},
@@ -317,11 +347,14 @@ FilterStage named(const std::string& name, const std::vector<std::string>& args,
         s.analysis = true;
     } else if (name == "chroma") {
         s.description = chroma(arg(0), opts);
+        for (const auto& o : opts)
+            if (o.rfind("background=", 0) == 0) s.file = o.substr(11);
     } else if (name == "volume") {
         need("volume");
         s.kind = "audio";
         const double f = number(name, arg(0), "a factor such as 0.5");
         if (f < 0 || f > 10) bad(name, "the factor goes from 0 to 10");
+        no_options(name, opts);
         s.description = "volume volume=" + std::to_string(f);
     } else if (name == "resample") {
         need("audioresample");
@@ -330,6 +363,7 @@ FilterStage named(const std::string& name, const std::vector<std::string>& args,
         const double rate = number(name, arg(0), "a sample rate in Hz");
         if (rate != std::floor(rate) || rate < 1000 || rate > 384000)
             bad(name, arg(0) + " Hz: give a whole number from 1000 to 384000 (16000, 48000)");
+        no_options(name, opts);
         s.description =
             "audioresample ! capsfilter caps=audio/x-raw,rate=" + std::to_string(unsigned(rate));
     }
@@ -415,7 +449,9 @@ std::string videoflip_method_as_direction(const std::string& text) {
     while (std::regex_search(from, text.cend(), m, method)) {
         const auto it = nick.find(m[3].str());
         out.append(from, m[0].first);
-        out += m[1].str() + "video-direction=" + (it == nick.end() ? m[3].str() : it->second);
+        // An unknown value is left as written, so that the error names method, not the
+        // property the user never typed.
+        out += it == nick.end() ? m[0].str() : m[1].str() + "video-direction=" + it->second;
         from = m[0].second;
     }
     return out.append(from, text.cend());
@@ -477,7 +513,10 @@ FilterStage fragment(const std::string& given) {
         }
         throw Error(ErrorCode::InvalidArgument, "filter '" + text + "': " + msg);
     }
-    return FilterStage{text, fragment_kind(bin.get(), text), text, false};
+    FilterStage st;
+    st.name = st.description = text;
+    st.kind = fragment_kind(bin.get(), text);
+    return st;
 }
 
 // A named filter's description builds: its options name real properties with fitting values.

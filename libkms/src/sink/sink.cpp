@@ -126,6 +126,12 @@ struct SinkCore : Element::Core {
     SinkCore(const MediaUri& u, SinkOptions o) : Core("sink"), uri(u), opt(std::move(o)) {}
     ~SinkCore() override {
         if (!staging.empty() && !staged_in) ::unlink(staging.c_str());
+        // A file this sink made and never wrote to (the run failed or stopped before any
+        // media): gone, as no file at all is what happened. Cron must not find empty files.
+        struct stat st = {};
+        if (made_check_file && !writing && ::stat(uri.location.c_str(), &st) == 0 &&
+            S_ISREG(st.st_mode) && st.st_size == 0)
+            ::unlink(uri.location.c_str());
     }
 
     // Streaming thread, the first buffer at the muxer: the new recording takes the name.

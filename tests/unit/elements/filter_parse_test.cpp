@@ -142,6 +142,30 @@ TEST_CASE("mistakes are named, with the class of exit they get", "[filter][parse
         CHECK(code_of({"fps", "0"}, &msg) == ErrorCode::InvalidArgument);
         CHECK(code_of({"volume"}, &msg) == ErrorCode::InvalidArgument);
     }
+    SECTION("an option a filter does not take is refused, not ignored (exit 2)") {
+        CHECK(code_of({"volume", "2", "mute=true"}, &msg) == ErrorCode::InvalidArgument);
+        CHECK(msg.find("mute=true") != std::string::npos);
+        for (const auto& args : std::vector<std::vector<std::string>>{{"rotate", "90", "x=1"},
+                                                                      {"scale", "64x48", "x=1"},
+                                                                      {"fps", "10", "x=1"},
+                                                                      {"grayscale", "x=1"},
+                                                                      {"resample", "16000", "x=1"}})
+            CHECK(code_of(args) == ErrorCode::InvalidArgument);
+    }
+    SECTION("crop takes pixels, 0 or more, and knows the smallest picture it leaves any of") {
+        CHECK(code_of({"crop", "left=-5"}, &msg) == ErrorCode::InvalidArgument);
+        CHECK(msg.find("left=-5") != std::string::npos);
+        CHECK(code_of({"crop", "top=ten"}) == ErrorCode::InvalidArgument);
+        const auto st = parse_filters({"crop", "left=20", "right=30", "bottom=5"});
+        REQUIRE(st.size() == 1);
+        CHECK(st[0].min_width == 51);
+        CHECK(st[0].min_height == 6);
+    }
+    SECTION("videoflip method= with a value it lacks names method, as the user wrote it") {
+        CHECK(code_of({"videoflip method=sideways"}, &msg) == ErrorCode::InvalidArgument);
+        CHECK(msg.find("method") != std::string::npos);
+        CHECK(msg.find("video-direction") == std::string::npos);
+    }
     SECTION("a fragment whose elements cannot link names the pads (exit 3)") {
         CHECK(code_of({"videoflip ! audioconvert"}, &msg) == ErrorCode::BadInput);
         CHECK(msg.find("videoflip") != std::string::npos);
