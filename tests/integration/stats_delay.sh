@@ -28,14 +28,14 @@ CALL_DEADLINE=40 call_pair "-t 12 --turn turn:alice:s3cret@127.0.0.1:3479?transp
 run "$S" --events-in off.jsonl --json >sum.json
 expect_rc 0 "kms-stats summary"
 jq -e '.roundTripTime.samples > 0' sum.json >/dev/null || fail "no round-trip time: $(jq -c . sum.json)"
-# The median: in one call out of three the first report reads about twice the path (212 ms in CI,
-# 216, 221 and 329 ms here, the next ones 101 to 109 ms; likely the first sender report was
-# stamped before DTLS let it leave). The mean follows that one report (up to 116 ms) and the p95
-# of some 20 reports is about their largest: 'rtt.p95 < 150ms' failed in CI.
+# Every report, the first too. The first sender report of a call is stamped before DTLS is up,
+# and webrtcbin holds RTCP back until then: a round trip measured on it counted the handshake
+# (212 ms in CI, 216 to 329 ms here in one call out of three, the others 101 to 109 ms). kms-call
+# skips it (receiver_reports.cpp); the unit test has the rule, this the effect.
 median_ms=$(jq '.roundTripTime.p50 * 1000 | round' sum.json)
 (( median_ms >= 80 && median_ms <= 120 )) ||
   fail "median round-trip time ${median_ms} ms with 50 ms each way: $(jq -c .roundTripTime sum.json)"
-run "$S" --events-in off.jsonl --assert 'rtt.min > 80ms' --assert 'rtt.p50 < 120ms'
+run "$S" --events-in off.jsonl --assert 'rtt.min > 80ms' --assert 'rtt.p50 < 120ms' --assert 'rtt.max < 160ms'
 expect_rc 0 "rtt assertions"
 # The pair each side chose, with the candidate types the right way round (GStreamer 1.22.0
 # swapped local and remote types in get-stats; fixed upstream in 1.22.5): the offerer relays,

@@ -129,6 +129,8 @@ void WebRtcEndpoint::Impl::on_dtls_state(gst::ObjectPtr<GstWebRTCDTLSTransport> 
     GstWebRTCDTLSTransportState state{};
     g_object_get(t.get(), "state", &state, nullptr);
     if (state == GST_WEBRTC_DTLS_TRANSPORT_STATE_NEW) return;
+    if (state == GST_WEBRTC_DTLS_TRANSPORT_STATE_CONNECTED)
+        reports.sending_from(webrtc::ReceiverReports::now_ntp());
     events.emit("dtls-state",
                 Json{{"state", enum_nick(GST_TYPE_WEBRTC_DTLS_TRANSPORT_STATE, state)}});
     if (state == GST_WEBRTC_DTLS_TRANSPORT_STATE_FAILED)

@@ -68,11 +68,19 @@ void ReceiverReports::add_block(guint32 ssrc, guint8 fraction, gint32 lost, guin
     r.highest_seq = highest;
     r.jitter = jitter;
     ++r.reports;
+    // Modulo 2^32, as LSR wraps: a report stamped before sending_from_ waited at the block.
+    if (sending_from_ && static_cast<gint32>(lsr - sending_from_) < 0) return;
     const double rtt = round_trip(ntp_arrival, lsr, dlsr);
     if (rtt < 0) return;
     r.rtt = rtt;
     r.total_rtt += rtt;
     ++r.rtt_measurements;
+}
+
+void ReceiverReports::sending_from(guint64 ntp) {
+    std::lock_guard lock(mutex_);
+    const auto mid = static_cast<guint32>(ntp >> 16);
+    if (!sending_from_ || static_cast<gint32>(mid - sending_from_) > 0) sending_from_ = mid;
 }
 
 std::optional<RemoteReport> ReceiverReports::latest(guint32 ssrc) const {

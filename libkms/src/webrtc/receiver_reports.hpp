@@ -39,6 +39,11 @@ class ReceiverReports {
     /// 64-bit NTP timestamp, as now_ntp() gives). Anything that does not parse is skipped.
     void add(GstBuffer* rtcp, guint64 ntp_arrival);
 
+    /// Our sender reports leave from ntp on (DTLS connected: webrtcbin holds RTCP back until
+    /// then). A block answering one stamped earlier gives no round-trip time: that report
+    /// waited at the block, and the time would count the handshake (twice the path, seen).
+    void sending_from(guint64 ntp);
+
     /// The newest report about ssrc, if any has come.
     std::optional<RemoteReport> latest(guint32 ssrc) const;
     /// Every SSRC watched that has a report, in SSRC order.
@@ -60,6 +65,7 @@ class ReceiverReports {
     mutable std::mutex mutex_;
     std::set<guint32> watched_;
     std::map<guint32, RemoteReport> reports_;
+    guint32 sending_from_ = 0;  // the middle 32 bits of an NTP time, as LSR; 0: not yet known
 };
 
 }  // namespace kms::webrtc

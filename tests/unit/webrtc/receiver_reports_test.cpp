@@ -155,3 +155,27 @@ TEST_CASE("receiver reports: now is NTP time from the real-time clock") {
     const auto unix_secs = static_cast<long long>(ntp >> 32) - 2208988800LL;
     CHECK(std::llabs(unix_secs - static_cast<long long>(std::time(nullptr))) <= 1);
 }
+
+TEST_CASE(
+    "receiver reports: no round-trip time from a sender report stamped before DTLS let it "
+    "leave") {
+    ReceiverReports r;
+    r.watch(1);
+    // Sending opens at 0x60000; the first sender report was stamped 0x6000 (about 0.1 s) before
+    // and waited at webrtcbin's block: its round trip would count that wait.
+    r.sending_from(arrival(0x60000));
+    GstBuffer* b = rtcp_packet({{1, 0, 0, 10, 0, 0x60000 - 0x6000, 0x100}});
+    r.add(b, arrival(0x60000 + 0x1000 + 0x100));
+    gst_buffer_unref(b);
+    auto s = r.latest(1);
+    REQUIRE(s);
+    CHECK(s->reports == 1);  // the block counts; its time does not
+    CHECK(s->rtt_measurements == 0);
+    // The next, stamped once sending was open, measures the path.
+    b = rtcp_packet({{1, 0, 0, 20, 0, 0x60800, 0x100}});
+    r.add(b, arrival(0x60800 + 0x100 + 0x1000));
+    gst_buffer_unref(b);
+    s = r.latest(1);
+    CHECK(s->rtt_measurements == 1);
+    CHECK(s->rtt == Approx(0x1000 / 65536.0));
+}
