@@ -122,6 +122,7 @@ void on_stop_signal(int) {
     if (!g_first_signal.compare_exchange_strong(first, now)) {
         if (now - first < kRepeatNs) return;
         if (g_aborted_len) (void)!::write(STDERR_FILENO, g_aborted, g_aborted_len);
+        remove_registered_files();  // no hidden staging file or empty output left behind
         _exit(kAborted);
     }
     const char c = 1;
@@ -181,6 +182,7 @@ void Tool::stop_deadline(double seconds, int code, const std::string& message) {
         std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
         std::lock_guard lock(d->mutex);
         (void)!::write(STDERR_FILENO, d->line.data(), d->line.size());
+        remove_registered_files();
         _exit(d->code);
     }).detach();
 }

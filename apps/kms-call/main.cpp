@@ -15,6 +15,7 @@
 #include "common/tool.hpp"
 #include "kms-call/media.hpp"
 #include "kms-call/sdp_io.hpp"
+#include "kms/runtime.hpp"
 #include "kms/sdp.hpp"
 #include "kms/webrtc_endpoint.hpp"
 
@@ -524,5 +525,6 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     std::fflush(stderr);
     // _exit: nothing is left to flush, and exit-time destructors would only cost time.
+    kms::remove_registered_files();  // what a sink still alive made and never wrote to
     _exit(rc);
 }

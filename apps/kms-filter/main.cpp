@@ -12,6 +12,7 @@
 #include "common/tool.hpp"
 #include "kms/filter.hpp"
 #include "kms/pipeline.hpp"
+#include "kms/runtime.hpp"
 #include "kms/sink.hpp"
 #include "kms/source.hpp"
 
@@ -274,5 +275,6 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     std::fflush(stderr);
     // A reader of stdin may still be blocked; it holds nothing that needs closing.
+    kms::remove_registered_files();  // what a sink still alive made and never wrote to
     _exit(rc);
 }

@@ -26,4 +26,14 @@ void require_elements(const std::vector<PluginNeed>& needs);
 /// True when the element factory is installed.
 bool has_element(const std::string& element);
 
+/// Files to remove if the process ends by _exit before their owner is done with them: a hidden
+/// staging file, or a file made for output that no media reached yet (removed only while it is
+/// empty). Returns a slot for forget_at_exit(), or -1 when all 16 are taken.
+int remove_at_exit(const std::string& path, bool only_if_empty);
+/// The owner is done with the file: it is no longer removed.
+void forget_at_exit(int slot);
+/// Removes the files still registered. Async-signal-safe: a signal handler or a watchdog
+/// thread calls it just before _exit().
+void remove_registered_files() noexcept;
+
 }  // namespace kms

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <utility>
 
 #include <gst/video/video.h>
 
@@ -83,6 +84,10 @@ struct SinkCore : Element::Core {
     unsigned made = 0;
     std::string pattern;           // segmented: the path with %i and strftime fields
     bool made_check_file = false;  // the write check created uri.location
+    // remove_at_exit() slots: the staging file until it takes the name, and uri.location if
+    // we made it, while it is empty; an _exit (a second signal, the stop's deadline) then
+    // leaves neither behind.
+    int staging_slot = -1, made_slot = -1;
     // An existing file is replaced only once media comes: until then the muxer writes into
     // this hidden file beside it, renamed over the old one at the first buffer (the open file
     // follows the rename). A run that fails first (a camera that is down, --no-transcode)
@@ -125,18 +130,22 @@ struct SinkCore : Element::Core {
 
     SinkCore(const MediaUri& u, SinkOptions o) : Core("sink"), uri(u), opt(std::move(o)) {}
     ~SinkCore() override {
+        forget_at_exit(staging_slot);
+        forget_at_exit(made_slot);
         if (!staging.empty() && !staged_in) ::unlink(staging.c_str());
-        // A file this sink made and never wrote to (the run failed or stopped before any
-        // media): gone, as no file at all is what happened. Cron must not find empty files.
+        // A file this sink made that is still empty (the run failed or stopped before the
+        // muxer wrote a byte; a first buffer at one pad may have come, the muxer waiting for
+        // the others): gone, as no file at all is what happened. Cron must not find empty files.
         struct stat st = {};
-        if (made_check_file && !writing && ::stat(uri.location.c_str(), &st) == 0 &&
-            S_ISREG(st.st_mode) && st.st_size == 0)
+        if (made_check_file && ::stat(uri.location.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+            st.st_size == 0)
             ::unlink(uri.location.c_str());
     }
 
     // Streaming thread, the first buffer at the muxer: the new recording takes the name.
     void stage_in() {
         if (staging.empty() || staged_in.exchange(true)) return;
+        forget_at_exit(std::exchange(staging_slot, -1));
         if (::rename(staging.c_str(), uri.location.c_str()) != 0)
             KMS_LOG(sink, WARNING, "cannot rename %s to %s: %s", staging.c_str(),
                     uri.location.c_str(), std::strerror(errno));
@@ -210,11 +219,13 @@ struct SinkCore : Element::Core {
                             uri.location + ": cannot write: " + std::strerror(errno));
             ::close(fd);
             made_check_file = !existed;
+            if (made_check_file) made_slot = remove_at_exit(uri.location, true);
             // Only a file of ours with one name: a rename would take another user's file
             // (sticky /tmp: EPERM, the recording lost in the hidden file) or split hard links.
             if (existed && S_ISREG(st.st_mode) && !segmented && st.st_uid == ::geteuid() &&
                 st.st_nlink == 1)
                 staging = make_staging(uri.location, st);
+            if (!staging.empty()) staging_slot = remove_at_exit(staging, false);
         }
         mux = make_element(m->factory, m->package, "mux");
         const bool stream = uri.kind == MediaUri::Kind::Stdio;
@@ -263,6 +274,7 @@ struct SinkCore : Element::Core {
         }
         // The check above made it; the segments are the files.
         if (made_check_file) ::unlink(uri.location.c_str());
+        forget_at_exit(std::exchange(made_slot, -1));
         split = make_element("splitmuxsink", "gstreamer1.0-plugins-good", "split");
         g_object_set(split, "muxer", mux, "max-size-time", guint64(opt.segment_s * GST_SECOND),
                      "max-size-bytes", guint64(opt.segment_bytes), "send-keyframe-requests",
