@@ -61,7 +61,10 @@ std::string shown(double v, const Assertion& a) {
                 break;
         }
     }
-    std::snprintf(buf, sizeof buf, "%.*f%s", std::fabs(v / f) >= 100 ? 0 : 2, v / f, unit.c_str());
+    // A count is whole (gaps, key frames): "measured 1", not "1.00".
+    const bool whole = a.dim == Dim::Count && v == std::floor(v);
+    std::snprintf(buf, sizeof buf, "%.*f%s", whole || std::fabs(v / f) >= 100 ? 0 : 2, v / f,
+                  unit.c_str());
     return buf;
 }
 
@@ -216,6 +219,12 @@ Assertion parse_assertion(const std::string& text, const std::vector<KnownMetric
         i += a.unit.size();
         skip();
         if (i < text.size()) throw AssertSyntax(i, "unexpected text after the unit");
+    } else if (a.dim == Dim::Ratio && a.threshold > 1) {
+        // A bare ratio is a fraction of 1: 'loss < 150' held for every call, and 'loss < 5'
+        // reads as 500 %. The percent sign says what was meant.
+        throw AssertSyntax(unit_at, a.metric + " is a ratio (0.01 is 1%): write " +
+                                        text.substr(number_at, i - number_at) +
+                                        "% or a number up to 1");
     }
     return a;
 }

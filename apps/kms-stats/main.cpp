@@ -105,7 +105,9 @@ Summary follow(Tool& tool, const std::string& path, const std::string& serve) {
             sum.add_line(pending.substr(0, nl));
             pending.erase(0, nl + 1);
         }
-        if (all && !pending.empty()) sum.add_line(pending);
+        if (!all || pending.empty()) return;
+        sum.add_last_line(pending);
+        pending.clear();
     };
     auto pump = [&]() -> bool {
         try {
@@ -202,6 +204,11 @@ int run_probe(Tool& tool, const StatsOptions& o) {
     Loop loop;
     tool.handle_signals(loop, [&] { loop.quit(); });
     const ProbeResult r = probe(po, loop);
+    // A file killed mid-write, or a download cut off: it plays, and ends early.
+    if (r.cut_short())
+        tool.say(0, "warning: " + r.input + " is cut short: its header says " +
+                        seconds_text(*r.declared_duration) + ", the media in it lasts " +
+                        seconds_text(r.duration));
     const Metrics metrics = probe_metrics(r);
     if (!o.prometheus.empty()) write_prometheus(o.prometheus, probe_samples(r));
     Json doc = probe_json(r);
@@ -224,6 +231,15 @@ int run_summary(Tool& tool, const StatsOptions& o) {
                     "an event stream into stdin");
     const Summary s =
         o.follow ? follow(tool, o.events_in, o.serve_metrics) : read_summary(o.events_in);
+    // Half an event and no end of line: a writer killed mid-line (a call under SIGKILL, a full
+    // disk). What came before it stands.
+    if (s.cut_last_line)
+        tool.say(0, "warning: " + s.input +
+                        ": the last line is cut short (no end of line); it is left out");
+    // An empty file or stdin (a forgotten --events-in in a crontab) is not a quiet call.
+    if (!o.follow && s.events == 0)
+        throw Error(ErrorCode::BadInput,
+                    s.input + ": no events in it; is it the output of a kms tool's --events?");
     const Metrics metrics = summary_metrics(s);
     if (!o.prometheus.empty()) write_prometheus(o.prometheus, summary_samples(s));
     Json doc = summary_json(s);

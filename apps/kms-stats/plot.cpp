@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 #include "summary.hpp"
@@ -144,8 +145,13 @@ std::string plot_svg(const Summary& s) {
                               {"Frame rate", "frames per second", {}},
                               {"Packet loss", "% of packets", {}},
                               {"Round-trip time", "ms", {}}};
+    std::map<std::pair<bool, std::string>, unsigned> streams;  // of a direction and kind
+    for (const auto& t : s.tracks) ++streams[{t.inbound, t.kind}];
     for (const auto& t : s.tracks) {
-        const std::string who = std::string(t.inbound ? "received " : "sent ") + t.kind;
+        std::string who = std::string(t.inbound ? "received " : "sent ") + t.kind;
+        // Two streams of a kind (simulcast, two cameras) are told apart in the legend.
+        if (streams[{t.inbound, t.kind}] > 1)
+            who += t.mid.empty() ? " ssrc " + std::to_string(t.ssrc) : " mid " + t.mid;
         const char* c = colour(t.kind, t.inbound);
         panels[0].lines.push_back({who, c, !t.inbound, scaled(t.bitrate_series, 1e-3)});
         if (t.kind == "video") panels[1].lines.push_back({who, c, !t.inbound, t.fps_series});

@@ -18,6 +18,7 @@
 #include "kms/loop.hpp"
 #include "kms/rtp.hpp"
 #include "kms/runtime.hpp"
+#include "kms/source.hpp"
 #include "kms/uri.hpp"
 #include "lazy_file_src.hpp"
 
@@ -371,6 +372,7 @@ ProbeResult probe(const ProbeOptions& o, Loop& loop) {
                uri.kind == K::Stdio) {
         require_elements({{"parsebin", "gstreamer1.0-plugins-base"},
                           {"urisourcebin", "gstreamer1.0-plugins-base"}});
+        if (uri.kind == K::Http) reach_http_server(uri);  // 4 naming it, not "Internal data..."
         GstElement* src = nullptr;
         if (uri.kind == K::Stdio) {
             src = make("fdsrc", "libgstreamer1.0-0");
@@ -443,6 +445,11 @@ ProbeResult probe(const ProbeOptions& o, Loop& loop) {
     if (!run.failure) loop.run();
     result.measured_for =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // The header's duration, now that the demuxer has read it (a live source has none).
+    gint64 declared = -1;
+    if (!result.live && !run.failure &&
+        gst_element_query_duration(run.pipeline, GST_FORMAT_TIME, &declared) && declared > 0)
+        result.declared_duration = double(declared) / GST_SECOND;
     gst_element_set_state(run.pipeline, GST_STATE_NULL);
     g_source_remove(watch);
     if (run.failure) {

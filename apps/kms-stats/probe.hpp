@@ -49,6 +49,14 @@ struct ProbeResult {
     double measured_for = 0;          ///< wall-clock seconds of a live measurement
     double duration = 0;              ///< first timestamp of any track to the last end
     std::optional<double> av_offset;  ///< first audio timestamp minus first video, seconds
+    /// What the container says it lasts (a Matroska or MP4 header); a file that holds much
+    /// less than this was cut short.
+    std::optional<double> declared_duration;
+    /// The media falls short of declared_duration by more than a second and a tenth of it.
+    bool cut_short() const {
+        return declared_duration && *declared_duration - duration > 1 &&
+               *declared_duration - duration > 0.1 * *declared_duration;
+    }
     std::vector<TrackStats> tracks;
 };
 

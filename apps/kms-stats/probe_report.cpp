@@ -15,6 +15,9 @@ Json probe_json(const ProbeResult& r) {
              {"tracks", Json::array()}};
     if (r.live) doc["measuredFor"] = round_to(r.measured_for, 2);
     doc["avOffset"] = r.av_offset ? Json(round_to(*r.av_offset, 3)) : Json(nullptr);
+    doc["declaredDuration"] =
+        r.declared_duration ? Json(round_to(*r.declared_duration, 3)) : Json(nullptr);
+    doc["cutShort"] = r.cut_short();
     for (const auto& t : r.tracks) {
         Json j{{"kind", t.kind}, {"media", t.media}, {"codec", t.codec}};
         if (t.width) {
@@ -64,6 +67,8 @@ void print_probe(std::FILE* out, const ProbeResult& r) {
             std::fprintf(out, "  key frames    %llu, every %s (%.1f frames), longest %s\n",
                          t.key_frames, seconds_text(*t.key_interval).c_str(),
                          *t.key_interval_frames, seconds_text(*t.key_interval_max).c_str());
+        else if (t.kind == "video")
+            std::fprintf(out, "  key frames    %llu\n", t.key_frames);
         for (const auto& g : t.gaps)
             std::fprintf(out, "  gap           at %s, %s long\n", seconds_text(g.at).c_str(),
                          seconds_text(g.length).c_str());

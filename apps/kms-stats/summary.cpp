@@ -149,6 +149,15 @@ bool Summariser::ended() const {
     return st_->ended;
 }
 
+void Summariser::add_last_line(const std::string& line) {
+    try {
+        add_line(line);
+    } catch (const Error& e) {
+        if (e.code() != ErrorCode::BadInput) throw;
+        st_->s.cut_last_line = true;
+    }
+}
+
 bool Summariser::stopping() const {
     return st_->stopping || st_->ended;
 }
@@ -291,7 +300,12 @@ std::string Summariser::status() const {
 Summary summarise(std::istream& in, const std::string& name) {
     Summariser s(name);
     std::string line;
-    while (std::getline(in, line)) s.add_line(line);
+    while (std::getline(in, line)) {
+        if (in.eof())  // no end of line after it: the last, maybe cut short
+            s.add_last_line(line);
+        else
+            s.add_line(line);
+    }
     return s.result();
 }
 
@@ -316,21 +330,44 @@ struct KindTotals {
     bool lost_reported = false;
 };
 
+void add_track(KindTotals& k, const RtpTrack& t) {
+    k.received += t.packets;
+    k.original += t.original();
+    k.bytes += t.bytes;
+    k.frames += t.frames;
+    k.lost += t.lost;
+    k.lost_reported = k.lost_reported || t.lost_reported;
+    k.bitrate += t.bitrate.value_or(0);
+    k.jitter_mean = std::max(k.jitter_mean, t.jitter_mean);
+    k.jitter_max = std::max(k.jitter_max, t.jitter_max);
+    if (t.fps) k.fps = std::max(k.fps.value_or(0), *t.fps);
+}
+
 std::map<std::string, KindTotals> totals(const Summary& s, bool inbound) {
     std::map<std::string, KindTotals> by;
+    for (const auto& t : s.tracks)
+        if (t.inbound == inbound) add_track(by[t.kind], t);
+    return by;
+}
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+// Prometheus series: one per kind, or, where a kind has several streams (simulcast, two
+// cameras), one per stream, told apart by its mid (its SSRC when it has none). Adding streams
+// up made a mixture: packets summed, jitter the worse one's, frame rate the faster one's.
+std::map<Labels, KindTotals> series(const Summary& s, bool inbound) {
+    std::map<std::string, unsigned> streams;
+    for (const auto& t : s.tracks)
+        if (t.inbound == inbound) ++streams[t.kind];
+    std::map<Labels, KindTotals> by;
     for (const auto& t : s.tracks) {
         if (t.inbound != inbound) continue;
-        auto& k = by[t.kind];
-        k.received += t.packets;
-        k.original += t.original();
-        k.bytes += t.bytes;
-        k.frames += t.frames;
-        k.lost += t.lost;
-        k.lost_reported = k.lost_reported || t.lost_reported;
-        k.bitrate += t.bitrate.value_or(0);
-        k.jitter_mean = std::max(k.jitter_mean, t.jitter_mean);
-        k.jitter_max = std::max(k.jitter_max, t.jitter_max);
-        if (t.fps) k.fps = std::max(k.fps.value_or(0), *t.fps);
+        Labels l{{"kind", t.kind}};
+        if (streams[t.kind] > 1)
+            l.push_back(t.mid.empty()
+                            ? std::pair<std::string, std::string>{"ssrc", std::to_string(t.ssrc)}
+                            : std::pair<std::string, std::string>{"mid", t.mid});
+        add_track(by[l], t);
     }
     return by;
 }
@@ -499,9 +536,8 @@ Metrics summary_metrics(const Summary& s) {
 
 Samples summary_samples(const Summary& s) {
     Samples out;
-    using Labels = std::vector<std::pair<std::string, std::string>>;
-    for (const auto& [kind, k] : totals(s, true)) {
-        const Labels l{{"kind", kind}};
+    for (const auto& [l, k] : series(s, true)) {
+        const std::string& kind = l.front().second;
         out.push_back({"kms_inbound_rtp_packets_received_total", "counter",
                        "RTP packets received (W3C inbound-rtp packetsReceived)", l,
                        double(k.received)});
@@ -529,8 +565,7 @@ Samples summary_samples(const Summary& s) {
                        "Interarrival jitter, mean of the events read (W3C jitter)", l,
                        k.jitter_mean});
     }
-    for (const auto& [kind, k] : totals(s, false)) {
-        const Labels l{{"kind", kind}};
+    for (const auto& [l, k] : series(s, false)) {
         out.push_back({"kms_outbound_rtp_packets_sent_total", "counter",
                        "RTP packets sent (W3C outbound-rtp packetsSent)", l, double(k.received)});
         out.push_back({"kms_outbound_rtp_bytes_sent_total", "counter",

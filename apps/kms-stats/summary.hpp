@@ -63,6 +63,9 @@ struct Summary {
     RttSummary rtt;
     Json phases;       ///< the timing event's phases (ms), or null
     Json since_start;  ///< its sinceProcessStart (ms), or null
+    /// The stream's last line was cut short (no end of line, not an event) and left out: its
+    /// writer was killed mid-line. What came before stands.
+    bool cut_last_line = false;
 };
 
 /// Takes an event stream a line at a time, for --follow.
@@ -76,6 +79,9 @@ class Summariser {
     /// One line: one JSON object; a blank line is skipped. Throws Error(BadInput) naming the
     /// line that is not a JSON object with a type and a timestamp.
     void add_line(const std::string& line);
+    /// The last line, which has no end of line: as add_line(), but one that is not an event
+    /// is left out (Summary::cut_last_line), not an error.
+    void add_last_line(const std::string& line);
     /// The summary of the lines so far.
     Summary result() const;
     /// One line for a terminal: the newest interval of each received stream and the RTT.

@@ -42,6 +42,13 @@ for side in off ans; do
   # has one for each of its sent streams (webrtcbin's own statistics gave one of the two).
   jq -e '.roundTripTime == null or ([.outbound[] | .roundTripTime.samples // 0] | length == 2 and min >= 1)' \
     $side.sum.json >/dev/null || fail "$side: round-trip time per sent stream $(jq -c '[.outbound[] | [.kind, .roundTripTime]]' $side.sum.json)"
+  # The last word on the stream (final) has the frames decoded to the end, as its packets are:
+  # it repeated the previous event's framesDecoded, which read as the frame rate falling to 0 at
+  # the end and pulled a 30 fps call under 25 fps in the summary. The call's own summary event
+  # counts them after the stop too.
+  final=$(jq -s "[.[] | select(.type==\"inbound-rtp\" and .ssrc==$ssrc and .final)] | last | .framesDecoded" $side.jsonl)
+  total=$(jq -s '[.[] | select(.type=="summary")] | last | .videoFramesDecoded' $side.jsonl)
+  [[ $final == "$total" ]] || fail "$side: the final inbound-rtp event says $final frames decoded, the summary $total"
   echo "$side: video $fps fps, rtt $(jq -c .roundTripTime $side.sum.json)"
 done
 

@@ -31,6 +31,11 @@ struct RtpStreamStats {
     double jitter_s = -1;                     ///< the jitter buffer's smoothed jitter; -1: none
 };
 
+/// Tries a TCP connection to the server of an http(s):// URI (10 s at most; not through a proxy
+/// the environment names, which is left to tell): a refusal or a timeout throws Error(Network)
+/// naming the URI, where GStreamer would say only "Internal data stream error".
+void reach_http_server(const MediaUri& uri);
+
 class Source : public Element {
   public:
     /// Checks the URI now (an RTSP camera is reached only once the pipeline starts; a

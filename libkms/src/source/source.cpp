@@ -21,6 +21,30 @@
 
 namespace kms {
 
+// souphttpsrc 1.22 keeps a server that cannot be reached to its debug log, and fails with
+// "Internal data stream error": the server is tried here first (a TCP connection, each attempt
+// 10 s at most), so that a refusal or a timeout says so and exits as a network failure. What
+// the server answers (404) is still souphttpsrc's to tell.
+void reach_http_server(const MediaUri& uri) {
+    // Through a proxy souphttpsrc takes from the environment, the server may be out of our
+    // reach and still in the proxy's: the proxy tells.
+    for (const char* v :
+         {"http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"})
+        if (const char* p = g_getenv(v); p && *p) return;
+    std::unique_ptr<GSocketClient, decltype(&g_object_unref)> client{g_socket_client_new(),
+                                                                     g_object_unref};
+    g_socket_client_set_timeout(client.get(), 10);
+    const bool tls = uri.location.rfind("https:", 0) == 0;
+    GError* raw = nullptr;
+    GSocketConnection* conn = g_socket_client_connect_to_uri(client.get(), uri.location.c_str(),
+                                                             tls ? 443 : 80, nullptr, &raw);
+    if (conn) g_object_unref(conn);
+    gst::GErrorPtr err(raw);
+    if (!conn)
+        throw Error(ErrorCode::Network,
+                    uri.redacted() + ": " + (err ? err->message : "cannot be reached"));
+}
+
 namespace {
 
 const char* const kBase = "gstreamer1.0-plugins-base";
@@ -198,36 +222,12 @@ struct SourceCore : Element::Core {
         } else {
             reader.reset(GST_ELEMENT(gst_object_ref_sink(make_element("souphttpsrc", kGood))));
             g_object_set(reader.get(), "location", uri.location.c_str(), nullptr);
-            reach_http_server();
+            reach_http_server(uri);
         }
         parse.reset(GST_ELEMENT(gst_object_ref_sink(make_element("parsebin", kBase))));
         on_signal(parse.get(), "pad-added", G_CALLBACK(pad_handler<&SourceCore::on_parsed_pad>));
         on_signal(parse.get(), "no-more-pads",
                   G_CALLBACK(done_handler<&SourceCore::on_no_more_pads>));
-    }
-
-    // souphttpsrc 1.22 keeps a server that cannot be reached to its debug log, and fails with
-    // "Internal data stream error": the server is tried here first (a TCP connection, each
-    // attempt 10 s at most), so that a refusal or a timeout says so and exits as a network
-    // failure. What the server answers (404) is still souphttpsrc's to tell.
-    void reach_http_server() const {
-        // Through a proxy souphttpsrc takes from the environment, the server may be out of
-        // our reach and still in the proxy's: the proxy tells.
-        for (const char* v :
-             {"http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"})
-            if (const char* p = g_getenv(v); p && *p) return;
-        std::unique_ptr<GSocketClient, decltype(&g_object_unref)> client{g_socket_client_new(),
-                                                                         g_object_unref};
-        g_socket_client_set_timeout(client.get(), 10);
-        const bool tls = uri.location.rfind("https:", 0) == 0;
-        GError* raw = nullptr;
-        GSocketConnection* conn = g_socket_client_connect_to_uri(client.get(), uri.location.c_str(),
-                                                                 tls ? 443 : 80, nullptr, &raw);
-        if (conn) g_object_unref(conn);
-        gst::GErrorPtr err(raw);
-        if (!conn)
-            throw Error(ErrorCode::Network,
-                        uri.redacted() + ": " + (err ? err->message : "cannot be reached"));
     }
 
     // An RTSP camera: rtspsrc gives one RTP pad per stream when the pipeline plays; a parsebin

@@ -407,6 +407,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::map<std::string, std::pair<std::string, Json>> last_rtp;  // type+SSRC: the last event
     void emit_final_stats();
     static void own_sent(Json& j, const Track& t);
+    void own_decoded(Json& j, const Track* t) const;
     void add_repairs(Json& j, bool inbound) const;
     void on_stats(GstPromise* p);
     void report_pair(const Json& pair, std::map<std::string, Json>& by_id);

@@ -66,6 +66,14 @@ void WebRtcEndpoint::Impl::refresh_counts() {
 }
 
 // What we counted ourselves on the way into webrtcbin, where it is more than the session says.
+// The frames decoded so far, from our own counters: per stream when its m-line is known (t),
+// the sum of its kind otherwise.
+void WebRtcEndpoint::Impl::own_decoded(Json& j, const Track* t) const {
+    const std::string kind = j.value("kind", "");
+    if (kind == "video") j["framesDecoded"] = t ? t->n->frames_in.load() : frames_video.load();
+    if (kind == "audio") j["audioFramesDecoded"] = t ? t->n->frames_in.load() : frames_audio.load();
+}
+
 void WebRtcEndpoint::Impl::own_sent(Json& j, const Track& t) {
     j["packetsSent"] = std::max<unsigned long long>(j.value("packetsSent", 0ULL), t.n->rtp_out);
     j["bytesSent"] = std::max<unsigned long long>(j.value("bytesSent", 0ULL), t.n->payload_out);
@@ -115,6 +123,9 @@ void WebRtcEndpoint::Impl::emit_final_stats() {
             j["packetsReceived"] = c.packets_received;
             j["bytesReceived"] = c.octets_received;
             add_repairs(j, true);
+            // The frames too: the counters above grew since the last event, and frames that
+            // stood still while packets grew read as a frame rate falling to 0 at the end.
+            own_decoded(j, track_of_ssrc(j, true));
         } else if (type == "outbound-rtp" && c.internal) {
             j["packetsSent"] = c.packets_sent;
             j["bytesSent"] = c.octets_sent;
@@ -190,14 +201,9 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
             add_repairs(j, true);
             lost += j.value("packetsLost", 0LL);
             kind_of(j);
-            const std::string kind = j.value("kind", "");
-            // Per stream when we know its m-line; the sum of its kind otherwise.
             const Track* t = track_of_ssrc(j, true);
             if (t) j["mid"] = t->mid;
-            if (kind == "video")
-                j["framesDecoded"] = t ? t->n->frames_in.load() : frames_video.load();
-            if (kind == "audio")
-                j["audioFramesDecoded"] = t ? t->n->frames_in.load() : frames_audio.load();
+            own_decoded(j, t);
         } else if (type == "outbound-rtp") {
             if (j.contains("ssrc") && tx_repair.count(j["ssrc"].get<guint32>()))
                 continue;  // our retransmissions: counted in their media stream's entry

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "assertions.hpp"
@@ -82,7 +83,9 @@ SCENARIO("a malformed --assert names the column of the fault", "[stats][assert]"
     CHECK(column_of("bitrate > 5 kbpsx") == 12);   // a unit runs into letters
     CHECK(column_of("loss < 1% and more") == 10);  // text after the unit
     CHECK(column_of("rtt.p95 < 150 parsecs") == 14);
-    CHECK(column_of("loss < 5.") == 9);  // a point without digits after it
+    CHECK(column_of("loss < 5.") == 9);    // a point without digits after it
+    CHECK(column_of("loss < 150") == 10);  // a bare ratio above 1: 150% was meant, or 1.5%
+    CHECK_NOTHROW(parse_assertion("loss <= 1", summary_metric_names()));
     CHECK(column_of("loss < 5.%") == 9);
     AssertSyntax e(8, "expected a unit");
     CHECK(caret_message("loss < 1x", e) == "--assert: expected a unit\n  loss < 1x\n          ^");
@@ -364,4 +367,42 @@ SCENARIO("jitter is averaged over the reports that carry one", "[stats][summary]
     REQUIRE(s.tracks.size() == 1);
     CHECK(s.tracks[0].jitter_mean == Approx(0.03));
     CHECK(s.tracks[0].jitter_max == Approx(0.03));
+}
+
+SCENARIO("Prometheus keeps two streams of a kind apart, by mid", "[stats][summary]") {
+    // Two cameras in one call: one series each, not their sum with the worse jitter.
+    using Labels = std::vector<std::pair<std::string, std::string>>;
+    auto stream = [](double t, int ssrc, const char* mid, int packets, double jitter) {
+        return kms::Json{{"type", "inbound-rtp"},
+                         {"timestamp", t},
+                         {"kind", "video"},
+                         {"ssrc", ssrc},
+                         {"mid", mid},
+                         {"packetsReceived", packets},
+                         {"bytesReceived", packets * 1000},
+                         {"jitter", jitter}};
+    };
+    std::istringstream in(events({stream(1000, 1, "video0", 100, 0.001),
+                                  stream(1000, 2, "video1", 10, 0.009),
+                                  stream(2000, 1, "video0", 200, 0.001),
+                                  stream(2000, 2, "video1", 20, 0.009),
+                                  {{"type", "inbound-rtp"},
+                                   {"timestamp", 2000.0},
+                                   {"kind", "audio"},
+                                   {"ssrc", 3},
+                                   {"packetsReceived", 50},
+                                   {"bytesReceived", 5000}}}));
+    const Samples samples = summary_samples(summarise(in, "test"));
+    auto value = [&](const std::string& name, const Labels& labels) -> std::optional<double> {
+        for (const auto& s : samples)
+            if (s.name == name && s.labels == labels) return s.value;
+        return std::nullopt;
+    };
+    const std::string received = "kms_inbound_rtp_packets_received_total";
+    CHECK(value(received, {{"kind", "video"}, {"mid", "video0"}}) == 200.0);
+    CHECK(value(received, {{"kind", "video"}, {"mid", "video1"}}) == 20.0);
+    CHECK_FALSE(value(received, {{"kind", "video"}}));
+    CHECK(value(received, {{"kind", "audio"}}) == 50.0);  // one stream: the kind says it
+    CHECK(value("kms_inbound_rtp_jitter_seconds", {{"kind", "video"}, {"mid", "video0"}}) ==
+          Approx(0.001));
 }
