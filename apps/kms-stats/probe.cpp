@@ -66,6 +66,23 @@ void read_caps(Track& t, GstCaps* caps) {
     gst_structure_get_int(s, "height", &t.height);
     gst_structure_get_int(s, "rate", &t.rate);
     gst_structure_get_int(s, "channels", &t.channels);
+    // AAC: the stream's own AudioSpecificConfig, not the demuxer's reading of it. 1.22's
+    // matroskademux doubles the rate when ffmpeg signals "no SBR" explicitly (88200 Hz for a
+    // 44.1 kHz file), and qtdemux gave 2 channels for mono; ffprobe reads the config.
+    int mpegversion = 0;
+    const GValue* config = gst_structure_get_value(s, "codec_data");
+    if (t.media == "audio/mpeg" && gst_structure_get_int(s, "mpegversion", &mpegversion) &&
+        mpegversion == 4 && config && GST_VALUE_HOLDS_BUFFER(config)) {
+        GstMapInfo map;
+        GstBuffer* buf = gst_value_get_buffer(config);
+        if (gst_buffer_map(buf, &map, GST_MAP_READ)) {
+            const auto len = static_cast<guint>(map.size);
+            if (const guint rate = gst_codec_utils_aac_get_sample_rate(map.data, len))
+                t.rate = rate;
+            if (const guint ch = gst_codec_utils_aac_get_channels(map.data, len)) t.channels = ch;
+            gst_buffer_unmap(buf, &map);
+        }
+    }
     CharPtr desc(gst_pb_utils_get_codec_description(caps));
     t.codec = desc ? desc.get() : t.media;
 }

@@ -59,6 +59,19 @@ dur=$(jq -r "$a.duration" p2.json); near "$dur" 5 2 || fail "pcm.mkv: $dur s, ex
 jq -e "$a | .rate == 48000 and .channels == 2 and .frames == 250" p2.json >/dev/null || fail "pcm.mkv: $(cat p2.json)"
 pass "PCM in Matroska: $br bit/s (1536000 by construction), $dur s"
 
+# 2b. ffmpeg's mono AAC in Matroska and MP4: the rate and channels ffprobe reads (1.22's demuxers
+#     said 88200 Hz for the first, 2 channels for the second).
+ffmpeg -v error -f lavfi -i sine=d=2 -c:a aac aac.mkv
+ffmpeg -v error -f lavfi -i sine=d=2 -c:a aac aac.m4a
+for f in aac.mkv aac.m4a; do
+  run "$S" --json $f >p2b.json
+  expect_rc 0 "probe $f"
+  want=$(ffprobe -v error -show_entries stream=sample_rate,channels -of csv=p=0 $f)
+  got=$(jq -r '.tracks[0] | "\(.rate),\(.channels)"' p2b.json)
+  [[ $got == "$want" ]] || fail "$f: rate,channels $got; ffprobe $want"
+done
+pass "ffmpeg's mono AAC in .mkv and .m4a: $got, as ffprobe reads it"
+
 # 3. VP8 in WebM at 30 fps, 640x360, 4 s.
 gst-launch-1.0 -q -e videotestsrc num-buffers=120 ! video/x-raw,width=640,height=360,framerate=30/1 \
   ! vp8enc deadline=1 keyframe-max-dist=30 ! webmmux ! filesink location=vp8.webm
