@@ -213,7 +213,7 @@ int run_filter(Tool& tool, const FilterCli& o) {
         res.field("videoFrames", "video frames", filter.frames("video"));
         res.field("audioFrames", "audio frames", filter.frames("audio"));
         res.field("dropped", "dropped frames", filter.dropped());
-        res.field("events", "events", event_count);
+        res.field("events", "filter events", event_count);  // what the filters said
         Json tracks = Json::array();
         for (const auto& l : links)
             tracks.push_back(Json{{"kind", l.kind}, {"from", l.from}, {"to", l.to}});
@@ -263,7 +263,7 @@ int main(int argc, char** argv) {
         ->option_text("KBPS");
     app.add_flag("--live", o.live,
                  "Treat the input as live: drop frames (reported) rather than fall behind; "
-                 "the default for rtsp://, test: and devices");
+                 "the default for rtsp://, rtp://, test: and devices");
     app.add_option("--background", o.background,
                    "The picture chroma puts behind what it keys out (PNG or JPEG)")
         ->option_text("FILE");
