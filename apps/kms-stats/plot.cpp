@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <sstream>
 
@@ -126,7 +127,11 @@ void draw_panel(std::ostringstream& o, const Panel& p, double top, double t_max)
     o << "</g>\n";
 }
 
-const char* colour(const std::string& kind, bool inbound) {
+// The nth stream (from 0) of a direction and kind: the first in the kind's colour, the others
+// in colours of their own, so two cameras are two lines one can tell apart.
+const char* colour(const std::string& kind, bool inbound, unsigned nth) {
+    static const char* const kMore[] = {"#2ca02c", "#9467bd", "#8c564b", "#e377c2"};
+    if (nth > 0) return kMore[(nth - 1) % std::size(kMore)];
     if (kind == "video") return inbound ? "#1f77b4" : "#17becf";
     if (kind == "audio") return inbound ? "#ff7f0e" : "#bcbd22";
     return "#7f7f7f";
@@ -147,12 +152,13 @@ std::string plot_svg(const Summary& s) {
                               {"Round-trip time", "ms", {}}};
     std::map<std::pair<bool, std::string>, unsigned> streams;  // of a direction and kind
     for (const auto& t : s.tracks) ++streams[{t.inbound, t.kind}];
+    std::map<std::pair<bool, std::string>, unsigned> drawn;
     for (const auto& t : s.tracks) {
         std::string who = std::string(t.inbound ? "received " : "sent ") + t.kind;
         // Two streams of a kind (simulcast, two cameras) are told apart in the legend.
         if (streams[{t.inbound, t.kind}] > 1)
             who += t.mid.empty() ? " ssrc " + std::to_string(t.ssrc) : " mid " + t.mid;
-        const char* c = colour(t.kind, t.inbound);
+        const char* c = colour(t.kind, t.inbound, drawn[{t.inbound, t.kind}]++);
         panels[0].lines.push_back({who, c, !t.inbound, scaled(t.bitrate_series, 1e-3)});
         if (t.kind == "video") panels[1].lines.push_back({who, c, !t.inbound, t.fps_series});
         if (t.inbound) panels[2].lines.push_back({who, c, false, scaled(t.loss_series, 100)});

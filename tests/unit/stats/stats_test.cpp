@@ -405,4 +405,16 @@ SCENARIO("Prometheus keeps two streams of a kind apart, by mid", "[stats][summar
     CHECK(value(received, {{"kind", "audio"}}) == 50.0);  // one stream: the kind says it
     CHECK(value("kms_inbound_rtp_jitter_seconds", {{"kind", "video"}, {"mid", "video0"}}) ==
           Approx(0.001));
+    // And plot draws them as two lines, each named and in a colour of its own.
+    std::istringstream again(
+        events({stream(1000, 1, "video0", 100, 0.001), stream(1000, 2, "video1", 10, 0.009),
+                stream(2000, 1, "video0", 200, 0.001), stream(2000, 2, "video1", 20, 0.009)}));
+    const std::string svg = plot_svg(summarise(again, "test"));
+    auto stroke_of = [&](const std::string& label) {
+        const size_t at = svg.find("data-label=\"" + label + "\"");
+        REQUIRE(at != std::string::npos);
+        const size_t from = svg.find("stroke=\"", at) + 8;
+        return svg.substr(from, svg.find('"', from) - from);
+    };
+    CHECK(stroke_of("received video mid video0") != stroke_of("received video mid video1"));
 }
