@@ -24,12 +24,15 @@ void print_snapshot(std::FILE* out, const Json& snap) {
         if (type != "inbound-rtp" && type != "outbound-rtp" && type != "remote-inbound-rtp" &&
             type != "candidate-pair")
             continue;
-        std::fprintf(out, "  %-18s %-5s", type.c_str(), e.value("kind", "").c_str());
+        // The counters as the tool has them (W3C: packetsLost may be below 0 with duplicates).
+        std::string fields;
         for (const char* f : {"packetsReceived", "packetsSent", "bytesReceived", "bytesSent",
                               "packetsLost", "jitter", "roundTripTime", "framesDecoded",
                               "framesPerSecond", "currentRoundTripTime"})
-            if (e.contains(f)) std::fprintf(out, "  %s=%s", f, e[f].dump().c_str());
-        std::fprintf(out, "\n");
+            if (e.contains(f)) fields += std::string("  ") + f + "=" + e[f].dump();
+        if (fields.empty()) continue;  // a candidate pair before its first check: nothing to say
+        std::fprintf(out, "  %-18s %-5s%s\n", type.c_str(), e.value("kind", "").c_str(),
+                     fields.c_str());
     }
     std::fflush(out);
 }
