@@ -442,10 +442,21 @@ run "$R" -q -t 3 --segment 2 test:video -o 'again/cam-%i.mkv'
 expect_rc 0 "segments, second run"
 [[ $(ls again | paste -sd' ') == "cam-0.mkv cam-1.mkv cam-2.mkv cam-3.mkv" ]] || fail "restart: $(ls again | paste -sd' ')"
 [[ $(md5sum again/cam-0.mkv | cut -d' ' -f1) == "$first" ]] || fail "restart: the first run's cam-0.mkv was written over"
+# Without %i the date names the files: two segments of one day (or a restart that day) share a
+# name, and the later took it (4 segments reported, 1 file left). A taken name gets -1, -2...
+mkdir day
+run "$R" -q -t 3 --segment 1 test:video -o 'day/cam-%Y%m%d.mkv' --json >day.json
+expect_rc 0 "segments named by the day alone"
+d=$(date +%Y%m%d)
+n=$(ls day | wc -l)
+(( n >= 3 )) && [[ -s day/cam-$d.mkv && -s day/cam-$d-1.mkv && -s day/cam-$d-2.mkv ]] ||
+  fail "segments named by the day: $(ls day | paste -sd' ')"
+[[ $(jq -r '[.files[].path] | unique | length' day.json) == "$n" ]] ||
+  fail "the summary names $(jq -c '[.files[].path]' day.json), the folder holds $(ls day | paste -sd' ')"
 mkdir one
 run "$R" -q -t 1 test:video -o 'one/%Y/%m/cam-%d.mkv'
 expect_rc 0 "one file in dated folders"
 [[ -s one/$(date +%Y/%m/cam-%d).mkv ]] || fail "one file in dated folders: $(find one)"
 run "$R" -q -t 1 test:audio --format wav -o - 2>err16 >/dev/null
 expect_rc 2 "wav to stdout"
-pass "a restart numbers on (4 files, the first run's untouched); dated folders for one file; WAV to a pipe refused"
+pass "a restart numbers on (4 files, the first run's untouched); segments without %i take -1, -2; dated folders for one file; WAV to a pipe refused"

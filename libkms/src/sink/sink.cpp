@@ -301,9 +301,18 @@ struct SinkCore : Element::Core {
                     const time_t now = started_at(splitter, first);
                     std::string path;
                     struct stat st = {};
-                    for (unsigned tries = 0; tries < 100000; ++tries, ++s.index_skip) {
-                        path = Sink::segment_path(s.pattern, index + s.index_skip, now);
-                        if (::stat(path.c_str(), &st) != 0) break;
+                    if (Sink::segment_path(s.pattern, 0, now) ==
+                        Sink::segment_path(s.pattern, 1, now)) {
+                        // No %i: the fields alone name it (cam-%Y%m%d-%H.mkv), and two segments
+                        // of one hour would share a name. A taken name gets -1, -2... before
+                        // its extension, as a file manager's copy does.
+                        path = Sink::segment_path(s.pattern, index, now);
+                        if (::stat(path.c_str(), &st) == 0) path = untaken(path);
+                    } else {
+                        for (unsigned tries = 0; tries < 100000; ++tries, ++s.index_skip) {
+                            path = Sink::segment_path(s.pattern, index + s.index_skip, now);
+                            if (::stat(path.c_str(), &st) != 0) break;
+                        }
                     }
                     make_folders(path, fixed_folder(s.pattern).size());
                     return g_strdup(path.c_str());
@@ -311,6 +320,22 @@ struct SinkCore : Element::Core {
             weak, [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
             GConnectFlags(0));
         gst_bin_add(GST_BIN(bin.get()), split);
+    }
+
+    // path with -N before its extension, the first N from 1 that names no file.
+    static std::string untaken(const std::string& path) {
+        const size_t slash = path.rfind('/');
+        size_t dot = path.rfind('.');
+        if (dot == std::string::npos || (slash != std::string::npos && dot < slash) ||
+            dot == (slash == std::string::npos ? 0 : slash + 1))
+            dot = path.size();
+        struct stat st = {};
+        std::string candidate = path;
+        for (unsigned n = 1; n < 100000; ++n) {
+            candidate = path.substr(0, dot) + "-" + std::to_string(n) + path.substr(dot);
+            if (::stat(candidate.c_str(), &st) != 0) break;
+        }
+        return candidate;
     }
 
     // When the first frame of a file was recorded, in wall-clock seconds. splitmuxsink names a
