@@ -579,9 +579,11 @@ int record(Tool& tool, const RecordOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    Tool tool({"kms-record",
-               "kms-record: record any media source into WebM, MKV or MP4, passthrough by default",
-               kExamples});
+    Tool tool(
+        {"kms-record",
+         "kms-record: record any media source into WebM, MKV, MP4, Ogg or WAV, passthrough by "
+         "default",
+         kExamples});
     tool.catch_signals();
     CLI::App& app = tool.app();
     RecordOptions o;
@@ -590,9 +592,10 @@ int main(int argc, char** argv) {
                    "rtp://ADDR:PORT?sdp=FILE, http(s)://, v4l2:/dev/video0, pulse:, alsa:")
         ->required()
         ->option_text("SOURCE");
-    app.add_option("-o,--output", o.output,
-                   "The file to write (.webm, .mkv, .mp4, .ogg, .wav; .weba, .mka, .m4a for audio "
-                   "only) or - for Matroska on stdout")
+    app.add_option(
+           "-o,--output", o.output,
+           "The file to write (.webm, .mkv, .mp4, .mov; audio only .weba, .mka, .m4a, .ogg, "
+           ".opus, .oga, .wav) or - for Matroska on stdout")
         ->required()
         ->option_text("PATH");
     app.add_option("--format", o.format, "Container, when the extension does not say")
