@@ -727,7 +727,8 @@ struct SinkCore : Element::Core {
     std::string describe_error(const GError* e, ErrorCode code) const override {
         if (code == ErrorCode::Io || uri.kind == MediaUri::Kind::File ||
             uri.kind == MediaUri::Kind::Stdio)
-            return uri.redacted() + ": cannot write " + where() + ": " + e->message +
+            return uri.redacted() + ": cannot write" +
+                   (uri.kind == MediaUri::Kind::Stdio ? " stdout" : "") + ": " + e->message +
                    (uri.kind == MediaUri::Kind::Stdio ? " (did the reader of stdout exit?)"
                                                       : " (is the disk full?)");
         return uri.redacted() + ": " + e->message;

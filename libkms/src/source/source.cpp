@@ -573,8 +573,12 @@ struct SourceCore : Element::Core {
     }
 
     std::string describe_error(const GError* e, ErrorCode code) const override {
-        return uri.redacted() + ": " + e->message +
-               (code == ErrorCode::BadInput ? "; is it a media file GStreamer can read?" : "");
+        std::string text = e->message;
+        if (code == ErrorCode::BadInput) {
+            if (!text.empty() && text.back() == '.') text.pop_back();  // "...data.; is it"
+            text += "; is it a media file GStreamer can read?";
+        }
+        return uri.redacted() + ": " + text;
     }
 };
 
