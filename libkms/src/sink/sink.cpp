@@ -22,6 +22,7 @@
 #include "kms/runtime.hpp"
 #include "media/transcoder.hpp"
 #include "pipeline/element.hpp"
+#include "sink/paths.hpp"
 
 namespace kms {
 
@@ -50,28 +51,6 @@ bool audio_only_name(const std::string& path) {
     std::string ext = path.substr(dot + 1);
     for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return ext == "weba" || ext == "mka" || ext == "m4a";
-}
-
-// "rec/%Y/%m/cam-%i.mkv": strftime fields (or the index) in a folder's name, not only the file's.
-bool folder_has_fields(const std::string& pattern) {
-    const size_t pct = pattern.find('%');
-    return pct != std::string::npos && pattern.find('/', pct) != std::string::npos;
-}
-
-// The folder a pattern's files go in, up to its first field: "/srv/rec/%Y/%m/cam.mkv" gives
-// "/srv/rec", "%Y/cam.mkv" gives ".".
-std::string fixed_folder(const std::string& pattern) {
-    const std::string head = pattern.substr(0, pattern.find('%'));
-    const size_t slash = head.rfind('/');
-    return slash == std::string::npos ? "." : slash == 0 ? "/" : head.substr(0, slash);
-}
-
-// Makes the folders of path below its first `keep` characters (which exist), as mkdir -p.
-// Failures are left to the file's own open, which reports them as the recording's error.
-void make_folders(const std::string& path, size_t keep) {
-    for (size_t slash = path.find('/', keep + 1); slash != std::string::npos;
-         slash = path.find('/', slash + 1))
-        ::mkdir(path.substr(0, slash).c_str(), 0777);
 }
 
 struct SinkCore : Element::Core {
@@ -194,10 +173,11 @@ struct SinkCore : Element::Core {
                         uri.redacted() +
                             ": WAV is not cut into segments (its muxer has one "
                             "fixed track); use .ogg, .mka or .m4a");
-        if (uri.kind == MediaUri::Kind::File && segmented && folder_has_fields(uri.location)) {
+        if (uri.kind == MediaUri::Kind::File && segmented &&
+            sink::folder_has_fields(uri.location)) {
             // Folders named by the date are made as segments need them; the folder above
             // them must be there and writable, found out now.
-            const std::string base = fixed_folder(uri.location);
+            const std::string base = sink::fixed_folder(uri.location);
             struct stat st = {};
             std::string why;
             if (::stat(base.c_str(), &st) != 0)
@@ -290,52 +270,19 @@ struct SinkCore : Element::Core {
         auto* weak = new std::weak_ptr<Core>(weak_from_this());
         g_signal_connect_data(
             split, "format-location-full",
-            G_CALLBACK(
-                +[](GstElement* splitter, guint index, GstSample* first, gpointer d) -> gchar* {
-                    auto self = static_cast<std::weak_ptr<Core>*>(d)->lock();
-                    if (!self) return nullptr;
-                    auto& s = static_cast<SinkCore&>(*self);
-                    // Never over a file that is there: a restarted recording numbers from 0 again,
-                    // and an earlier run's segment of the same name would be lost. The index moves
-                    // on past what exists (splitmuxsink's own thread; only it touches index_skip).
-                    const time_t now = started_at(splitter, first);
-                    std::string path;
-                    struct stat st = {};
-                    if (Sink::segment_path(s.pattern, 0, now) ==
-                        Sink::segment_path(s.pattern, 1, now)) {
-                        // No %i: the fields alone name it (cam-%Y%m%d-%H.mkv), and two segments
-                        // of one hour would share a name. A taken name gets -1, -2... before
-                        // its extension, as a file manager's copy does.
-                        path = Sink::segment_path(s.pattern, index, now);
-                        if (::stat(path.c_str(), &st) == 0) path = untaken(path);
-                    } else {
-                        for (unsigned tries = 0; tries < 100000; ++tries, ++s.index_skip) {
-                            path = Sink::segment_path(s.pattern, index + s.index_skip, now);
-                            if (::stat(path.c_str(), &st) != 0) break;
-                        }
-                    }
-                    make_folders(path, fixed_folder(s.pattern).size());
-                    return g_strdup(path.c_str());
-                }),
+            G_CALLBACK(+[](GstElement* splitter, guint index, GstSample* first,
+                           gpointer d) -> gchar* {
+                auto self = static_cast<std::weak_ptr<Core>*>(d)->lock();
+                if (!self) return nullptr;
+                auto& s = static_cast<SinkCore&>(*self);
+                // splitmuxsink's own thread; only it touches index_skip.
+                const std::string path =
+                    sink::segment_name(s.pattern, index, started_at(splitter, first), s.index_skip);
+                return g_strdup(path.c_str());
+            }),
             weak, [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
             GConnectFlags(0));
         gst_bin_add(GST_BIN(bin.get()), split);
-    }
-
-    // path with -N before its extension, the first N from 1 that names no file.
-    static std::string untaken(const std::string& path) {
-        const size_t slash = path.rfind('/');
-        size_t dot = path.rfind('.');
-        if (dot == std::string::npos || (slash != std::string::npos && dot < slash) ||
-            dot == (slash == std::string::npos ? 0 : slash + 1))
-            dot = path.size();
-        struct stat st = {};
-        std::string candidate = path;
-        for (unsigned n = 1; n < 100000; ++n) {
-            candidate = path.substr(0, dot) + "-" + std::to_string(n) + path.substr(dot);
-            if (::stat(candidate.c_str(), &st) != 0) break;
-        }
-        return candidate;
     }
 
     // When the first frame of a file was recorded, in wall-clock seconds. splitmuxsink names a
@@ -782,54 +729,12 @@ void Sink::on_size_change(
     core_of(*this).size_changed = std::move(fn);
 }
 
-void Sink::make_dated_folders(const std::string& pattern, const std::string& path) {
-    if (folder_has_fields(pattern)) make_folders(path, fixed_folder(pattern).size());
-}
-
 std::string Sink::segment_pattern() const {
     return core_of(*this).pattern;
 }
 
 void Sink::on_segment(std::function<void(const Segment&)> fn) {
     core_of(*this).segment_done = std::move(fn);
-}
-
-std::string Sink::segment_path(const std::string& pattern, unsigned index, time_t t) {
-    // %i and %0Ni first (strftime has no %i), then strftime; "%%" stays for strftime.
-    std::string p;
-    for (size_t i = 0; i < pattern.size(); ++i) {
-        if (pattern[i] != '%' || i + 1 == pattern.size()) {
-            p += pattern[i];
-            continue;
-        }
-        size_t j = i + 1;
-        int width = 0;
-        bool zero = false;
-        if (pattern[j] == '0') zero = true;
-        while (j < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[j])))
-            width = width * 10 + (pattern[j++] - '0');
-        if (j < pattern.size() && pattern[j] == 'i') {
-            char num[32];
-            if (zero)
-                std::snprintf(num, sizeof num, "%0*u", width, index);
-            else
-                std::snprintf(num, sizeof num, "%*u", width, index);
-            p += num;
-            i = j;
-        } else {
-            p += pattern.substr(i, 2);
-            ++i;
-        }
-    }
-    std::tm tm = {};
-    localtime_r(&t, &tm);
-    char out[4096];
-    // The user's path is the format, by design (as date +FORMAT).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    const size_t n = std::strftime(out, sizeof out, p.c_str(), &tm);
-#pragma GCC diagnostic pop
-    return n ? std::string(out, n) : p;
 }
 
 }  // namespace kms
