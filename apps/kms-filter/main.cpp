@@ -61,15 +61,6 @@ void list_filters() {
         "videobalance hue=0.5'\n");
 }
 
-// The media type of a codec that --video-codec or --audio-codec names.
-std::string codec_media(const std::string& codec) {
-    if (codec == "h264") return "video/x-h264";
-    if (codec == "h265") return "video/x-h265";
-    if (codec == "aac") return "audio/mpeg";
-    if (codec == "vp8" || codec == "vp9") return "video/x-" + codec;
-    return "audio/x-" + codec;  // opus, vorbis
-}
-
 bool live_kind(MediaUri::Kind k) {
     switch (k) {
         case MediaUri::Kind::Test:
@@ -132,7 +123,7 @@ int run_filter(Tool& tool, const FilterCli& o) {
     const std::pair<const std::string*, const char*> asked[] = {{&o.video_codec, "--video-codec"},
                                                                 {&o.audio_codec, "--audio-codec"}};
     for (const auto& [codec, option] : asked)
-        if (!codec->empty() && !sink.container().empty() && !sink.takes_as_is(codec_media(*codec)))
+        if (!codec->empty() && !sink.container().empty() && !sink.takes_codec(*codec))
             throw Error(ErrorCode::InvalidArgument,
                         std::string(option) + " " + *codec + " does not go into " +
                             sink.container() + " (" + out.redacted() + "); .mkv takes every codec");

@@ -43,6 +43,9 @@ class Sink : public Element {
     bool writing() const;
     /// Whether a stream of this media type ("video/x-vp8") goes in untouched.
     bool takes_as_is(const std::string& media) const;
+    /// The same for a codec as the tools' options name it (vp8, vp9, h264, h265, opus,
+    /// vorbis, aac); false for a name it does not know.
+    bool takes_codec(const std::string& codec) const;
     /// Segmented: fn runs on the main loop each time a file is finished.
     void on_segment(std::function<void(const Segment&)> fn);
     /// A video stream changed its picture size mid-stream ("640x360" to "1280x720"); fn runs on

@@ -724,6 +724,11 @@ bool Sink::takes_as_is(const std::string& media) const {
     return core_of(*this).takes_as_is(caps.get());
 }
 
+bool Sink::takes_codec(const std::string& codec) const {
+    const std::string media = media::media_of_codec(codec);
+    return !media.empty() && takes_as_is(media);
+}
+
 void Sink::on_size_change(
     std::function<void(const std::string&, const std::string&, const std::string&)> fn) {
     core_of(*this).size_changed = std::move(fn);
