@@ -222,6 +222,11 @@ int record(Tool& tool, const RecordOptions& o) {
     const bool segmented = kopt.segment_s > 0 || kopt.segment_bytes > 0;
     if (segmented && to_stdout)
         throw Error(ErrorCode::InvalidArgument, "--segment and -o -: stdout is one stream");
+    kopt.max_bytes = o.max_size.empty() ? 0 : parse_size(o.max_size, "--max-size");
+    if (segmented && kopt.max_bytes)
+        throw Error(ErrorCode::InvalidArgument,
+                    "--max-size caps one file; segments take --segment-size, and "
+                    "--max-total-size caps them all");
     if (!segmented && !o.on_segment.empty())
         throw Error(ErrorCode::InvalidArgument, "--on-segment needs --segment or --segment-size");
     if (!segmented && one_file_pattern.empty() && (o.max_files || max_total))
@@ -457,22 +462,12 @@ int record(Tool& tool, const RecordOptions& o) {
         failure = e;
     }
     unsigned ticks = 0;
-    const unsigned long long max_size =
-        o.max_size.empty() ? 0 : parse_size(o.max_size, "--max-size");
-    bool size_reached = false;
-    // --max-size: checked 4 times a second; the stop finishes the file, so it ends a little
-    // above the limit (what the muxer still holds).
-    if (max_size && !to_stdout && !segmented)
-        loop.every(250, [&] {
-            // Not before the muxer writes: an existing file there is replaced only then.
-            if (size_reached || !sink.writing() ||
-                file_size(path) < static_cast<long long>(max_size))
-                return true;
-            size_reached = true;
-            events.emit("limit", Json{{"maxSize", max_size}});
-            stop();
-            return false;
-        });
+    // --max-size: the sink ends the streams at the cap as the muxer writes; a live source
+    // goes on sending, so the stop finishes the file.
+    sink.on_full([&] {
+        events.emit("limit", Json{{"maxSize", kopt.max_bytes}});
+        stop();
+    });
     // RTP packets that never came (rtsp://, rtp://), read while the jitter buffers live.
     const bool rtp_source = in.kind == MediaUri::Kind::Rtsp || in.kind == MediaUri::Kind::Rtp;
     unsigned long long lost = 0;

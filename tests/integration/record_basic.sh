@@ -410,6 +410,30 @@ d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 capped.mkv)
 jq -se '[.[] | select(.type=="limit" and .maxSize==300000)] | length == 1' ev13.jsonl >/dev/null || fail "--max-size: no limit event"
 pass "--max-size 300k stops at $size bytes with a finished file"
 
+# 13b. --max-size on a file read far faster than real time (it was polled four times a second,
+# so the whole 10 s file, 2.5 MB, was written under a 300k cap), MP4 and WebM, and on stdout:
+# the muxer's output is counted as it is written and every stream ends at the cap.
+gst-launch-1.0 -q -e videotestsrc num-buffers=300 pattern=snow ! video/x-raw,width=320,height=240,framerate=30/1 \
+  ! vp8enc deadline=1 target-bitrate=2000000 ! webmmux name=m ! filesink location=big.webm \
+  audiotestsrc num-buffers=500 ! opusenc ! m.
+(( $(stat -c %s big.webm) > 1500000 )) || fail "--max-size: the 10 s source is only $(stat -c %s big.webm) bytes"
+for ext in webm mp4; do
+  run "$R" -q big.webm -o "capfile.$ext" --max-size 300k --events "ev13b-$ext.jsonl" 2>/dev/null
+  expect_rc 0 "--max-size on a file into $ext"
+  size=$(stat -c %s "capfile.$ext")
+  # MP4 adds the fragment its muxer held (a second at most) and its index.
+  (( size >= 300000 && size < 450000 )) || fail "--max-size 300k on a 10 s file into $ext: $size bytes"
+  secs=$(stream_secs "capfile.$ext" v:0)
+  within 0.5 "$secs" && within "$secs" 3 || fail "--max-size 300k on a file into $ext: $secs s of video"
+  jq -se '[.[] | select(.type=="limit")] | length == 1' "ev13b-$ext.jsonl" >/dev/null || fail "--max-size on a file: no limit event"
+done
+bytes=$("$R" -q big.webm -o - --max-size 200k | wc -c)
+(( bytes >= 200000 && bytes < 300000 )) || fail "--max-size 200k on stdout: $bytes bytes"
+run "$R" -q test:av -o seg.mkv --segment 1 --max-size 200k 2>err13b
+expect_rc 2 "--max-size with --segment"
+grep -q -- "--segment-size" err13b || fail "--max-size with --segment: $(cat err13b)"
+pass "--max-size 300k on a 10 s file read at once: $size bytes ($secs s), and 200k on stdout: $bytes bytes"
+
 # 14. --tracks: a kind asked for that never comes is reported, not silently left out.
 run "$R" -t 3 --tracks audio,video --tracks-timeout 1 test:video -o novideo.webm --events ev14.jsonl 2>err14
 expect_rc 0 "--tracks"

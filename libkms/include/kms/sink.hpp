@@ -18,6 +18,11 @@ struct SinkOptions {
     /// ("cam-%Y%m%d-%H%M%S.mkv"); a path with neither gets "-%i" before its extension.
     double segment_s = 0;
     unsigned long long segment_bytes = 0;
+    /// One file or "-": once the muxer has written this many bytes (0: no cap), every stream
+    /// into it ends there and the file is finished, above the cap by what the muxer still held
+    /// (up to a second of media) and its index. Counted as written, so a file read faster than
+    /// real time stops there too. Not with segments (segment_bytes is their cap).
+    unsigned long long max_bytes = 0;
 };
 
 /// A finished file of a segmented Sink.
@@ -46,6 +51,9 @@ class Sink : public Element {
     /// The same for a codec as the tools' options name it (vp8, vp9, h264, h265, opus,
     /// vorbis, aac); false for a name it does not know.
     bool takes_codec(const std::string& codec) const;
+    /// fn runs on the main loop, once, when max_bytes is reached (it would call
+    /// Pipeline::stop(): a live source goes on sending).
+    void on_full(std::function<void()> fn);
     /// Segmented: fn runs on the main loop each time a file is finished.
     void on_segment(std::function<void(const Segment&)> fn);
     /// A video stream changed its picture size mid-stream ("640x360" to "1280x720"); fn runs on

@@ -115,4 +115,17 @@ class SignalConnection {
     gulong id_ = 0;
 };
 
+// In a buffer probe: takes the buffer (or list) and answers upstream with EOS, so a stream
+// cut here is not read on for nothing. HANDLED, not DROP: only then does 1.22 return the flow
+// given here.
+inline GstPadProbeReturn answer_eos(GstPadProbeInfo* info) {
+    if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST)
+        gst_buffer_list_unref(GST_PAD_PROBE_INFO_BUFFER_LIST(info));
+    else
+        gst_buffer_unref(GST_PAD_PROBE_INFO_BUFFER(info));
+    GST_PAD_PROBE_INFO_DATA(info) = nullptr;
+    GST_PAD_PROBE_INFO_FLOW_RETURN(info) = GST_FLOW_EOS;
+    return GST_PAD_PROBE_HANDLED;
+}
+
 }  // namespace kms::gst

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "gst/handles.hpp"
 #include "gst/tsan.hpp"
 #include "kms/loop.hpp"
 #include "kms/runtime.hpp"
@@ -494,14 +495,7 @@ void Pipeline::Impl::report_flow(GstPad* pad, const LinkInfo& link_info) {
                         if (auto s = weak.lock()) s->check_limit();
                     });
                 }
-                // HANDLED, not DROP: only then does 1.22 return the flow given here.
-                if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST)
-                    gst_buffer_list_unref(GST_PAD_PROBE_INFO_BUFFER_LIST(info));
-                else
-                    gst_buffer_unref(GST_PAD_PROBE_INFO_BUFFER(info));
-                GST_PAD_PROBE_INFO_DATA(info) = nullptr;
-                GST_PAD_PROBE_INFO_FLOW_RETURN(info) = GST_FLOW_EOS;
-                return GST_PAD_PROBE_HANDLED;
+                return gst::answer_eos(info);
             }
             const gint64 before =
                 f.last.exchange(g_get_monotonic_time(), std::memory_order_relaxed);

@@ -23,6 +23,7 @@
 #include "media/transcoder.hpp"
 #include "pipeline/element.hpp"
 #include "sink/paths.hpp"
+#include "sink/size_cap.hpp"
 
 namespace kms {
 
@@ -61,8 +62,9 @@ struct SinkCore : Element::Core {
     GstElement* split = nullptr;  // splitmuxsink when segmented (it owns mux then)
     std::mutex mutex;
     unsigned made = 0;
-    std::string pattern;           // segmented: the path with %i and strftime fields
-    bool made_check_file = false;  // the write check created uri.location
+    std::string pattern;                 // segmented: the path with %i and strftime fields
+    std::unique_ptr<sink::SizeCap> cap;  // opt.max_bytes
+    bool made_check_file = false;        // the write check created uri.location
     // remove_at_exit() slots: the staging file until it takes the name, and uri.location if
     // we made it, while it is empty; an _exit (a second signal, the stop's deadline) then
     // leaves neither behind.
@@ -168,6 +170,10 @@ struct SinkCore : Element::Core {
             throw Error(ErrorCode::InvalidArgument,
                         "-: WAV is not written to a pipe (its sizes are written over its start "
                         "at the end); use --format ogg or mkv");
+        if (segmented && opt.max_bytes)
+            throw Error(ErrorCode::InvalidArgument,
+                        uri.redacted() +
+                            ": a size cap is for one file; segments are capped by their own size");
         if (segmented && container == "wav")
             throw Error(ErrorCode::InvalidArgument,
                         uri.redacted() +
@@ -238,6 +244,11 @@ struct SinkCore : Element::Core {
         gst_bin_add_many(GST_BIN(bin.get()), mux, out, nullptr);
         if (!gst_element_link(mux, out))
             throw Error(ErrorCode::Runtime, "cannot link " + container + " to its output");
+        if (opt.max_bytes) {
+            cap = std::make_unique<sink::SizeCap>(opt.max_bytes);
+            gst::PadPtr src(gst_element_get_static_pad(mux, "src"));
+            cap->watch_output(src.get());
+        }
     }
 
     // splitmuxsink around the muxer: a new file at a key frame once the current one is long
@@ -491,6 +502,7 @@ struct SinkCore : Element::Core {
         if (!target) return nullptr;
         watch_first_buffer(target.get());
         if (split) count_bytes(target.get(), true);
+        if (cap) cap->watch_input(target.get());
         const std::string pad_name = kind + "_in_" + std::to_string(made++);
         if (desc.empty()) {
             // The guard rides on the ghost pad's own source side: every buffer of a recording
@@ -649,11 +661,13 @@ struct SinkCore : Element::Core {
             if (!owned || gst_pad_is_linked(owned.get())) return nullptr;
             target = owned.get();
             watch_first_buffer(target);
+            if (cap) cap->watch_input(target);
         } else if (mux) {
             target = gst_element_request_pad_simple(mux, (kind + "_%u").c_str());
             if (!target) return nullptr;
             owned.reset(target);  // the muxer keeps its own reference
             watch_first_buffer(target);
+            if (cap) cap->watch_input(target);
         } else {
             const bool video = kind == "video";
             std::string desc = "fakesink sync=false async=false";
@@ -736,6 +750,10 @@ void Sink::on_size_change(
 
 std::string Sink::segment_pattern() const {
     return core_of(*this).pattern;
+}
+
+void Sink::on_full(std::function<void()> fn) {
+    if (auto& cap = core_of(*this).cap) cap->on_reached(std::move(fn));
 }
 
 void Sink::on_segment(std::function<void(const Segment&)> fn) {
