@@ -462,8 +462,12 @@ mkdir again
 run "$R" -q -t 3 --segment 2 test:video -o 'again/cam-%i.mkv'
 expect_rc 0 "segments, first run"
 first=$(md5sum again/cam-0.mkv | cut -d' ' -f1)
-run "$R" -q -t 3 --segment 2 test:video -o 'again/cam-%i.mkv'
+run "$R" -q -t 3 --segment 2 test:video -o 'again/cam-%i.mkv' \
+  --on-segment 'echo "$KMS_SEGMENT_INDEX $(basename "$KMS_SEGMENT_PATH")" >>again.log'
 expect_rc 0 "segments, second run"
+# The hook's index is the one in the name (it was the run's count: 0 for cam-2.mkv).
+for _ in $(seq 50); do (( $(wc -l <again.log) >= 2 )) && break; sleep 0.1; done
+[[ $(sort again.log | paste -sd,) == "2 cam-2.mkv,3 cam-3.mkv" ]] || fail "restart: the hook was told $(paste -sd, again.log)"
 [[ $(ls again | paste -sd' ') == "cam-0.mkv cam-1.mkv cam-2.mkv cam-3.mkv" ]] || fail "restart: $(ls again | paste -sd' ')"
 [[ $(md5sum again/cam-0.mkv | cut -d' ' -f1) == "$first" ]] || fail "restart: the first run's cam-0.mkv was written over"
 # Without %i the date names the files: two segments of one day (or a restart that day) share a

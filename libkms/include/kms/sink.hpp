@@ -28,6 +28,7 @@ struct SinkOptions {
 /// A finished file of a segmented Sink.
 struct Segment {
     std::string path;
+    /// The index its name was given (%i): a restart's first file may be 4, past those there.
     unsigned index = 0;
     double duration_s = 0;
     long long bytes = 0;

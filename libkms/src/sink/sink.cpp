@@ -76,6 +76,7 @@ struct SinkCore : Element::Core {
     std::string staging;
     std::atomic<bool> staged_in{false};
     unsigned index_skip = 0;  // segment indexes passed over: their files were there
+    std::map<std::string, unsigned> named_index;  // under mutex: path -> the index it was named by
     // A buffer reached the muxer: it has begun (or is about to begin) its file with the tracks
     // it has, and takes no new one. Matroska and MP4 muxers fail the whole recording ("Could not
     // multiplex stream") when a pad is added after that, so a late stream is refused instead.
@@ -289,6 +290,8 @@ struct SinkCore : Element::Core {
                 // splitmuxsink's own thread; only it touches index_skip.
                 const std::string path =
                     sink::segment_name(s.pattern, index, started_at(splitter, first), s.index_skip);
+                std::lock_guard lock(s.mutex);
+                s.named_index[path] = index + s.index_skip;
                 return g_strdup(path.c_str());
             }),
             weak, [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
@@ -424,6 +427,14 @@ struct SinkCore : Element::Core {
             Segment seg;
             seg.path = location;
             seg.index = segments_closed++;
+            {
+                std::lock_guard lock(mutex);
+                // The index in its name, which a restart moves on past the files there.
+                if (auto n = named_index.find(location); n != named_index.end()) {
+                    seg.index = n->second;
+                    named_index.erase(n);
+                }
+            }
             auto it = opened.find(location);
             if (it != opened.end() && GST_CLOCK_TIME_IS_VALID(rt) &&
                 GST_CLOCK_TIME_IS_VALID(it->second))
