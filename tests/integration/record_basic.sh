@@ -326,7 +326,26 @@ done
 [[ $(wc -l <hook.log) == 4 ]] || fail "segments: the hook ran $(wc -l <hook.log) times"
 secs=$(stream_secs "seg-$day-02.mkv" v:0)
 within 1.8 "$secs" || fail "segments: seg 2 plays $secs s"
+[[ -z $(find . -maxdepth 1 -name '.*.part') ]] || fail "segments: hidden files left: $(find . -name '.*.part')"
 pass "--segment 2 for 7 s: 4 files named by date and index, the oldest 2 deleted, the hook run 4 times"
+
+# 12a. SIGKILL just after a segment opens: MP4 writes nothing until its first fragment closes,
+# and an empty cam-2.mp4 was left under a recording's name (4 kills in 8 here). A file takes its
+# name once it holds bytes; before that it is hidden (.cam-2.mp4.part), where no pattern looks.
+mkdir killed
+for t in 2.0 2.1 2.2 2.3 2.4 2.5; do
+  "$R" -q test:av --segment 1 -o "killed/$t-%i.mp4" & PIDS+=($!); p=$!
+  sleep "$t"; kill -9 "$p"; wait "$p" 2>/dev/null || true
+done
+n=0
+for f in killed/*.mp4; do
+  [[ -s $f ]] || fail "SIGKILL in a segment: $f is empty"
+  (( $(ffprobe -v error -select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$f") > 0 )) ||
+    fail "SIGKILL in a segment: $f holds no video"
+  n=$((n + 1))
+done
+(( n >= 6 )) || fail "SIGKILL in a segment: only $n files for 6 runs of 2 s or more"
+pass "SIGKILL just after a segment opens, 6 times: $n MP4 files, none empty, each with video"
 
 # 12b. Date fields in folder names: the folders are made as segments need them, below a folder
 #      that must exist; a missing one is refused before anything starts.

@@ -12,6 +12,12 @@ namespace kms::sink {
 
 namespace {
 
+// A file is there, or is being written under its hidden name (staged.hpp) to take it.
+bool taken(const std::string& path) {
+    struct stat st = {};
+    return ::stat(path.c_str(), &st) == 0 || ::stat(hidden_name(path).c_str(), &st) == 0;
+}
+
 // path with -N before its extension, the first N from 1 that names no file.
 std::string untaken(const std::string& path) {
     const size_t slash = path.rfind('/');
@@ -19,16 +25,21 @@ std::string untaken(const std::string& path) {
     if (dot == std::string::npos || (slash != std::string::npos && dot < slash) ||
         dot == (slash == std::string::npos ? 0 : slash + 1))
         dot = path.size();
-    struct stat st = {};
     std::string candidate = path;
     for (unsigned n = 1; n < 100000; ++n) {
         candidate = path.substr(0, dot) + "-" + std::to_string(n) + path.substr(dot);
-        if (::stat(candidate.c_str(), &st) != 0) break;
+        if (!taken(candidate)) break;
     }
     return candidate;
 }
 
 }  // namespace
+
+std::string hidden_name(const std::string& path) {
+    const size_t slash = path.rfind('/');
+    const size_t base = slash == std::string::npos ? 0 : slash + 1;
+    return path.substr(0, base) + "." + path.substr(base) + ".part";
+}
 
 bool folder_has_fields(const std::string& pattern) {
     const size_t pct = pattern.find('%');
@@ -52,17 +63,16 @@ std::string segment_name(const std::string& pattern, unsigned index, time_t star
     // Never over a file that is there: a restarted recording numbers from 0 again, and an
     // earlier run's segment of the same name would be lost.
     std::string path;
-    struct stat st = {};
     if (Sink::segment_path(pattern, 0, started) == Sink::segment_path(pattern, 1, started)) {
         // No %i: the fields alone name it (cam-%Y%m%d-%H.mkv), and two segments of one hour
         // would share a name. A taken name gets -1, -2... before its extension, as a file
         // manager's copy does.
         path = Sink::segment_path(pattern, index, started);
-        if (::stat(path.c_str(), &st) == 0) path = untaken(path);
+        if (taken(path)) path = untaken(path);
     } else {
         for (unsigned tries = 0; tries < 100000; ++tries, ++index_skip) {
             path = Sink::segment_path(pattern, index + index_skip, started);
-            if (::stat(path.c_str(), &st) != 0) break;
+            if (!taken(path)) break;
         }
     }
     make_folders(path, fixed_folder(pattern).size());

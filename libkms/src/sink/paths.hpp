@@ -8,6 +8,10 @@
 
 namespace kms::sink {
 
+/// The hidden name a file is written under until it has bytes on disk: "rec/.cam-2.mp4.part"
+/// for "rec/cam-2.mp4" (staged.hpp). A name whose hidden file is there is taken.
+std::string hidden_name(const std::string& path);
+
 /// "rec/%Y/%m/cam-%i.mkv": fields (strftime or the index) in a folder's name, not only the file's.
 bool folder_has_fields(const std::string& pattern);
 

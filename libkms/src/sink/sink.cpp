@@ -24,6 +24,7 @@
 #include "pipeline/element.hpp"
 #include "sink/paths.hpp"
 #include "sink/size_cap.hpp"
+#include "sink/staged.hpp"
 
 namespace kms {
 
@@ -76,6 +77,7 @@ struct SinkCore : Element::Core {
     std::string staging;
     std::atomic<bool> staged_in{false};
     unsigned index_skip = 0;  // segment indexes passed over: their files were there
+    std::shared_ptr<sink::StagedFiles> staged;    // segmented: files named once they hold bytes
     std::map<std::string, unsigned> named_index;  // under mutex: path -> the index it was named by
     // A buffer reached the muxer: it has begun (or is about to begin) its file with the tracks
     // it has, and takes no new one. Matroska and MP4 muxers fail the whole recording ("Could not
@@ -292,10 +294,17 @@ struct SinkCore : Element::Core {
                     sink::segment_name(s.pattern, index, started_at(splitter, first), s.index_skip);
                 std::lock_guard lock(s.mutex);
                 s.named_index[path] = index + s.index_skip;
-                return g_strdup(path.c_str());
+                return g_strdup(s.staged->stage(path).c_str());
             }),
             weak, [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
             GConnectFlags(0));
+        // Our own file sink, to see its buffers: each file takes its name once they are on
+        // disk (staged.hpp).
+        staged = std::make_shared<sink::StagedFiles>();
+        GstElement* out = make_element("filesink", "gstreamer1.0-plugins-base", "out");
+        gst::PadPtr out_pad(gst_element_get_static_pad(out, "sink"));
+        staged->watch(out_pad.get());
+        g_object_set(split, "sink", out, nullptr);
         gst_bin_add(GST_BIN(bin.get()), split);
     }
 
@@ -424,13 +433,14 @@ struct SinkCore : Element::Core {
         if (what == "splitmuxsink-fragment-opened") {
             opened[location] = rt;
         } else if (what == "splitmuxsink-fragment-closed") {
+            // Written under its hidden name, it takes its own now if it has not yet.
             Segment seg;
-            seg.path = location;
+            seg.path = staged->finish(location);
             seg.index = segments_closed++;
             {
                 std::lock_guard lock(mutex);
                 // The index in its name, which a restart moves on past the files there.
-                if (auto n = named_index.find(location); n != named_index.end()) {
+                if (auto n = named_index.find(seg.path); n != named_index.end()) {
                     seg.index = n->second;
                     named_index.erase(n);
                 }
@@ -440,8 +450,9 @@ struct SinkCore : Element::Core {
                 GST_CLOCK_TIME_IS_VALID(it->second))
                 seg.duration_s = double(rt - it->second) / GST_SECOND;
             if (it != opened.end()) opened.erase(it);
+            if (seg.path.empty()) return;  // nothing was written; the file is gone
             struct stat st_file = {};
-            seg.bytes = ::stat(location, &st_file) == 0 ? st_file.st_size : 0;
+            seg.bytes = ::stat(seg.path.c_str(), &st_file) == 0 ? st_file.st_size : 0;
             if (segment_done) segment_done(seg);
         }
     }
