@@ -103,6 +103,22 @@ for f in k.webm k.mkv k.mp4; do
   echo "  $f after SIGKILL: $secs s"
 done
 pass "SIGKILL after 5 s leaves WebM, MKV and MP4 that play 4 s or more"
+# 6b. SIGKILL within the first second: MP4 writes nothing until its first fragment closes, and
+# an empty file was left under the name (or in place of the recording it was to replace). The
+# file now takes its name once it holds bytes: none, or one with video; an old file stays whole.
+cp k.mp4 old.mp4; old=$(md5sum <old.mp4)
+for t in 0.3 0.5 0.7 0.9 1.1; do
+  "$R" -q test:av -o "early-$t.mp4" & PIDS+=($!); p=$!
+  sleep "$t"; kill -9 "$p"; wait "$p" 2>/dev/null || true
+  f=early-$t.mp4
+  [[ ! -e $f ]] || (( $(ffprobe -v error -select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$f") > 0 )) ||
+    fail "SIGKILL after $t s: $f is there with no video ($(stat -c %s "$f") bytes)"
+done
+"$R" -q test:av -o old.mp4 & PIDS+=($!); p=$!
+sleep 0.4; kill -9 "$p"; wait "$p" 2>/dev/null || true
+[[ $(md5sum <old.mp4) == "$old" ]] || [[ $(ffprobe -v error -select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0 old.mp4) -gt 0 ]] ||
+  fail "SIGKILL 0.4 s into a run over old.mp4 left it with no video"
+pass "SIGKILL within the first second: no empty MP4 under its name, an old one kept until bytes came"
 
 # 7. SIGTERM finalises: exit 0, the file states its duration, and it carries an index a player
 #    seeks by. WebM and MKV: Cues with CuePoints that point at Clusters, found from the SeekHead.
@@ -326,7 +342,7 @@ done
 [[ $(wc -l <hook.log) == 4 ]] || fail "segments: the hook ran $(wc -l <hook.log) times"
 secs=$(stream_secs "seg-$day-02.mkv" v:0)
 within 1.8 "$secs" || fail "segments: seg 2 plays $secs s"
-[[ -z $(find . -maxdepth 1 -name '.*.part') ]] || fail "segments: hidden files left: $(find . -name '.*.part')"
+[[ -z $(find . -maxdepth 1 -name '.seg-*.part') ]] || fail "segments: hidden files left: $(find . -name '.seg-*.part')"
 pass "--segment 2 for 7 s: 4 files named by date and index, the oldest 2 deleted, the hook run 4 times"
 
 # 12a. SIGKILL just after a segment opens: MP4 writes nothing until its first fragment closes,

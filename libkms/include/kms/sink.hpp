@@ -44,8 +44,10 @@ class Sink : public Element {
 
     /// The container written, "webm", "matroska", "mp4"; "" for null: and display:.
     std::string container() const;
-    /// Whether media has reached the muxer: the file is being written. An existing file at
-    /// the path is replaced only then; a run that fails before leaves it as it was.
+    /// Whether the file at the path is this recording's: media reached the muxer and its first
+    /// bytes are on disk (until then it is written under a hidden name beside, ".NAME.part").
+    /// An existing file is replaced only then; a run that fails or is killed before leaves it
+    /// as it was.
     bool writing() const;
     /// Whether a stream of this media type ("video/x-vp8") goes in untouched.
     bool takes_as_is(const std::string& media) const;

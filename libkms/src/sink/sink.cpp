@@ -65,19 +65,15 @@ struct SinkCore : Element::Core {
     unsigned made = 0;
     std::string pattern;                 // segmented: the path with %i and strftime fields
     std::unique_ptr<sink::SizeCap> cap;  // opt.max_bytes
-    bool made_check_file = false;        // the write check created uri.location
-    // remove_at_exit() slots: the staging file until it takes the name, and uri.location if
-    // we made it, while it is empty; an _exit (a second signal, the stop's deadline) then
-    // leaves neither behind.
-    int staging_slot = -1, made_slot = -1;
-    // An existing file is replaced only once media comes: until then the muxer writes into
-    // this hidden file beside it, renamed over the old one at the first buffer (the open file
-    // follows the rename). A run that fails first (a camera that is down, --no-transcode)
-    // leaves the old recording as it was; filesink would have emptied it at start.
-    std::string staging;
-    std::atomic<bool> staged_in{false};
+    bool made_check_file = false;        // the write check created uri.location, and it stays
+    int made_slot = -1;                  // remove_at_exit() for it while it is empty
+    // Files are written under a hidden name and take theirs once they hold bytes (staged.hpp):
+    // every segment, and one file when its folder takes the hidden file. An existing file is
+    // so replaced only once media is on disk: a run that fails first (a camera that is down,
+    // --no-transcode) or is killed leaves the old recording as it was.
+    std::shared_ptr<sink::StagedFiles> staged;
+    std::string staging;      // one file: the hidden name it is written under; "" for none
     unsigned index_skip = 0;  // segment indexes passed over: their files were there
-    std::shared_ptr<sink::StagedFiles> staged;    // segmented: files named once they hold bytes
     std::map<std::string, unsigned> named_index;  // under mutex: path -> the index it was named by
     // A buffer reached the muxer: it has begun (or is about to begin) its file with the tracks
     // it has, and takes no new one. Matroska and MP4 muxers fail the whole recording ("Could not
@@ -99,10 +95,8 @@ struct SinkCore : Element::Core {
             static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER |
                                          GST_PAD_PROBE_TYPE_BUFFER_LIST),
             [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
-                if (auto self = static_cast<std::weak_ptr<SinkCore>*>(d)->lock()) {
-                    self->stage_in();  // first: writing() means the path is the new file
+                if (auto self = static_cast<std::weak_ptr<SinkCore>*>(d)->lock())
                     self->writing = true;
-                }
                 return GST_PAD_PROBE_REMOVE;
             },
             new std::weak_ptr<SinkCore>(core),
@@ -114,9 +108,7 @@ struct SinkCore : Element::Core {
 
     SinkCore(const MediaUri& u, SinkOptions o) : Core("sink"), uri(u), opt(std::move(o)) {}
     ~SinkCore() override {
-        forget_at_exit(staging_slot);
         forget_at_exit(made_slot);
-        if (!staging.empty() && !staged_in) ::unlink(staging.c_str());
         // A file this sink made that is still empty (the run failed or stopped before the
         // muxer wrote a byte; a first buffer at one pad may have come, the muxer waiting for
         // the others): gone, as no file at all is what happened. Cron must not find empty files.
@@ -124,30 +116,6 @@ struct SinkCore : Element::Core {
         if (made_check_file && ::stat(uri.location.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
             st.st_size == 0)
             ::unlink(uri.location.c_str());
-    }
-
-    // Streaming thread, the first buffer at the muxer: the new recording takes the name.
-    void stage_in() {
-        if (staging.empty() || staged_in.exchange(true)) return;
-        forget_at_exit(std::exchange(staging_slot, -1));
-        if (::rename(staging.c_str(), uri.location.c_str()) != 0)
-            KMS_LOG(sink, WARNING, "cannot rename %s to %s: %s", staging.c_str(),
-                    uri.location.c_str(), std::strerror(errno));
-    }
-
-    // A hidden file beside path, for an existing path's replacement; "" when the folder
-    // takes no new file (then the old one is written over from the start, as filesink does).
-    // It gets the old file's mode and, when we may, its owner, as writing over it would keep.
-    static std::string make_staging(const std::string& path, const struct stat& old) {
-        const size_t slash = path.rfind('/');
-        const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-        std::string tmpl = dir + "." + path.substr(dir.size()) + ".kms-XXXXXX";
-        const int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
-        if (fd < 0) return {};
-        (void)!::fchown(fd, old.st_uid, old.st_gid);
-        (void)!::fchmod(fd, old.st_mode & 07777);
-        ::close(fd);
-        return tmpl;
     }
 
     std::string where() const {
@@ -208,13 +176,19 @@ struct SinkCore : Element::Core {
                             uri.location + ": cannot write: " + std::strerror(errno));
             ::close(fd);
             made_check_file = !existed;
-            if (made_check_file) made_slot = remove_at_exit(uri.location, true);
-            // Only a file of ours with one name: a rename would take another user's file
-            // (sticky /tmp: EPERM, the recording lost in the hidden file) or split hard links.
-            if (existed && S_ISREG(st.st_mode) && !segmented && st.st_uid == ::geteuid() &&
-                st.st_nlink == 1)
-                staging = make_staging(uri.location, st);
-            if (!staging.empty()) staging_slot = remove_at_exit(staging, false);
+            // An existing file only if it is ours with one name: a rename would take another
+            // user's file (sticky /tmp: EPERM, the recording lost in the hidden file) or split
+            // hard links; then, as with a folder that takes no hidden file, it is written over.
+            if (!segmented && (!existed || (S_ISREG(st.st_mode) && st.st_uid == ::geteuid() &&
+                                            st.st_nlink == 1))) {
+                staged = std::make_shared<sink::StagedFiles>();
+                staging = staged->stage(uri.location, existed ? &st : nullptr);
+                if (made_check_file && !staging.empty()) {
+                    ::unlink(uri.location.c_str());
+                    made_check_file = false;
+                }
+            }
+            if (made_check_file && !segmented) made_slot = remove_at_exit(uri.location, true);
         }
         mux = make_element(m->factory, m->package, "mux");
         const bool stream = uri.kind == MediaUri::Kind::Stdio;
@@ -244,6 +218,10 @@ struct SinkCore : Element::Core {
             g_object_set(out, "location", (staging.empty() ? uri.location : staging).c_str(),
                          "sync", FALSE, "async", FALSE, nullptr);
         }
+        if (!staging.empty()) {
+            gst::PadPtr in(gst_element_get_static_pad(out, "sink"));
+            staged->watch(in.get());
+        }
         gst_bin_add_many(GST_BIN(bin.get()), mux, out, nullptr);
         if (!gst_element_link(mux, out))
             throw Error(ErrorCode::Runtime, "cannot link " + container + " to its output");
@@ -268,7 +246,6 @@ struct SinkCore : Element::Core {
         }
         // The check above made it; the segments are the files.
         if (made_check_file) ::unlink(uri.location.c_str());
-        forget_at_exit(std::exchange(made_slot, -1));
         split = make_element("splitmuxsink", "gstreamer1.0-plugins-good", "split");
         g_object_set(split, "muxer", mux, "max-size-time", guint64(opt.segment_s * GST_SECOND),
                      "max-size-bytes", guint64(opt.segment_bytes), "send-keyframe-requests",
@@ -320,9 +297,15 @@ struct SinkCore : Element::Core {
         if (!buf || !seg || seg->format != GST_FORMAT_TIME || !clock) return now;
         const GstClockTime t = GST_BUFFER_DTS_OR_PTS(buf);
         const GstClockTime rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, t);
-        const GstClockTime now_rt =
-            gst_clock_get_time(clock.get()) - gst_element_get_base_time(split);
-        if (!GST_CLOCK_TIME_IS_VALID(rt) || rt > now_rt || now_rt - rt > 3600 * GST_SECOND)
+        // The pipeline's base time: splitmuxsink's own is still 0 when it names its first
+        // file (the sink joined a playing pipeline), and the clock's whole time, the time since
+        // boot, named a camera's first segment by when the machine started.
+        gst::ObjectPtr<GstObject> top(GST_OBJECT(gst_object_ref(split)));
+        while (GstObject* parent = gst_object_get_parent(top.get())) top.reset(parent);
+        const GstClockTime base = gst_element_get_base_time(GST_ELEMENT(top.get()));
+        const GstClockTime now_rt = gst_clock_get_time(clock.get()) - base;
+        if (base == 0 || !GST_CLOCK_TIME_IS_VALID(rt) || rt > now_rt ||
+            now_rt - rt > 3600 * GST_SECOND)
             return now;
         return now - static_cast<time_t>((now_rt - rt + GST_SECOND / 2) / GST_SECOND);
     }
@@ -752,7 +735,8 @@ std::string Sink::container() const {
 }
 
 bool Sink::writing() const {
-    return core_of(*this).writing;
+    const auto& c = core_of(*this);
+    return c.writing && (c.staging.empty() || c.staged->named() > 0);
 }
 
 bool Sink::takes_as_is(const std::string& media) const {

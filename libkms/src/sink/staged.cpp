@@ -1,7 +1,7 @@
 // StagedFiles: see staged.hpp.
 #include "sink/staged.hpp"
 
-#include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -30,7 +30,7 @@ bool rename_to(const std::string& from, const std::string& to) {
 }  // namespace
 
 StagedFiles::~StagedFiles() {
-    // Files never finished (the pipeline stopped at once): those with bytes take their names.
+    // Files never finished (the pipeline stopped at once): what holds bytes takes its name.
     for (auto& [hidden, p] : pending_) {
         forget_at_exit(p.exit_slot);
         if (size_of(hidden) > 0)
@@ -40,8 +40,16 @@ StagedFiles::~StagedFiles() {
     }
 }
 
-std::string StagedFiles::stage(const std::string& path) {
+std::string StagedFiles::stage(const std::string& path, const struct stat* like) {
     const std::string hidden = hidden_name(path);
+    // Truncated: one a killed run left is taken over.
+    const int fd = ::open(hidden.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) return {};
+    if (like) {
+        (void)!::fchown(fd, like->st_uid, like->st_gid);
+        (void)!::fchmod(fd, like->st_mode & 07777);
+    }
+    ::close(fd);
     std::lock_guard lock(mutex_);
     pending_[hidden] = Pending{path, remove_at_exit(hidden, true)};
     current_ = hidden;
@@ -49,27 +57,40 @@ std::string StagedFiles::stage(const std::string& path) {
     return hidden;
 }
 
-void StagedFiles::check() {
+void StagedFiles::check(bool at_end) {
     std::lock_guard lock(mutex_);
     auto it = pending_.find(current_);
     if (it == pending_.end()) {
         waiting_ = false;
         return;
     }
+    Pending& p = it->second;
     // filesink writes in batches of 64 kB, after this probe: a batch is on disk by the next.
-    if (size_of(current_) <= 0) return;
-    if (rename_to(current_, it->second.path)) named_[current_] = it->second.path;
-    forget_at_exit(it->second.exit_slot);
+    if (!(at_end ? p.fed : size_of(current_) > 0)) {
+        p.fed = p.fed || !at_end;
+        return;
+    }
+    if (rename_to(current_, p.path)) {
+        named_[current_] = p.path;
+        ++named_count_;
+    }
+    forget_at_exit(p.exit_slot);
     pending_.erase(it);
     waiting_ = false;
 }
 
 void StagedFiles::watch(GstPad* file_sink_pad) {
     gst_pad_add_probe(
-        file_sink_pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-        [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
+        file_sink_pad,
+        GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
+                        GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+        [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
             auto& self = *static_cast<std::shared_ptr<StagedFiles>*>(d);
-            if (self->waiting_.load(std::memory_order_relaxed)) self->check();
+            if (!self->waiting_.load(std::memory_order_relaxed)) return GST_PAD_PROBE_OK;
+            if (!(GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM))
+                self->check(false);
+            else if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
+                self->check(true);
             return GST_PAD_PROBE_OK;
         },
         new std::shared_ptr<StagedFiles>(shared_from_this()),
@@ -89,7 +110,11 @@ std::string StagedFiles::finish(const std::string& hidden) {
     pending_.erase(it);
     if (current_ == hidden) waiting_ = false;
     forget_at_exit(p.exit_slot);
-    if (size_of(hidden) > 0) return rename_to(hidden, p.path) ? p.path : hidden;
+    if (size_of(hidden) > 0) {
+        if (!rename_to(hidden, p.path)) return hidden;
+        ++named_count_;
+        return p.path;
+    }
     ::unlink(hidden.c_str());
     return std::string();
 }

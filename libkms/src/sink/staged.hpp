@@ -1,11 +1,13 @@
-// Segment files that take their names only once they hold bytes. Each is written under a
-// hidden name beside its own (paths.hpp's hidden_name: "rec/.cam-2.mp4.part") and renamed
-// when its first bytes are on disk, or when it is finished. MP4 writes nothing a player can
-// use until its first fragment closes, a second in, and filesink batches 64 kB before its
-// first write: a recording killed then (SIGKILL, power loss) left an empty file under a
-// recording's name. Now it leaves a hidden .part file, which no pattern names. Private to
-// libkms.
+// Files that take their names only once they hold bytes. Each is written under a hidden name
+// beside its own (paths.hpp's hidden_name: "rec/.cam-2.mp4.part") and renamed when its first
+// bytes are on disk, or at its end of stream. MP4 writes nothing a player can use until its
+// first fragment closes, a second in, and filesink batches 64 kB before its first write: a
+// recording killed before then (SIGKILL, power loss) left an empty file under a recording's
+// name, or in place of the recording it was to replace. Now it leaves a hidden .part file,
+// which no pattern names. Private to libkms.
 #pragma once
+
+#include <sys/stat.h>
 
 #include <gst/gst.h>
 
@@ -24,27 +26,36 @@ class StagedFiles : public std::enable_shared_from_this<StagedFiles> {
     StagedFiles(const StagedFiles&) = delete;
     StagedFiles& operator=(const StagedFiles&) = delete;
 
-    /// splitmuxsink's thread (format-location): the name to write the file named path under.
-    std::string stage(const std::string& path);
-    /// Watches the buffers into the file sink (its sink pad): the file being written takes
-    /// its name once it holds bytes. The probe keeps this alive (make it with make_shared).
+    /// Makes the hidden file that path is to be written under, and returns its name; "" when
+    /// the folder takes no new file. With like (the file it replaces), it gets like's mode and,
+    /// when we may, its owner, as writing over it would keep. Any thread (splitmuxsink names
+    /// its files on its own).
+    std::string stage(const std::string& path, const struct stat* like = nullptr);
+    /// Watches the buffers and events into the file sink (its sink pad): the file being
+    /// written takes its name once it holds bytes, or at its end of stream. The probe keeps
+    /// this alive (make it with make_shared).
     void watch(GstPad* file_sink_pad);
-    /// Main thread: the file written under hidden is finished. Returns its name, after giving
-    /// it the name if it did not have it yet; "" when it holds nothing (it is removed).
+    /// The file written under hidden is finished: returns its name, after giving it that name
+    /// if it had not yet; "" when it holds nothing (it is removed). Any thread.
     std::string finish(const std::string& hidden);
+    /// How many files have taken their names.
+    unsigned named() const { return named_count_.load(); }
 
   private:
-    // Streaming thread: renames the file being written if it now holds bytes.
-    void check();
+    // Streaming thread: the file being written takes its name if it holds bytes, or if any
+    // went to it and its end of stream has come (filesink writes the rest on that event).
+    void check(bool at_end);
     struct Pending {
         std::string path;    // the name it takes
         int exit_slot = -1;  // remove_at_exit() while it is empty
+        bool fed = false;    // a buffer went to it
     };
     std::mutex mutex_;
     std::map<std::string, Pending> pending_;    // hidden name -> not yet renamed (mutex_)
     std::map<std::string, std::string> named_;  // hidden name -> renamed, not finished (mutex_)
     std::string current_;                       // the hidden name being written (mutex_)
     std::atomic<bool> waiting_{false};          // current_ has not its name yet
+    std::atomic<unsigned> named_count_{0};
 };
 
 }  // namespace kms::sink
