@@ -84,7 +84,10 @@ int Tool::run(int argc, char** argv, const std::function<int()>& body) {
         end_progress();
         std::fprintf(stderr, "%s: %s\n", info_.name, hide(e.what(), secrets).c_str());
         if (json_errors_ && common_.json && !result_printed_) {
-            std::printf("%s\n", Json{{"error", hide(e.what(), secrets)}}.dump().c_str());
+            std::printf("%s\n",
+                        Json{{"result", to_string(e.code())}, {"error", hide(e.what(), secrets)}}
+                            .dump()
+                            .c_str());
             std::fflush(stdout);
         }
         return exit_code_for(e.code());

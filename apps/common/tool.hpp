@@ -47,7 +47,8 @@ class Tool {
     /// documented codes with a message on stderr.
     int run(int argc, char** argv, const std::function<int()>& body);
     /// With --json, an Error that ends body before result_printed() is also written to stdout
-    /// as {"error": ...}: a script piping into jq gets its one object. Call before run().
+    /// as {"result": its kind, "error": ...}: a script piping into jq gets its one object.
+    /// Call before run().
     void json_errors() { json_errors_ = true; }
     /// The --json result is on stdout: later errors are in it.
     void result_printed() { result_printed_ = true; }

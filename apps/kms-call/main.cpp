@@ -264,7 +264,8 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         }
     };
     auto on_line = [&](std::string line) {
-        if (o.data.empty()) return;
+        // Without --data, only once the peer's channel is open (read from then on).
+        if (o.data.empty() && !channel_open) return;
         if (!channel_open) {
             queued.push_back(std::move(line));
             return;
@@ -298,9 +299,10 @@ int call(Tool& tool, const CallOptions& o, Role role) {
                                               : "answer written");
         });
     };
-    cb.data_open = [&] {
+    // The peer's channel too (an answerer without --data): its label, and stdin goes to it.
+    cb.data_open = [&](const std::string& label) {
         channel_open = true;
-        tool.say(0, "data channel '" + o.data + "' open");
+        tool.say(0, "data channel '" + label + "' open");
         if (o.sdp_in != "-") read_lines_async(loop, on_line, [] {});
         for (auto& l : queued) ep->send_data(l);
         queued.clear();
@@ -453,7 +455,7 @@ int call(Tool& tool, const CallOptions& o, Role role) {
                 text.field("videoFramesDecoded", "video frames decoded", s.video_frames_decoded);
                 text.field("audioFramesDecoded", "audio frames decoded", s.audio_frames_decoded);
                 text.field("videoFramesSent", "video frames sent", s.video_frames_sent);
-                if (!o.data.empty())
+                if (!o.data.empty() || s.data_messages_sent || s.data_messages_received)
                     text.field("dataMessages", "data messages sent/received",
                                std::to_string(s.data_messages_sent) + "/" +
                                    std::to_string(s.data_messages_received));
@@ -469,6 +471,7 @@ int call(Tool& tool, const CallOptions& o, Role role) {
             out.field("dataMessagesSent", "data messages sent", s.data_messages_sent);
             out.field("dataMessagesReceived", "data messages received", s.data_messages_received);
             out.finish();
+            tool.result_printed();
         }
     }
     if (result && !result->clean) {
@@ -487,6 +490,9 @@ int main(int argc, char** argv) {
          kExamples});
     tool.catch_signals();
     tool.secret_options({"--turn-password"});
+    // A run refused before the call (a folder or file that is not there) still gives --json
+    // its one object, as a failed call does.
+    tool.json_errors();
     CLI::App& app = tool.app();
     CallOptions o;
     app.require_subcommand(1, 1);

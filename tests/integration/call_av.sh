@@ -23,6 +23,9 @@ for side in off ans; do
   jq -e -s '[.[] | select(.type=="local-candidate")] | length > 0' $side.jsonl >/dev/null || fail "$side: no candidate events"
   jq -e -s '[.[] | select(.type=="media-flow" and .direction=="in" and .state=="flowing")] | length == 2' \
     $side.jsonl >/dev/null || fail "$side: media-flow in events missing"
+  # Nothing came twice on loopback: no stream reads below 0 (rtpsession's count read -1).
+  jq -e -s '[.[] | select(.type=="inbound-rtp") | .packetsLost] | length > 0 and min >= 0' $side.jsonl >/dev/null ||
+    fail "$side: packetsLost $(jq -c -s '[.[] | select(.type=="inbound-rtp") | .packetsLost] | unique' $side.jsonl)"
 done
 
 # The recording holds what arrived, untouched: VP8 and Opus, about as long as the media flowed.
@@ -36,4 +39,11 @@ echo "$probe" | jq -e '[.streams[] | select(.codec_name=="vp8") | .nb_read_frame
 # Opus at 20 ms a frame: about 3 s of call is well over 100 frames of audio.
 echo "$probe" | jq -e '[.streams[] | select(.codec_name=="opus") | .nb_read_frames | tonumber][0] > 100' >/dev/null ||
   fail "recording has too few audio frames: $(echo "$probe" | jq -c '[.streams[] | select(.codec_name=="opus") | .nb_read_frames]')"
-pass "audio and video both ways, recorded"
+# Times only go forward in each track: lip sync, once the first sender report came, stepped
+# the audio back by up to 400 ms at once.
+for sel in a:0 v:0; do
+  back=$(ffprobe -v error -select_streams "$sel" -show_entries packet=pts_time -of csv=p=0 rec.webm |
+    awk 'NR > 1 && $1 < p { n++; if (!w) w = p " then " $1 } { p = $1 } END { print n + 0, w }')
+  [[ $back == 0* ]] || fail "recording: its $sel steps back in time (times, first): $back"
+done
+pass "audio and video both ways, recorded, their times only going forward"

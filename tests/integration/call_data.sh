@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
 # A data channel beside no media: a line typed on each side arrives on the other's stdout, and
-# closing one side ends the other cleanly (exit 0).
+# closing one side ends the other cleanly (exit 0). An answerer given no --data takes the
+# offerer's channel, as the man page's chat example has it.
 . "$(dirname "$0")/../lib/kms-test.sh"
 
-rm -f o a; mkfifo o a in_off in_ans
-# Each side's stdin is a fifo we write to once the channel is open.
-"$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a --data chat --no-audio --no-video \
-  --events off.jsonl <in_off >off.out 2>off.err &
-PIDS+=($!); PID_off=$!
-"$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o --sdp-out a --data chat --no-audio --no-video \
-  --events ans.jsonl <in_ans >ans.out 2>ans.err &
-PIDS+=($!); PID_ans=$!
-exec 3>in_off 4>in_ans
-for i in $(seq 100); do
-  grep -q '"state":"open"' off.jsonl 2>/dev/null && grep -q '"state":"open"' ans.jsonl 2>/dev/null && break
-  sleep 0.1
-done
-grep -q '"state":"open"' ans.jsonl || { show_logs; fail "the data channel did not open"; }
+# start ANSWERER-OPTIONS...: a chat offer and an answerer; each side's stdin is a fifo we write
+# to once the channel is open (fds 3 and 4).
+OFFER_ARGS=()
+start() {
+  rm -f o a in_off in_ans off.jsonl ans.jsonl off.out ans.out; mkfifo o a in_off in_ans
+  "$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a --data chat --no-audio --no-video \
+    --events off.jsonl "${OFFER_ARGS[@]}" <in_off >off.out 2>off.err &
+  PIDS+=($!); PID_off=$!
+  "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o --sdp-out a "$@" \
+    --events ans.jsonl <in_ans >ans.out 2>ans.err &
+  PIDS+=($!); PID_ans=$!
+  exec 3>in_off 4>in_ans
+  for i in $(seq 100); do
+    grep -q '"state":"open"' off.jsonl 2>/dev/null && grep -q '"state":"open"' ans.jsonl 2>/dev/null && break
+    sleep 0.1
+  done
+  grep -q '"state":"open"' ans.jsonl || { show_logs; fail "the data channel did not open (answer $*)"; }
+}
+start --data chat --no-audio --no-video
 echo "hello from the offerer" >&3
 echo "and hello back, with ünïcode" >&4
 for n in 1 2 3 4 5; do echo "offerer line $n" >&3; echo "answerer line $n" >&4; done
@@ -38,3 +44,22 @@ reason=$(jq -r -s '[.[] | select(.type=="remote-closed")][0].reason' ans.jsonl)
   fail "the call ended for '$reason'"
 echo "ended: $reason"
 pass "data channel both ways, orderly close"
+
+# The answerer with no --data (it was 5, "nothing to carry", and sent none of its stdin), and a
+# chat quiet for longer than --ice-timeout: only SCTP's heartbeat comes then (both ended,
+# "nothing heard from the peer", 4).
+exec 3>&- 4>&-
+OFFER_ARGS=(--ice-timeout 3)
+start --ice-timeout 3
+sleep 7
+kill -0 "$PID_off" "$PID_ans" 2>/dev/null || { show_logs; fail "a quiet chat ended within 7 s (--ice-timeout 3)"; }
+echo "to a plain answerer" >&3
+echo "from a plain answerer" >&4
+for i in $(seq 50); do grep -q "to a plain" ans.out && grep -q "from a plain" off.out && break; sleep 0.1; done
+grep -qx "to a plain answerer" ans.out && grep -qx "from a plain answerer" off.out ||
+  { show_logs; fail "plain answerer: lines did not cross (ans.out: $(cat ans.out); off.out: $(cat off.out))"; }
+grep -q "data channel 'chat' open" ans.err || fail "plain answerer: $(cat ans.err)"
+kill -TERM "$PID_off"
+wait_for "$PID_off" 10; expect_rc 0 "offerer after SIGTERM"
+wait_for "$PID_ans" 10; expect_rc 0 "plain answerer after the peer closed the channel"
+pass "an answerer without --data takes the offer's channel"

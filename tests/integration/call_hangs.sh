@@ -134,7 +134,7 @@ echo "ok: 13 a recording the muxer could not finish ends with 7 in ${T_ANS}s"
 
 # 12. No crash at exit, and the offer reaches stdout before the --json result.
 for i in $(seq 8); do
-  timeout -s KILL 10 "$KMS_CALL" offer --bind 127.0.0.1 --bind 10.9.9.9 --sdp-timeout 1 </dev/null >/dev/null 2>&1 && RC=0 || RC=$?
+  timeout -s KILL 10 "$KMS_CALL" offer --bind 127.0.0.1 --sdp-timeout 1 </dev/null >/dev/null 2>&1 && RC=0 || RC=$?
   [[ $RC == 4 || $RC == 5 ]] || fail "12: run $i exited $RC, expected 5 (stdin closed) or 4"
   timeout -s KILL 10 "$KMS_CALL" offer --bind 127.0.0.1 --json --sdp-timeout 1 </dev/null >j.out 2>/dev/null || true
   grep -q '^m=video' j.out || fail "12: run $i: the offer never reached stdout"

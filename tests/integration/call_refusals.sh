@@ -54,11 +54,20 @@ grep -q "no common video codec.*offers vp8; we accept h264" ans.err || fail "cod
 echo "ok: no common codec exits 5"
 
 # Unusable options are usage errors, before anything starts.
-for args in "--send foo:bar" "-o smb://x/y" "--video-codec av2" "--port-range 9-1" "--bind 256.1.1.1" \
+for args in "--send foo:bar" "-o smb://x/y" "--video-codec av2" "--port-range 9-1" "--bind 256.1.1.1" "--bind 192.0.2.1" \
             "--turn stun:x" "--ice-transport-policy relay" "--max-bitrate 10 --min-bitrate 20" "--send -"; do
   set +e; timeout 10 "$KMS_CALL" offer $args --sdp-out /dev/null -q 2>err </dev/null; RC=$?; set -e
   expect_rc 2 "kms-call offer $args"
   [[ -s err ]] || fail "kms-call offer $args printed no message"
 done
 echo "ok: bad options exit 2"
+# --json on a run refused before the call: its one object on stdout (it wrote nothing).
+for c in "-o /nonexistent/dir/x.webm:7:io" "--send /nonexistent.webm:3:bad-input"; do
+  IFS=: read -r args want kind <<<"$c"
+  set +e; timeout 20 "$KMS_CALL" --json offer --bind 127.0.0.1 $args </dev/null >out.json 2>err; RC=$?; set -e
+  expect_rc "$want" "--json offer $args"
+  jq -e --arg k "$kind" '.result == $k and (.error | length > 0)' out.json >/dev/null ||
+    fail "--json offer $args: stdout $(cat out.json)"
+done
+echo "ok: --json gives its object for a run refused before the call"
 pass "refusals"

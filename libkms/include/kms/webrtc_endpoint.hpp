@@ -76,8 +76,8 @@ class WebRtcEndpoint : public Element {
     struct Callbacks {
         /// The complete local description (ICE gathering finished), as SDP text.
         std::function<void(const std::string& sdp)> local_description;
-        /// The data channel opened: send_data() works from now on.
-        std::function<void()> data_open;
+        /// The data channel opened, ours or the peer's (its label): send_data() works from now on.
+        std::function<void(const std::string& label)> data_open;
         /// A text message arrived on the data channel.
         std::function<void(const std::string& message)> data_message;
         /// Something the user should know that does not end the call (a track that never came).

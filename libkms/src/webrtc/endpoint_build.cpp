@@ -6,6 +6,10 @@
 
 namespace kms {
 
+namespace {
+constexpr guint64 kTsOffsetStepNs = 5 * GST_MSECOND;
+}  // namespace
+
 // A jitter buffer holds the first packet for its whole latency (100 ms) before it gives
 // anything out; with faststart it starts as soon as a few packets arrived in sequence, so the
 // first frame is shown that much sooner (scripts/bench/call_setup's firstRtp phase). Later
@@ -21,6 +25,12 @@ namespace kms {
 void WebRtcEndpoint::Impl::tune_jitter_buffers() {
     GstElement* rtpbin = gst_bin_get_by_name(GST_BIN(webrtc), "rtpbin");
     if (!rtpbin) return;
+    // Lip sync moves a stream's times once the peer's first sender report says how its
+    // streams line up (after DTLS, a second or two in), by up to 400 ms at once: a recording's
+    // audio then stepped back in time, which players and ffmpeg take badly ("non monotonically
+    // increasing dts"). Moved at most this much a frame, the times only ever go forward (a
+    // frame lasts 10 ms or more) and the streams line up within a few seconds.
+    g_object_set(rtpbin, "max-ts-offset-adjustment", guint64(kTsOffsetStepNs), nullptr);
     struct Ctx {
         std::weak_ptr<Impl> self;
     };
@@ -277,7 +287,7 @@ void WebRtcEndpoint::Impl::on_channel_open() {
     g_object_get(channel.get(), "label", &label, nullptr);
     gst::GCharPtr owned(label);
     events.emit("data-channel", Json{{"label", label ? label : ""}, {"state", "open"}});
-    if (cb.data_open) cb.data_open();
+    if (cb.data_open) cb.data_open(label ? label : "");
 }
 
 void WebRtcEndpoint::Impl::on_channel_close() {

@@ -228,6 +228,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     static constexpr double kExpectTracksS = 5;  // a negotiated track not there by then is missing
     std::map<std::string, unsigned> candidates_by_type;  // local ones, from on-ice-candidate
     bool data_open = false;
+    bool remote_data = false;  // the offer has a data channel line (choose_codecs())
     std::set<GstWebRTCDTLSTransport*> watched_dtls;
 
     // Touched from streaming threads.

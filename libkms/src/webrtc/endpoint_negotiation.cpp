@@ -146,8 +146,11 @@ void WebRtcEndpoint::Impl::choose_codecs(const Sdp& sdp) {
     // Each send source of a kind takes the next m-line of that kind the peer receives on.
     std::map<std::string, std::vector<int>> unsent{{"video", sources_of("video")},
                                                    {"audio", sources_of("audio")}};
+    remote_data = false;
     for (size_t i = 0; i < sdp.media.size(); ++i) {
         const SdpMedia& m = sdp.media[i];
+        // The peer's data channel is taken (webrtcbin answers its SCTP line itself).
+        if (m.kind == "application" && !m.rejected()) remote_data = true;
         if (m.kind != "audio" && m.kind != "video") continue;
         Track t;
         t.kind = m.kind;
@@ -197,7 +200,7 @@ void WebRtcEndpoint::Impl::choose_codecs(const Sdp& sdp) {
 // What the user asked for wins over what the peer proposed; when the two leave no media
 // either way (and no data channel), there is no call to make.
 void WebRtcEndpoint::Impl::check_something_to_carry(const char* theirs) const {
-    if (!opt.data_label.empty()) return;
+    if (!opt.data_label.empty() || remote_data) return;
     if (std::any_of(tracks.begin(), tracks.end(),
                     [](const Track& t) { return t.codec && (t.send || t.recv); }))
         return;

@@ -4,6 +4,12 @@
 
 namespace kms {
 
+namespace {
+// How long a call with no media may hear nothing: SCTP's heartbeat (30 s, and the round trip)
+// with room to spare.
+constexpr double kDataOnlyQuietS = 40;
+}  // namespace
+
 void WebRtcEndpoint::Impl::on_state(const std::string& prop) {
     if (prop == "ice-gathering-state") {
         GstWebRTCICEGatheringState g{};
@@ -380,8 +386,14 @@ void WebRtcEndpoint::Impl::start_watchdogs() {
             return false;
         }
         if (s.ice_connected_once) {
+            // A call with a data channel alone may be quiet for as long as nobody types: then
+            // only SCTP's heartbeat, every 30 s, says the peer is there (ICE's own keepalives
+            // are indications, which nothing answers and libnice does not pass on).
+            const double limit = s.has_media_tracks()
+                                     ? s.opt.ice_timeout_s
+                                     : std::max(s.opt.ice_timeout_s, kDataOnlyQuietS);
             const double quiet = (g_get_monotonic_time() - s.last_rx_us) / 1e6;
-            if (quiet > s.opt.ice_timeout_s) {
+            if (quiet > limit) {
                 s.fail(ErrorCode::Network, "nothing heard from the peer for " +
                                                std::to_string(int(quiet)) +
                                                " s: it is gone or the path broke");

@@ -4,6 +4,10 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <string_view>
 
@@ -17,9 +21,30 @@ namespace kms::webrtc {
 
 // Addresses of an interface name, or the argument itself when it is an address.
 std::vector<std::string> resolve_bind(const std::string& what) {
-    unsigned char buf[sizeof(in6_addr)];
-    if (inet_pton(AF_INET, what.c_str(), buf) == 1 || inet_pton(AF_INET6, what.c_str(), buf) == 1)
+    sockaddr_storage sa = {};
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&sa);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&sa);
+    socklen_t len = 0;
+    if (inet_pton(AF_INET, what.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        len = sizeof *v4;
+    } else if (inet_pton(AF_INET6, what.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        len = sizeof *v6;
+    }
+    if (len) {
+        // An address this machine does not have gave an offer whose only candidate could never
+        // be used (libnice skips it quietly): the kernel says so now, as a bind to port 0,
+        // which sends nothing.
+        const int fd = ::socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&sa), len) == 0;
+        const int err = errno;
+        if (fd >= 0) ::close(fd);
+        if (!ok && err == EADDRNOTAVAIL)
+            throw Error(ErrorCode::InvalidArgument,
+                        "--bind " + what + ": not an address of this machine (see `ip addr`)");
         return {what};
+    }
     std::vector<std::string> out;
     ifaddrs* list = nullptr;
     if (getifaddrs(&list) != 0)

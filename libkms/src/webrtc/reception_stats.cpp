@@ -83,6 +83,14 @@ void ReceptionStats::on_rtcp(GstBuffer* rtcp, gint64 now_us) {
     gst_rtcp_buffer_unmap(&buf);
 }
 
+std::optional<gint64> ReceptionStats::packets_lost(guint32 ssrc) {
+    std::lock_guard lock(mutex_);
+    auto it = sources_.find(ssrc);
+    if (it == sources_.end()) return std::nullopt;
+    const Source& s = it->second;
+    return gint64{s.cycles + s.max_seq} - s.base_seq + 1 - s.received;
+}
+
 ReportBlock ReceptionStats::block(guint32 ssrc, Source& s, gint64 now_us) {
     ReportBlock b;
     b.ssrc = ssrc;

@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace kms::webrtc {
@@ -60,6 +61,12 @@ class ReceptionStats {
     /// blocks() in it. True when the packet changed.
     bool supplement(GstBuffer* rtcp, bool early, gint64 now_us,
                     const std::function<guint32(guint32)>& jitter);
+
+    /// RTP packets of ssrc lost so far (RFC 3550 A.3: expected less received; below 0 when
+    /// some came twice), or nothing for a source not heard from lately. rtpsession's own
+    /// count reads -1 on a call that lost nothing: its probation counts the first packet
+    /// and starts the sequence at the second.
+    std::optional<gint64> packets_lost(guint32 ssrc);
 
     /// Longest stretch without a report block before supplement() writes one: the regular
     /// interval kms asks rtpsession for is one second.

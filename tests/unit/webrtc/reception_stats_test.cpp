@@ -229,3 +229,18 @@ TEST_CASE("reception stats: an early packet after a second without blocks gains 
     CHECK(r.supplement(b, true, 4 * kSecond + kSecond / 2, jitter));
     gst_buffer_unref(b);
 }
+
+TEST_CASE("packets_lost: 0 from the first packet on, gaps counted, duplicates below 0") {
+    ReceptionStats r;
+    CHECK_FALSE(r.packets_lost(7).has_value());
+    rtp(r, 7, {100, 101, 102, 103});
+    // rtpsession's probation reads -1 here.
+    CHECK(r.packets_lost(7) == 0);
+    rtp(r, 7, {105, 106});
+    CHECK(r.packets_lost(7) == 1);
+    rtp(r, 7, {106});
+    CHECK(r.packets_lost(7) == 0);
+    rtp(r, 7, {65535, 0, 1});  // a jump: two in a row renumber, no loss
+    CHECK(r.packets_lost(7) == 0);
+    CHECK_FALSE(r.packets_lost(8).has_value());
+}
