@@ -46,13 +46,13 @@ Tool::Tool(ToolInfo info) : info_(info), app_(info.summary, info.name) {
     app_.add_option("--events", common_.events,
                     "JSON-lines event stream to FILE, - (stdout) or fd:N")
         ->option_text("FILE|-");
+    // 8 is kms-stats --assert's alone.
+    const bool asserts = std::string(info.name) == "kms-stats";
     app_.footer(std::string("EXAMPLES\n") + info.examples +
                 "\nEXIT STATUS\n  0 ok, 1 failure, 2 usage, 3 bad input, 4 network, 5 negotiation "
-                "refused,\n"
-                "  6 no media, 7 output failure, 8 assertion failed (kms-stats), 69 missing "
-                "component,\n  130 aborted.\n"
-                "See man " +
-                info.name + " for everything.");
+                "refused,\n  6 no media, 7 output failure, " +
+                (asserts ? "8 assertion failed, " : "") +
+                "69 missing component, 130 aborted.\nSee man " + info.name + " for everything.");
     app_.get_formatter()->column_width(34);
     tty_ = isatty(STDERR_FILENO) == 1;
 }

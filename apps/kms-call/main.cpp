@@ -117,14 +117,18 @@ void add_options(CLI::App& app, CallOptions& o) {
         ->check(CLI::IsMember({"all", "relay"}));
     app.add_option("--port-range", o.port_range, "Local UDP ports for ICE, e.g. 40000-40100")
         ->option_text("LO-HI");
+    // 0 stands for "none" (and, to start, for 1000), which the help says in words.
     app.add_option("--max-bitrate", o.max_bitrate,
                    "Video never above KBPS (also sent as b=AS/b=TIAS)")
-        ->option_text("KBPS");
+        ->option_text("KBPS")
+        ->default_str("none");
     app.add_option("--min-bitrate", o.min_bitrate, "Video never below KBPS while adapting")
-        ->option_text("KBPS");
+        ->option_text("KBPS")
+        ->default_str("none");
     app.add_option("--start-bitrate", o.start_bitrate,
-                   "Video starts at KBPS (default 1000, capped by the maximum)")
-        ->option_text("KBPS");
+                   "Video starts at KBPS (capped by the maximum)")
+        ->option_text("KBPS")
+        ->default_str("1000");
     app.add_option("--data", o.data,
                    "Open an ordered data channel: stdin lines are sent, messages printed on stdout")
         ->option_text("LABEL");

@@ -65,6 +65,9 @@ struct Reader {
             r.eof = framer.text().empty();
             r.error = r.eof ? "the input closed before a description arrived"
                             : "the input closed in the middle of a description";
+            // JSON is framed by its braces, which plain SDP never closes.
+            if (format != SdpFormat::Sdp && framer.text().rfind("v=", 0) == 0)
+                r.error += "; this is plain SDP: give --sdp-format sdp";
         } else {
             std::string why;
             if (auto env = decode_sdp(framer.text(), format, &why)) {
@@ -76,6 +79,9 @@ struct Reader {
                 // The commonest mistake: a plain SDP read as JSON.
                 if (format != SdpFormat::Sdp && framer.text().rfind("v=", 0) == 0)
                     r.error += "; this is plain SDP: give --sdp-format sdp";
+                // base64(1) wraps at 76 columns; the description is its first line alone.
+                else if (format == SdpFormat::Base64Json)
+                    r.error += " (base64 must be one line: base64 -w0)";
             }
         }
         const bool more = r.ok && lines;

@@ -70,4 +70,20 @@ for c in "-o /nonexistent/dir/x.webm:7:io" "--send /nonexistent.webm:3:bad-input
     fail "--json offer $args: stdout $(cat out.json)"
 done
 echo "ok: --json gives its object for a run refused before the call"
+# Descriptions in the wrong dress are named for what they are: base64(1)'s wrapped lines, and
+# plain SDP read as JSON (it said "closed in the middle of a description").
+jq -Rs '{type: "offer", sdp: .}' "$DATA/sdp/kms-offer.sdp" | base64 >wrapped.b64
+(( $(wc -l <wrapped.b64) > 1 )) || fail "base64 did not wrap"
+set +e; timeout 20 "$KMS_CALL" answer --bind 127.0.0.1 --sdp-format base64 --sdp-in wrapped.b64 --sdp-out /dev/null -q 2>err; RC=$?; set -e
+expect_rc 3 "wrapped base64"
+grep -q "base64 must be one line" err || fail "wrapped base64: $(cat err)"
+set +e; timeout 20 "$KMS_CALL" answer --bind 127.0.0.1 --sdp-format json --sdp-in "$DATA/sdp/kms-offer.sdp" --sdp-out /dev/null -q 2>err; RC=$?; set -e
+expect_rc 3 "plain SDP as json"
+grep -q "this is plain SDP" err || fail "plain SDP as json: $(cat err)"
+echo "ok: wrapped base64 and plain SDP as JSON named"
+# --help says what 0 means, and lists only the exit statuses kms-call has.
+"$KMS_CALL" offer --help >help.txt
+grep -q -- "--max-bitrate KBPS (default none)" help.txt && grep -q -- "--start-bitrate KBPS (default 1000)" help.txt ||
+  fail "--help: $(grep -- -bitrate help.txt)"
+! grep -q "assertion" help.txt || fail "--help lists kms-stats's status 8"
 pass "refusals"
