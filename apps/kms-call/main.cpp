@@ -223,6 +223,11 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     CallMedia media = parse_call_media(o.send, o.output, wopt);
     check_stdio(o, media);
     const bool stdout_free = o.output != "-";
+    // stdin carries media (--send -): the peer's data channel gets none of it.
+    const bool stdin_free =
+        o.sdp_in != "-" &&
+        std::none_of(media.send.begin(), media.send.end(),
+                     [](const MediaUri& s) { return s.kind == MediaUri::Kind::Stdio; });
     Loop loop;
     std::optional<CallEnd> result;
     std::unique_ptr<WebRtcEndpoint> ep;
@@ -307,7 +312,7 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     cb.data_open = [&](const std::string& label) {
         channel_open = true;
         tool.say(0, "data channel '" + label + "' open");
-        if (o.sdp_in != "-") read_lines_async(loop, on_line, [] {});
+        if (stdin_free) read_lines_async(loop, on_line, [] {});
         for (auto& l : queued) ep->send_data(l);
         queued.clear();
     };

@@ -466,7 +466,8 @@ int record(Tool& tool, const RecordOptions& o) {
     // goes on sending, so the stop finishes the file.
     sink.on_full([&] {
         events.emit("limit", Json{{"maxSize", kopt.max_bytes}});
-        stop();
+        // A stop already under way (-t) is not stopped again: a second stop cuts the file.
+        if (!stop_requested) stop();
     });
     // RTP packets that never came (rtsp://, rtp://), read while the jitter buffers live.
     const bool rtp_source = in.kind == MediaUri::Kind::Rtsp || in.kind == MediaUri::Kind::Rtp;

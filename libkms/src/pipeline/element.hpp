@@ -100,6 +100,9 @@ struct Element::Core : std::enable_shared_from_this<Element::Core> {
     virtual std::string describe_error(const GError* e, ErrorCode code) const;
     /// An element message (GST_MESSAGE_ELEMENT) posted from inside the bin, on the main loop.
     virtual void on_element_message(GstMessage* /*msg*/) {}
+    /// Main thread: every sink has its end of stream (their files are written), before the
+    /// pipeline stops.
+    virtual void on_ended() {}
     /// What kind of failure an error inside this element is, given the generic reading.
     virtual ErrorCode classify(const GError* /*e*/, ErrorCode code) const { return code; }
 

@@ -234,6 +234,7 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
     void finish_ended() {
         if (done) return;
         done = true;
+        for (auto& e : elements) e->on_ended();
         gst_element_set_state(pipeline.get(), GST_STATE_NULL);
         if (cb.ended) cb.ended();
     }

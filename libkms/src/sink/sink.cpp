@@ -74,6 +74,7 @@ struct SinkCore : Element::Core {
     std::shared_ptr<sink::StagedFiles> staged;
     std::string staging;      // one file: the hidden name it is written under; "" for none
     unsigned index_skip = 0;  // segment indexes passed over: their files were there
+    std::mutex index_mutex;   // named_index only
     std::map<std::string, unsigned> named_index;  // under mutex: path -> the index it was named by
     // A buffer reached the muxer: it has begun (or is about to begin) its file with the tracks
     // it has, and takes no new one. Matroska and MP4 muxers fail the whole recording ("Could not
@@ -269,9 +270,15 @@ struct SinkCore : Element::Core {
                 // splitmuxsink's own thread; only it touches index_skip.
                 const std::string path =
                     sink::segment_name(s.pattern, index, started_at(splitter, first), s.index_skip);
-                std::lock_guard lock(s.mutex);
-                s.named_index[path] = index + s.index_skip;
-                return g_strdup(s.staged->stage(path).c_str());
+                {
+                    // Not SinkCore::mutex: splitmuxsink holds its own lock here, and
+                    // request_sink() takes that one under ours.
+                    std::lock_guard lock(s.index_mutex);
+                    s.named_index[path] = index + s.index_skip;
+                }
+                // A folder that takes no hidden file (or a name too long for one): as it is.
+                const std::string hidden = s.staged->stage(path);
+                return g_strdup((hidden.empty() ? path : hidden).c_str());
             }),
             weak, [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
             GConnectFlags(0));
@@ -421,7 +428,7 @@ struct SinkCore : Element::Core {
             seg.path = staged->finish(location);
             seg.index = segments_closed++;
             {
-                std::lock_guard lock(mutex);
+                std::lock_guard lock(index_mutex);
                 // The index in its name, which a restart moves on past the files there.
                 if (auto n = named_index.find(seg.path); n != named_index.end()) {
                     seg.index = n->second;
@@ -689,6 +696,12 @@ struct SinkCore : Element::Core {
     }
 
     bool is_sink() const override { return true; }
+
+    // The file is written whole (filesink wrote what it held on its end of stream): a
+    // recording too short to fill filesink's first batch takes its name now.
+    void on_ended() override {
+        if (!split && !staging.empty()) staged->finish(staging);
+    }
 
     std::string describe_error(const GError* e, ErrorCode code) const override {
         if (code == ErrorCode::Io || uri.kind == MediaUri::Kind::File ||

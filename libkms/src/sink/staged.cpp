@@ -57,40 +57,32 @@ std::string StagedFiles::stage(const std::string& path, const struct stat* like)
     return hidden;
 }
 
-void StagedFiles::check(bool at_end) {
+void StagedFiles::check() {
     std::lock_guard lock(mutex_);
     auto it = pending_.find(current_);
     if (it == pending_.end()) {
         waiting_ = false;
         return;
     }
-    Pending& p = it->second;
     // filesink writes in batches of 64 kB, after this probe: a batch is on disk by the next.
-    if (!(at_end ? p.fed : size_of(current_) > 0)) {
-        p.fed = p.fed || !at_end;
-        return;
-    }
-    if (rename_to(current_, p.path)) {
-        named_[current_] = p.path;
-        ++named_count_;
-    }
-    forget_at_exit(p.exit_slot);
-    pending_.erase(it);
+    // What it holds at the end is written on its end of stream, after which finish() names
+    // the file (the sink's on_ended, splitmuxsink's fragment-closed).
+    if (size_of(current_) <= 0) return;
     waiting_ = false;
+    // Should the rename fail, the file stays pending: finish() and the end try again.
+    if (!rename_to(current_, it->second.path)) return;
+    named_[current_] = it->second.path;
+    ++named_count_;
+    forget_at_exit(it->second.exit_slot);
+    pending_.erase(it);
 }
 
 void StagedFiles::watch(GstPad* file_sink_pad) {
     gst_pad_add_probe(
-        file_sink_pad,
-        GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
-                        GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
-        [](GstPad*, GstPadProbeInfo* info, gpointer d) -> GstPadProbeReturn {
+        file_sink_pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+        [](GstPad*, GstPadProbeInfo*, gpointer d) -> GstPadProbeReturn {
             auto& self = *static_cast<std::shared_ptr<StagedFiles>*>(d);
-            if (!self->waiting_.load(std::memory_order_relaxed)) return GST_PAD_PROBE_OK;
-            if (!(GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM))
-                self->check(false);
-            else if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS)
-                self->check(true);
+            if (self->waiting_.load(std::memory_order_relaxed)) self->check();
             return GST_PAD_PROBE_OK;
         },
         new std::shared_ptr<StagedFiles>(shared_from_this()),
@@ -111,7 +103,10 @@ std::string StagedFiles::finish(const std::string& hidden) {
     if (current_ == hidden) waiting_ = false;
     forget_at_exit(p.exit_slot);
     if (size_of(hidden) > 0) {
-        if (!rename_to(hidden, p.path)) return hidden;
+        if (!rename_to(hidden, p.path)) {
+            KMS_LOG(sink, ERROR, "the recording stays under %s", hidden.c_str());
+            return hidden;
+        }
         ++named_count_;
         return p.path;
     }

@@ -1,6 +1,6 @@
 // Files that take their names only once they hold bytes. Each is written under a hidden name
 // beside its own (paths.hpp's hidden_name: "rec/.cam-2.mp4.part") and renamed when its first
-// bytes are on disk, or at its end of stream. MP4 writes nothing a player can use until its
+// bytes are on disk, or once it is finished. MP4 writes nothing a player can use until its
 // first fragment closes, a second in, and filesink batches 64 kB before its first write: a
 // recording killed before then (SIGKILL, power loss) left an empty file under a recording's
 // name, or in place of the recording it was to replace. Now it leaves a hidden .part file,
@@ -31,9 +31,9 @@ class StagedFiles : public std::enable_shared_from_this<StagedFiles> {
     /// when we may, its owner, as writing over it would keep. Any thread (splitmuxsink names
     /// its files on its own).
     std::string stage(const std::string& path, const struct stat* like = nullptr);
-    /// Watches the buffers and events into the file sink (its sink pad): the file being
-    /// written takes its name once it holds bytes, or at its end of stream. The probe keeps
-    /// this alive (make it with make_shared).
+    /// Watches the buffers into the file sink (its sink pad): the file being written takes
+    /// its name once it holds bytes (what filesink holds at the end comes with finish()). The probe
+    /// keeps this alive (make it with make_shared).
     void watch(GstPad* file_sink_pad);
     /// The file written under hidden is finished: returns its name, after giving it that name
     /// if it had not yet; "" when it holds nothing (it is removed). Any thread.
@@ -42,13 +42,11 @@ class StagedFiles : public std::enable_shared_from_this<StagedFiles> {
     unsigned named() const { return named_count_.load(); }
 
   private:
-    // Streaming thread: the file being written takes its name if it holds bytes, or if any
-    // went to it and its end of stream has come (filesink writes the rest on that event).
-    void check(bool at_end);
+    // Streaming thread: the file being written takes its name if it holds bytes.
+    void check();
     struct Pending {
         std::string path;    // the name it takes
         int exit_slot = -1;  // remove_at_exit() while it is empty
-        bool fed = false;    // a buffer went to it
     };
     std::mutex mutex_;
     std::map<std::string, Pending> pending_;    // hidden name -> not yet renamed (mutex_)

@@ -119,7 +119,9 @@ void WebRtcEndpoint::Impl::emit_final_stats() {
         if (it == known_counts.end()) continue;
         const RtpCounts& c = it->second;
         if (type == "inbound-rtp" && !c.internal) {
-            j["packetsLost"] = reception.packets_lost(it->first).value_or(c.lost);
+            // A source silent for 30 s is forgotten there: rtpsession's count, its -1 left out.
+            j["packetsLost"] =
+                reception.packets_lost(it->first).value_or(std::max<long long>(c.lost, 0));
             j["packetsReceived"] = c.packets_received;
             j["bytesReceived"] = c.octets_received;
             add_repairs(j, true);
@@ -194,8 +196,8 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
             if (j.contains("ssrc") && rx_repair.count(j["ssrc"].get<guint32>()))
                 continue;  // retransmissions: counted in their media stream's entry
             if (const RtpCounts* c = counted(j, false)) {
-                j["packetsLost"] =
-                    reception.packets_lost(j["ssrc"].get<guint32>()).value_or(c->lost);
+                j["packetsLost"] = reception.packets_lost(j["ssrc"].get<guint32>())
+                                       .value_or(std::max<long long>(c->lost, 0));
                 j["packetsReceived"] = c->packets_received;
                 j["bytesReceived"] = c->octets_received;
             }
