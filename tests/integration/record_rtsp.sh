@@ -53,7 +53,11 @@ pass "a refused password and a missing camera exit 4 and leave no file"
 #    left no frame.
 "$R" rtsp://127.0.0.1:8554/cam -o early.mkv --events ev5.jsonl 2>err5 &
 rec=$!; PIDS+=($rec)
-ready "both streams" 10 jq -se '[.[] | select(.type == "track")] | length == 2' ev5.jsonl
+for i in $(seq 100); do
+  jq -se '[.[] | select(.type == "track")] | length == 2' ev5.jsonl >/dev/null 2>&1 && break
+  (( i < 100 )) || fail "4: both tracks were not announced within 10 s: $(cat ev5.jsonl err5)"
+  sleep 0.1
+done
 sleep 2.2
 kill -9 $rec; wait $rec 2>/dev/null || true
 v=$(stream_secs early.mkv v:0); a=$(stream_secs early.mkv a:0)
