@@ -23,6 +23,12 @@ for side in off ans; do
   jq -e -s '[.[] | select(.type=="local-candidate")] | length > 0' $side.jsonl >/dev/null || fail "$side: no candidate events"
   jq -e -s '[.[] | select(.type=="media-flow" and .direction=="in" and .state=="flowing")] | length == 2' \
     $side.jsonl >/dev/null || fail "$side: media-flow in events missing"
+  # Media flows out once the peer can decrypt it (the DTLS check), never before: two such
+  # events, each after the verified fingerprint.
+  jq -e -s 'to_entries | ([.[] | select(.value.type=="fingerprint" and .value.verified)][0].key) as $v |
+    [.[] | select(.value.type=="media-flow" and .value.direction=="out" and .value.state=="flowing") | .key] |
+    length == 2 and min > $v' $side.jsonl >/dev/null ||
+    fail "$side: media-flow out: $(jq -c 'select(.type=="media-flow" or .type=="fingerprint" or .type=="dtls-state")' $side.jsonl | tr '\n' ' ')"
   # Nothing came twice on loopback: no stream reads below 0 (rtpsession's count read -1).
   jq -e -s '[.[] | select(.type=="inbound-rtp") | .packetsLost] | length > 0 and min >= 0' $side.jsonl >/dev/null ||
     fail "$side: packetsLost $(jq -c -s '[.[] | select(.type=="inbound-rtp") | .packetsLost] | unique' $side.jsonl)"

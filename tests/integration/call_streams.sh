@@ -69,6 +69,9 @@ sleep 0.5; kill "$cap"; wait "$cap" 2>/dev/null || true
 [[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "two video sources: exits $RC_OFF/$RC_ANS"; }
 check_sdp off.sdp offer
 check_sdp ans.sdp answer
+# Each side's session is its own (RFC 3264 §6): the answer's o= session id is not the offer's.
+o_off=$(tr -d '\r' <off.sdp | awk '/^o=/ { print $2; exit }'); o_ans=$(tr -d '\r' <ans.sdp | awk '/^o=/ { print $2; exit }')
+[[ -n $o_off && -n $o_ans && $o_off != "$o_ans" ]] || fail "o= session ids: offer '$o_off', answer '$o_ans'"
 [[ $(sdp_streams off.sdp | awk '$1 ~ /^video/' | wc -l) == 2 ]] || fail "two --send video sources did not give two video m-lines"
 
 # Per stream at the answerer: both of the offerer's video streams decoded, under their own MIDs.
@@ -199,3 +202,33 @@ streams=$(jq -s '[.[] | select(.type == "inbound-rtp") | .ssrc] | unique | lengt
   fail "retransmissions in the stats: sent $sent, received $got (on the wire $resent), inbound SSRCs $streams"
 echo "   stats: $sent retransmissions sent, $got received, in the video stream's own entries"
 pass "RTX: lost video packets are sent again on the RTX SSRC"
+
+# 5. Loss that no retransmission repairs: the offerer's RTX packets (their RTP payload type,
+# read from the offer, in the clear in the SRTP header) are dropped for the whole call, and
+# everything else to the answerer for 1 s. The answerer records no broken frames and asks for
+# a key frame (PLI) as soon as media returns, so its recording starts again with a key frame at
+# once, not at the offerer's next periodic one (up to 2 s later); both sides count the PLIs.
+blackout="OUTPUT -p udp --dport 41000:41010 -j DROP"
+rm -f off.sdp
+(
+  until_file 10 off.sdp || exit 0
+  pt=$(tr -d '\r' <off.sdp | awk -F'[: ]' '/^a=rtpmap:[0-9]+ rtx\/90000/ { print $2; exit }')
+  # u32: from the IP header's length to the UDP header, then the second RTP byte's low 7 bits.
+  iptables -A OUTPUT -p udp --dport 41000:41010 -m u32 --u32 "0>>22&0x3C@9>>24&0x7F=$pt" -j DROP
+  sleep 3; iptables -A $blackout; sleep 1; iptables -D $blackout
+) &
+PIDS+=($!); cut=$!
+sdp_pair "-t 7 --no-audio" "-t 7 --no-audio --port-range 41000-41010 -o blackout.mkv"
+wait "$cut" 2>/dev/null || true
+iptables -F OUTPUT  # this test's own network namespace: the blackout and the RTX drop
+[[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "blackout: exits $RC_OFF/$RC_ANS"; }
+# The longest pause between recorded frames, and whether the frame after it is a key frame.
+read -r gap key < <(ffprobe -v error -select_streams v:0 -show_entries packet=pts_time,flags -of csv=p=0 blackout.mkv |
+  awk -F, 'NR > 1 && $1 - p > g { g = $1 - p; k = ($2 ~ /K/) } { p = $1 } END { printf "%.2f %d\n", g, k }')
+echo "   the recording pauses ${gap} s; the frame after the pause is a key frame: $key"
+within 0.8 "$gap" && within "$gap" 1.5 || fail "blackout: the recording's longest pause is $gap s, not 1 s plus a moment"
+(( key == 1 )) || fail "blackout: the recording resumes with a frame that needs what was lost"
+asked=$(jq -s '[.[] | select(.type == "inbound-rtp" and .kind == "video" and .final)] | last | .pliCount // 0' ans.jsonl)
+heard=$(jq -s '[.[] | select(.type == "outbound-rtp" and .kind == "video" and .final)] | last | .pliCount // 0' off.jsonl)
+(( asked > 0 && heard > 0 )) || fail "blackout: PLIs: the answerer sent $asked, the offerer heard $heard"
+pass "after a 1 s blackout the recording resumes with a key frame after $gap s ($asked PLIs sent, $heard heard)"

@@ -258,6 +258,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     std::mutex timing_mutex;
     std::map<std::string, double> milestones;
     std::map<std::string, bool> flowing;
+    std::vector<std::pair<std::string, std::string>> held_flows;  // kind, mid: sent before DTLS
 
     Impl(WebRtcOptions o, Callbacks c, EventWriter& e)
         : opt(std::move(o)), cb(std::move(c)), events(e) {}
@@ -338,6 +339,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     // ---- receiving (endpoint_receive.cpp) ---------------------------------------------------
     void on_pad_added(GstPad* pad);
     void link_receiver(GstPad* pad);
+    static void ask_for_key_frames(GstElement* depay);
+    static void picture_loss_as_pli(GstPad* pad);
     static std::string describe(const Track& t);
     static guint32 received_ssrc(GstPad* pad);
     Track* track_for(guint32 ssrc, const std::string& kind, int pt, const char*& filed_by);
@@ -355,6 +358,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     bool replied(GstPromise* p, const char* what, const GstStructure** reply = nullptr);
     void start();
     void limit_bandwidth(GstSDPMessage* sdp);
+    static void own_origin(GstSDPMessage* sdp);
     void on_offer_created(GstPromise* p);
     void on_local_set(GstPromise* p);
     // A warning: the event, the log and the caller's callback (stderr in kms-call).
@@ -401,6 +405,8 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         bool internal = false;  // one of ours
         long long lost = 0;
         guint64 packets_received = 0, octets_received = 0, packets_sent = 0, octets_sent = 0;
+        // RTCP feedback about this stream: the peer's, sent by us, or ours, received by us.
+        guint nack = 0, pli = 0, fir = 0;
     };
     std::map<guint32, RtpCounts> rtp_counts();
     std::map<guint32, RtpCounts> known_counts;  // the newest of each SSRC (main thread)
@@ -410,6 +416,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     static void own_sent(Json& j, const Track& t);
     void own_decoded(Json& j, const Track* t) const;
     void add_repairs(Json& j, bool inbound) const;
+    static void add_feedback(Json& j, const RtpCounts& c);
     void on_stats(GstPromise* p);
     void report_pair(const Json& pair, std::map<std::string, Json>& by_id);
     void emit_remote_inbound(const std::map<guint32, Json>& outbound);

@@ -2,6 +2,8 @@
 // m-line.
 #include "webrtc/endpoint_impl.hpp"
 
+#include <random>
+
 namespace kms {
 
 GstPromise* WebRtcEndpoint::Impl::promise(PromiseHandler handler) {
@@ -65,6 +67,19 @@ void WebRtcEndpoint::Impl::limit_bandwidth(GstSDPMessage* sdp) {
         gst_sdp_media_add_bandwidth(m, "AS", opt.max_bitrate_kbps);
         gst_sdp_media_add_bandwidth(m, "TIAS", opt.max_bitrate_kbps * 1000);
     }
+}
+
+// webrtcbin 1.22 gives an answer the offer's o= session id. The answerer's session is its own
+// (RFC 3264 §6; JSEP §5.3.1: 63 random bits), and an SFU or a log that keys sessions by their
+// o= line would take the two sides of a call for one.
+void WebRtcEndpoint::Impl::own_origin(GstSDPMessage* sdp) {
+    const GstSDPOrigin* o = gst_sdp_message_get_origin(sdp);
+    // Copies: set_origin frees the strings it replaces.
+    const std::string version = o && o->sess_version ? o->sess_version : "0";
+    std::random_device rd;
+    const guint64 id = ((guint64(rd()) << 32) | rd()) & G_MAXINT64;
+    gst_sdp_message_set_origin(sdp, "-", std::to_string(id).c_str(), version.c_str(), "IN", "IP4",
+                               "0.0.0.0");
 }
 
 void WebRtcEndpoint::Impl::on_offer_created(GstPromise* p) {
@@ -459,6 +474,7 @@ void WebRtcEndpoint::Impl::on_answer_created(GstPromise* p) {
     gst::SessionDescriptionPtr owned(answer);
     if (!answer) return fail(ErrorCode::Negotiation, "webrtcbin made no answer");
     limit_bandwidth(answer->sdp);
+    own_origin(answer->sdp);
     set_answer_directions(answer->sdp);
     describe_streams(answer->sdp);
     g_signal_emit_by_name(webrtc, "set-local-description", answer, promise(&Impl::on_local_set));

@@ -43,6 +43,7 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
     g_object_set(entry, "max-size-buffers", 0u, "max-size-bytes", kEntryQueueBytes, "max-size-time",
                  guint64(0), "leaky", 2 /* downstream */, nullptr);
     GstElement* depay = make(c->depay);
+    if (video) ask_for_key_frames(depay);
     GstElement* tee = make("tee");
     g_object_set(tee, "allow-not-linked", TRUE, nullptr);
     gst_bin_add_many(GST_BIN(bin.get()), entry, depay, tee, nullptr);
@@ -85,6 +86,7 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
               return GST_PAD_PROBE_OK;
           });
     learn_ssrc_on(entry_sink.get(), c->kind);
+    if (video) picture_loss_as_pli(entry_src.get());
     {
         // Until the peer's certificate matches its fingerprint, nothing received is used.
         // What arrives before our check waits in the entry queue, behind a blocked pad (no
@@ -108,6 +110,42 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
     if (!t->mid.empty()) ev["mid"] = t->mid;
     // Events are written on the main context, so they come out in order.
     post([ev](Impl& s) { s.events.emit("track", ev); });
+}
+
+// Video that lost what NACK could not bring back (a burst, a blackout, a queue that overflowed)
+// cannot be decoded until the next key frame, which a sender may not make for seconds. As a
+// browser does, the depayloader then gives out nothing until a key frame (no broken frames to
+// the decoder or into a recording) and asks for one at once: its upstream force-key-unit event
+// becomes a PLI from rtpsession (picture_loss_as_pli()).
+void WebRtcEndpoint::Impl::ask_for_key_frames(GstElement* depay) {
+    GObjectClass* k = G_OBJECT_GET_CLASS(depay);
+    if (g_object_class_find_property(k, "request-keyframe"))
+        g_object_set(depay, "request-keyframe", TRUE, nullptr);
+    if (g_object_class_find_property(k, "wait-for-keyframe"))
+        g_object_set(depay, "wait-for-keyframe", TRUE, nullptr);
+}
+
+// The depayloader asks for a key frame with all-headers set, which rtpsession sends as a FIR
+// when the peer offered "ccm fir". RFC 5104 §4.3.1.2 keeps FIR for a decoder that joins late
+// and asks for PLI on loss, as browsers send; the sender's rtpsession counts PLIs per stream
+// (pliCount), FIRs not at all. So on the way up, the request is a PLI.
+void WebRtcEndpoint::Impl::picture_loss_as_pli(GstPad* pad) {
+    gst_pad_add_probe(
+        pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
+        [](GstPad*, GstPadProbeInfo* info, gpointer) -> GstPadProbeReturn {
+            GstEvent* e = GST_PAD_PROBE_INFO_EVENT(info);
+            gboolean all_headers = FALSE;
+            guint count = 0;
+            if (!gst_video_event_is_force_key_unit(e) ||
+                !gst_video_event_parse_upstream_force_key_unit(e, nullptr, &all_headers, &count) ||
+                !all_headers)
+                return GST_PAD_PROBE_OK;
+            GST_PAD_PROBE_INFO_DATA(info) =
+                gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, FALSE, count);
+            gst_event_unref(e);
+            return GST_PAD_PROBE_OK;
+        },
+        nullptr, nullptr);
 }
 
 std::string WebRtcEndpoint::Impl::describe(const Track& t) {
@@ -272,6 +310,11 @@ void WebRtcEndpoint::Impl::link_tee(GstElement* tee, GstElement* branch) {
 
 void WebRtcEndpoint::Impl::media_flow(const std::string& direction, const std::string& kind,
                                       const std::string& mid, bool on) {
+    if (direction == "out" && on && !verified) {
+        // webrtcbin drops what we send until DTLS is up: it flows once the peer can decrypt it.
+        held_flows.emplace_back(kind, mid);
+        return;
+    }
     const std::string key = direction + kind + "/" + mid;
     if (flowing[key] == on) return;
     flowing[key] = on;

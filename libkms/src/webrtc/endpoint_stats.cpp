@@ -41,6 +41,11 @@ std::map<guint32, WebRtcEndpoint::Impl::RtpCounts> WebRtcEndpoint::Impl::rtp_cou
             gst_structure_get_uint64(st.get(), "octets-received", &c.octets_received);
             gst_structure_get_uint64(st.get(), "packets-sent", &c.packets_sent);
             gst_structure_get_uint64(st.get(), "octets-sent", &c.octets_sent);
+            // The peer's streams count what we asked of them, ours what the peer asked of us.
+            const char* dir = internal ? "recv" : "sent";
+            gst_structure_get_uint(st.get(), (std::string(dir) + "-nack-count").c_str(), &c.nack);
+            gst_structure_get_uint(st.get(), (std::string(dir) + "-pli-count").c_str(), &c.pli);
+            gst_structure_get_uint(st.get(), (std::string(dir) + "-fir-count").c_str(), &c.fir);
             KMS_LOG(webrtc, DEBUG, "session %u: SSRC %u%s lost %d", id, ssrc,
                     internal ? " (ours)" : "", lost);
             out[ssrc] = c;
@@ -62,7 +67,18 @@ void WebRtcEndpoint::Impl::refresh_counts() {
         k.octets_received = std::max(k.octets_received, c.octets_received);
         k.packets_sent = std::max(k.packets_sent, c.packets_sent);
         k.octets_sent = std::max(k.octets_sent, c.octets_sent);
+        k.nack = std::max(k.nack, c.nack);
+        k.pli = std::max(k.pli, c.pli);
+        k.fir = std::max(k.fir, c.fir);
     }
+}
+
+// W3C's nackCount, pliCount and firCount: in inbound-rtp what this side sent about the stream,
+// in outbound-rtp what the peer sent about ours. webrtcbin 1.22 leaves them out.
+void WebRtcEndpoint::Impl::add_feedback(Json& j, const RtpCounts& c) {
+    j["nackCount"] = c.nack;
+    j["pliCount"] = c.pli;
+    j["firCount"] = c.fir;
 }
 
 // What we counted ourselves on the way into webrtcbin, where it is more than the session says.
@@ -124,6 +140,7 @@ void WebRtcEndpoint::Impl::emit_final_stats() {
                 reception.packets_lost(it->first).value_or(std::max<long long>(c.lost, 0));
             j["packetsReceived"] = c.packets_received;
             j["bytesReceived"] = c.octets_received;
+            add_feedback(j, c);
             add_repairs(j, true);
             // The frames too: the counters above grew since the last event, and frames that
             // stood still while packets grew read as a frame rate falling to 0 at the end.
@@ -131,6 +148,7 @@ void WebRtcEndpoint::Impl::emit_final_stats() {
         } else if (type == "outbound-rtp" && c.internal) {
             j["packetsSent"] = c.packets_sent;
             j["bytesSent"] = c.octets_sent;
+            add_feedback(j, c);
             if (const Track* t = track_of_ssrc(j, false)) own_sent(j, *t);
             add_repairs(j, false);
         }
@@ -200,6 +218,7 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
                                        .value_or(std::max<long long>(c->lost, 0));
                 j["packetsReceived"] = c->packets_received;
                 j["bytesReceived"] = c->octets_received;
+                add_feedback(j, *c);
             }
             add_repairs(j, true);
             lost += j.value("packetsLost", 0LL);
@@ -214,6 +233,7 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
             if (const RtpCounts* c = counted(j, true)) {
                 j["packetsSent"] = c->packets_sent;
                 j["bytesSent"] = c->octets_sent;
+                add_feedback(j, *c);
             }
             const Track* t = track_of_ssrc(j, false);
             if (t) j["mid"] = t->mid;

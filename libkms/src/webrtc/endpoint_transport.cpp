@@ -186,6 +186,8 @@ void WebRtcEndpoint::Impl::on_dtls_state(gst::ObjectPtr<GstWebRTCDTLSTransport> 
             return false;
         });
     events.emit("fingerprint", Json{{"verified", true}, {"algorithm", remote_fp_alg}});
+    for (const auto& [kind, mid] : std::exchange(held_flows, {}))
+        media_flow("out", kind, mid, true);
 }
 
 // Calls fn on each buffer a pad probe sees, alone or in a list.
