@@ -21,6 +21,10 @@ for side in off ans; do
   jq -e -s '[.[] | select(.type=="timing")][0].sinceProcessStart.firstFrame > 0' $side.jsonl >/dev/null ||
     fail "$side: timing has no first frame"
   jq -e -s '[.[] | select(.type=="local-candidate")] | length > 0' $side.jsonl >/dev/null || fail "$side: no candidate events"
+  # W3C's protocol names, in every event that has one: "udp" or "tcp".
+  jq -e -s '[.[] | (select(.type=="local-candidate") | .protocol), (select(.type=="selected-candidate-pair") | .local.protocol, .remote.protocol)] |
+    length > 2 and all(. == "udp" or . == "tcp")' $side.jsonl >/dev/null ||
+    fail "$side: candidate protocols $(jq -c -s '[.[] | .protocol? // .local.protocol? // empty] | unique' $side.jsonl)"
   jq -e -s '[.[] | select(.type=="media-flow" and .direction=="in" and .state=="flowing")] | length == 2' \
     $side.jsonl >/dev/null || fail "$side: media-flow in events missing"
   # Media flows out once the peer can decrypt it (the DTLS check), never before: two such

@@ -63,3 +63,22 @@ kill -TERM "$PID_off"
 wait_for "$PID_off" 10; expect_rc 0 "offerer after SIGTERM"
 wait_for "$PID_ans" 10; expect_rc 0 "plain answerer after the peer closed the channel"
 pass "an answerer without --data takes the offer's channel"
+
+# An answerer offered a channel on a machine without the SCTP plugin: 69, naming its package,
+# before any media is set up (it used to get that far and fail inside webrtcbin).
+exec 3>&- 4>&-
+mkdir plugins
+for p in /usr/lib/x86_64-linux-gnu/gstreamer-1.0/*.so; do
+  [[ $(basename "$p") == libgstsctp.so ]] || ln -s "$p" plugins/
+done
+rm -f o a; mkfifo o a
+"$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a --data chat --no-audio --no-video -t 20 \
+  </dev/null >/dev/null 2>off.err &
+PIDS+=($!); PID_off=$!
+GST_REGISTRY=$WORK/registry.bin GST_PLUGIN_SYSTEM_PATH_1_0=$WORK/plugins \
+  "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o --sdp-out a </dev/null >/dev/null 2>ans.err &
+PIDS+=($!); PID_ans=$!
+wait_for "$PID_ans" 15; expect_rc 69 "an offered channel without the SCTP plugin"
+grep -q "sctpenc.*gstreamer1.0-plugins-bad\|gstreamer1.0-plugins-bad.*sctpenc" ans.err || fail "no SCTP: $(cat ans.err)"
+kill "$PID_off" 2>/dev/null || true
+pass "an offered channel without the SCTP plugin: 69, naming gstreamer1.0-plugins-bad"

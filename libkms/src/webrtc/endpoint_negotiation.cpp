@@ -209,6 +209,10 @@ void WebRtcEndpoint::Impl::choose_codecs(const Sdp& sdp) {
         t.recv = peer_sends && opt.direction != MediaDirection::SendOnly;
         tracks.push_back(t);
     }
+    // The offer's data channel needs SCTP, which --data would have checked before the call.
+    if (remote_data && opt.data_label.empty())
+        require_elements(
+            {{"sctpenc", "gstreamer1.0-plugins-bad"}, {"sctpdec", "gstreamer1.0-plugins-bad"}});
     check_something_to_carry("the offer");
 }
 
@@ -503,7 +507,11 @@ void WebRtcEndpoint::Impl::on_candidate(guint mline, const std::string& cand) {
     Json ev{{"sdpMLineIndex", mline}, {"candidate", cand}};
     if (f.size() >= 8) {
         ev["foundation"] = f[0];
-        ev["protocol"] = f[2];
+        // W3C's RTCIceCandidate.protocol, as selected-candidate-pair and kms-stun gather say
+        // it: "udp" or "tcp", where the SDP line says UDP.
+        std::string proto = f[2];
+        for (auto& ch : proto) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        ev["protocol"] = proto;
         ev["priority"] = std::strtoul(f[3].c_str(), nullptr, 10);
         ev["address"] = f[4];
         ev["port"] = std::atoi(f[5].c_str());
