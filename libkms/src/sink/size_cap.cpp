@@ -36,12 +36,14 @@ gsize size_of(GstPadProbeInfo* info) {
 // Streaming thread (the muxer's): bytes out, and the moment they reach the cap.
 GstPadProbeReturn count(GstPad*, GstPadProbeInfo* info, gpointer d) {
     const StatePtr& s = *static_cast<StatePtr*>(d);
-    const guint64 total = s->written.fetch_add(size_of(info)) + size_of(info);
-    if (total >= s->cap && !s->full.exchange(true))
-        post_to_main([weak = std::weak_ptr<SizeCap::State>(s)] {
-            if (auto st = weak.lock(); st && st->reached) st->reached();
-        });
-    return GST_PAD_PROBE_OK;
+    const gsize size = size_of(info);
+    const guint64 total = s->written.fetch_add(size) + size;
+    if (total < s->cap || s->full.exchange(true)) return GST_PAD_PROBE_OK;
+    post_to_main([weak = std::weak_ptr<SizeCap::State>(s)] {
+        if (auto st = weak.lock(); st && st->reached) st->reached();
+    });
+    // Counting is over: what the muxer still writes is not measured against anything.
+    return GST_PAD_PROBE_REMOVE;
 }
 
 // Streaming thread (upstream's): past the cap, a buffer ends its stream instead. The end of

@@ -299,6 +299,23 @@ void WebRtcEndpoint::Impl::on_channel_close() {
     }
 }
 
+// The most lines of video worth encoding under the call's cap (--max-bitrate, the peer's
+// b=AS): libwebrtc's default VP8 bitrate limits per frame size (180 lines below 300 kbit/s, 270
+// below 500, 360 below 800, 540 below 1500, 720 below 2500). At 150 kbit/s a VGA picture made
+// every frame so large that the encoder kept to the cap by sending 5 frames a second, and its
+// key frames still overshot a cap of 100 by 15 %. 0: no cap, or one high enough for anything.
+unsigned WebRtcEndpoint::Impl::max_video_lines() const {
+    unsigned cap = opt.max_bitrate_kbps;
+    if (remote_video_limit_kbps && (!cap || remote_video_limit_kbps < cap))
+        cap = remote_video_limit_kbps;
+    if (!cap) return 0;
+    static constexpr std::pair<unsigned, unsigned> kLimits[] = {
+        {300, 180}, {500, 270}, {800, 360}, {1500, 540}, {2500, 720}};
+    for (const auto& [below_kbps, lines] : kLimits)
+        if (cap < below_kbps) return lines;
+    return 0;
+}
+
 // The encoder of a track, at the bitrate the call starts with (video).
 std::string WebRtcEndpoint::Impl::encoder_for(const Track& t) {
     std::string enc = t.codec->encode;
@@ -524,11 +541,15 @@ void WebRtcEndpoint::Impl::link_feed(Feed& f, Track& t) {
     const bool passthrough = f.media == c.media_type && !(video && opt.max_bitrate_kbps);
     const std::string pay =
         c.pay + std::string(" pt=") + std::to_string(t.pt) + " mtu=1200 name=pay";
+    const unsigned lines = video ? max_video_lines() : 0;
     const std::string convert =
         // Counted in buffers: a time limit misreads a late-joining source (see the receive
         // queues in endpoint_receive.cpp). Ten audio buffers are 100-200 ms.
-        video ? "videoconvert ! videoscale ! queue max-size-buffers=2 max-size-bytes=0 "
-                "max-size-time=0 leaky=downstream ! "
+        video ? "videoconvert ! videoscale ! " +
+                    (lines ? "video/x-raw,pixel-aspect-ratio=1/1,height=[1," +
+                                 std::to_string(lines) + "] ! "
+                           : std::string()) +
+                    "queue max-size-buffers=2 max-size-bytes=0 max-size-time=0 leaky=downstream ! "
               : "audioconvert ! queue max-size-buffers=10 max-size-bytes=0 max-size-time=0 "
                 "leaky=downstream ! ";
     std::string desc = pay;
@@ -566,9 +587,10 @@ void WebRtcEndpoint::Impl::link_feed(Feed& f, Track& t) {
         gst_pad_remove_probe(sink.get(), f.block);
         f.block = 0;
     }
-    events.emit(
-        "input",
-        Json{{"kind", t.kind}, {"caps", f.media}, {"codec", c.name}, {"passthrough", passthrough}});
+    Json input{
+        {"kind", t.kind}, {"caps", f.media}, {"codec", c.name}, {"passthrough", passthrough}};
+    if (lines && !passthrough) input["maxHeight"] = lines;
+    events.emit("input", input);
 }
 
 // A source that has shown every stream it has, and fed none of an m-line made for it (stdin is
