@@ -68,7 +68,7 @@ pass "an answerer without --data takes the offer's channel"
 # before any media is set up (it used to get that far and fail inside webrtcbin).
 exec 3>&- 4>&-
 mkdir plugins
-for p in /usr/lib/x86_64-linux-gnu/gstreamer-1.0/*.so; do
+for p in "$(pkg-config --variable=pluginsdir gstreamer-1.0)"/*.so; do
   [[ $(basename "$p") == libgstsctp.so ]] || ln -s "$p" plugins/
 done
 rm -f o a; mkfifo o a

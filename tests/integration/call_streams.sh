@@ -207,28 +207,38 @@ pass "RTX: lost video packets are sent again on the RTX SSRC"
 # read from the offer, in the clear in the SRTP header) are dropped for the whole call, and
 # everything else to the answerer for 1 s. The answerer records no broken frames and asks for
 # a key frame (PLI) as soon as media returns, so its recording starts again with a key frame at
-# once, not at the offerer's next periodic one (up to 2 s later); both sides count the PLIs.
+# once, not at the offerer's next periodic one (up to 2 s later); both sides count PLIs that
+# came after the blackout began (there are some at the start too).
 blackout="OUTPUT -p udp --dport 41000:41010 -j DROP"
-rm -f off.sdp
+rm -f off.sdp cut.log
 (
-  until_file 10 off.sdp || exit 0
+  for i in $(seq 100); do grep -q 'rtx/90000' off.sdp 2>/dev/null && break; sleep 0.1; done
   pt=$(tr -d '\r' <off.sdp | awk -F'[: ]' '/^a=rtpmap:[0-9]+ rtx\/90000/ { print $2; exit }')
   # u32: from the IP header's length to the UDP header, then the second RTP byte's low 7 bits.
-  iptables -A OUTPUT -p udp --dport 41000:41010 -m u32 --u32 "0>>22&0x3C@9>>24&0x7F=$pt" -j DROP
-  sleep 3; iptables -A $blackout; sleep 1; iptables -D $blackout
+  iptables -A OUTPUT -p udp --dport 41000:41010 -m u32 --u32 "0>>22&0x3C@9>>24&0x7F=$pt" -j DROP &&
+    echo "rtx $pt" >>cut.log
+  sleep 3; echo "from $(date +%s%3N)" >>cut.log; iptables -A $blackout; sleep 1; iptables -D $blackout
 ) &
 PIDS+=($!); cut=$!
 sdp_pair "-t 7 --no-audio" "-t 7 --no-audio --port-range 41000-41010 -o blackout.mkv"
 wait "$cut" 2>/dev/null || true
 iptables -F OUTPUT  # this test's own network namespace: the blackout and the RTX drop
+grep -q '^rtx [0-9]' cut.log || fail "blackout: the RTX drop was not set up: $(cat cut.log 2>/dev/null)"
+from=$(awk '/^from/ { print $2 }' cut.log)
 [[ $RC_OFF == 0 && $RC_ANS == 0 ]] || { show_logs; fail "blackout: exits $RC_OFF/$RC_ANS"; }
 # The longest pause between recorded frames, and whether the frame after it is a key frame.
 read -r gap key < <(ffprobe -v error -select_streams v:0 -show_entries packet=pts_time,flags -of csv=p=0 blackout.mkv |
   awk -F, 'NR > 1 && $1 - p > g { g = $1 - p; k = ($2 ~ /K/) } { p = $1 } END { printf "%.2f %d\n", g, k }')
 echo "   the recording pauses ${gap} s; the frame after the pause is a key frame: $key"
-within 0.8 "$gap" && within "$gap" 1.5 || fail "blackout: the recording's longest pause is $gap s, not 1 s plus a moment"
+within 0.8 "$gap" && within "$gap" 1.8 || fail "blackout: the recording's longest pause is $gap s, not 1 s plus a moment"
 (( key == 1 )) || fail "blackout: the recording resumes with a frame that needs what was lost"
-asked=$(jq -s '[.[] | select(.type == "inbound-rtp" and .kind == "video" and .final)] | last | .pliCount // 0' ans.jsonl)
-heard=$(jq -s '[.[] | select(.type == "outbound-rtp" and .kind == "video" and .final)] | last | .pliCount // 0' off.jsonl)
-(( asked > 0 && heard > 0 )) || fail "blackout: PLIs: the answerer sent $asked, the offerer heard $heard"
-pass "after a 1 s blackout the recording resumes with a key frame after $gap s ($asked PLIs sent, $heard heard)"
+# PLIs counted after the blackout began: the final count against the last one before it.
+plis() {  # plis FILE TYPE -> "before final"
+  jq -r -s --arg t "$2" --argjson from "$from" '[.[] | select(.type == $t and .kind == "video")] |
+    "\([.[] | select(.timestamp < $from and (.final | not))] | last | .pliCount // 0) \([.[] | select(.final)] | last | .pliCount // 0)"' "$1"
+}
+read -r asked0 asked < <(plis ans.jsonl inbound-rtp)
+read -r heard0 heard < <(plis off.jsonl outbound-rtp)
+(( asked > asked0 && heard > heard0 )) ||
+  fail "blackout: PLIs after it began: the answerer sent $asked0 then $asked, the offerer heard $heard0 then $heard"
+pass "after a 1 s blackout the recording resumes with a key frame after $gap s (PLIs sent $asked0 -> $asked, heard $heard0 -> $heard)"

@@ -2,6 +2,8 @@
 // transceivers, the data channel, and the senders fed by what is connected in (EndpointCore).
 #include "webrtc/endpoint_impl.hpp"
 
+#include <cmath>
+
 #include <gst/rtp/rtp.h>
 
 namespace kms {
@@ -299,11 +301,37 @@ void WebRtcEndpoint::Impl::on_channel_close() {
     }
 }
 
-// The most lines of video worth encoding under the call's cap (--max-bitrate, the peer's
-// b=AS): libwebrtc's default VP8 bitrate limits per frame size (180 lines below 300 kbit/s, 270
-// below 500, 360 below 800, 540 below 1500, 720 below 2500). At 150 kbit/s a VGA picture made
-// every frame so large that the encoder kept to the cap by sending 5 frames a second, and its
-// key frames still overshot a cap of 100 by 15 %. 0: no cap, or one high enough for anything.
+// The most lines of 16:9 video worth encoding under the call's cap (--max-bitrate, the peer's
+// b=AS): libwebrtc's default VP8 bitrate limits per frame size (320x180 below 300 kbit/s,
+// 480x270 below 500, 640x360 below 800, 960x540 below 1500, 1280x720 below 2500). At 150
+// kbit/s a VGA picture made every frame so large that the encoder kept to the cap by sending 5
+// frames a second, and its key frames still overshot a cap of 100 by 15 %. 0: no cap, or one
+// high enough for anything.
+// The caps that hold a picture of CAPS to the pixels of a 16:9 picture of LINES lines, its
+// shape kept and both sides even (4:2:0): 4:3 VGA under 180 lines is 240x180, a portrait
+// 1080x1920 is 180x320. Empty when the picture is small enough, or its size is not known yet
+// (then at most LINES high).
+std::string WebRtcEndpoint::Impl::scaled_caps(GstCaps* caps, unsigned lines, Json& said) {
+    int w = 0, h = 0, par_n = 1, par_d = 1;
+    const GstStructure* st =
+        caps && gst_caps_get_size(caps) ? gst_caps_get_structure(caps, 0) : nullptr;
+    if (!st || !gst_structure_get_int(st, "width", &w) ||
+        !gst_structure_get_int(st, "height", &h) || w <= 0 || h <= 0) {
+        said["maxHeight"] = lines;
+        return "video/x-raw,pixel-aspect-ratio=1/1,height=[1," + std::to_string(lines) + "] ! ";
+    }
+    gst_structure_get_fraction(st, "pixel-aspect-ratio", &par_n, &par_d);
+    const double shown_w = double(w) * (par_n > 0 && par_d > 0 ? double(par_n) / par_d : 1.0);
+    const double budget = double(lines) * lines * 16 / 9;
+    if (shown_w * h <= budget) return "";
+    const double k = std::sqrt(budget / (shown_w * h));
+    auto even = [](double v) { return std::max(2, static_cast<int>(v / 2) * 2); };
+    said["width"] = even(shown_w * k);
+    said["height"] = even(h * k);
+    return "video/x-raw,pixel-aspect-ratio=1/1,width=" + std::to_string(even(shown_w * k)) +
+           ",height=" + std::to_string(even(h * k)) + " ! ";
+}
+
 unsigned WebRtcEndpoint::Impl::max_video_lines() const {
     unsigned cap = opt.max_bitrate_kbps;
     if (remote_video_limit_kbps && (!cap || remote_video_limit_kbps < cap))
@@ -542,13 +570,12 @@ void WebRtcEndpoint::Impl::link_feed(Feed& f, Track& t) {
     const std::string pay =
         c.pay + std::string(" pt=") + std::to_string(t.pt) + " mtu=1200 name=pay";
     const unsigned lines = video ? max_video_lines() : 0;
+    Json scaled = Json::object();  // what the input event says of it
+    const std::string scale = lines ? scaled_caps(f.caps.get(), lines, scaled) : std::string();
     const std::string convert =
         // Counted in buffers: a time limit misreads a late-joining source (see the receive
         // queues in endpoint_receive.cpp). Ten audio buffers are 100-200 ms.
-        video ? "videoconvert ! videoscale ! " +
-                    (lines ? "video/x-raw,pixel-aspect-ratio=1/1,height=[1," +
-                                 std::to_string(lines) + "] ! "
-                           : std::string()) +
+        video ? "videoconvert ! videoscale ! " + scale +
                     "queue max-size-buffers=2 max-size-bytes=0 max-size-time=0 leaky=downstream ! "
               : "audioconvert ! queue max-size-buffers=10 max-size-bytes=0 max-size-time=0 "
                 "leaky=downstream ! ";
@@ -589,7 +616,7 @@ void WebRtcEndpoint::Impl::link_feed(Feed& f, Track& t) {
     }
     Json input{
         {"kind", t.kind}, {"caps", f.media}, {"codec", c.name}, {"passthrough", passthrough}};
-    if (lines && !passthrough) input["maxHeight"] = lines;
+    if (!scale.empty() && !passthrough) input["scaledTo"] = scaled;
     events.emit("input", input);
 }
 

@@ -322,6 +322,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void link_sender(Track& t);
     std::string encoder_for(const Track& t);
     unsigned max_video_lines() const;
+    static std::string scaled_caps(GstCaps* caps, unsigned lines, Json& said);
     void link_feeds();
     void link_feed(Feed& f, Track& t);
     void check_feeds(int slot);

@@ -86,7 +86,10 @@ void WebRtcEndpoint::Impl::link_receiver(GstPad* pad) {
               return GST_PAD_PROBE_OK;
           });
     learn_ssrc_on(entry_sink.get(), c->kind);
-    if (video) picture_loss_as_pli(entry_src.get());
+    // Only where the peer takes PLI: a peer that offered "ccm fir" alone still gets its FIR.
+    gboolean pli = FALSE;
+    if (video && gst_structure_get_boolean(st, "rtcp-fb-nack-pli", &pli) && pli)
+        picture_loss_as_pli(entry_src.get());
     {
         // Until the peer's certificate matches its fingerprint, nothing received is used.
         // What arrives before our check waits in the entry queue, behind a blocked pad (no
@@ -126,9 +129,10 @@ void WebRtcEndpoint::Impl::ask_for_key_frames(GstElement* depay) {
 }
 
 // The depayloader asks for a key frame with all-headers set, which rtpsession sends as a FIR
-// when the peer offered "ccm fir". RFC 5104 §4.3.1.2 keeps FIR for a decoder that joins late
-// and asks for PLI on loss, as browsers send; the sender's rtpsession counts PLIs per stream
-// (pliCount), FIRs not at all. So on the way up, the request is a PLI.
+// when the peer offered "ccm fir" (and as nothing when it offered neither). RFC 5104 §4.3.1.2 keeps
+// FIR for a decoder that joins late and asks for PLI on loss, as browsers send; the sender's
+// rtpsession counts PLIs per stream (pliCount), FIRs not at all. So on the way up, the request is a
+// PLI.
 void WebRtcEndpoint::Impl::picture_loss_as_pli(GstPad* pad) {
     gst_pad_add_probe(
         pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
