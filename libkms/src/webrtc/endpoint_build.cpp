@@ -301,15 +301,9 @@ void WebRtcEndpoint::Impl::on_channel_close() {
     }
 }
 
-// The most lines of 16:9 video worth encoding under the call's cap (--max-bitrate, the peer's
-// b=AS): libwebrtc's default VP8 bitrate limits per frame size (320x180 below 300 kbit/s,
-// 480x270 below 500, 640x360 below 800, 960x540 below 1500, 1280x720 below 2500). At 150
-// kbit/s a VGA picture made every frame so large that the encoder kept to the cap by sending 5
-// frames a second, and its key frames still overshot a cap of 100 by 15 %. 0: no cap, or one
-// high enough for anything.
 // The caps that hold a picture of CAPS to the pixels of a 16:9 picture of LINES lines, its
-// shape kept and both sides even (4:2:0): 4:3 VGA under 180 lines is 240x180, a portrait
-// 1080x1920 is 180x320. Empty when the picture is small enough, or its size is not known yet
+// shape kept and both sides even (4:2:0): 4:3 VGA under 180 lines is 276x206, a portrait
+// 1080x1920 is 180x320 or so. Empty when the picture is small enough, or its size is not known yet
 // (then at most LINES high).
 std::string WebRtcEndpoint::Impl::scaled_caps(GstCaps* caps, unsigned lines, Json& said) {
     int w = 0, h = 0, par_n = 1, par_d = 1;
@@ -326,12 +320,19 @@ std::string WebRtcEndpoint::Impl::scaled_caps(GstCaps* caps, unsigned lines, Jso
     if (shown_w * h <= budget) return "";
     const double k = std::sqrt(budget / (shown_w * h));
     auto even = [](double v) { return std::max(2, static_cast<int>(v / 2) * 2); };
-    said["width"] = even(shown_w * k);
-    said["height"] = even(h * k);
-    return "video/x-raw,pixel-aspect-ratio=1/1,width=" + std::to_string(even(shown_w * k)) +
-           ",height=" + std::to_string(even(h * k)) + " ! ";
+    const int out_w = even(shown_w * k), out_h = even(h * k);
+    said["width"] = out_w;
+    said["height"] = out_h;
+    return "video/x-raw,pixel-aspect-ratio=1/1,width=" + std::to_string(out_w) +
+           ",height=" + std::to_string(out_h) + " ! ";
 }
 
+// The most lines of 16:9 video worth encoding under the call's cap (--max-bitrate, the peer's
+// b=AS): libwebrtc's default VP8 bitrate limits per frame size (320x180 below 300 kbit/s,
+// 480x270 below 500, 640x360 below 800, 960x540 below 1500, 1280x720 below 2500). At 150
+// kbit/s a VGA picture made every frame so large that the encoder kept to the cap by sending 5
+// frames a second, and its key frames still overshot a cap of 100 by 15 %. 0: no cap, or one
+// high enough for anything.
 unsigned WebRtcEndpoint::Impl::max_video_lines() const {
     unsigned cap = opt.max_bitrate_kbps;
     if (remote_video_limit_kbps && (!cap || remote_video_limit_kbps < cap))
