@@ -34,6 +34,16 @@ jq -e '[.links[] | select(.kind == "audio" and .from != .to)] | length == 0' fli
   fail "flip: the audio was decoded: $(cat flip.json)"
 pass "flip mirrors (PSNR $p_ref dB against ffmpeg hflip, $p_in against the input); VP8 stays VP8, Opus untouched"
 
+# 1b. flip v turns the picture upside down, and flip takes no options (it has none to pass on).
+run "$F" -i bars.mkv -o flipv.mkv flip v
+expect_rc 0 "flip v"
+p_ref=$(psnr flipv.mkv ref-vflip.mkv); p_in=$(psnr flipv.mkv bars.mkv)
+above "$p_ref" 30 && ! above "$p_in" 20 || fail "flip v: PSNR $p_ref against vflip, $p_in against the input"
+run "$F" -i bars.mkv -o null: flip h method=clockwise 2>err
+expect_rc 2 "flip with an option"
+grep -q "filter flip: takes no KEY=VALUE options" err || fail "flip with an option: $(cat err)"
+pass "flip v matches ffmpeg's vflip (PSNR $p_ref dB, $p_in against the input); flip refuses options (exit 2)"
+
 # 2. A gst-launch fragment of two elements: upside down and grey.
 run "$F" -i bars.mkv -o frag.mkv 'videoflip video-direction=vert ! videobalance saturation=0'
 expect_rc 0 fragment

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "core/log.hpp"
+#include "filter/in_place.hpp"
 #include "gst/handles.hpp"
 #include "kms/filter.hpp"
 #include "kms/runtime.hpp"
@@ -132,7 +133,6 @@ const std::map<std::string, std::string> kPackages = {
     {"pocketsphinx", "gstreamer1.0-pocketsphinx"},
     {"gdkpixbufoverlay", "gstreamer1.0-plugins-good"},
     {"videoflip", "gstreamer1.0-plugins-good"},
-    {"videobalance", "gstreamer1.0-plugins-good"},
     {"videocrop", "gstreamer1.0-plugins-good"},
     {"level", "gstreamer1.0-plugins-good"},
     {"volume", "gstreamer1.0-plugins-base"},
@@ -230,12 +230,11 @@ FilterStage named(const std::string& name, const std::vector<std::string>& args,
     s.kind = "video";
     auto arg = [&](size_t i) { return i < args.size() ? args[i] : std::string(); };
     if (name == "flip") {
-        need("videoflip");
         const std::string d = arg(0).empty() ? "h" : arg(0);
         if (d != "h" && d != "v") bad(name, "expected h or v, not " + d);
-        // video-direction, not the older method, which 1.22 ignores for rotations.
-        s.description = std::string("videoflip video-direction=") + (d == "h" ? "horiz" : "vert") +
-                        properties(name, opts, {});
+        no_options(name, opts);
+        filter::register_in_place_elements();
+        s.description = std::string("kmsflip vertical=") + (d == "v" ? "true" : "false");
     } else if (name == "rotate") {
         no_options(name, opts);
         const double deg = number(name, arg(0), "an angle in degrees");
@@ -294,9 +293,9 @@ FilterStage named(const std::string& name, const std::vector<std::string>& args,
         s.description = "videorate ! capsfilter caps=video/x-raw,framerate=" +
                         std::to_string(positive(name, arg(0), "a frame rate")) + "/1";
     } else if (name == "grayscale") {
-        need("videobalance");
         no_options(name, opts);
-        s.description = "videobalance saturation=0";
+        filter::register_in_place_elements();
+        s.description = "kmsgrayscale";
     } else if (name == "text") {
         if (args.empty()) bad(name, "say what to write: text 'Hello'");
         need("textoverlay");
