@@ -190,7 +190,7 @@ rtx=$(tr -d '\r' <off.sdp | awk '/^a=ssrc-group:FID/ { print $3; exit }')
 grep -q 'rtx/90000' ans.sdp || fail "the answer took no RTX"
 resent=$(node "$TOP/tests/lib/rtp_ext.mjs" rtx.pcap 1 2 | jq --arg s "$rtx" '.[$s].packets // 0')
 media=$(node "$TOP/tests/lib/rtp_ext.mjs" rtx.pcap 1 2 | jq --arg s "$(tr -d '\r' <off.sdp | awk '/^a=ssrc-group:FID/ { print $2; exit }')" '.[$s].packets // 0')
-(( resent > 0 )) || fail "no retransmission on RTX SSRC $rtx while 5 % of $media video packets were dropped"
+(( resent > 0 )) || fail "no retransmission on RTX SSRC $rtx while 5 % of $media video packets were dropped (the capture: $(tcpdump -r rtx.pcap -n 2>/dev/null | wc -l) UDP packets, by SSRC $(node "$TOP/tests/lib/rtp_ext.mjs" rtx.pcap 1 2 | jq -c 'map_values(.packets)'))"
 echo "   $resent retransmissions on RTX SSRC $rtx for $media video packets sent"
 # W3C counts them in their stream: the offerer's video outbound-rtp and the answerer's video
 # inbound-rtp carry retransmitted packets, the answerer no more than crossed the wire, and the

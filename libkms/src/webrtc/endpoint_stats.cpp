@@ -220,10 +220,14 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
                 j["bytesReceived"] = c->octets_received;
                 add_feedback(j, *c);
             }
+            const Track* t = track_of_ssrc(j, true);
+            // An SSRC heard only in RTCP: the peer's session reports (receiver reports) from
+            // its own SSRC before its first RTP packet, when ICE and DTLS are quicker than its
+            // media. W3C makes an inbound-rtp at the first RTP packet, not at a report.
+            if (!t && j.value("packetsReceived", 0ULL) == 0) continue;
             add_repairs(j, true);
             lost += j.value("packetsLost", 0LL);
             kind_of(j);
-            const Track* t = track_of_ssrc(j, true);
             if (t) j["mid"] = t->mid;
             own_decoded(j, t);
         } else if (type == "outbound-rtp") {
@@ -236,6 +240,8 @@ void WebRtcEndpoint::Impl::on_stats(GstPromise* p) {
                 add_feedback(j, *c);
             }
             const Track* t = track_of_ssrc(j, false);
+            // Our session's own reporting SSRC, which sends no RTP (as above, the other way).
+            if (!t && j.value("packetsSent", 0ULL) == 0) continue;
             if (t) j["mid"] = t->mid;
             if (t) own_sent(j, *t);
             add_repairs(j, false);
