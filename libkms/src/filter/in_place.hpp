@@ -1,12 +1,13 @@
-// Two video filters that work on the frame they are given, without a copy: kmsflip (a mirror,
-// horizontal or vertical) and kmsgrayscale (the chroma set to neutral). They are what the named
-// filters flip and grayscale build.
+// Two video filters that work on the frame they are given: kmsflip (a mirror, horizontal or
+// vertical) and kmsgrayscale (the chroma set to neutral). They are what the named filters flip
+// and grayscale build. A frame another element still holds (a decoder's reference frame) is
+// copied first by GstBaseTransform; a decoder's output through a pool, as vp8dec's, is not.
 //
 // Why not videoflip and videobalance: videoflip writes every pixel, one at a time, into a new
 // frame, and videobalance saturation=0 runs every luma and chroma sample through its tables.
 // Per 1080p frame (GST_TRACERS="latency(flags=element)", scripts/bench/filter_throughput's
 // input): videoflip 3.0 ms and videobalance 1.1 ms, kmsflip 0.22 to 0.39 ms and kmsgrayscale
-// 0.05 ms (built at -O2; -Os took twice that). And no second frame is allocated.
+// 0.05 ms (built at -O2; -Os took twice that). And no second frame is allocated for it.
 #pragma once
 
 namespace kms::filter {
