@@ -60,7 +60,9 @@ struct SourceCore : Element::Core {
     bool prepared = false;
     bool joined = false;
     gint64 start_offset = 0;      // the pipeline's running time when reading started (ns)
-    bool rtsp_pads_done = false;  // rtspsrc made all its pads (mutex)
+    bool rtsp_pads_done = false;  // rtspsrc said no-more-pads (mutex)
+    unsigned rtsp_selected = 0;   // streams rtspsrc set up (select-stream; mutex)
+    unsigned rtsp_pads = 0;       // its pads so far (mutex)
     unsigned rtsp_parsing = 0;    // their parsebins yet to expose a stream (mutex)
     std::function<void()> ended;
 
@@ -243,6 +245,15 @@ struct SourceCore : Element::Core {
         net_sources.emplace_back(GST_ELEMENT(gst_object_ref(rtsp)));
         on_signal(rtsp, "pad-added", G_CALLBACK(pad_handler<&SourceCore::on_rtsp_pad_added>));
         on_signal(rtsp, "no-more-pads", G_CALLBACK(done_handler<&SourceCore::on_rtsp_pads_done>));
+        on_signal(rtsp, "select-stream",
+                  G_CALLBACK(+[](GstElement*, guint, GstCaps*, gpointer d) -> gboolean {
+                      std::shared_ptr<Core> keep;
+                      if (SourceCore* s = self_of(d, keep)) {
+                          std::lock_guard lock(s->mutex);
+                          ++s->rtsp_selected;
+                      }
+                      return TRUE;
+                  }));
         on_signal(rtsp, "element-added", G_CALLBACK(+[](GstBin*, GstElement* e, gpointer) {
                       if (is_udpsrc(e)) no_sender_address(e);
                   }));
@@ -294,8 +305,12 @@ struct SourceCore : Element::Core {
         on_rtsp_pads_done();
     }
 
-    // Every stream is exposed once rtspsrc (or sdpsrc) has made all its pads and the parsebin
-    // of each has exposed its stream.
+    // Every stream is exposed once rtspsrc (or build_rtp()) has made all its pads and the
+    // parsebin of each has exposed its stream. rtspsrc 1.22 says no-more-pads from the thread
+    // of the last stream to come, but another stream's thread may not yet have added its pad
+    // (it marks the stream added, lets go of its lock, then adds the pad): so the pads are
+    // also counted against the streams it set up, or a camera's audio, exposed at once, would
+    // start the file before its video came (record_rtsp, one run in five).
     void on_rtsp_pads_done() { rtsp_progress(true); }
     void on_rtsp_stream_done() { rtsp_progress(false); }
     void rtsp_progress(bool all_rtp_pads) {
@@ -305,7 +320,7 @@ struct SourceCore : Element::Core {
                 rtsp_pads_done = true;
             else if (rtsp_parsing)
                 --rtsp_parsing;
-            if (!rtsp_pads_done || rtsp_parsing) return;
+            if (!rtsp_pads_done || rtsp_pads < rtsp_selected || rtsp_parsing) return;
         }
         announce_all_exposed();
     }
@@ -314,6 +329,12 @@ struct SourceCore : Element::Core {
     // what needs a demuxer (source/depay.hpp), linked before returning.
     void on_rtsp_pad_added(GstPad* pad) { on_rtsp_pad(pad); }
     std::shared_ptr<source::RtpCounters> on_rtsp_pad(GstPad* pad) {
+        {
+            // Counted before anything can flow: another stream may be exposed meanwhile.
+            std::lock_guard lock(mutex);
+            ++rtsp_pads;
+            ++rtsp_parsing;
+        }
         auto rtp = std::make_shared<source::RtpCounters>();
         gst::CapsPtr caps(gst_pad_query_caps(pad, nullptr));
         if (caps && gst_caps_get_size(caps.get()) > 0)
@@ -323,11 +344,13 @@ struct SourceCore : Element::Core {
         const std::vector<std::string> chain = source::depay_chain(caps.get());
         GstElement* head = chain.empty() ? nullptr : depay_rtp(chain, rtp);
         if (!head) head = parse_rtp(rtp);
-        if (!head) return nullptr;
+        if (!head) {
+            rtsp_progress(false);  // nothing will expose it
+            return nullptr;
+        }
         source::count_rtp(pad, rtp);
         {
             std::lock_guard lock(mutex);
-            ++rtsp_parsing;
             rtp_counters.push_back(rtp);
         }
         gst::PadPtr in(gst_element_get_static_pad(head, "sink"));
