@@ -58,6 +58,7 @@ struct CallOptions {
     double stats_interval = 1.0;
     double ice_timeout = 10.0;
     double media_timeout = 0.0;
+    std::string dtls_key = "ecdsa";
 };
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -143,6 +144,10 @@ void add_options(CLI::App& app, CallOptions& o) {
                    "Exit 6 when no media arrives within SECONDS, or stops for SECONDS (0: off)")
         ->check(seconds_check(true))
         ->option_text("SECONDS");
+    app.add_option("--dtls-key", o.dtls_key,
+                   "Key of the call's DTLS certificate: ecdsa (P-256, as browsers) or rsa (2048)")
+        ->check(CLI::IsMember({"ecdsa", "rsa"}))
+        ->capture_default_str();
 }
 
 WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
@@ -172,6 +177,7 @@ WebRtcOptions to_webrtc(const CallOptions& o, Role role) {
     w.stats_interval_s = o.stats_interval;
     w.ice_timeout_s = o.ice_timeout;
     w.media_timeout_s = o.media_timeout;
+    w.dtls_key = o.dtls_key == "rsa" ? DtlsKey::Rsa : DtlsKey::Ecdsa;
     return w;
 }
 

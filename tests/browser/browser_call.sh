@@ -6,17 +6,26 @@
 . "$(dirname "$0")/../lib/kms-test.sh"
 
 [[ -d $TOP/tests/browser/node_modules/playwright-core ]] || fail "playwright-core is not installed: run scripts/setup"
+# The certificate kms-call showed Chromium in the DTLS handshake, as openssl reads it.
+peer_key() { jq -r '.browser.peerCertificate // empty' <<<"$1" | base64 -d |
+  openssl x509 -inform DER -noout -text | grep -E -o 'id-ecPublicKey|rsaEncryption|Public-Key: \([0-9]+ bit\)' |
+  paste -sd' ' -; }
 for role in answer offer; do
   out=$(timeout 60 node "$TOP/tests/browser/call.mjs" --kms "$KMS_CALL" --role "$role" --dir "$WORK" --seconds 4) ||
     fail "kms-call as $role with Chromium: $out"
   echo "$out"
-  echo "ok: kms-call as $role with Chromium"
+  key=$(peer_key "$out")
+  [[ $key == "id-ecPublicKey Public-Key: (256 bit)" ]] ||
+    fail "kms-call as $role: Chromium was shown '$key', not kms-call's default ECDSA P-256 certificate"
+  echo "ok: kms-call as $role with Chromium, which checked its ECDSA certificate"
 done
-# The man page's own example: a browser's offer answered in H.264.
-out=$(timeout 60 node "$TOP/tests/browser/call.mjs" --kms "$KMS_CALL" --role answer --codec h264 --dir "$WORK" --seconds 4) ||
-  fail "kms-call answering Chromium in H.264: $out"
+# The man page's own example: a browser's offer answered in H.264; and an RSA certificate.
+out=$(timeout 60 node "$TOP/tests/browser/call.mjs" --kms "$KMS_CALL" --role answer --codec h264 --dtls-key rsa \
+  --dir "$WORK" --seconds 4) || fail "kms-call answering Chromium in H.264: $out"
 echo "$out"
-echo "ok: kms-call answers Chromium in H.264"
+key=$(peer_key "$out")
+[[ $key == "rsaEncryption Public-Key: (2048 bit)" ]] || fail "--dtls-key rsa: Chromium was shown '$key'"
+echo "ok: kms-call answers Chromium in H.264, with an RSA-2048 certificate"
 # A camera and a screen-like second track (canvas.captureStream()) against two --send video
 # sources, both ways: every video each side sends is decoded on the other, stream by stream.
 for role in answer offer; do

@@ -3,6 +3,7 @@
 //   [--codec vp8|vp9|h264] (kms-call's --video-codec; the negotiated codec must be it both ways)
 //   [--videos 2] (a camera and a second video track, a canvas.captureStream(), in the browser;
 //   two --send video sources in kms-call: each side must decode both of the other's videos)
+//   [--dtls-key ecdsa|rsa] (kms-call's; the browser reports the certificate it was shown)
 //   [--bytes PATH_TO_KMS_STATS] (the bytes each side says it sent and the other received, per
 //   kind, must agree within 5%: the browser's getStats against kms-stats on kms-call's events)
 // kms-call --role is the side kms-call plays; the browser plays the other. Prints one JSON line
@@ -92,7 +93,11 @@ function sampleBytes() {
 }
 async function counts() {
   const out = {state: pc.connectionState, video: 0, audio: 0, sentFrames: 0, videos: []};
-  (await pc.getStats()).forEach(s => {
+  const report = await pc.getStats();
+  report.forEach(s => {
+    // The certificate kms-call showed in its DTLS handshake, DER in base64.
+    if (s.type === 'transport' && s.remoteCertificateId)
+      out.peerCertificate = (report.get(s.remoteCertificateId) || {}).base64Certificate;
     if (s.type === 'inbound-rtp' && s.kind === 'video') {
       out.videos.push({mid: s.mid, framesDecoded: s.framesDecoded || 0});
       out.video = Math.min(...out.videos.map(v => v.framesDecoded));
@@ -128,6 +133,7 @@ try {
   const events = join(dir, `kms-${role}.jsonl`);
   const common = ['--bind', '127.0.0.1', '--sdp-format', 'json', '-t', String(seconds), '--events', events,
     '--stats-interval', '0.5', '-q', ...(args.codec ? ['--video-codec', args.codec] : []),
+    ...(args['dtls-key'] ? ['--dtls-key', args['dtls-key']] : []),
     ...(videos > 1 ? ['--send', 'test:av', '--send', 'test:video?pattern=ball'] : [])];
   const wait_file = async (path) => {
     for (let i = 0; i < 200; i++) {

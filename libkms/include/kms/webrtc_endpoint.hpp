@@ -19,6 +19,8 @@ namespace kms {
 
 enum class Role { Offerer, Answerer };
 enum class MediaDirection { SendRecv, SendOnly, RecvOnly };
+/// The key of the endpoint's DTLS certificate: ECDSA P-256 as browsers make it, or RSA-2048.
+enum class DtlsKey { Ecdsa, Rsa };
 
 struct IceOptions {
     std::vector<std::string> bind;  ///< interface names or addresses to gather host candidates on
@@ -44,11 +46,12 @@ struct WebRtcOptions {
     IceOptions ice;
     unsigned max_bitrate_kbps = 0;  ///< 0 = no limit; also written as b=AS / b=TIAS
     unsigned min_bitrate_kbps = 0;
-    unsigned start_bitrate_kbps = 0;  ///< 0 = chosen from max/min (default 1000 for video)
-    std::string data_label;           ///< non-empty: an ordered data channel with this label
-    double stats_interval_s = 1.0;    ///< 0 = no periodic stats
-    double ice_timeout_s = 10.0;      ///< remote unheard of this long: Network error
-    double media_timeout_s = 0.0;     ///< 0 = off; nothing received this long: NoMedia error
+    unsigned start_bitrate_kbps = 0;    ///< 0 = chosen from max/min (default 1000 for video)
+    std::string data_label;             ///< non-empty: an ordered data channel with this label
+    double stats_interval_s = 1.0;      ///< 0 = no periodic stats
+    double ice_timeout_s = 10.0;        ///< remote unheard of this long: Network error
+    double media_timeout_s = 0.0;       ///< 0 = off; nothing received this long: NoMedia error
+    DtlsKey dtls_key = DtlsKey::Ecdsa;  ///< a new certificate per endpoint
 };
 
 /// Why a call ended. code is meaningful only when !clean.

@@ -1,7 +1,7 @@
 #include "webrtc/dtls_verify.hpp"
 
-#include <dlfcn.h>
 #include <glib.h>
+#include <openssl/evp.h>
 
 #include <cstring>
 #include <string_view>
@@ -59,24 +59,14 @@ std::vector<unsigned char> der_of(const std::string& pem) {
     return der;
 }
 
-// SHA-224, which GLib lacks: from the libcrypto that the DTLS plugin has already loaded into
-// any process that verifies a peer, opened at run time so that libkms does not link it.
+// SHA-224, which GLib lacks.
 std::string sha224_hex(const std::vector<unsigned char>& der) {
-    void* lib = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) lib = dlopen("libcrypto.so.1.1", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) return {};
-    using Md = const void* (*)();
-    using Digest = int (*)(const void*, size_t, unsigned char*, unsigned*, const void*, void*);
-    auto md = reinterpret_cast<Md>(dlsym(lib, "EVP_sha224"));
-    auto digest = reinterpret_cast<Digest>(dlsym(lib, "EVP_Digest"));
-    std::string out;
     unsigned char buf[28];
     unsigned len = 0;
-    if (md && digest && digest(der.data(), der.size(), buf, &len, md(), nullptr) == 1 &&
-        len == sizeof buf)
-        out = hex_colon(buf, len);
-    dlclose(lib);
-    return out;
+    if (EVP_Digest(der.data(), der.size(), buf, &len, EVP_sha224(), nullptr) != 1 ||
+        len != sizeof buf)
+        return {};
+    return hex_colon(buf, len);
 }
 
 }  // namespace
@@ -92,6 +82,26 @@ std::string certificate_fingerprint(const std::string& pem, const std::string& a
                                                         : G_CHECKSUM_SHA256;
     const std::string md =
         core::digest(type, std::string_view(reinterpret_cast<const char*>(der.data()), der.size()));
+    return hex_colon(reinterpret_cast<const unsigned char*>(md.data()), md.size());
+}
+
+std::string webrtcbin_fingerprint(const std::string& pem) {
+    std::string der(pem.size() / 4 * 3 + 3, '\0');
+    size_t out = 0;
+    gint state = 0;
+    guint save = 0;
+    size_t begin = 0;
+    while (begin < pem.size()) {
+        size_t end = pem.find('\n', begin);
+        if (end == std::string::npos) end = pem.size();
+        const std::string_view line(pem.data() + begin, end - begin);
+        if (!line.empty() && line.substr(0, 5) != "-----")
+            out += g_base64_decode_step(line.data(), line.size(),
+                                        reinterpret_cast<guchar*>(der.data()) + out, &state, &save);
+        begin = end + 1;
+    }
+    der.resize(out);
+    const std::string md = core::digest(G_CHECKSUM_SHA256, der);
     return hex_colon(reinterpret_cast<const unsigned char*>(md.data()), md.size());
 }
 

@@ -3,8 +3,11 @@
 #include "webrtc/endpoint_impl.hpp"
 
 #include <cmath>
+#include <cstring>
 
 #include <gst/rtp/rtp.h>
+
+#include "webrtc/dtls_cert.hpp"
 
 namespace kms {
 
@@ -24,6 +27,23 @@ constexpr guint64 kTsOffsetStepNs = 5 * GST_MSECOND;
 // when it made rtpbin) and decides per SSRC: the peer's SSRCs on audio m-lines do not NACK,
 // others do when a video m-line was agreed. Streaming thread: it reads only what
 // set_remote() wrote under ssrc_mutex before any media could come.
+// webrtcbin 1.22 has no certificate option and no signal for a new transport, but each of its
+// DTLS transports adds a dtlssrtpdec to it, before it starts (so before dtlssrtpenc takes the
+// connection dtlsdec made) and before create-offer/answer reads the certificate for
+// a=fingerprint: given the PEM then, the whole transport uses it. put_fingerprint() checks that
+// it did.
+void WebRtcEndpoint::Impl::give_certificate() {
+    g_signal_connect_data(
+        webrtc, "deep-element-added",
+        G_CALLBACK(+[](GstBin*, GstBin*, GstElement* e, gpointer pem) {
+            GstElementFactory* f = gst_element_get_factory(e);
+            if (f && std::strcmp(GST_OBJECT_NAME(f), "dtlssrtpdec") == 0)
+                g_object_set(e, "pem", static_cast<std::string*>(pem)->c_str(), nullptr);
+        }),
+        new std::string(dtls_pem),
+        [](gpointer d, GClosure*) { delete static_cast<std::string*>(d); }, GConnectFlags(0));
+}
+
 void WebRtcEndpoint::Impl::tune_jitter_buffers() {
     GstElement* rtpbin = gst_bin_get_by_name(GST_BIN(webrtc), "rtpbin");
     if (!rtpbin) return;
@@ -56,13 +76,14 @@ void WebRtcEndpoint::Impl::tune_jitter_buffers() {
 }
 
 void WebRtcEndpoint::Impl::build() {
-    // dtlsdec makes the process's RSA-2048 DTLS certificate when the first one is created
-    // (about 200 ms here). Make it now on another core, while we build and, for the answerer,
-    // while the offer is on its way, rather than inside create-offer/answer.
+    // Our own DTLS certificate, given to each transport as webrtcbin makes it (give_certificate).
+    // The first dtlsdec still makes a default one, which no transport of ours uses: made cheap
+    // (dtls_cert.hpp), on another core, before webrtcbin's first dtlsdec would wait for it.
     mark("runtimeReady");
+    dtls_pem = webrtc::make_certificate(opt.dtls_key == DtlsKey::Rsa ? webrtc::CertKey::Rsa
+                                                                     : webrtc::CertKey::Ecdsa);
     certificate_warmup = std::thread([this] {
-        if (GstElement* e = gst_element_factory_make("dtlsdec", nullptr))
-            gst_object_unref(gst_object_ref_sink(e));
+        webrtc::create_unused_default_certificate();
         mark("certificateReady");  // joined in ~Impl: this outlives the thread
     });
     std::vector<PluginNeed> needs = {{"webrtcbin", "gstreamer1.0-plugins-bad"},
@@ -84,6 +105,7 @@ void WebRtcEndpoint::Impl::build() {
                  nullptr);
     name_the_stream();
     tune_jitter_buffers();
+    give_certificate();
     if (!opt.ice.stun.empty()) {
         const std::string stun = webrtc::webrtcbin_stun_uri(opt.ice.stun);
         check_resolves(opt.ice.stun, "--stun");

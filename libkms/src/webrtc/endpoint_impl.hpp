@@ -264,6 +264,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
         : opt(std::move(o)), cb(std::move(c)), events(e) {}
 
     std::thread certificate_warmup;
+    std::string dtls_pem;  // our certificate and key (build()), given to every DTLS transport
 
     ~Impl() {
         if (certificate_warmup.joinable()) certificate_warmup.join();
@@ -310,6 +311,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     // ---- the graph (endpoint_build.cpp) -----------------------------------------------------
     void build();
     void tune_jitter_buffers();
+    void give_certificate();
     static constexpr guint kFaststartPackets = 3;  // in sequence, before a jitter buffer starts
     void name_the_stream();
     GstCaps* codec_caps(const CodecInfo& c, int pt, bool fmtp = true);
@@ -361,6 +363,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
     void start();
     void limit_bandwidth(GstSDPMessage* sdp);
     static void own_origin(GstSDPMessage* sdp);
+    bool put_fingerprint(GstSDPMessage* sdp) const;
     void on_offer_created(GstPromise* p);
     void on_local_set(GstPromise* p);
     // A warning: the event, the log and the caller's callback (stderr in kms-call).

@@ -82,6 +82,31 @@ void WebRtcEndpoint::Impl::own_origin(GstSDPMessage* sdp) {
                                "0.0.0.0");
 }
 
+// webrtcbin 1.22 hashes the whole PEM of a transport for a=fingerprint, so with our certificate
+// and key (give_certificate) what it writes is no certificate's hash; but it tells which PEM
+// the transport holds. Each one written must be ours, and becomes our certificate's own
+// SHA-256 (RFC 8122). A transport left with dtlsdec's default certificate would carry the call
+// on a key made cheap because unused: that is refused.
+bool WebRtcEndpoint::Impl::put_fingerprint(GstSDPMessage* sdp) const {
+    const std::string theirs = "sha-256 " + webrtc::webrtcbin_fingerprint(dtls_pem);
+    const std::string ours = "sha-256 " + webrtc::certificate_fingerprint(dtls_pem, "sha-256");
+    unsigned found = 0;
+    for (guint i = 0; i < gst_sdp_message_medias_len(sdp); ++i) {
+        auto* m = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(sdp, i));
+        for (guint a = 0; a < gst_sdp_media_attributes_len(m); ++a) {
+            const GstSDPAttribute* at = gst_sdp_media_get_attribute(m, a);
+            if (g_strcmp0(at->key, "fingerprint") != 0) continue;
+            if (!at->value || g_ascii_strcasecmp(at->value, theirs.c_str()) != 0) return false;
+            GstSDPAttribute fixed;
+            gst_sdp_attribute_set(&fixed, "fingerprint", ours.c_str());
+            gst_sdp_media_replace_attribute(m, a, &fixed);
+            ++found;
+        }
+    }
+    // webrtcbin writes it per m-line only; one at session level would be unchecked.
+    return found > 0 && !gst_sdp_message_get_attribute_val(sdp, "fingerprint");
+}
+
 void WebRtcEndpoint::Impl::on_offer_created(GstPromise* p) {
     const GstStructure* r = nullptr;
     if (!replied(p, "creating the offer", &r)) return;
@@ -90,6 +115,8 @@ void WebRtcEndpoint::Impl::on_offer_created(GstPromise* p) {
     gst_structure_get(r, "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &offer, nullptr);
     gst::SessionDescriptionPtr owned(offer);
     if (!offer) return fail(ErrorCode::Runtime, "webrtcbin made no offer");
+    if (!put_fingerprint(offer->sdp))
+        return fail(ErrorCode::Runtime, "webrtcbin did not take kms's DTLS certificate");
     limit_bandwidth(offer->sdp);
     describe_streams(offer->sdp);
     g_signal_emit_by_name(webrtc, "set-local-description", offer, promise(&Impl::on_local_set));
@@ -477,6 +504,8 @@ void WebRtcEndpoint::Impl::on_answer_created(GstPromise* p) {
     gst_structure_get(r, "answer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &answer, nullptr);
     gst::SessionDescriptionPtr owned(answer);
     if (!answer) return fail(ErrorCode::Negotiation, "webrtcbin made no answer");
+    if (!put_fingerprint(answer->sdp))
+        return fail(ErrorCode::Runtime, "webrtcbin did not take kms's DTLS certificate");
     limit_bandwidth(answer->sdp);
     own_origin(answer->sdp);
     set_answer_directions(answer->sdp);

@@ -1,0 +1,179 @@
+#include "webrtc/dtls_cert.hpp"
+
+// RSA_METHOD and RSA_set0_* are deprecated in OpenSSL 3, and they are the only way into
+// dtlsdec's key generation, which uses the legacy interface (below).
+#define OPENSSL_SUPPRESS_DEPRECATED
+
+#include <gst/gst.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+#include <random>
+
+#include "kms/error.hpp"
+
+namespace kms::webrtc {
+namespace {
+
+template <auto Free>
+struct Deleter {
+    template <class T>
+    void operator()(T* p) const {
+        Free(p);
+    }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
+using CtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX_free>>;
+using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
+using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
+
+[[noreturn]] void fail(const std::string& what) {
+    throw Error(ErrorCode::Runtime, "cannot make the DTLS certificate: " + what);
+}
+
+// An RSA key of `bits` made of `primes` primes, with public exponent e (65537 when null),
+// through OpenSSL 3's provider interface.
+PkeyPtr rsa_key(int bits, const BIGNUM* e, int primes = 2) {
+    CtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+    EVP_PKEY* key = nullptr;
+    if (!ctx || EVP_PKEY_keygen_init(ctx.get()) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.get(), bits) <= 0 ||
+        EVP_PKEY_CTX_set_rsa_keygen_primes(ctx.get(), primes) <= 0 ||
+        (e && EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx.get(), const_cast<BIGNUM*>(e)) <= 0) ||
+        EVP_PKEY_generate(ctx.get(), &key) <= 0)
+        return nullptr;
+    return PkeyPtr(key);
+}
+
+PkeyPtr ec_key() {
+    CtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+    EVP_PKEY* key = nullptr;
+    if (!ctx || EVP_PKEY_keygen_init(ctx.get()) <= 0 ||
+        EVP_PKEY_CTX_set_group_name(ctx.get(), "P-256") <= 0 ||
+        EVP_PKEY_generate(ctx.get(), &key) <= 0)
+        return nullptr;
+    return PkeyPtr(key);
+}
+
+std::string bio_text(BIO* bio) {
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    return n > 0 ? std::string(data, static_cast<size_t>(n)) : std::string();
+}
+
+// ---- the default certificate of dtlsdec ----------------------------------------------------
+//
+// gst_dtls_dec_init (1.22) makes it with RSA_new() and RSA_generate_key_ex(2048), the legacy
+// interface, which asks the default RSA_METHOD for its keygen. For the moment that the first
+// dtlsdec is created, the default method is a copy of OpenSSL's whose keygen makes the key
+// through the provider interface: on the thread that asked for the cheap one, from three primes
+// of 683 bits (RFC 8017 multi-prime), which takes 50 ms where two of 1024 take 185 (max 100
+// against 380 ms, 20 each here); on any other thread as asked. Not shorter: Debian's OpenSSL
+// (security level 2) refuses an RSA key under 2048 bits in a TLS context, and dtlsdec would
+// then have no certificate and say so on stderr.
+
+thread_local bool t_cheap = false;
+const RSA_METHOD* g_original = nullptr;  // the default method before ours
+
+int keygen(RSA* rsa, int bits, BIGNUM* e, BN_GENCB*) {
+    // The provider makes its own RSA for the key, with the default method, whose keygen it
+    // calls: that must be OpenSSL's again, or this would call itself.
+    RSA_set_default_method(g_original);
+    const int primes = t_cheap ? 3 : 2;
+    PkeyPtr made = rsa_key(bits, e, primes);
+    if (!made) return 0;
+    // n, e, d; then each prime, its CRT exponent and (from the second on) its coefficient.
+    BIGNUM* key[3] = {};
+    BIGNUM *factor[3] = {}, *exponent[3] = {}, *coefficient[2] = {};
+    bool ok = EVP_PKEY_get_bn_param(made.get(), "n", &key[0]) &&
+              EVP_PKEY_get_bn_param(made.get(), "e", &key[1]) &&
+              EVP_PKEY_get_bn_param(made.get(), "d", &key[2]);
+    for (int i = 0; i < primes; ++i) {
+        const std::string n = std::to_string(i + 1);
+        ok = ok && EVP_PKEY_get_bn_param(made.get(), ("rsa-factor" + n).c_str(), &factor[i]) &&
+             EVP_PKEY_get_bn_param(made.get(), ("rsa-exponent" + n).c_str(), &exponent[i]) &&
+             (i == primes - 1 ||
+              EVP_PKEY_get_bn_param(made.get(), ("rsa-coefficient" + n).c_str(), &coefficient[i]));
+    }
+    // Each set0 takes its numbers only when it succeeds; what the RSA did not take is freed.
+    // p and q go in as the factors, the third prime (with its exponent and coefficient) after.
+    int taken = 0;  // 1: n, e, d; 2: and p, q; 3: and their CRT numbers; 4: all
+    if (ok && RSA_set0_key(rsa, key[0], key[1], key[2])) {
+        taken = 1;
+        if (RSA_set0_factors(rsa, factor[0], factor[1])) {
+            taken = 2;
+            if (RSA_set0_crt_params(rsa, exponent[0], exponent[1], coefficient[0])) {
+                taken = 3;
+                if (primes == 2 ||
+                    RSA_set0_multi_prime_params(rsa, &factor[2], &exponent[2], &coefficient[1], 1))
+                    taken = 4;
+            }
+        }
+    }
+    const auto drop = [](std::initializer_list<BIGNUM*> numbers) {
+        for (BIGNUM* b : numbers) BN_clear_free(b);
+    };
+    if (taken < 1) drop({key[0], key[1], key[2]});
+    if (taken < 2) drop({factor[0], factor[1]});
+    if (taken < 3) drop({exponent[0], exponent[1], coefficient[0]});
+    if (taken < 4) drop({factor[2], exponent[2], coefficient[1]});
+    return taken == 4;
+}
+
+}  // namespace
+
+std::string make_certificate(CertKey kind) {
+    PkeyPtr key = kind == CertKey::Ecdsa ? ec_key() : rsa_key(2048, nullptr);
+    if (!key) fail(kind == CertKey::Ecdsa ? "no ECDSA P-256 key" : "no RSA-2048 key");
+    X509Ptr cert(X509_new());
+    if (!cert) fail("no memory");
+    // A random positive 63-bit serial: two of our certificates never look alike to a peer
+    // that caches them by issuer and serial.
+    std::random_device rd;
+    const uint64_t serial = ((uint64_t(rd()) << 32) | rd()) & INT64_MAX;
+    X509_NAME* name = X509_get_subject_name(cert.get());
+    // A day back, for a peer whose clock is behind ours; a month on, longer than any call.
+    if (!X509_set_version(cert.get(), 2) ||
+        !ASN1_INTEGER_set_uint64(X509_get_serialNumber(cert.get()), serial | 1) ||
+        !X509_gmtime_adj(X509_getm_notBefore(cert.get()), -24L * 3600) ||
+        !X509_gmtime_adj(X509_getm_notAfter(cert.get()), 30L * 24 * 3600) ||
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                    reinterpret_cast<const unsigned char*>("kms"), -1, -1, 0) ||
+        !X509_set_issuer_name(cert.get(), name) || !X509_set_pubkey(cert.get(), key.get()) ||
+        !X509_sign(cert.get(), key.get(), EVP_sha256()))
+        fail("signing failed");
+    // Certificate first: dtlsdec reads the certificate, then the key, from one string, and
+    // webrtcbin hashes the text up to the certificate's end for a=fingerprint.
+    BioPtr bio(BIO_new(BIO_s_mem()));
+    if (!bio || !PEM_write_bio_X509(bio.get(), cert.get()) ||
+        !PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr))
+        fail("cannot write PEM");
+    return bio_text(bio.get());
+}
+
+void create_unused_default_certificate() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        // Never freed: every RSA made while it was the default keeps pointing at it.
+        static RSA_METHOD* method = [] {
+            RSA_METHOD* m = RSA_meth_dup(RSA_PKCS1_OpenSSL());
+            if (m) RSA_meth_set_keygen(m, keygen);
+            return m;
+        }();
+        g_original = RSA_get_default_method();
+        if (method) RSA_set_default_method(method);
+        t_cheap = true;
+        if (GstElement* e = gst_element_factory_make("dtlsdec", nullptr))
+            gst_object_unref(gst_object_ref_sink(e));
+        t_cheap = false;
+        RSA_set_default_method(g_original);
+    });
+}
+
+}  // namespace kms::webrtc
