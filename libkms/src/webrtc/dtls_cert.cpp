@@ -8,14 +8,15 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include <initializer_list>
+#include <atomic>
 #include <memory>
 #include <mutex>
-#include <random>
 
+#include "gst/handles.hpp"
 #include "kms/error.hpp"
 
 namespace kms::webrtc {
@@ -70,60 +71,25 @@ std::string bio_text(BIO* bio) {
 // ---- the default certificate of dtlsdec ----------------------------------------------------
 //
 // gst_dtls_dec_init (1.22) makes it with RSA_new() and RSA_generate_key_ex(2048), the legacy
-// interface, which asks the default RSA_METHOD for its keygen. For the moment that the first
-// dtlsdec is created, the default method is a copy of OpenSSL's whose keygen makes the key
-// through the provider interface: on the thread that asked for the cheap one, from three primes
-// of 683 bits (RFC 8017 multi-prime), which takes 50 ms where two of 1024 take 185 (max 100
-// against 380 ms, 20 each here); on any other thread as asked. Not shorter: Debian's OpenSSL
-// (security level 2) refuses an RSA key under 2048 bits in a TLS context, and dtlsdec would
-// then have no certificate and say so on stderr.
+// interface, which asks the RSA's method for its keygen. For the moment that the first dtlsdec
+// is created (its plugin already loaded), the default method is a copy of the one before whose
+// keygen gives the RSA that method back and generates with it: on the thread that asked for the
+// cheap key, from three primes of 683 bits (RFC 8017 multi-prime), 52 ms where two of 1024 take
+// 185 (at most 100 against 380 ms, 20 each here); on any other thread as asked. Not shorter:
+// Debian's OpenSSL (security level 2) refuses an RSA key under 2048 bits in a TLS context, and
+// dtlsdec would then have no certificate and say so on stderr.
 
 thread_local bool t_cheap = false;
 const RSA_METHOD* g_original = nullptr;  // the default method before ours
+std::atomic<unsigned> g_cheap_keys{0};
 
-int keygen(RSA* rsa, int bits, BIGNUM* e, BN_GENCB*) {
-    // The provider makes its own RSA for the key, with the default method, whose keygen it
-    // calls: that must be OpenSSL's again, or this would call itself.
-    RSA_set_default_method(g_original);
-    const int primes = t_cheap ? 3 : 2;
-    PkeyPtr made = rsa_key(bits, e, primes);
-    if (!made) return 0;
-    // n, e, d; then each prime, its CRT exponent and (from the second on) its coefficient.
-    BIGNUM* key[3] = {};
-    BIGNUM *factor[3] = {}, *exponent[3] = {}, *coefficient[2] = {};
-    bool ok = EVP_PKEY_get_bn_param(made.get(), "n", &key[0]) &&
-              EVP_PKEY_get_bn_param(made.get(), "e", &key[1]) &&
-              EVP_PKEY_get_bn_param(made.get(), "d", &key[2]);
-    for (int i = 0; i < primes; ++i) {
-        const std::string n = std::to_string(i + 1);
-        ok = ok && EVP_PKEY_get_bn_param(made.get(), ("rsa-factor" + n).c_str(), &factor[i]) &&
-             EVP_PKEY_get_bn_param(made.get(), ("rsa-exponent" + n).c_str(), &exponent[i]) &&
-             (i == primes - 1 ||
-              EVP_PKEY_get_bn_param(made.get(), ("rsa-coefficient" + n).c_str(), &coefficient[i]));
-    }
-    // Each set0 takes its numbers only when it succeeds; what the RSA did not take is freed.
-    // p and q go in as the factors, the third prime (with its exponent and coefficient) after.
-    int taken = 0;  // 1: n, e, d; 2: and p, q; 3: and their CRT numbers; 4: all
-    if (ok && RSA_set0_key(rsa, key[0], key[1], key[2])) {
-        taken = 1;
-        if (RSA_set0_factors(rsa, factor[0], factor[1])) {
-            taken = 2;
-            if (RSA_set0_crt_params(rsa, exponent[0], exponent[1], coefficient[0])) {
-                taken = 3;
-                if (primes == 2 ||
-                    RSA_set0_multi_prime_params(rsa, &factor[2], &exponent[2], &coefficient[1], 1))
-                    taken = 4;
-            }
-        }
-    }
-    const auto drop = [](std::initializer_list<BIGNUM*> numbers) {
-        for (BIGNUM* b : numbers) BN_clear_free(b);
-    };
-    if (taken < 1) drop({key[0], key[1], key[2]});
-    if (taken < 2) drop({factor[0], factor[1]});
-    if (taken < 3) drop({exponent[0], exponent[1], coefficient[0]});
-    if (taken < 4) drop({factor[2], exponent[2], coefficient[1]});
-    return taken == 4;
+int keygen(RSA* rsa, int bits, int primes, BIGNUM* e, BN_GENCB* cb) {
+    // With its method back, the RSA generates as OpenSSL does, and never comes here again.
+    if (!RSA_set_method(rsa, g_original)) return 0;
+    const bool cheap = t_cheap && primes == 2 && bits == 2048;
+    const int ok = RSA_generate_multi_prime_key(rsa, bits, cheap ? 3 : primes, e, cb);
+    if (ok && cheap) ++g_cheap_keys;
+    return ok;
 }
 
 }  // namespace
@@ -135,8 +101,10 @@ std::string make_certificate(CertKey kind) {
     if (!cert) fail("no memory");
     // A random positive 63-bit serial: two of our certificates never look alike to a peer
     // that caches them by issuer and serial.
-    std::random_device rd;
-    const uint64_t serial = ((uint64_t(rd()) << 32) | rd()) & INT64_MAX;
+    uint64_t serial = 0;
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&serial), sizeof serial) != 1)
+        fail("no random bytes");
+    serial &= INT64_MAX;
     X509_NAME* name = X509_get_subject_name(cert.get());
     // A day back, for a peer whose clock is behind ours; a month on, longer than any call.
     if (!X509_set_version(cert.get(), 2) ||
@@ -144,7 +112,7 @@ std::string make_certificate(CertKey kind) {
         !X509_gmtime_adj(X509_getm_notBefore(cert.get()), -24L * 3600) ||
         !X509_gmtime_adj(X509_getm_notAfter(cert.get()), 30L * 24 * 3600) ||
         !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                    reinterpret_cast<const unsigned char*>("kms"), -1, -1, 0) ||
+                                    reinterpret_cast<const unsigned char*>("WebRTC"), -1, -1, 0) ||
         !X509_set_issuer_name(cert.get(), name) || !X509_set_pubkey(cert.get(), key.get()) ||
         !X509_sign(cert.get(), key.get(), EVP_sha256()))
         fail("signing failed");
@@ -160,20 +128,27 @@ std::string make_certificate(CertKey kind) {
 void create_unused_default_certificate() {
     static std::once_flag once;
     std::call_once(once, [] {
-        // Never freed: every RSA made while it was the default keeps pointing at it.
-        static RSA_METHOD* method = [] {
-            RSA_METHOD* m = RSA_meth_dup(RSA_PKCS1_OpenSSL());
-            if (m) RSA_meth_set_keygen(m, keygen);
-            return m;
-        }();
+        // Loaded first, so that ours is the default only while dtlsdec itself is made.
+        gst::ObjectPtr<GstElementFactory> factory(gst_element_factory_find("dtlsdec"));
+        if (!factory) return;
+        gst::ObjectPtr<GstPluginFeature> loaded(
+            gst_plugin_feature_load(GST_PLUGIN_FEATURE(factory.get())));
         g_original = RSA_get_default_method();
-        if (method) RSA_set_default_method(method);
+        // Never freed: every RSA made while it was the default keeps pointing at it.
+        RSA_METHOD* ours = RSA_meth_dup(g_original);
+        if (!ours || !RSA_meth_set_multi_prime_keygen(ours, keygen)) return;
+        RSA_set_default_method(ours);
         t_cheap = true;
         if (GstElement* e = gst_element_factory_make("dtlsdec", nullptr))
             gst_object_unref(gst_object_ref_sink(e));
         t_cheap = false;
-        RSA_set_default_method(g_original);
+        // Unless someone else has set another meanwhile.
+        if (RSA_get_default_method() == ours) RSA_set_default_method(g_original);
     });
+}
+
+unsigned cheap_default_keys() {
+    return g_cheap_keys.load();
 }
 
 }  // namespace kms::webrtc

@@ -21,4 +21,8 @@ std::string make_certificate(CertKey key);
 /// do nothing.
 void create_unused_default_certificate();
 
+/// How many default keys create_unused_default_certificate() made the cheap way (0 or 1; for
+/// the tests: 0 when a dtlsdec had been made before it).
+unsigned cheap_default_keys();
+
 }  // namespace kms::webrtc

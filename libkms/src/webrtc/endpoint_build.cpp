@@ -15,6 +15,30 @@ namespace {
 constexpr guint64 kTsOffsetStepNs = 5 * GST_MSECOND;
 }  // namespace
 
+// webrtcbin 1.22 has no certificate option and no signal for a new transport, but each of its
+// DTLS transports adds a dtlssrtpdec to it before any of the transport's elements starts: so
+// before dtlssrtpenc takes the connection dtlsdec made (on its way to READY), and before
+// create-offer/answer read the certificate for a=fingerprint. Given the PEM then, the whole
+// transport uses it; one that has started already is left with dtlsdec's default, which
+// put_fingerprint() then refuses.
+void WebRtcEndpoint::Impl::give_certificate() {
+    g_signal_connect_data(
+        webrtc, "deep-element-added",
+        G_CALLBACK(+[](GstBin*, GstBin*, GstElement* e, gpointer pem) {
+            GstElementFactory* f = gst_element_get_factory(e);
+            if (f && std::strcmp(GST_OBJECT_NAME(f), "dtlssrtpdec") == 0 &&
+                GST_STATE(e) == GST_STATE_NULL)
+                g_object_set(e, "pem", static_cast<std::string*>(pem)->c_str(), nullptr);
+        }),
+        new std::string(dtls_pem),
+        [](gpointer d, GClosure*) {
+            auto* pem = static_cast<std::string*>(d);
+            OPENSSL_cleanse(pem->data(), pem->size());  // the private key
+            delete pem;
+        },
+        GConnectFlags(0));
+}
+
 // A jitter buffer holds the first packet for its whole latency (100 ms) before it gives
 // anything out; with faststart it starts as soon as a few packets arrived in sequence, so the
 // first frame is shown that much sooner (scripts/bench/call_setup's firstRtp phase). Later
@@ -27,23 +51,6 @@ constexpr guint64 kTsOffsetStepNs = 5 * GST_MSECOND;
 // when it made rtpbin) and decides per SSRC: the peer's SSRCs on audio m-lines do not NACK,
 // others do when a video m-line was agreed. Streaming thread: it reads only what
 // set_remote() wrote under ssrc_mutex before any media could come.
-// webrtcbin 1.22 has no certificate option and no signal for a new transport, but each of its
-// DTLS transports adds a dtlssrtpdec to it, before it starts (so before dtlssrtpenc takes the
-// connection dtlsdec made) and before create-offer/answer reads the certificate for
-// a=fingerprint: given the PEM then, the whole transport uses it. put_fingerprint() checks that
-// it did.
-void WebRtcEndpoint::Impl::give_certificate() {
-    g_signal_connect_data(
-        webrtc, "deep-element-added",
-        G_CALLBACK(+[](GstBin*, GstBin*, GstElement* e, gpointer pem) {
-            GstElementFactory* f = gst_element_get_factory(e);
-            if (f && std::strcmp(GST_OBJECT_NAME(f), "dtlssrtpdec") == 0)
-                g_object_set(e, "pem", static_cast<std::string*>(pem)->c_str(), nullptr);
-        }),
-        new std::string(dtls_pem),
-        [](gpointer d, GClosure*) { delete static_cast<std::string*>(d); }, GConnectFlags(0));
-}
-
 void WebRtcEndpoint::Impl::tune_jitter_buffers() {
     GstElement* rtpbin = gst_bin_get_by_name(GST_BIN(webrtc), "rtpbin");
     if (!rtpbin) return;

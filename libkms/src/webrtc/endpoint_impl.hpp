@@ -39,6 +39,7 @@
 #include <gst/sdp/sdp.h>
 #include <gst/video/video.h>
 #include <gst/webrtc/webrtc.h>
+#include <openssl/crypto.h>
 
 #include "core/log.hpp"
 #include "core/process.hpp"
@@ -268,6 +269,7 @@ struct WebRtcEndpoint::Impl : std::enable_shared_from_this<Impl> {
 
     ~Impl() {
         if (certificate_warmup.joinable()) certificate_warmup.join();
+        OPENSSL_cleanse(dtls_pem.data(), dtls_pem.size());  // the private key
         cancel_timers();
         signals.clear();
     }

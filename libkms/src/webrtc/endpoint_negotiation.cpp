@@ -90,7 +90,6 @@ void WebRtcEndpoint::Impl::own_origin(GstSDPMessage* sdp) {
 bool WebRtcEndpoint::Impl::put_fingerprint(GstSDPMessage* sdp) const {
     const std::string theirs = "sha-256 " + webrtc::webrtcbin_fingerprint(dtls_pem);
     const std::string ours = "sha-256 " + webrtc::certificate_fingerprint(dtls_pem, "sha-256");
-    unsigned found = 0;
     for (guint i = 0; i < gst_sdp_message_medias_len(sdp); ++i) {
         auto* m = const_cast<GstSDPMedia*>(gst_sdp_message_get_media(sdp, i));
         for (guint a = 0; a < gst_sdp_media_attributes_len(m); ++a) {
@@ -100,11 +99,11 @@ bool WebRtcEndpoint::Impl::put_fingerprint(GstSDPMessage* sdp) const {
             GstSDPAttribute fixed;
             gst_sdp_attribute_set(&fixed, "fingerprint", ours.c_str());
             gst_sdp_media_replace_attribute(m, a, &fixed);
-            ++found;
         }
     }
-    // webrtcbin writes it per m-line only; one at session level would be unchecked.
-    return found > 0 && !gst_sdp_message_get_attribute_val(sdp, "fingerprint");
+    // webrtcbin writes it per m-line only; one at session level would be unchecked. None at
+    // all (every m-line refused) leaves nothing to check, and no DTLS.
+    return !gst_sdp_message_get_attribute_val(sdp, "fingerprint");
 }
 
 void WebRtcEndpoint::Impl::on_offer_created(GstPromise* p) {
