@@ -288,7 +288,9 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         if (!ep->send_data(line)) tool.say(0, "data channel: could not send a line");
     };
     auto read_remote = [&] {
-        const bool data_on_stdin = !o.data.empty() && o.sdp_in == "-";
+        // The lines after the description go to a data channel, ours (--data) or the peer's;
+        // stdin never carries both a description and media (check_stdio).
+        const bool data_on_stdin = o.sdp_in == "-";
         if (data_on_stdin)
             read_sdp_async(loop, o.sdp_in, format, on_remote, on_line, [] {});
         else
