@@ -379,6 +379,23 @@ expect_rc 7 "segments below a missing folder"
 grep -q "nowhere: cannot write segments here" err12b || fail "missing base folder: $(cat err12b)"
 pass "--segment into rec/%Y/%m/: the folders made, a missing base folder refused with 7"
 
+# 12c. A hidden file that a killed run left (nothing holds it) does not take its name; one that
+#      a recording still holds, while it writes it, does, and is left alone.
+mkdir left held
+touch left/.cam-0.mkv.part
+run "$R" -q -t 1 --segment 2 test:video -o 'left/cam-%i.mkv'
+expect_rc 0 "segments beside a killed run's hidden file"
+[[ $(ls -A left | paste -sd' ') == "cam-0.mkv" ]] || fail "a killed run's hidden file took the name: $(ls -A left)"
+echo busy >held/.cam-0.mkv.part
+(exec 9>>held/.cam-0.mkv.part; flock 9; exec sleep 30) & PIDS+=($!); holder=$!  # as a recording holds it
+ready "the lock on held/.cam-0.mkv.part" 5 bash -c '! flock -n held/.cam-0.mkv.part true'
+run "$R" -q -t 1 --segment 2 test:video -o 'held/cam-%i.mkv'
+expect_rc 0 "segments beside a hidden file being written"
+kill "$holder"
+[[ $(ls -A held | paste -sd' ') == ".cam-0.mkv.part cam-1.mkv" && $(cat held/.cam-0.mkv.part) == busy ]] ||
+  fail "a hidden file being written: $(ls -A held)"
+pass "--segment: a killed run's hidden file gives up its name, one being written keeps it"
+
 # 12c. Retention counts what earlier runs left under the pattern (cron: one run an hour), and
 #      nothing the pattern cannot name.
 mkdir keep

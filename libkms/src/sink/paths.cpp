@@ -1,9 +1,13 @@
 // Sink file names: see paths.hpp.
 #include "sink/paths.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
 
 #include "kms/sink.hpp"
@@ -12,10 +16,17 @@ namespace kms::sink {
 
 namespace {
 
-// A file is there, or is being written under its hidden name (staged.hpp) to take it.
+// A file is there, or a recording is writing it under its hidden name (staged.hpp), which it
+// holds locked until the file has its name. A hidden file that nobody holds is what a killed
+// run left: its name is free (StagedFiles::stage() takes it over).
 bool taken(const std::string& path) {
     struct stat st = {};
-    return ::stat(path.c_str(), &st) == 0 || ::stat(hidden_name(path).c_str(), &st) == 0;
+    if (::stat(path.c_str(), &st) == 0) return true;
+    const int fd = ::open(hidden_name(path).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    ::close(fd);
+    return held;
 }
 
 // path with -N before its extension, the first N from 1 that names no file.

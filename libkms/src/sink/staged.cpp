@@ -2,6 +2,7 @@
 #include "sink/staged.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,21 +38,27 @@ StagedFiles::~StagedFiles() {
             rename_to(hidden, p.path);
         else
             ::unlink(hidden.c_str());
+        ::close(p.lock_fd);
     }
 }
 
 std::string StagedFiles::stage(const std::string& path, const struct stat* like) {
     const std::string hidden = hidden_name(path);
-    // Truncated: one a killed run left is taken over.
-    const int fd = ::open(hidden.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    // Held locked until it has its name, which tells another recording (paths.cpp, taken())
+    // that it is being written. One that nobody holds is what a killed run left, empty or with
+    // its first batch, and is taken over; one that another recording holds is left alone.
+    const int fd = ::open(hidden.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) return {};
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || ::ftruncate(fd, 0) != 0) {
+        ::close(fd);
+        return {};
+    }
     if (like) {
         (void)!::fchown(fd, like->st_uid, like->st_gid);
         (void)!::fchmod(fd, like->st_mode & 07777);
     }
-    ::close(fd);
     std::lock_guard lock(mutex_);
-    pending_[hidden] = Pending{path, remove_at_exit(hidden, true)};
+    pending_[hidden] = Pending{path, remove_at_exit(hidden, true), fd};
     current_ = hidden;
     waiting_ = true;
     return hidden;
@@ -74,6 +81,7 @@ void StagedFiles::check() {
     named_[current_] = it->second.path;
     ++named_count_;
     forget_at_exit(it->second.exit_slot);
+    ::close(it->second.lock_fd);  // it has its name: that name is taken now
     pending_.erase(it);
 }
 
@@ -103,7 +111,9 @@ std::string StagedFiles::finish(const std::string& hidden) {
     if (current_ == hidden) waiting_ = false;
     forget_at_exit(p.exit_slot);
     if (size_of(hidden) > 0) {
-        if (!rename_to(hidden, p.path)) {
+        const bool named = rename_to(hidden, p.path);
+        ::close(p.lock_fd);
+        if (!named) {
             KMS_LOG(sink, ERROR, "the recording stays under %s", hidden.c_str());
             return hidden;
         }
@@ -111,6 +121,7 @@ std::string StagedFiles::finish(const std::string& hidden) {
         return p.path;
     }
     ::unlink(hidden.c_str());
+    ::close(p.lock_fd);
     return std::string();
 }
 

@@ -47,6 +47,7 @@ class StagedFiles : public std::enable_shared_from_this<StagedFiles> {
     struct Pending {
         std::string path;    // the name it takes
         int exit_slot = -1;  // remove_at_exit() while it is empty
+        int lock_fd = -1;    // the hidden file, flock()ed until it has its name
     };
     std::mutex mutex_;
     std::map<std::string, Pending> pending_;    // hidden name -> not yet renamed (mutex_)
