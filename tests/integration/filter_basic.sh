@@ -52,6 +52,14 @@ p=$(ffmpeg -v info -nostats -i frag.mkv -i ref-vflip.mkv -lavfi "[1:v]hue=s=0[g]
 above "$p" 30 || fail "fragment: PSNR $p against ffmpeg's vflip,hue=s=0"
 pass "a two-element fragment matches ffmpeg's vflip,hue=s=0 (PSNR $p dB)"
 
+# 2a. kms's own elements named in a fragment, as the man page says they can be.
+run "$F" -i bars.mkv -o frag-kms.mkv 'kmsflip vertical=true ! kmsgrayscale'
+expect_rc 0 "fragment of kms elements"
+p=$(ffmpeg -v info -nostats -i frag-kms.mkv -i ref-vflip.mkv -lavfi "[1:v]hue=s=0[g];[0:v][g]psnr" -f null - 2>&1 |
+    sed -n 's/.*average:\([0-9.inf]*\).*/\1/p' | sed 's/inf/99/')
+above "$p" 30 || fail "fragment 'kmsflip vertical=true ! kmsgrayscale': PSNR $p against ffmpeg's vflip,hue=s=0"
+pass "a fragment of kmsflip and kmsgrayscale matches ffmpeg's vflip,hue=s=0 (PSNR $p dB)"
+
 # 2b. The same with videoflip's older property, as tutorials write it (1.22's parser loses it).
 run "$F" -i bars.mkv -o frag2.mkv 'videoflip method=horizontal-flip ! videobalance saturation=0'
 expect_rc 0 "fragment with method="

@@ -460,6 +460,7 @@ std::string videoflip_method_as_direction(const std::string& text) {
 FilterStage fragment(const std::string& given) {
     const std::string text = videoflip_method_as_direction(given);
     if (text != given) KMS_LOG(filter, INFO, "'%s' runs as '%s'", given.c_str(), text.c_str());
+    filter::register_in_place_elements();  // kmsflip and kmsgrayscale may be named too
     GError* err = nullptr;
     // Without FATAL_ERRORS a link failure still gives the bin, whose pads then say why.
     GstElement* parsed =
