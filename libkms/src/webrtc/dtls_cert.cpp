@@ -6,6 +6,7 @@
 
 #include <gst/gst.h>
 #include <openssl/bio.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -30,36 +31,11 @@ struct Deleter {
     }
 };
 using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using CtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
 
 [[noreturn]] void fail(const std::string& what) {
     throw Error(ErrorCode::Runtime, "cannot make the DTLS certificate: " + what);
-}
-
-// An RSA key of `bits` made of `primes` primes, with public exponent e (65537 when null),
-// through OpenSSL 3's provider interface.
-PkeyPtr rsa_key(int bits, const BIGNUM* e, int primes = 2) {
-    CtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
-    EVP_PKEY* key = nullptr;
-    if (!ctx || EVP_PKEY_keygen_init(ctx.get()) <= 0 ||
-        EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.get(), bits) <= 0 ||
-        EVP_PKEY_CTX_set_rsa_keygen_primes(ctx.get(), primes) <= 0 ||
-        (e && EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx.get(), const_cast<BIGNUM*>(e)) <= 0) ||
-        EVP_PKEY_generate(ctx.get(), &key) <= 0)
-        return nullptr;
-    return PkeyPtr(key);
-}
-
-PkeyPtr ec_key() {
-    CtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-    EVP_PKEY* key = nullptr;
-    if (!ctx || EVP_PKEY_keygen_init(ctx.get()) <= 0 ||
-        EVP_PKEY_CTX_set_group_name(ctx.get(), "P-256") <= 0 ||
-        EVP_PKEY_generate(ctx.get(), &key) <= 0)
-        return nullptr;
-    return PkeyPtr(key);
 }
 
 std::string bio_text(BIO* bio) {
@@ -95,7 +71,7 @@ int keygen(RSA* rsa, int bits, int primes, BIGNUM* e, BN_GENCB* cb) {
 }  // namespace
 
 std::string make_certificate(CertKey kind) {
-    PkeyPtr key = kind == CertKey::Ecdsa ? ec_key() : rsa_key(2048, nullptr);
+    PkeyPtr key(kind == CertKey::Ecdsa ? EVP_EC_gen("P-256") : EVP_RSA_gen(2048));
     if (!key) fail(kind == CertKey::Ecdsa ? "no ECDSA P-256 key" : "no RSA-2048 key");
     X509Ptr cert(X509_new());
     if (!cert) fail("no memory");
