@@ -190,6 +190,7 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
     bool started = false;
     bool stopping = false;
     std::atomic<unsigned> streams_wait_ms{2500};  // see hold_until_all_exposed
+    std::atomic<bool> link_failed{false};         // the run is failing: holds stay (ditto)
     bool done = false;
     std::set<const Element::Core*> sinks_ended;  // sinks whose bin posted its end of stream
 
@@ -394,6 +395,7 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
         if (!chain.passthrough && !raw)
             warn("transcoding " + kind + " (" + media + ") for " + to.name);
     } catch (const Error& e) {
+        link_failed = true;  // before the source's all-exposed can release what is held
         discard(pad);
         std::weak_ptr<Impl> weak = weak_from_this();
         Error copy = e;
@@ -408,12 +410,17 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
 // camera's video appears after its first key frame, long after its audio), or, for a source
 // that never says, for streams_wait_ms (2.5 s unless set_streams_wait() said). The stream's
 // queue in the Source (2 s), or an RTP stream's jitter buffer, holds what comes meanwhile.
+// A stream that could not be linked fails the run: what is held then stays held, or a file
+// the run never really began would get its header and the other streams' first packets
+// (kms-filter with a crop too big, its video refused after its audio was linked).
 
 void Pipeline::Impl::hold_until_all_exposed(Element::Core& from, GstPad* pad) {
     struct Hold {
         gst::PadPtr pad;
+        std::weak_ptr<Impl> owner;
         std::atomic<gulong> id{0};
         void release() {
+            if (auto o = owner.lock(); o && o->link_failed) return;
             if (gulong i = id.exchange(0)) {
                 KMS_LOG(pipeline, DEBUG, "releasing the hold on %s", GST_OBJECT_NAME(pad.get()));
                 gst_pad_remove_probe(pad.get(), i);
@@ -422,6 +429,7 @@ void Pipeline::Impl::hold_until_all_exposed(Element::Core& from, GstPad* pad) {
     };
     auto hold = std::make_shared<Hold>();
     hold->pad = gst::ref(pad);
+    hold->owner = weak_from_this();
     hold->id = gst_pad_add_probe(
         pad, GST_PAD_PROBE_TYPE_BLOCK_DOWNSTREAM,
         [](GstPad*, GstPadProbeInfo*, gpointer) { return GST_PAD_PROBE_OK; }, nullptr, nullptr);
