@@ -379,23 +379,6 @@ expect_rc 7 "segments below a missing folder"
 grep -q "nowhere: cannot write segments here" err12b || fail "missing base folder: $(cat err12b)"
 pass "--segment into rec/%Y/%m/: the folders made, a missing base folder refused with 7"
 
-# 12c. A hidden file that a killed run left (nothing holds it) does not take its name; one that
-#      a recording still holds, while it writes it, does, and is left alone.
-mkdir left held
-touch left/.cam-0.mkv.part
-run "$R" -q -t 1 --segment 2 test:video -o 'left/cam-%i.mkv'
-expect_rc 0 "segments beside a killed run's hidden file"
-[[ $(ls -A left | paste -sd' ') == "cam-0.mkv" ]] || fail "a killed run's hidden file took the name: $(ls -A left)"
-echo busy >held/.cam-0.mkv.part
-(exec 9>>held/.cam-0.mkv.part; flock 9; exec sleep 30) & PIDS+=($!); holder=$!  # as a recording holds it
-ready "the lock on held/.cam-0.mkv.part" 5 bash -c '! flock -n held/.cam-0.mkv.part true'
-run "$R" -q -t 1 --segment 2 test:video -o 'held/cam-%i.mkv'
-expect_rc 0 "segments beside a hidden file being written"
-kill "$holder"
-[[ $(ls -A held | paste -sd' ') == ".cam-0.mkv.part cam-1.mkv" && $(cat held/.cam-0.mkv.part) == busy ]] ||
-  fail "a hidden file being written: $(ls -A held)"
-pass "--segment: a killed run's hidden file gives up its name, one being written keeps it"
-
 # 12c. Retention counts what earlier runs left under the pattern (cron: one run an hour), and
 #      nothing the pattern cannot name.
 mkdir keep
@@ -450,6 +433,39 @@ done
 total=$(jq '[.files[].duration] | add' res12e.json)
 within "$(echo "($total - 10)^2" | bc -l)" 0.25 || fail "--segment-size: the files hold $total s of 10"
 pass "--segment-size 500k with key frames 6 s apart: $n files, each but the last 85-100% of the size ($sizes bytes)"
+
+# 12f. A hidden file that a killed run left empty (nothing holds it) does not take its name; one
+#      with bytes (a recording killed before it was named) is kept: a segment passes it over, a
+#      single file moves it aside to a free name. One a recording holds while it writes it keeps
+#      its name: a segment passes it over, a single file of that name is refused with 7.
+mkdir left kept held
+touch left/.cam-0.mkv.part
+run "$R" -q -t 1 --segment 2 test:video -o 'left/cam-%i.mkv'
+expect_rc 0 "segments beside a killed run's empty hidden file"
+[[ $(ls -A left | paste -sd' ') == "cam-0.mkv" ]] || fail "a killed run's empty hidden file took the name: $(ls -A left)"
+echo first >kept/.cam-0.mkv.part
+echo second >kept/.one.mkv.part
+run "$R" -q -t 1 --segment 2 test:video -o 'kept/cam-%i.mkv'
+expect_rc 0 "segments beside a killed run's hidden file with bytes"
+run "$R" -q -t 1 test:video -o kept/one.mkv
+expect_rc 0 "a file beside a killed run's hidden file with bytes"
+[[ $(ls -A kept | paste -sd' ') == ".cam-0.mkv.part cam-1.mkv one-1.mkv one.mkv" && $(cat kept/.cam-0.mkv.part) == first &&
+   $(cat kept/one-1.mkv) == second ]] || fail "a killed run's hidden file with bytes: $(ls -A kept)"
+secs=$(stream_secs kept/one.mkv v:0)
+within 0.8 "$secs" || fail "a file beside a killed run's hidden file: it plays $secs s"
+echo busy >held/.cam-0.mkv.part
+echo busy >held/.one.mkv.part
+(exec 8>>held/.cam-0.mkv.part 9>>held/.one.mkv.part; flock 8; flock 9; exec sleep 30) & PIDS+=($!); holder=$!  # as a recording holds them
+ready "the lock on held/.one.mkv.part" 5 bash -c '! flock -n held/.one.mkv.part true'
+run "$R" -q -t 1 --segment 2 test:video -o 'held/cam-%i.mkv'
+expect_rc 0 "segments beside a hidden file being written"
+run "$R" -q -t 1 test:video -o held/one.mkv 2>err12f
+expect_rc 7 "a file whose hidden file is being written"
+grep -q "another recording is writing it" err12f || fail "a file whose hidden file is being written: $(cat err12f)"
+kill "$holder"
+[[ $(ls -A held | paste -sd' ') == ".cam-0.mkv.part .one.mkv.part cam-1.mkv" && $(cat held/.cam-0.mkv.part held/.one.mkv.part) == "busy
+busy" ]] || fail "a hidden file being written: $(ls -A held)"
+pass "hidden files: an empty one left gives up its name, one with bytes is kept, one being written is passed over (a segment) or refused (7)"
 
 # 13. --max-size: the recording stops near the size, finished (its duration stated).
 start=$(date +%s.%N)

@@ -14,23 +14,26 @@
 
 namespace kms::sink {
 
-namespace {
-
-// A file is there, or a recording is writing it under its hidden name (staged.hpp), which it
-// holds locked until the file has its name. A hidden file that nobody holds is what a killed
-// run left: its name is free (StagedFiles::stage() takes it over).
-bool taken(const std::string& path) {
-    struct stat st = {};
-    if (::stat(path.c_str(), &st) == 0) return true;
+// The hidden file is looked at first: a recording renames it to path, and looking at path
+// first could miss both. One nobody holds that is empty is what a run killed early left, and
+// free (StagedFiles::stage() takes it over); one with bytes is a recording no one named.
+bool name_taken(const std::string& path) {
     const int fd = ::open(hidden_name(path).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    ::close(fd);
-    return held;
+    if (fd < 0 && errno != ENOENT) return true;  // there, but not for us to look at
+    if (fd >= 0) {
+        struct stat st = {};
+        // A lock refused for any reason: held, or a file system without locks (ENOLCK), where
+        // nothing tells a recording's file from a leftover.
+        const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0;
+        const bool kept = ::fstat(fd, &st) != 0 || st.st_size > 0;
+        ::close(fd);
+        if (held || kept) return true;
+    }
+    struct stat st = {};
+    return ::lstat(path.c_str(), &st) == 0;
 }
 
-// path with -N before its extension, the first N from 1 that names no file.
-std::string untaken(const std::string& path) {
+std::string free_sibling(const std::string& path) {
     const size_t slash = path.rfind('/');
     size_t dot = path.rfind('.');
     if (dot == std::string::npos || (slash != std::string::npos && dot < slash) ||
@@ -39,12 +42,10 @@ std::string untaken(const std::string& path) {
     std::string candidate = path;
     for (unsigned n = 1; n < 100000; ++n) {
         candidate = path.substr(0, dot) + "-" + std::to_string(n) + path.substr(dot);
-        if (!taken(candidate)) break;
+        if (!name_taken(candidate)) break;
     }
     return candidate;
 }
-
-}  // namespace
 
 std::string hidden_name(const std::string& path) {
     const size_t slash = path.rfind('/');
@@ -79,11 +80,11 @@ std::string segment_name(const std::string& pattern, unsigned index, time_t star
         // would share a name. A taken name gets -1, -2... before its extension, as a file
         // manager's copy does.
         path = Sink::segment_path(pattern, index, started);
-        if (taken(path)) path = untaken(path);
+        if (name_taken(path)) path = free_sibling(path);
     } else {
         for (unsigned tries = 0; tries < 100000; ++tries, ++index_skip) {
             path = Sink::segment_path(pattern, index + index_skip, started);
-            if (!taken(path)) break;
+            if (!name_taken(path)) break;
         }
     }
     make_folders(path, fixed_folder(pattern).size());

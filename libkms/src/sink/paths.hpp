@@ -12,6 +12,13 @@ namespace kms::sink {
 /// for "rec/cam-2.mp4" (staged.hpp). A name whose hidden file is there is taken.
 std::string hidden_name(const std::string& path);
 
+/// Whether path is taken: a file (or link) is there, or its hidden file is a recording's (held
+/// by one that runs, holding bytes one could not name, or on a file system without locks).
+bool name_taken(const std::string& path);
+
+/// path with -N before its extension, the first N from 1 whose name is not taken.
+std::string free_sibling(const std::string& path);
+
 /// "rec/%Y/%m/cam-%i.mkv": fields (strftime or the index) in a folder's name, not only the file's.
 bool folder_has_fields(const std::string& pattern);
 

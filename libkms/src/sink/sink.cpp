@@ -183,7 +183,13 @@ struct SinkCore : Element::Core {
             if (!segmented && (!existed || (S_ISREG(st.st_mode) && st.st_uid == ::geteuid() &&
                                             st.st_nlink == 1))) {
                 staged = std::make_shared<sink::StagedFiles>();
-                staging = staged->stage(uri.location, existed ? &st : nullptr);
+                bool busy = false;
+                staging = staged->stage(uri.location, existed ? &st : nullptr, &busy);
+                if (busy)
+                    throw Error(ErrorCode::Io, uri.location +
+                                                   ": another recording is writing it (" +
+                                                   sink::hidden_name(uri.location) +
+                                                   " is held; remove it if none runs)");
                 if (made_check_file && !staging.empty()) {
                     ::unlink(uri.location.c_str());
                     made_check_file = false;
@@ -262,24 +268,31 @@ struct SinkCore : Element::Core {
         auto* weak = new std::weak_ptr<Core>(weak_from_this());
         g_signal_connect_data(
             split, "format-location-full",
-            G_CALLBACK(+[](GstElement* splitter, guint index, GstSample* first,
-                           gpointer d) -> gchar* {
-                auto self = static_cast<std::weak_ptr<Core>*>(d)->lock();
-                if (!self) return nullptr;
-                auto& s = static_cast<SinkCore&>(*self);
-                // splitmuxsink's own thread; only it touches index_skip.
-                const std::string path =
-                    sink::segment_name(s.pattern, index, started_at(splitter, first), s.index_skip);
-                {
-                    // Not SinkCore::mutex: splitmuxsink holds its own lock here, and
-                    // request_sink() takes that one under ours.
-                    std::lock_guard lock(s.index_mutex);
-                    s.named_index[path] = index + s.index_skip;
-                }
-                // A folder that takes no hidden file (or a name too long for one): as it is.
-                const std::string hidden = s.staged->stage(path);
-                return g_strdup((hidden.empty() ? path : hidden).c_str());
-            }),
+            G_CALLBACK(
+                +[](GstElement* splitter, guint index, GstSample* first, gpointer d) -> gchar* {
+                    auto self = static_cast<std::weak_ptr<Core>*>(d)->lock();
+                    if (!self) return nullptr;
+                    auto& s = static_cast<SinkCore&>(*self);
+                    // splitmuxsink's own thread; only it touches index_skip. A name another
+                    // recording took between the look and the staging is passed over too.
+                    const time_t started = started_at(splitter, first);
+                    std::string path;  // (one name a line: this is a macro's argument)
+                std::string hidden;
+                    for (int tries = 0; tries < 8; ++tries) {
+                        path = sink::segment_name(s.pattern, index, started, s.index_skip);
+                        bool busy = false;
+                        hidden = s.staged->stage(path, nullptr, &busy);
+                        if (!busy) break;
+                    }
+                    {
+                        // Not SinkCore::mutex: splitmuxsink holds its own lock here, and
+                        // request_sink() takes that one under ours.
+                        std::lock_guard lock(s.index_mutex);
+                        s.named_index[path] = index + s.index_skip;
+                    }
+                    // A folder that takes no hidden file (or a name too long for one): as it is.
+                    return g_strdup((hidden.empty() ? path : hidden).c_str());
+                }),
             weak, [](gpointer d, GClosure*) { delete static_cast<std::weak_ptr<Core>*>(d); },
             GConnectFlags(0));
         // Our own file sink, to see its buffers: each file takes its name once they are on

@@ -42,26 +42,55 @@ StagedFiles::~StagedFiles() {
     }
 }
 
-std::string StagedFiles::stage(const std::string& path, const struct stat* like) {
+std::string StagedFiles::stage(const std::string& path, const struct stat* like, bool* busy) {
+    if (busy) *busy = false;
     const std::string hidden = hidden_name(path);
-    // Held locked until it has its name, which tells another recording (paths.cpp, taken())
-    // that it is being written. One that nobody holds is what a killed run left, empty or with
-    // its first batch, and is taken over; one that another recording holds is left alone.
-    const int fd = ::open(hidden.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-    if (fd < 0) return {};
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || ::ftruncate(fd, 0) != 0) {
-        ::close(fd);
-        return {};
+    // Held locked until it has its name, which tells another recording (paths.cpp,
+    // name_taken()) that it is being written. An empty one that nobody holds is what a run
+    // killed early left, and is taken over; one another recording holds is left alone.
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        const int fd = ::open(hidden.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) return {};
+        // A file system without locks (ENOLCK, EOPNOTSUPP) is written to unlocked.
+        const bool locked = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+        if (!locked && errno == EWOULDBLOCK) {
+            ::close(fd);
+            if (busy) *busy = true;
+            return {};
+        }
+        // What is locked must be what has the hidden name still: the recording that held it
+        // may have renamed it (or a run removed it) between the open and the lock.
+        struct stat held = {}, named = {};
+        if (::fstat(fd, &held) != 0 || ::stat(hidden.c_str(), &named) != 0 ||
+            held.st_dev != named.st_dev || held.st_ino != named.st_ino) {
+            ::close(fd);
+            continue;
+        }
+        if (held.st_size > 0) {
+            // A recording no one named (killed between its first write and the rename, or the
+            // rename failed): kept, under a free name of its own.
+            const std::string kept = locked ? free_sibling(path) : std::string();
+            const bool moved = !kept.empty() && ::rename(hidden.c_str(), kept.c_str()) == 0;
+            ::close(fd);
+            if (!moved) {
+                if (busy) *busy = true;
+                return {};
+            }
+            KMS_LOG(sink, WARNING, "%s held a recording that never took its name: it is %s now",
+                    hidden.c_str(), kept.c_str());
+            continue;
+        }
+        if (like) {
+            (void)!::fchown(fd, like->st_uid, like->st_gid);
+            (void)!::fchmod(fd, like->st_mode & 07777);
+        }
+        std::lock_guard lock(mutex_);
+        pending_[hidden] = Pending{path, remove_at_exit(hidden, true), fd};
+        current_ = hidden;
+        waiting_ = true;
+        return hidden;
     }
-    if (like) {
-        (void)!::fchown(fd, like->st_uid, like->st_gid);
-        (void)!::fchmod(fd, like->st_mode & 07777);
-    }
-    std::lock_guard lock(mutex_);
-    pending_[hidden] = Pending{path, remove_at_exit(hidden, true), fd};
-    current_ = hidden;
-    waiting_ = true;
-    return hidden;
+    return {};
 }
 
 void StagedFiles::check() {

@@ -27,10 +27,12 @@ class StagedFiles : public std::enable_shared_from_this<StagedFiles> {
     StagedFiles& operator=(const StagedFiles&) = delete;
 
     /// Makes the hidden file that path is to be written under, and returns its name; "" when
-    /// the folder takes no new file. With like (the file it replaces), it gets like's mode and,
-    /// when we may, its owner, as writing over it would keep. Any thread (splitmuxsink names
-    /// its files on its own).
-    std::string stage(const std::string& path, const struct stat* like = nullptr);
+    /// the folder takes no new file, or when the hidden file is another recording's (then
+    /// *busy is set: held by one that runs, or holding bytes it could not move aside). With
+    /// like (the file it replaces), it gets like's mode and, when we may, its owner, as
+    /// writing over it would keep. Any thread (splitmuxsink names its files on its own).
+    std::string stage(const std::string& path, const struct stat* like = nullptr,
+                      bool* busy = nullptr);
     /// Watches the buffers into the file sink (its sink pad): the file being written takes
     /// its name once it holds bytes (what filesink holds at the end comes with finish()). The probe
     /// keeps this alive (make it with make_shared).
