@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 #include "common/control.hpp"
 #include "common/output.hpp"
@@ -23,6 +24,10 @@ namespace {
 
 using namespace kms;
 using namespace kms::app;
+
+// Lines of stdin kept for a data channel that has not opened yet: a paste's worth; a stream
+// piped in faster than a call sets up is cut there, and said so.
+constexpr size_t kQueuedLines = 1000;
 
 constexpr const char* kExamples =
     "  # a call between two shells joined by two fifos\n"
@@ -278,19 +283,25 @@ int call(Tool& tool, const CallOptions& o, Role role) {
             end_with(e.code(), e.what());
         }
     };
+    bool dropped = false;
     auto on_line = [&](std::string line) {
-        // Without --data, only once the peer's channel is open (read from then on).
-        if (o.data.empty() && !channel_open) return;
+        // Lines typed before a channel opens wait for it, a bounded number of them.
         if (!channel_open) {
-            queued.push_back(std::move(line));
+            if (queued.size() < kQueuedLines)
+                queued.push_back(std::move(line));
+            else if (!std::exchange(dropped, true))
+                tool.say(0, "data channel not open yet: lines beyond " +
+                                std::to_string(kQueuedLines) + " are dropped");
             return;
         }
         if (!ep->send_data(line)) tool.say(0, "data channel: could not send a line");
     };
     auto read_remote = [&] {
-        // The lines after the description go to a data channel, ours (--data) or the peer's;
-        // stdin never carries both a description and media (check_stdio).
-        const bool data_on_stdin = o.sdp_in == "-";
+        // The lines after the description go to a data channel, ours (--data) or the peer's
+        // (an answerer's); stdin never carries both a description and media (check_stdio).
+        // An offerer without --data gets no channel and leaves the rest of stdin unread (a
+        // call in the background of a shell would be stopped, SIGTTIN, for reading it).
+        const bool data_on_stdin = o.sdp_in == "-" && (role == Role::Answerer || !o.data.empty());
         if (data_on_stdin)
             read_sdp_async(loop, o.sdp_in, format, on_remote, on_line, [] {});
         else

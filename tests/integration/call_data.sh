@@ -65,20 +65,27 @@ wait_for "$PID_ans" 10; expect_rc 0 "plain answerer after the peer closed the ch
 pass "an answerer without --data takes the offer's channel"
 
 # The same answerer reading the offer from stdin, as the man page's chat example pipes it: the
-# lines that follow the offer on stdin go to the channel.
+# lines that follow the offer on stdin go to the channel, those typed before it opened too.
 exec 3>&- 4>&-
-rm -f o a ans.jsonl off.out; mkfifo o a
+rm -f o a in_ans ans.jsonl off.out; mkfifo o a in_ans
 "$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a --data chat --no-audio --no-video -t 15 \
   </dev/null >off.out 2>off.err &
 PIDS+=($!); PID_off=$!
-{ cat o; for i in $(seq 100); do grep -q '"state":"open"' ans.jsonl 2>/dev/null && break; sleep 0.1; done
-  echo "typed after the offer"; sleep 10; } |
-  "$KMS_CALL" answer --bind 127.0.0.1 --sdp-out a --events ans.jsonl -t 15 >ans.out 2>ans.err &
+"$KMS_CALL" answer --bind 127.0.0.1 --sdp-out a --events ans.jsonl -t 15 <in_ans >ans.out 2>ans.err &
 PIDS+=($!); PID_ans=$!
-for i in $(seq 100); do grep -q "typed after the offer" off.out && break; sleep 0.1; done
-grep -qx "typed after the offer" off.out || { show_logs; fail "offer on stdin: the line after it never arrived ($(cat off.out))"; }
-kill -TERM "$PID_off" "$PID_ans" 2>/dev/null || true
-pass "an answerer reading the offer from stdin sends the lines after it"
+exec 4>in_ans
+cat o >&4
+echo "typed with the offer" >&4
+for i in $(seq 100); do grep -q '"state":"open"' ans.jsonl 2>/dev/null && break; sleep 0.1; done
+echo "typed after the channel opened" >&4
+for i in $(seq 100); do grep -q "typed after" off.out && break; sleep 0.1; done
+[[ $(cat off.out) == "typed with the offer
+typed after the channel opened" ]] || { show_logs; fail "offer on stdin: the offerer printed '$(cat off.out)'"; }
+kill -TERM "$PID_off"
+wait_for "$PID_off" 10; expect_rc 0 "offerer after SIGTERM (offer on stdin)"
+wait_for "$PID_ans" 10; expect_rc 0 "answerer with the offer on stdin, after the peer closed"
+exec 4>&-
+pass "an answerer reading the offer from stdin sends the lines after it, those before the channel opened too"
 
 # An answerer offered a channel on a machine without the SCTP plugin: 69, naming its package,
 # before any media is set up (it used to get that far and fail inside webrtcbin).
