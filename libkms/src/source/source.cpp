@@ -161,9 +161,12 @@ struct SourceCore : Element::Core {
     void build_test() {
         require_elements({{"videotestsrc", kBase}, {"audiotestsrc", kBase}});
         if (uri.video && wants("video")) {
+            // I420, what every encoder takes. Left open, the format was fixed before anything
+            // downstream was linked, to the first videotestsrc offers: ABGR64, 8 bytes a
+            // pixel, five times the memory of each frame and a conversion for every one.
             GstElement* v =
                 make_bin("videotestsrc is-live=true pattern=" + uri.param("pattern", "smpte") +
-                         " ! capsfilter caps=video/x-raw,width=" +
+                         " ! capsfilter caps=video/x-raw,format=I420,width=" +
                          std::to_string(uri.param_int("width", 640)) +
                          ",height=" + std::to_string(uri.param_int("height", 480)) +
                          ",framerate=" + std::to_string(uri.param_int("fps", 30)) + "/1");
