@@ -161,11 +161,40 @@ void flip_get_property(GObject* object, guint id, GValue* value, GParamSpec* spe
     }
 }
 
+// A span [at, at + size) of a line `length` long, seen in the mirror.
+guint mirrored(guint at, guint size, guint length) {
+    return at + size < length ? length - at - size : 0;
+}
+
+// Metas that say where something is in the picture follow the pixels: a face found upstream
+// (region of interest) stays on the face, a crop keeps the same part of the picture. An
+// overlay composition is left where it is, to be drawn unmirrored (text stays readable).
+void mirror_metas(GstBuffer* buffer, guint width, guint height, bool vertical) {
+    gpointer state = nullptr;
+    while (GstMeta* m = gst_buffer_iterate_meta(buffer, &state)) {
+        if (m->info->api == GST_VIDEO_CROP_META_API_TYPE) {
+            auto* c = reinterpret_cast<GstVideoCropMeta*>(m);
+            if (vertical)
+                c->y = mirrored(c->y, c->height, height);
+            else
+                c->x = mirrored(c->x, c->width, width);
+        } else if (m->info->api == GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE) {
+            auto* r = reinterpret_cast<GstVideoRegionOfInterestMeta*>(m);
+            if (vertical)
+                r->y = mirrored(r->y, r->h, height);
+            else
+                r->x = mirrored(r->x, r->w, width);
+        }
+    }
+}
+
 GstFlowReturn flip_frame(GstVideoFilter* filter, GstVideoFrame* frame) {
     GST_OBJECT_LOCK(filter);
     const bool vertical = reinterpret_cast<Flip*>(filter)->vertical;
     GST_OBJECT_UNLOCK(filter);
     mirror(frame, vertical);
+    mirror_metas(frame->buffer, GST_VIDEO_FRAME_WIDTH(frame), GST_VIDEO_FRAME_HEIGHT(frame),
+                 vertical);
     return GST_FLOW_OK;
 }
 

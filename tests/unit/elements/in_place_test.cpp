@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
@@ -96,5 +97,54 @@ TEST_CASE("kmsgrayscale sets the chroma to 128 and leaves the luma", "[elements]
             CHECK(input[p] != got[p]);
         }
         CHECK(got == planes_of(frame_of(f, 65, 37, "videobalance saturation=0")));
+    }
+}
+
+TEST_CASE("kmsflip moves a region of interest and a crop with the picture", "[elements][filter]") {
+    kms::init();
+    kms::filter::register_in_place_elements();
+    for (const bool vertical : {false, true}) {
+        INFO((vertical ? "vertical" : "horizontal"));
+        GError* err = nullptr;
+        GstElement* pipe = gst_parse_launch(
+            (std::string("appsrc name=in format=time caps=video/x-raw,format=I420,width=64,"
+                         "height=36,framerate=30/1 ! kmsflip vertical=") +
+             (vertical ? "true" : "false") + " ! appsink name=out sync=false")
+                .c_str(),
+            &err);
+        REQUIRE(pipe);
+        GstElement* in = gst_bin_get_by_name(GST_BIN(pipe), "in");
+        GstElement* out = gst_bin_get_by_name(GST_BIN(pipe), "out");
+        gst_element_set_state(pipe, GST_STATE_PLAYING);
+        GstBuffer* b = gst_buffer_new_allocate(nullptr, 64 * 36 * 3 / 2, nullptr);
+        gst_buffer_memset(b, 0, 16, 64 * 36 * 3 / 2);
+        GST_BUFFER_PTS(b) = 0;
+        // A face at x 10..30, y 4..12; a crop of x 2..50, y 1..31.
+        gst_buffer_add_video_region_of_interest_meta(b, "face", 10, 4, 20, 8);
+        GstVideoCropMeta* crop = gst_buffer_add_video_crop_meta(b);
+        crop->x = 2;
+        crop->y = 1;
+        crop->width = 48;
+        crop->height = 30;
+        REQUIRE(gst_app_src_push_buffer(GST_APP_SRC(in), b) == GST_FLOW_OK);
+        GstSample* sample = gst_app_sink_try_pull_sample(GST_APP_SINK(out), 5 * GST_SECOND);
+        REQUIRE(sample);
+        GstBuffer* got = gst_sample_get_buffer(sample);
+        auto* roi = gst_buffer_get_video_region_of_interest_meta(got);
+        auto* c = gst_buffer_get_video_crop_meta(got);
+        REQUIRE(roi);
+        REQUIRE(c);
+        if (vertical) {
+            CHECK((roi->x == 10 && roi->y == 36 - 4 - 8 && roi->w == 20 && roi->h == 8));
+            CHECK((c->x == 2 && c->y == 36 - 1 - 30 && c->width == 48 && c->height == 30));
+        } else {
+            CHECK((roi->x == 64 - 10 - 20 && roi->y == 4 && roi->w == 20 && roi->h == 8));
+            CHECK((c->x == 64 - 2 - 48 && c->y == 1 && c->width == 48 && c->height == 30));
+        }
+        gst_sample_unref(sample);
+        gst_element_set_state(pipe, GST_STATE_NULL);
+        gst_object_unref(in);
+        gst_object_unref(out);
+        gst_object_unref(pipe);
     }
 }
