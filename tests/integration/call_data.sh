@@ -74,7 +74,7 @@ PIDS+=($!); PID_off=$!
 "$KMS_CALL" answer --bind 127.0.0.1 --sdp-out a --events ans.jsonl -t 15 <in_ans >ans.out 2>ans.err &
 PIDS+=($!); PID_ans=$!
 exec 4>in_ans
-cat o >&4
+timeout 10 cat o >&4 || { show_logs; fail "offer on stdin: no offer came"; }
 echo "typed with the offer" >&4
 for i in $(seq 100); do grep -q '"state":"open"' ans.jsonl 2>/dev/null && break; sleep 0.1; done
 echo "typed after the channel opened" >&4

@@ -465,6 +465,13 @@ grep -q "another recording is writing it" err12f || fail "a file whose hidden fi
 kill "$holder"
 [[ $(ls -A held | paste -sd' ') == ".cam-0.mkv.part .one.mkv.part cam-1.mkv" && $(cat held/.cam-0.mkv.part held/.one.mkv.part) == "busy
 busy" ]] || fail "a hidden file being written: $(ls -A held)"
+# A name too long for its hidden file (six bytes longer) is written as it is: it was "taken", and
+# every index up to 99999 was tried and refused (7).
+mkdir long
+long=$(printf 'a%.0s' $(seq 248))
+run timeout 30 "$R" -q -t 1 --segment 2 test:video -o "long/$long-%i.mkv" 2>err12f
+expect_rc 0 "segments whose names leave no room for a hidden one"
+[[ $(ls long) == "$long-0.mkv" ]] || fail "a name too long for a hidden file: $(ls long | cut -c 240-) $(cat err12f)"
 pass "hidden files: an empty one left gives up its name, one with bytes is kept, one being written is passed over (a segment) or refused (7)"
 
 # 13. --max-size: the recording stops near the size, finished (its duration stated).

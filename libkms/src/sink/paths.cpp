@@ -18,8 +18,12 @@ namespace kms::sink {
 // first could miss both. One nobody holds that is empty is what a run killed early left, and
 // free (StagedFiles::stage() takes it over); one with bytes is a recording no one named.
 bool name_taken(const std::string& path) {
-    const int fd = ::open(hidden_name(path).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno != ENOENT) return true;  // there, but not for us to look at
+    const std::string hidden = hidden_name(path);
+    const int fd = ::open(hidden.c_str(), O_RDONLY | O_CLOEXEC);
+    // There but not for us to look at is taken; a name too long for a hidden file (it is six
+    // bytes longer) or a folder not there yet is down to the name itself.
+    struct stat hs = {};
+    if (fd < 0 && errno != ENOENT && ::lstat(hidden.c_str(), &hs) == 0) return true;
     if (fd >= 0) {
         struct stat st = {};
         // A lock refused for any reason: held, or a file system without locks (ENOLCK), where

@@ -277,11 +277,19 @@ struct SinkCore : Element::Core {
                     // recording took between the look and the staging is passed over too.
                     const time_t started = started_at(splitter, first);
                     std::string path;  // (one name a line: this is a macro's argument)
-                std::string hidden;
+                    std::string hidden;
                     for (int tries = 0; tries < 8; ++tries) {
                         path = sink::segment_name(s.pattern, index, started, s.index_skip);
                         bool busy = false;
                         hidden = s.staged->stage(path, nullptr, &busy);
+                        // Another recording may have named its file path since the look:
+                        // ours would replace it when it takes the name.
+                        struct stat st = {};
+                        if (!hidden.empty() && ::lstat(path.c_str(), &st) == 0) {
+                            s.staged->finish(hidden);  // empty: removed
+                            hidden.clear();
+                            busy = true;
+                        }
                         if (!busy) break;
                     }
                     {
