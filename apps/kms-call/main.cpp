@@ -285,6 +285,12 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     };
     bool dropped = false;
     auto on_line = [&](std::string line) {
+        // An offer without a data channel: the lines go nowhere, and the user hears it once.
+        if (got_remote && !ep->data_expected()) {
+            if (!std::exchange(dropped, true))
+                tool.say(0, "the call has no data channel: lines on stdin are dropped");
+            return;
+        }
         // Lines typed before a channel opens wait for it, a bounded number of them.
         if (!channel_open) {
             if (queued.size() < kQueuedLines)
@@ -332,7 +338,11 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         channel_open = true;
         tool.say(0, "data channel '" + label + "' open");
         if (stdin_free) read_lines_async(loop, on_line, [] {});
-        for (auto& l : queued) ep->send_data(l);
+        size_t unsent = 0;
+        for (auto& l : queued) unsent += ep->send_data(l) ? 0 : 1;
+        if (unsent)
+            tool.say(0, "data channel: " + std::to_string(unsent) + " of " +
+                            std::to_string(queued.size()) + " waiting lines could not be sent");
         queued.clear();
     };
     cb.data_message = [&](const std::string& msg) {

@@ -87,6 +87,24 @@ wait_for "$PID_ans" 10; expect_rc 0 "answerer with the offer on stdin, after the
 exec 4>&-
 pass "an answerer reading the offer from stdin sends the lines after it, those before the channel opened too"
 
+# An offer with no data channel on stdin, and lines after it: the answerer says once that they
+# go nowhere (it used to keep them for a channel that would never open, and say nothing).
+rm -f o a in_ans; mkfifo o a in_ans
+"$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o --sdp-in a --send test:video --no-audio -t 3 \
+  </dev/null >/dev/null 2>off.err &
+PIDS+=($!); PID_off=$!
+"$KMS_CALL" answer --bind 127.0.0.1 --sdp-out a --no-audio -t 3 <in_ans >/dev/null 2>ans.err &
+PIDS+=($!); PID_ans=$!
+exec 4>in_ans
+timeout 10 cat o >&4 || { show_logs; fail "no channel: no offer came"; }
+printf 'one\ntwo\n' >&4
+exec 4>&-
+wait_for "$PID_ans" 15; expect_rc 0 "answerer to an offer without a channel, lines on stdin"
+wait_for "$PID_off" 15; expect_rc 0 "offerer without a channel"
+[[ $(grep -c "no data channel: lines on stdin are dropped" ans.err) == 1 ]] ||
+  { show_logs; fail "no channel: the answerer said '$(cat ans.err)'"; }
+pass "an answerer whose offer has no data channel says once that the lines after it are dropped"
+
 # An answerer offered a channel on a machine without the SCTP plugin: 69, naming its package,
 # before any media is set up (it used to get that far and fail inside webrtcbin).
 exec 3>&- 4>&-

@@ -112,6 +112,9 @@ class WebRtcEndpoint : public Element {
 
     /// Sends a text message on the data channel; false when it is not open.
     bool send_data(const std::string& message);
+    /// Whether a data channel is to open: ours (options.data_label), or, once the peer's
+    /// description is set, one it carries. Call from the loop's thread.
+    bool data_expected() const;
 
     /// Ends the call cleanly: closes the data channel, says goodbye (RTCP BYE), then fires
     /// ended with clean = true. A second call ends it at once (the caller's Pipeline::stop()

@@ -47,6 +47,10 @@ bool WebRtcEndpoint::send_data(const std::string& message) {
     return true;
 }
 
+bool WebRtcEndpoint::data_expected() const {
+    return !impl_->opt.data_label.empty() || impl_->remote_data;
+}
+
 void WebRtcEndpoint::stop() {
     impl_->stop_graceful();
 }
