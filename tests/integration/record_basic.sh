@@ -377,7 +377,15 @@ month=$(date +%Y/%m)
 run "$R" -q -t 3 --segment 2 test:video -o 'nowhere/%Y/cam-%i.mkv' 2>err12b
 expect_rc 7 "segments below a missing folder"
 grep -q "nowhere: cannot write segments here" err12b || fail "missing base folder: $(cat err12b)"
-pass "--segment into rec/%Y/%m/: the folders made, a missing base folder refused with 7"
+# A dated folder that cannot be made (a file has its name): 7 when the first segment opens,
+# saying why, and the pipeline taken down whole (no GStreamer CRITICAL about elements still
+# playing: the failed file sink used to keep the pipeline from going down).
+mkdir blocked; touch "blocked/$(date +%Y)"
+run "$R" -q -t 3 --segment 1 test:av -o 'blocked/%Y/cam-%i.mkv' 2>err12b
+expect_rc 7 "a dated folder that cannot be made"
+grep -q "cannot write: .*blocked/$(date +%Y)/cam-0.mkv.*(is its folder there, and writable?)" err12b &&
+  ! grep -q CRITICAL err12b || fail "a dated folder that cannot be made: $(cat err12b)"
+pass "--segment into rec/%Y/%m/: the folders made; a missing base folder refused with 7, one that cannot be made 7 when reached"
 
 # 12c. Retention counts what earlier runs left under the pattern (cron: one run an hour), and
 #      nothing the pattern cannot name.

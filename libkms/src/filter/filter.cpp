@@ -34,7 +34,7 @@ constexpr unsigned kLiveQueueFrames = 5;
 // Decoded frames the decoder of a file's branch may have out at once (bounds_decoder()): one
 // being filtered and one ready. One alone saved 3 MB more at 1080p but made the decoder wait
 // for each frame's filtering, and scripts/bench/filter_throughput ran 15% slower.
-constexpr unsigned kDecodedFrames = 2;
+constexpr unsigned kDecodedFrames = 1;
 
 // A field of a bus message as JSON, for the values analysis elements post.
 Json value_json(const GValue* v) {

@@ -19,164 +19,6 @@
 
 namespace kms {
 
-// ---- helpers ---------------------------------------------------------------------------------
-
-std::string media_of(const GstCaps* caps) {
-    if (!caps || gst_caps_is_empty(caps) || gst_caps_is_any(caps)) return {};
-    return gst_structure_get_name(gst_caps_get_structure(caps, 0));
-}
-
-std::string kind_of(const GstCaps* caps) {
-    const std::string m = media_of(caps);
-    if (m.rfind("video/", 0) == 0 || m.rfind("image/", 0) == 0) return "video";
-    if (m.rfind("audio/", 0) == 0) return "audio";
-    return {};
-}
-
-gst::CapsPtr caps_of(GstPad* pad) {
-    gst::CapsPtr caps(gst_pad_get_current_caps(pad));
-    if (!caps) caps.reset(gst_pad_query_caps(pad, nullptr));
-    return caps;
-}
-
-GstElement* make_bin(const std::string& description) {
-    GError* err = nullptr;
-    GstElement* bin = gst_parse_bin_from_description(description.c_str(), TRUE, &err);
-    if (!bin) gst::throw_gerror(err, ErrorCode::Runtime, "cannot build '" + description + "'");
-    if (err) g_error_free(err);  // a warning: the bin is usable
-    return bin;
-}
-
-GstElement* make_element(const char* factory, const char* package, const char* name) {
-    GstElement* e = gst_element_factory_make(factory, name);
-    if (!e)
-        throw Error(ErrorCode::MissingPlugin, std::string("GStreamer element '") + factory +
-                                                  "' is missing; install " + package);
-    return e;
-}
-
-BusProblem parse_problem(GstMessage* msg) {
-    GError* err = nullptr;
-    gchar* dbg = nullptr;
-    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR)
-        gst_message_parse_error(msg, &err, &dbg);
-    else
-        gst_message_parse_warning(msg, &err, &dbg);
-    return BusProblem{gst::GErrorPtr(err), gst::GCharPtr(dbg)};
-}
-
-void on_routine_message(GstMessage* msg, GstElement* pipeline, GstDebugCategory* cat) {
-    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_WARNING) {
-        const BusProblem p = parse_problem(msg);
-        GST_CAT_WARNING(cat, "%s (%s)", p.error->message, p.detail());
-    } else if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_LATENCY) {
-        gst_bin_recalculate_latency(GST_BIN(pipeline));
-    }
-}
-
-ErrorCode error_code_of(const GError* e) {
-    if (e->domain == GST_RESOURCE_ERROR &&
-        (e->code == GST_RESOURCE_ERROR_OPEN_WRITE || e->code == GST_RESOURCE_ERROR_WRITE ||
-         e->code == GST_RESOURCE_ERROR_NO_SPACE_LEFT))
-        return ErrorCode::Io;
-    if (e->domain == GST_RESOURCE_ERROR &&
-        (e->code == GST_RESOURCE_ERROR_NOT_FOUND || e->code == GST_RESOURCE_ERROR_OPEN_READ ||
-         e->code == GST_RESOURCE_ERROR_READ))
-        return ErrorCode::BadInput;
-    if (e->domain == GST_STREAM_ERROR &&
-        (e->code == GST_STREAM_ERROR_TYPE_NOT_FOUND || e->code == GST_STREAM_ERROR_DECODE ||
-         e->code == GST_STREAM_ERROR_WRONG_TYPE || e->code == GST_STREAM_ERROR_DEMUX))
-        return ErrorCode::BadInput;
-    if (e->domain == GST_CORE_ERROR && e->code == GST_CORE_ERROR_MISSING_PLUGIN)
-        return ErrorCode::MissingPlugin;
-    return ErrorCode::Runtime;
-}
-
-// ---- Element ---------------------------------------------------------------------------------
-
-Element::Core::Core(std::string element_name) : name(std::move(element_name)) {
-    init();
-    bin.reset(GST_ELEMENT(gst_object_ref_sink(gst_bin_new(name.c_str()))));
-}
-
-Element::Core::~Core() = default;
-
-GstPad* Element::Core::ghost(GstPad* target, const std::string& pad_name) {
-    GstPad* g = gst_ghost_pad_new(pad_name.c_str(), target);
-    if (!g) {  // the link to target failed (callers say what that means)
-        KMS_LOG(pipeline, WARNING, "cannot ghost %s as %s", GST_OBJECT_NAME(target),
-                pad_name.c_str());
-        return nullptr;
-    }
-    gst_pad_set_active(g, TRUE);
-    gst_element_add_pad(bin.get(), g);  // takes the floating reference
-    return g;
-}
-
-void Element::Core::expose(GstPad* target, const std::string& kind) {
-    PadListener fn;
-    GstPad* pad = nullptr;
-    {
-        std::lock_guard lock(mutex_);
-        pad = ghost(target, kind + "_" + std::to_string(next_++));
-        if (!pad) return;  // logged: the stream stays inside, unconnected
-        exposed_.emplace_back(gst::ref(pad), kind);
-        fn = listener_;
-    }
-    if (fn) fn(pad, kind);
-}
-
-void Element::Core::listen(PadListener fn) {
-    std::vector<std::pair<gst::PadPtr, std::string>> before;
-    {
-        std::lock_guard lock(mutex_);
-        listener_ = fn;
-        for (auto& [pad, kind] : exposed_) before.emplace_back(gst::ref(pad.get()), kind);
-    }
-    for (auto& [pad, kind] : before) fn(pad.get(), kind);
-}
-
-bool Element::Core::listened() const {
-    std::lock_guard lock(mutex_);
-    return static_cast<bool>(listener_);
-}
-
-void Element::Core::when_all_exposed(std::function<void()> fn) {
-    {
-        std::lock_guard lock(mutex_);
-        if (!all_exposed_) {
-            exposed_listeners_.push_back(std::move(fn));
-            return;
-        }
-    }
-    fn();
-}
-
-void Element::Core::announce_all_exposed() {
-    std::vector<std::function<void()>> fns;
-    {
-        std::lock_guard lock(mutex_);
-        if (all_exposed_.exchange(true)) return;
-        fns.swap(exposed_listeners_);
-    }
-    for (auto& fn : fns) fn();
-}
-
-std::string Element::Core::describe_error(const GError* e, ErrorCode) const {
-    return name + ": " + e->message;
-}
-
-Element::Element(std::shared_ptr<Core> core) : core_(std::move(core)) {}
-Element::~Element() = default;
-
-std::string Element::name() const {
-    return core_->name;
-}
-
-std::vector<StreamInfo> Element::streams() const {
-    return core_->known;
-}
-
 // ---- Pipeline --------------------------------------------------------------------------------
 
 struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
@@ -190,7 +32,13 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
     bool started = false;
     bool stopping = false;
     std::atomic<unsigned> streams_wait_ms{2500};  // see hold_until_all_exposed
-    std::atomic<bool> link_failed{false};         // the run is failing: holds stay (ditto)
+    // Whether what is held may go (hold_until_all_exposed). Shared with the holds, not reached
+    // through Impl: a hold released on a streaming thread must not keep Impl alive there.
+    struct Holds {
+        std::mutex mutex;
+        bool failed = false;  // a stream could not be linked: the run is failing
+    };
+    std::shared_ptr<Holds> holds = std::make_shared<Holds>();
     bool done = false;
     std::set<const Element::Core*> sinks_ended;  // sinks whose bin posted its end of stream
 
@@ -236,7 +84,7 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
         if (done) return;
         done = true;
         for (auto& e : elements) e->on_ended();
-        gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+        shut_down();
         if (cb.ended) cb.ended();
     }
     bool all_sinks_ended() const {
@@ -254,7 +102,33 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
     ~Impl() {
         if (bus_watch) g_source_remove(bus_watch);
         if (stall_timer) g_source_remove(stall_timer);
-        if (pipeline) gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+        if (pipeline) shut_down();
+    }
+
+    // The pipeline to NULL. Should that fail, the elements that are down already are left out
+    // and it is tried again: a bin going down through READY brings a child in NULL up to
+    // READY, and a file sink whose file could not be opened (splitmuxsink's, a segment in a
+    // folder it cannot make) fails that again, so the pipeline would stay PAUSED, and the
+    // bins after that sink PLAYING, and be disposed so. (Not before the first try: a stream
+    // being linked meanwhile has elements in NULL that are about to come up.)
+    void shut_down() {
+        if (gst_element_set_state(pipeline.get(), GST_STATE_NULL) != GST_STATE_CHANGE_FAILURE)
+            return;
+        GstIterator* it = gst_bin_iterate_recurse(GST_BIN(pipeline.get()));
+        GValue item = G_VALUE_INIT;
+        while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+            auto* e = GST_ELEMENT(g_value_get_object(&item));
+            GST_OBJECT_LOCK(e);
+            // (Its parent's failed attempt leaves READY pending on it.)
+            const bool down = GST_STATE(e) == GST_STATE_NULL && !GST_IS_BIN(e) &&
+                              GST_STATE_TARGET(e) != GST_STATE_PLAYING;
+            GST_OBJECT_UNLOCK(e);
+            if (down) gst_element_set_locked_state(e, TRUE);
+            g_value_reset(&item);
+        }
+        g_value_unset(&item);
+        gst_iterator_free(it);
+        gst_element_set_state(pipeline.get(), GST_STATE_NULL);
     }
 
     void add(const std::shared_ptr<Element::Core>& core) {
@@ -305,7 +179,7 @@ struct Pipeline::Impl : std::enable_shared_from_this<Pipeline::Impl> {
     void finish_failed(const Error& e) {
         if (done) return;
         done = true;
-        gst_element_set_state(pipeline.get(), GST_STATE_NULL);
+        shut_down();
         if (cb.failed) cb.failed(e);
     }
 };
@@ -395,7 +269,11 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
         if (!chain.passthrough && !raw)
             warn("transcoding " + kind + " (" + media + ") for " + to.name);
     } catch (const Error& e) {
-        link_failed = true;  // before the source's all-exposed can release what is held
+        {
+            // Before the source's all-exposed can release what is held.
+            std::lock_guard lock(holds->mutex);
+            holds->failed = true;
+        }
         discard(pad);
         std::weak_ptr<Impl> weak = weak_from_this();
         Error copy = e;
@@ -417,19 +295,20 @@ void Pipeline::Impl::link_stream(Element::Core& from, Element::Core& to, GstPad*
 void Pipeline::Impl::hold_until_all_exposed(Element::Core& from, GstPad* pad) {
     struct Hold {
         gst::PadPtr pad;
-        std::weak_ptr<Impl> owner;
-        std::atomic<gulong> id{0};
+        std::shared_ptr<Holds> holds;
+        gulong id = 0;  // holds->mutex
         void release() {
-            if (auto o = owner.lock(); o && o->link_failed) return;
-            if (gulong i = id.exchange(0)) {
-                KMS_LOG(pipeline, DEBUG, "releasing the hold on %s", GST_OBJECT_NAME(pad.get()));
-                gst_pad_remove_probe(pad.get(), i);
-            }
+            // Looked at and acted on under one lock, so a failure cannot come in between.
+            std::lock_guard lock(holds->mutex);
+            if (holds->failed || !id) return;
+            KMS_LOG(pipeline, DEBUG, "releasing the hold on %s", GST_OBJECT_NAME(pad.get()));
+            gst_pad_remove_probe(pad.get(), id);
+            id = 0;
         }
     };
     auto hold = std::make_shared<Hold>();
     hold->pad = gst::ref(pad);
-    hold->owner = weak_from_this();
+    hold->holds = holds;  // (id is set before the hold is shared)
     hold->id = gst_pad_add_probe(
         pad, GST_PAD_PROBE_TYPE_BLOCK_DOWNSTREAM,
         [](GstPad*, GstPadProbeInfo*, gpointer) { return GST_PAD_PROBE_OK; }, nullptr, nullptr);
@@ -736,7 +615,7 @@ void Pipeline::stop() {
     if (impl_->stopping || !impl_->started) {
         // The second stop: at once.
         impl_->done = true;
-        gst_element_set_state(impl_->pipeline.get(), GST_STATE_NULL);
+        impl_->shut_down();
         if (impl_->cb.ended) impl_->cb.ended();
         return;
     }

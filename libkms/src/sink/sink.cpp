@@ -25,6 +25,7 @@
 #include "sink/paths.hpp"
 #include "sink/size_cap.hpp"
 #include "sink/staged.hpp"
+#include "sink/target.hpp"
 
 namespace kms {
 
@@ -154,47 +155,13 @@ struct SinkCore : Element::Core {
         if (uri.kind == MediaUri::Kind::File && segmented &&
             sink::folder_has_fields(uri.location)) {
             // Folders named by the date are made as segments need them; the folder above
-            // them must be there and writable, found out now.
-            const std::string base = sink::fixed_folder(uri.location);
-            struct stat st = {};
-            std::string why;
-            if (::stat(base.c_str(), &st) != 0)
-                why = std::strerror(errno);
-            else if (!S_ISDIR(st.st_mode))
-                why = "not a folder";
-            else if (::access(base.c_str(), W_OK | X_OK) != 0)
-                why = std::strerror(errno);
-            if (!why.empty())
-                throw Error(ErrorCode::Io, base + ": cannot write segments here: " + why);
+            // them must be there and writable.
+            sink::check_segment_folder(uri.location);
         } else if (uri.kind == MediaUri::Kind::File) {
-            // Found out now, not when the first buffer reaches the muxer.
-            struct stat st = {};
-            // lstat: a symbolic link is written through, as before, not replaced by a file.
-            const bool existed = ::lstat(uri.location.c_str(), &st) == 0;
-            const int fd = ::open(uri.location.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
-            if (fd < 0)
-                throw Error(ErrorCode::Io,
-                            uri.location + ": cannot write: " + std::strerror(errno));
-            ::close(fd);
-            made_check_file = !existed;
-            // An existing file only if it is ours with one name: a rename would take another
-            // user's file (sticky /tmp: EPERM, the recording lost in the hidden file) or split
-            // hard links; then, as with a folder that takes no hidden file, it is written over.
-            if (!segmented && (!existed || (S_ISREG(st.st_mode) && st.st_uid == ::geteuid() &&
-                                            st.st_nlink == 1))) {
-                staged = std::make_shared<sink::StagedFiles>();
-                bool busy = false;
-                staging = staged->stage(uri.location, existed ? &st : nullptr, &busy);
-                if (busy)
-                    throw Error(ErrorCode::Io, uri.location +
-                                                   ": another recording is writing it (" +
-                                                   sink::hidden_name(uri.location) +
-                                                   " is held; remove it if none runs)");
-                if (made_check_file && !staging.empty()) {
-                    ::unlink(uri.location.c_str());
-                    made_check_file = false;
-                }
-            }
+            sink::FileTarget t = sink::prepare_file(uri.location, segmented);
+            staged = t.staged;
+            staging = t.staging;
+            made_check_file = t.made_check_file;
             if (made_check_file && !segmented) made_slot = remove_at_exit(uri.location, true);
         }
         mux = make_element(m->factory, m->package, "mux");
@@ -278,19 +245,19 @@ struct SinkCore : Element::Core {
                     const time_t started = started_at(splitter, first);
                     std::string path;  // (one name a line: this is a macro's argument)
                     std::string hidden;
-                    for (int tries = 0; tries < 8; ++tries) {
+                    bool busy = true;
+                    for (int tries = 0; tries < 8 && busy; ++tries) {
                         path = sink::segment_name(s.pattern, index, started, s.index_skip);
-                        bool busy = false;
-                        hidden = s.staged->stage(path, nullptr, &busy);
-                        // Another recording may have named its file path since the look:
-                        // ours would replace it when it takes the name.
-                        struct stat st = {};
-                        if (!hidden.empty() && ::lstat(path.c_str(), &st) == 0) {
-                            s.staged->finish(hidden);  // empty: removed
-                            hidden.clear();
-                            busy = true;
-                        }
-                        if (!busy) break;
+                        hidden = s.staged->stage(path, nullptr, &busy, true);
+                    }
+                    if (busy) {
+                        // Taken under our hands eight times: a free name beside the last,
+                        // written as it is rather than over another recording's file.
+                        path = sink::free_sibling(path);
+                        KMS_LOG(sink, WARNING,
+                                "segment names are being taken as they are "
+                                "staged; this one is %s",
+                                path.c_str());
                     }
                     {
                         // Not SinkCore::mutex: splitmuxsink holds its own lock here, and
@@ -725,13 +692,18 @@ struct SinkCore : Element::Core {
     }
 
     std::string describe_error(const GError* e, ErrorCode code) const override {
-        if (code == ErrorCode::Io || uri.kind == MediaUri::Kind::File ||
-            uri.kind == MediaUri::Kind::Stdio)
-            return uri.redacted() + ": cannot write" +
-                   (uri.kind == MediaUri::Kind::Stdio ? " stdout" : "") + ": " + e->message +
-                   (uri.kind == MediaUri::Kind::Stdio ? " (did the reader of stdout exit?)"
-                                                      : " (is the disk full?)");
-        return uri.redacted() + ": " + e->message;
+        if (code != ErrorCode::Io && uri.kind != MediaUri::Kind::File &&
+            uri.kind != MediaUri::Kind::Stdio)
+            return uri.redacted() + ": " + e->message;
+        // A file that cannot be opened (a segment's folder that cannot be made) is no full disk.
+        const bool opening =
+            e->domain == GST_RESOURCE_ERROR &&
+            (e->code == GST_RESOURCE_ERROR_OPEN_WRITE || e->code == GST_RESOURCE_ERROR_NOT_FOUND);
+        const char* hint = uri.kind == MediaUri::Kind::Stdio ? " (did the reader of stdout exit?)"
+                           : opening ? " (is its folder there, and writable?)"
+                                     : " (is the disk full?)";
+        return uri.redacted() + ": cannot write" +
+               (uri.kind == MediaUri::Kind::Stdio ? " stdout" : "") + ": " + e->message + hint;
     }
 };
 

@@ -42,12 +42,14 @@ StagedFiles::~StagedFiles() {
     }
 }
 
-std::string StagedFiles::stage(const std::string& path, const struct stat* like, bool* busy) {
+std::string StagedFiles::stage(const std::string& path, const struct stat* like, bool* busy,
+                               bool name_free) {
     if (busy) *busy = false;
     const std::string hidden = hidden_name(path);
     // Held locked until it has its name, which tells another recording (paths.cpp,
     // name_taken()) that it is being written. An empty one that nobody holds is what a run
     // killed early left, and is taken over; one another recording holds is left alone.
+    int held_elsewhere = 0;
     for (int attempt = 0; attempt < 4; ++attempt) {
         const int fd = ::open(hidden.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
         if (fd < 0) return {};
@@ -55,6 +57,13 @@ std::string StagedFiles::stage(const std::string& path, const struct stat* like,
         const bool locked = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
         if (!locked && errno == EWOULDBLOCK) {
             ::close(fd);
+            // Another recording's name_taken() holds it shared for a moment: looked at again
+            // a little later, a few times, before it counts as being written.
+            if (++held_elsewhere < 4) {
+                g_usleep(10000);
+                --attempt;
+                continue;
+            }
             if (busy) *busy = true;
             return {};
         }
@@ -79,6 +88,15 @@ std::string StagedFiles::stage(const std::string& path, const struct stat* like,
             KMS_LOG(sink, WARNING, "%s held a recording that never took its name: it is %s now",
                     hidden.c_str(), kept.c_str());
             continue;
+        }
+        struct stat there = {};
+        if (name_free && ::lstat(path.c_str(), &there) == 0) {
+            // Another recording named its file path since the caller looked: ours would
+            // replace it when it takes the name.
+            ::unlink(hidden.c_str());
+            ::close(fd);
+            if (busy) *busy = true;
+            return {};
         }
         if (like) {
             (void)!::fchown(fd, like->st_uid, like->st_gid);

@@ -30,9 +30,12 @@ class StagedFiles : public std::enable_shared_from_this<StagedFiles> {
     /// the folder takes no new file, or when the hidden file is another recording's (then
     /// *busy is set: held by one that runs, or holding bytes it could not move aside). With
     /// like (the file it replaces), it gets like's mode and, when we may, its owner, as
-    /// writing over it would keep. Any thread (splitmuxsink names its files on its own).
+    /// writing over it would keep. With name_free, path must not exist once the hidden file
+    /// is held: if it does (another recording named its file so since the caller looked),
+    /// nothing is staged and *busy is set. Any thread (splitmuxsink names its files on its
+    /// own; a busy hidden file is looked at again for up to 30 ms).
     std::string stage(const std::string& path, const struct stat* like = nullptr,
-                      bool* busy = nullptr);
+                      bool* busy = nullptr, bool name_free = false);
     /// Watches the buffers into the file sink (its sink pad): the file being written takes
     /// its name once it holds bytes (what filesink holds at the end comes with finish()). The probe
     /// keeps this alive (make it with make_shared).
