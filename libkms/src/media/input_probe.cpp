@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -27,6 +28,82 @@ std::string media_type(GstDiscovererStreamInfo* s) {
     return gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
 }
 
+// The demuxer a file's first bytes name, for the formats read without typefinding: an EBML
+// header is Matroska or WebM (matroskademux reads both). "" for anything else.
+const char* demuxer_of(int fd) {
+    unsigned char head[4] = {};
+    if (::pread(fd, head, sizeof head, 0) != static_cast<ssize_t>(sizeof head)) return "";
+    if (head[0] == 0x1A && head[1] == 0x45 && head[2] == 0xDF && head[3] == 0xA3)
+        return "matroskademux";
+    return "";
+}
+
+// The demuxer alone reads the headers: its pads, their caps and the duration are known once it
+// says no-more-pads, before any frame. Not known (the caller asks the discoverer, which says
+// what is wrong) when it fails, times out or finds neither audio nor video.
+InputProbe probe_demuxed(const std::string& path, const char* demuxer, double timeout_s) {
+    InputProbe out;
+    gst::ElementPtr pipe(GST_ELEMENT(gst_object_ref_sink(gst_pipeline_new("kms-probe"))));
+    GstElement* src = gst_element_factory_make("filesrc", nullptr);
+    GstElement* demux = gst_element_factory_make(demuxer, nullptr);
+    if (!src || !demux) {
+        if (src) gst_object_unref(gst_object_ref_sink(src));
+        if (demux) gst_object_unref(gst_object_ref_sink(demux));
+        return out;
+    }
+    g_object_set(src, "location", path.c_str(), nullptr);
+    gst_bin_add_many(GST_BIN(pipe.get()), src, demux, nullptr);
+    if (!gst_element_link(src, demux)) return out;
+    std::atomic<bool> all{false};
+    g_signal_connect(demux, "no-more-pads", G_CALLBACK(+[](GstElement*, gpointer d) {
+                         static_cast<std::atomic<bool>*>(d)->store(true);
+                     }),
+                     &all);
+    gst_element_set_state(pipe.get(), GST_STATE_PAUSED);
+    gst::BusPtr bus(gst_element_get_bus(pipe.get()));
+    const gint64 deadline = g_get_monotonic_time() + gint64(timeout_s * G_USEC_PER_SEC);
+    bool failed = false;
+    while (!all && !failed && g_get_monotonic_time() < deadline) {
+        GstMessage* m = gst_bus_timed_pop_filtered(bus.get(), 10 * GST_MSECOND, GST_MESSAGE_ERROR);
+        if (m) {
+            // Its pads are unlinked: once it has shown them, its first push fails so.
+            failed = !all;
+            gst_message_unref(m);
+        }
+    }
+    if (all && !failed) {
+        GstIterator* it = gst_element_iterate_src_pads(demux);
+        GValue item = G_VALUE_INIT;
+        while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+            gst::CapsPtr caps(gst_pad_get_current_caps(GST_PAD(g_value_get_object(&item))));
+            const std::string media =
+                caps && !gst_caps_is_empty(caps.get())
+                    ? gst_structure_get_name(gst_caps_get_structure(caps.get(), 0))
+                    : "";
+            const bool video = media.rfind("video/", 0) == 0;
+            const bool audio = media.rfind("audio/", 0) == 0;
+            if (video || audio) ++out.streams;
+            if (video && !out.video) {
+                out.video = true;
+                out.video_caps = media;
+            } else if (audio && !out.audio) {
+                out.audio = true;
+                out.audio_caps = media;
+            }
+            g_value_reset(&item);
+        }
+        g_value_unset(&item);
+        gst_iterator_free(it);
+        gint64 duration = -1;
+        if (gst_element_query_duration(demux, GST_FORMAT_TIME, &duration) && duration > 0)
+            out.duration_s = double(duration) / GST_SECOND;
+        out.known = out.video || out.audio;
+        if (out.known) out.demuxer = demuxer;
+    }
+    gst_element_set_state(pipe.get(), GST_STATE_NULL);
+    return out;
+}
+
 }  // namespace
 
 InputProbe probe_input(const std::string& path, const std::string& label, double timeout_s) {
@@ -37,10 +114,19 @@ InputProbe probe_input(const std::string& path, const std::string& label, double
     struct stat st = {};
     if (::stat(path.c_str(), &st) != 0)
         throw Error(ErrorCode::BadInput, label + ": " + std::strerror(errno));
-    if (!S_ISREG(st.st_mode)) return InputProbe{false, true, true, {}, {}, 0};
+    if (!S_ISREG(st.st_mode)) {
+        InputProbe unknown;  // streams of any kind may come
+        unknown.video = unknown.audio = true;
+        return unknown;
+    }
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw Error(ErrorCode::BadInput, label + ": " + std::strerror(errno));
+    const char* demuxer = demuxer_of(fd);
     ::close(fd);
+    if (*demuxer) {
+        InputProbe p = probe_demuxed(path, demuxer, timeout_s);
+        if (p.known) return p;
+    }
 
     GError* err = nullptr;
     gst::ObjectPtr<GstDiscoverer> disc(

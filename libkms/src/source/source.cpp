@@ -1,6 +1,7 @@
 // Source: a GstBin that gives one ghost src pad per stream of a media URI. Test patterns and
-// devices make raw media at once; files, stdin and HTTP go through parsebin, which finds their
-// streams (still encoded: passthrough is the default) as the demuxer meets them.
+// devices make raw media at once; files, stdin and HTTP go through parsebin (a Matroska or WebM
+// file straight through its demuxer), which finds their streams (still encoded: passthrough is
+// the default) as the demuxer meets them.
 #include "kms/source.hpp"
 
 #include <gio/gio.h>
@@ -209,8 +210,10 @@ struct SourceCore : Element::Core {
 
     void build_parsed() {
         const bool file = uri.kind == MediaUri::Kind::File;
+        std::string demuxer;
         if (file) {
             const media::InputProbe p = media::probe_input(uri.location, uri.location);
+            demuxer = p.demuxer;
             lone_stream = p.known && p.streams == 1;
             // A fifo is not probed (reading it would eat its start): its streams are unknown.
             if (p.known && p.video && wants("video")) known.push_back({"video", p.video_caps});
@@ -229,7 +232,11 @@ struct SourceCore : Element::Core {
             g_object_set(reader.get(), "location", uri.location.c_str(), nullptr);
             reach_http_server(uri);
         }
-        parse.reset(GST_ELEMENT(gst_object_ref_sink(make_element("parsebin", kBase))));
+        // A Matroska or WebM file goes straight to its demuxer (input_probe.hpp): parsebin's
+        // typefinding and parsers would add nothing but memory.
+        parse.reset(GST_ELEMENT(gst_object_ref_sink(demuxer.empty()
+                                                        ? make_element("parsebin", kBase)
+                                                        : make_element(demuxer.c_str(), kGood))));
         on_signal(parse.get(), "pad-added", G_CALLBACK(pad_handler<&SourceCore::on_parsed_pad>));
         on_signal(parse.get(), "no-more-pads",
                   G_CALLBACK(done_handler<&SourceCore::on_no_more_pads>));

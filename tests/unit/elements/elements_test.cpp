@@ -172,6 +172,19 @@ TEST_CASE("a Source refuses what it cannot read, in the user's words", "[element
     std::fputs("not media at all", f);
     std::fclose(f);
     CHECK_THROWS_AS(kms::Source(kms::parse_source_uri(junk)), kms::Error);
+    // A Matroska header and nothing after it: the demuxer alone finds no stream, and the
+    // discoverer then says what is wrong.
+    const std::string bare = dir() + "/bare.mkv";
+    f = std::fopen(bare.c_str(), "w");
+    std::fputs("\x1a\x45\xdf\xa3 and then nothing a demuxer can use", f);
+    std::fclose(f);
+    try {
+        kms::Source s(kms::parse_source_uri(bare));
+        FAIL("no error");
+    } catch (const kms::Error& e) {
+        CHECK(e.code() == kms::ErrorCode::BadInput);
+        CHECK(std::string(e.what()).find("bare.mkv: ") != std::string::npos);
+    }
 }
 
 TEST_CASE("a Sink writes WebM, MKV and MP4 that ffprobe reads", "[elements][sink]") {
