@@ -13,6 +13,7 @@
 #include "gst/handles.hpp"
 #include "kms/error.hpp"
 #include "kms/probe.hpp"
+#include "pipeline/element.hpp"
 
 namespace kms::media {
 
@@ -24,8 +25,18 @@ struct DiscovererInfoUnref {
 
 std::string media_type(GstDiscovererStreamInfo* s) {
     gst::CapsPtr caps(gst_discoverer_stream_info_get_caps(s));
-    if (!caps || gst_caps_is_empty(caps.get())) return {};
-    return gst_structure_get_name(gst_caps_get_structure(caps.get(), 0));
+    return media_of(caps.get());
+}
+
+// One audio or video stream found (kind "video" or "audio"): counted, and the first of its
+// kind gives the probe's caps.
+void note_stream(InputProbe& out, const std::string& kind, const std::string& media) {
+    if (kind != "video" && kind != "audio") return;
+    ++out.streams;
+    bool& seen = kind == "video" ? out.video : out.audio;
+    if (seen) return;
+    seen = true;
+    (kind == "video" ? out.video_caps : out.audio_caps) = media;
 }
 
 // The demuxer a file's first bytes name, for the formats read without typefinding: an EBML
@@ -76,20 +87,7 @@ InputProbe probe_demuxed(const std::string& path, const char* demuxer, double ti
         GValue item = G_VALUE_INIT;
         while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
             gst::CapsPtr caps(gst_pad_get_current_caps(GST_PAD(g_value_get_object(&item))));
-            const std::string media =
-                caps && !gst_caps_is_empty(caps.get())
-                    ? gst_structure_get_name(gst_caps_get_structure(caps.get(), 0))
-                    : "";
-            const bool video = media.rfind("video/", 0) == 0;
-            const bool audio = media.rfind("audio/", 0) == 0;
-            if (video || audio) ++out.streams;
-            if (video && !out.video) {
-                out.video = true;
-                out.video_caps = media;
-            } else if (audio && !out.audio) {
-                out.audio = true;
-                out.audio_caps = media;
-            }
+            note_stream(out, kind_of(caps.get()), media_of(caps.get()));
             g_value_reset(&item);
         }
         g_value_unset(&item);
@@ -157,14 +155,11 @@ InputProbe probe_input(const std::string& path, const std::string& label, double
     GList* streams = gst_discoverer_info_get_stream_list(info.get());
     for (GList* l = streams; l; l = l->next) {
         auto* s = static_cast<GstDiscovererStreamInfo*>(l->data);
-        if (GST_IS_DISCOVERER_VIDEO_INFO(s) || GST_IS_DISCOVERER_AUDIO_INFO(s)) ++out.streams;
-        if (GST_IS_DISCOVERER_VIDEO_INFO(s) && !out.video) {
-            out.video = true;
-            out.video_caps = media_type(s);
-        } else if (GST_IS_DISCOVERER_AUDIO_INFO(s) && !out.audio) {
-            out.audio = true;
-            out.audio_caps = media_type(s);
-        }
+        note_stream(out,
+                    GST_IS_DISCOVERER_VIDEO_INFO(s)   ? "video"
+                    : GST_IS_DISCOVERER_AUDIO_INFO(s) ? "audio"
+                                                      : "",
+                    media_type(s));
     }
     gst_discoverer_stream_info_list_free(streams);
     if (!out.video && !out.audio)
