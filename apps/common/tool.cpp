@@ -240,4 +240,25 @@ void parse_port_range(const std::string& text, unsigned& lo, unsigned& hi) {
     }
 }
 
+// "500k", "10M", "2G" or plain bytes (powers of 1000, as df -H and disk makers count).
+unsigned long long parse_size(const std::string& text, const char* option) {
+    size_t used = 0;
+    double v = 0;
+    try {
+        v = std::stod(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    std::string unit = text.substr(used);
+    double mult = unit.empty() || unit == "B"                  ? 1
+                  : unit == "k" || unit == "K" || unit == "kB" ? 1e3
+                  : unit == "M" || unit == "MB"                ? 1e6
+                  : unit == "G" || unit == "GB"                ? 1e9
+                                                               : -1;
+    if (used == 0 || mult < 0 || v <= 0)
+        throw Error(ErrorCode::InvalidArgument,
+                    std::string(option) + " " + text + ": expected a size such as 500k, 10M or 2G");
+    return static_cast<unsigned long long>(v * mult);
+}
+
 }  // namespace kms::app

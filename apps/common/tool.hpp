@@ -107,4 +107,8 @@ CLI::Validator seconds_check(bool zero_ok);
 /// Parses "LO-HI" into two ports; throws Error(InvalidArgument).
 void parse_port_range(const std::string& text, unsigned& lo, unsigned& hi);
 
+/// "500k", "10M", "2G" or plain bytes, in powers of 1000; throws Error(InvalidArgument) naming
+/// option.
+unsigned long long parse_size(const std::string& text, const char* option);
+
 }  // namespace kms::app

@@ -49,6 +49,7 @@ struct CallOptions {
     double sdp_timeout = 300;
     std::vector<std::string> send{"test:av"};
     std::string output = "null:";
+    std::string min_free = "8M";
     bool no_audio = false, no_video = false, sendonly = false, recvonly = false;
     std::string video_codec = "vp8,vp9,h264";
     std::string audio_codec = "opus,pcmu,pcma,g722";
@@ -101,6 +102,10 @@ void add_options(CLI::App& app, CallOptions& o) {
     app.add_option("-o,--output", o.output,
                    "Where received media goes: FILE.webm|.mkv|.mp4, - (Matroska), null:, display:")
         ->option_text("URI");
+    app.add_option("--min-free", o.min_free,
+                   "-o FILE: end the call, finishing the file, when the disk has less than "
+                   "SIZE free; 0: write until the disk is full (default 8M)")
+        ->option_text("SIZE");
     app.add_flag("--no-audio", o.no_audio, "Neither send nor receive audio");
     app.add_flag("--no-video", o.no_video, "Neither send nor receive video");
     auto* so = app.add_flag("--sendonly", o.sendonly, "Only send media");
@@ -232,6 +237,7 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     }
     WebRtcOptions wopt = to_webrtc(o, role);
     CallMedia media = parse_call_media(o.send, o.output, wopt);
+    media.min_free = o.min_free == "0" ? 0 : parse_size(o.min_free, "--min-free");
     check_stdio(o, media);
     const bool stdout_free = o.output != "-";
     // stdin carries media (--send -): the peer's data channel gets none of it.
@@ -419,6 +425,16 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         open_call_media(media, wopt);
         pipe = std::make_unique<Pipeline>("kms-call", pcb);
         connect_call_media(*pipe, media, *ep);
+        // --min-free: the file's streams have ended where the muxer writes; the call ends
+        // with status 7, and the stop finishes the file.
+        media.sink->on_disk_low([&](unsigned long long free_bytes) {
+            ep->abort(Error(ErrorCode::Io, "-o " + media.output.redacted() +
+                                               ": the disk is nearly full (" +
+                                               human_bytes(static_cast<long long>(free_bytes)) +
+                                               " free, --min-free " +
+                                               human_bytes(static_cast<long long>(media.min_free)) +
+                                               "): the call ended, and the file is finished"));
+        });
         pipe->start();
     } catch (const Error&) {
         // Refused before the call (a missing --send file, an unwritable -o): a peer blocked

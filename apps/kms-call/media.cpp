@@ -96,9 +96,13 @@ void open_call_media(CallMedia& m, const WebRtcOptions& w) {
             if (held(s)) m.sources.back()->hold();
         }
     try {
-        m.sink = std::make_unique<Sink>(m.output);
+        SinkOptions ko;
+        ko.min_free = m.min_free;
+        m.sink = std::make_unique<Sink>(m.output, ko);
     } catch (const Error& e) {
-        throw Error(e.code(), "-o " + std::string(e.what()));
+        const bool guard =
+            std::string(e.what()).find("a recording leaves free") != std::string::npos;
+        throw Error(e.code(), "-o " + std::string(e.what()) + (guard ? " (--min-free)" : ""));
     }
 }
 

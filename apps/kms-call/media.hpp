@@ -14,8 +14,9 @@
 namespace kms::app {
 
 struct CallMedia {
-    std::vector<MediaUri> send;  ///< --send, in order: each source gets m-lines of its own
-    MediaUri output;             ///< -o
+    std::vector<MediaUri> send;       ///< --send, in order: each source gets m-lines of its own
+    MediaUri output;                  ///< -o
+    unsigned long long min_free = 0;  ///< --min-free: the disk guard of a file (SinkOptions)
     std::vector<std::unique_ptr<Source>> sources;
     std::unique_ptr<Sink> sink;
 };

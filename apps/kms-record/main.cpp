@@ -66,32 +66,12 @@ struct RecordOptions {
     unsigned max_files = 0;
     std::string max_total_size;
     std::string max_size;
+    std::string min_free = "8M";
     std::vector<std::string> tracks;
     double tracks_timeout = 5;
     std::string on_segment;
     std::string control;
 };
-
-// "500k", "10M", "2G" or plain bytes (powers of 1000, as df -H and disk makers count).
-unsigned long long parse_size(const std::string& text, const char* option) {
-    size_t used = 0;
-    double v = 0;
-    try {
-        v = std::stod(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    std::string unit = text.substr(used);
-    double mult = unit.empty() || unit == "B"                  ? 1
-                  : unit == "k" || unit == "K" || unit == "kB" ? 1e3
-                  : unit == "M" || unit == "MB"                ? 1e6
-                  : unit == "G" || unit == "GB"                ? 1e9
-                                                               : -1;
-    if (used == 0 || mult < 0 || v <= 0)
-        throw Error(ErrorCode::InvalidArgument,
-                    std::string(option) + " " + text + ": expected a size such as 500k, 10M or 2G");
-    return static_cast<unsigned long long>(v * mult);
-}
 
 // Runs the --on-segment command through /bin/sh with the segment in its environment, and does
 // not wait for it: the recording goes on. The 1 s timer reaps it. The environment is made here,
@@ -144,18 +124,6 @@ Json track_json(const LinkInfo& l) {
 long long file_size(const std::string& path) {
     struct stat st = {};
     return ::stat(path.c_str(), &st) == 0 ? static_cast<long long>(st.st_size) : -1;
-}
-
-// Bytes as people read them: 1.2 MB.
-std::string human_bytes(long long n) {
-    char buf[32];
-    if (n < 1000)
-        std::snprintf(buf, sizeof buf, "%lld B", n);
-    else if (n < 1000 * 1000)
-        std::snprintf(buf, sizeof buf, "%.1f kB", n / 1e3);
-    else
-        std::snprintf(buf, sizeof buf, "%.1f MB", n / 1e6);
-    return buf;
 }
 
 int record(Tool& tool, const RecordOptions& o) {
@@ -233,7 +201,18 @@ int record(Tool& tool, const RecordOptions& o) {
         throw Error(ErrorCode::InvalidArgument,
                     "--max-files and --max-total-size need --segment, or a file name with a "
                     "date field (-o 'cam-%Y%m%d-%H.mkv') that names each run's file");
-    Sink sink(out, kopt);
+    kopt.min_free = o.min_free == "0" ? 0 : parse_size(o.min_free, "--min-free");
+    std::optional<Sink> made_sink;
+    try {
+        made_sink.emplace(out, kopt);
+    } catch (const Error& e) {
+        // The disk guard refused to start: name the option that sets it.
+        if (e.code() == ErrorCode::Io &&
+            std::string(e.what()).find("a recording leaves free") != std::string::npos)
+            throw Error(ErrorCode::Io, std::string(e.what()) + " (--min-free)");
+        throw;
+    }
+    Sink& sink = *made_sink;
     // What the file holds so far: nothing before the muxer writes (an existing file there is
     // replaced only then).
     auto bytes_written = [&] { return sink.writing() ? std::max(0LL, file_size(path)) : 0LL; };
@@ -469,6 +448,18 @@ int record(Tool& tool, const RecordOptions& o) {
         // A stop already under way (-t) is not stopped again: a second stop cuts the file.
         if (!stop_requested) stop();
     });
+    // --min-free: the disk is nearly full. The streams end where the muxer writes and the
+    // files are finished with room for their index; the status is 7, as for a full disk, and
+    // nothing written is lost.
+    std::optional<std::string> disk_low;
+    sink.on_disk_low([&](unsigned long long free_bytes) {
+        events.emit("limit", Json{{"minFree", kopt.min_free}, {"free", free_bytes}});
+        disk_low = (segmented ? sink.segment_pattern() : where) + ": the disk is nearly full (" +
+                   human_bytes(static_cast<long long>(free_bytes)) + " free, --min-free " +
+                   human_bytes(static_cast<long long>(kopt.min_free)) + "): stopped, " +
+                   (segmented ? "the segments are" : "the file is") + " finished";
+        if (!stop_requested) stop();
+    });
     // RTP packets that never came (rtsp://, rtp://), read while the jitter buffers live.
     const bool rtp_source = in.kind == MediaUri::Kind::Rtsp || in.kind == MediaUri::Kind::Rtp;
     unsigned long long lost = 0;
@@ -516,6 +507,7 @@ int record(Tool& tool, const RecordOptions& o) {
                                       : " before the stop") +
                             "; nothing recorded");
     }
+    if (disk_low && !failure) failure = Error(ErrorCode::Io, *disk_low);
     if (media_stopped && !failure)
         failure = Error(ErrorCode::NoMedia, "no media from " + in.redacted() + " for " +
                                                 seconds_text(o.media_timeout) +
@@ -634,6 +626,10 @@ int main(int argc, char** argv) {
         ->option_text("CMD");
     app.add_option("--max-size", o.max_size,
                    "Stop, finishing the file, once it reaches SIZE (500k, 10M, 2G)")
+        ->option_text("SIZE");
+    app.add_option("--min-free", o.min_free,
+                   "Stop, finishing the file, when the disk has less than SIZE free, and "
+                   "refuse to start below it; 0: write until the disk is full (default 8M)")
         ->option_text("SIZE");
     app.add_option("--tracks", o.tracks,
                    "Kinds that must come (audio,video); one missing after --tracks-timeout is "

@@ -301,16 +301,49 @@ within 3 "$secs" || fail "live call: $secs s of video"
 jq -e '.transcoded == "no"' rec.json >/dev/null || fail "live call: $(cat rec.json)"
 pass "kms-call -o - | kms-record - records $secs s of the call, untouched"
 
-# 10. A disk that fills up (a 400 kB tmpfs in this test's own mount namespace): 7, and what was
-# written plays.
+# 10. A disk that fills up (a 400 kB tmpfs in this test's own mount namespace). With the disk
+# guard off (--min-free 0): 7, and what was written plays.
 mkdir small && mount -t tmpfs -o size=400k kms-small small
-run "$R" -q test:av -o small/full.mkv 2>err10
+run "$R" -q test:av -o small/full.mkv --min-free 0 2>err10
 expect_rc 7 "full disk"
 grep -q "small/full.mkv: cannot write" err10 || fail "full disk: $(cat err10)"
 n=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=nb_read_packets -of csv=p=0 small/full.mkv)
 (( n >= 10 )) || fail "full disk: the file plays $n video packets"
-umount small
+rm -f small/full.mkv
 pass "a full disk exits 7 and the $n video packets written still play"
+
+# 10b. With the guard (default 8M), a disk with less free is refused before anything starts.
+run "$R" -q test:av -o small/guard.mkv 2>err10b
+expect_rc 7 "--min-free at the start"
+grep -q "small: its disk has .* free, less than the 8.0 MB a recording leaves free (--min-free)" err10b ||
+  fail "--min-free at the start: $(cat err10b)"
+[[ -z $(ls -A small) ]] || fail "--min-free at the start left $(ls -A small)"
+umount small
+pass "a disk with less than --min-free free is refused with 7 and no file"
+
+# 10c. The guard stops a recording whose disk fills, and the file is finished: its duration is
+# written (a file cut by a full disk has none), for Matroska and MP4; kms-call -o too.
+mount -t tmpfs -o size=800k kms-small small
+for ext in mkv mp4; do
+  run "$R" -q test:av -o "small/guard.$ext" --min-free 300k --events "ev10c-$ext.jsonl" 2>err10c
+  expect_rc 7 "--min-free ($ext)"
+  grep -q "small/guard.$ext: the disk is nearly full (.* free, --min-free 300.0 kB): stopped, the file is finished" err10c ||
+    fail "--min-free ($ext): $(cat err10c)"
+  d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "small/guard.$ext")
+  [[ $d != N/A ]] && (( $(echo "$d >= 1" | bc -l) )) || fail "--min-free ($ext): the file's duration is $d"
+  jq -se '[.[] | select(.type=="limit" and .minFree==300000 and .free < 300000)] | length == 1' "ev10c-$ext.jsonl" >/dev/null ||
+    fail "--min-free ($ext): no limit event: $(cat "ev10c-$ext.jsonl")"
+  rm -f "small/guard.$ext"
+done
+mkfifo o10 a10
+"$KMS_CALL" offer --bind 127.0.0.1 --sdp-out o10 --sdp-in a10 -t 30 2>off10.err >/dev/null </dev/null & PIDS+=($!)
+run timeout 40 "$KMS_CALL" answer --bind 127.0.0.1 --sdp-in o10 --sdp-out a10 -t 30 -o small/call.mkv --min-free 300k -q 2>ans10.err >/dev/null </dev/null
+expect_rc 7 "kms-call --min-free"
+grep -q "small/call.mkv: the disk is nearly full" ans10.err || fail "kms-call --min-free: $(cat ans10.err)"
+d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 small/call.mkv)
+[[ $d != N/A ]] && (( $(echo "$d >= 1" | bc -l) )) || fail "kms-call --min-free: the file's duration is $d"
+umount small
+pass "--min-free stops kms-record (mkv, mp4) and kms-call -o with 7 and a finished file ($d s in the call's)"
 
 # 11. kms-call's own recording survives SIGKILL the same way (MP4 needs H.264 from the peer).
 mkfifo o2 a2

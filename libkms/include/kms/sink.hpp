@@ -23,7 +23,16 @@ struct SinkOptions {
     /// (up to a second of media) and its index. Counted as written, so a file read faster than
     /// real time stops there too. Not with segments (segment_bytes is their cap).
     unsigned long long max_bytes = 0;
+    /// Files and segments: the disk guard. A recording is refused when the disk holding its
+    /// folder has less than this many bytes free (Error(Io)); once started, it looks as the
+    /// muxer writes (every 64 kB or second), and when the free space falls below this plus
+    /// 16 bytes a frame written (room for the index), every stream ends there and the file is
+    /// finished, whole and seekable, where a full disk would cut it mid-write. 0: no guard.
+    unsigned long long min_free = 0;
 };
+
+/// Bytes as people read them: "512 B", "390.1 kB", "8.4 MB" (powers of 1000).
+std::string human_bytes(long long n);
 
 /// A finished file of a segmented Sink.
 struct Segment {
@@ -57,6 +66,9 @@ class Sink : public Element {
     /// fn runs on the main loop, once, when max_bytes is reached (it would call
     /// Pipeline::stop(): a live source goes on sending).
     void on_full(std::function<void()> fn);
+    /// fn runs on the main loop, once, when the disk guard (min_free) ends the streams, with
+    /// the bytes that were free then (it would call Pipeline::stop(), as for on_full).
+    void on_disk_low(std::function<void(unsigned long long free_bytes)> fn);
     /// Segmented: fn runs on the main loop each time a file is finished.
     void on_segment(std::function<void(const Segment&)> fn);
     /// A video stream changed its picture size mid-stream ("640x360" to "1280x720"); fn runs on

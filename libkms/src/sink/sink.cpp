@@ -65,7 +65,7 @@ struct SinkCore : Element::Core {
     std::mutex mutex;
     unsigned made = 0;
     std::string pattern;                 // segmented: the path with %i and strftime fields
-    std::unique_ptr<sink::SizeCap> cap;  // opt.max_bytes
+    std::unique_ptr<sink::SizeCap> cap;  // opt.max_bytes and opt.min_free
     bool made_check_file = false;        // the write check created uri.location, and it stays
     int made_slot = -1;                  // remove_at_exit() for it while it is empty
     // Files are written under a hidden name and take theirs once they hold bytes (staged.hpp):
@@ -164,6 +164,13 @@ struct SinkCore : Element::Core {
             made_check_file = t.made_check_file;
             if (made_check_file && !segmented) made_slot = remove_at_exit(uri.location, true);
         }
+        // The disk guard, for files: refused now when the disk is already that full.
+        const std::string folder =
+            uri.kind == MediaUri::Kind::File ? sink::fixed_folder(uri.location) : std::string();
+        const unsigned long long min_free = folder.empty() ? 0 : opt.min_free;
+        sink::check_free_space(folder, min_free);
+        if (opt.max_bytes || min_free)
+            cap = std::make_unique<sink::SizeCap>(opt.max_bytes, folder, min_free);
         mux = make_element(m->factory, m->package, "mux");
         const bool stream = uri.kind == MediaUri::Kind::Stdio;
         if (container == "webm" || container == "matroska") {
@@ -199,8 +206,7 @@ struct SinkCore : Element::Core {
         gst_bin_add_many(GST_BIN(bin.get()), mux, out, nullptr);
         if (!gst_element_link(mux, out))
             throw Error(ErrorCode::Runtime, "cannot link " + container + " to its output");
-        if (opt.max_bytes) {
-            cap = std::make_unique<sink::SizeCap>(opt.max_bytes);
+        if (cap) {
             gst::PadPtr src(gst_element_get_static_pad(mux, "src"));
             cap->watch_output(src.get());
         }
@@ -276,6 +282,8 @@ struct SinkCore : Element::Core {
         GstElement* out = make_element("filesink", "gstreamer1.0-plugins-base", "out");
         gst::PadPtr out_pad(gst_element_get_static_pad(out, "sink"));
         staged->watch(out_pad.get());
+        // The disk guard counts what reaches the files, every segment's.
+        if (cap) cap->watch_output(out_pad.get());
         g_object_set(split, "sink", out, nullptr);
         gst_bin_add(GST_BIN(bin.get()), split);
     }
@@ -655,6 +663,7 @@ struct SinkCore : Element::Core {
             owned.reset(target);
             watch_first_buffer(target);
             count_bytes(target, kind == "video");
+            if (cap) cap->watch_input(target);
         } else if (mux && container == "wav") {
             // One track, on wavenc's own pad: a second audio stream is left out.
             owned.reset(gst_element_get_static_pad(mux, "sink"));
@@ -766,6 +775,10 @@ std::string Sink::segment_pattern() const {
 
 void Sink::on_full(std::function<void()> fn) {
     if (auto& cap = core_of(*this).cap) cap->on_reached(std::move(fn));
+}
+
+void Sink::on_disk_low(std::function<void(unsigned long long)> fn) {
+    if (auto& cap = core_of(*this).cap) cap->on_disk_low(std::move(fn));
 }
 
 void Sink::on_segment(std::function<void(const Segment&)> fn) {

@@ -7,12 +7,28 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "kms/error.hpp"
+#include "kms/sink.hpp"
 #include "sink/paths.hpp"
+#include "sink/size_cap.hpp"
 
-namespace kms::sink {
+namespace kms {
+
+std::string human_bytes(long long n) {
+    char buf[32];
+    if (n < 1000)
+        std::snprintf(buf, sizeof buf, "%lld B", n);
+    else if (n < 1000 * 1000)
+        std::snprintf(buf, sizeof buf, "%.1f kB", n / 1e3);
+    else
+        std::snprintf(buf, sizeof buf, "%.1f MB", n / 1e6);
+    return buf;
+}
+
+namespace sink {
 
 void check_segment_folder(const std::string& pattern) {
     const std::string base = fixed_folder(pattern);
@@ -25,6 +41,15 @@ void check_segment_folder(const std::string& pattern) {
     else if (::access(base.c_str(), W_OK | X_OK) != 0)
         why = std::strerror(errno);
     if (!why.empty()) throw Error(ErrorCode::Io, base + ": cannot write segments here: " + why);
+}
+
+void check_free_space(const std::string& folder, unsigned long long min_free) {
+    const long long free_bytes = SizeCap::free_space(folder);
+    if (min_free == 0 || free_bytes < 0 || static_cast<unsigned long long>(free_bytes) >= min_free)
+        return;
+    throw Error(ErrorCode::Io,
+                folder + ": its disk has " + human_bytes(free_bytes) + " free, less than the " +
+                    human_bytes(static_cast<long long>(min_free)) + " a recording leaves free");
 }
 
 FileTarget prepare_file(const std::string& path, bool segmented) {
@@ -62,4 +87,5 @@ FileTarget prepare_file(const std::string& path, bool segmented) {
     return t;
 }
 
-}  // namespace kms::sink
+}  // namespace sink
+}  // namespace kms

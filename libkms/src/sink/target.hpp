@@ -14,6 +14,10 @@ namespace kms::sink {
 /// segments need them) is there and writable.
 void check_segment_folder(const std::string& pattern);
 
+/// Throws Error(Io) when the disk holding folder has less than min_free bytes free: a recording
+/// that would stop at once (the disk guard, SinkOptions::min_free) is refused before it starts.
+void check_free_space(const std::string& folder, unsigned long long min_free);
+
 /// What prepare_file() found and made.
 struct FileTarget {
     std::shared_ptr<StagedFiles> staged;  // set when the file is written under a hidden name
