@@ -50,6 +50,22 @@ secs=$(stream_secs part-open.mkv v:0)
 within "$(echo "($secs - 1)^2" | bc -l)" 0.01 || fail "-t 1 --no-audio on stdin: $secs s"
 pass "-t 1 --no-audio on a stdin left open: 1 s of video, exit 0"
 
+# 1c. Audio whose times step back 300 ms (a lip-sync correction, a camera's clock that jumped):
+# the file's times only go forward, the frames whose time was already covered left out; the
+# video, whose frames are all needed, untouched.
+"$BUILD/tests/ts-step" step.mkv
+steps() { ffprobe -v error -select_streams "$2" -show_entries packet=pts_time -of csv=p=0 "$1" |
+  grep -E '^[0-9]' | tr -d , | awk 'NR > 1 && $1 + 0 < p { n++ } { p = $1 + 0 } END { print n + 0, NR }'; }
+read -r back n_src < <(steps step.mkv a:0)
+(( back > 0 )) || fail "ts-step: the source's audio does not step back"
+run "$R" -q step.mkv -o stepped.mkv
+expect_rc 0 "audio stepping back"
+read -r back n < <(steps stepped.mkv a:0)
+(( back == 0 )) || fail "audio stepping back: the file's audio steps back $back times"
+(( n >= n_src - 16 && n < n_src )) || fail "audio stepping back: $n of $n_src audio frames kept"
+[[ $(video_md5s stepped.mkv) == "$(video_md5s step.mkv)" ]] || fail "audio stepping back: the video changed"
+pass "audio stepping back 300 ms is written going forward ($n of $n_src frames), the video untouched"
+
 # 2. H.264/AAC into WebM: both transcoded, each with an event naming both codecs and a line on
 #    stderr, even with -q (cron's mail must say it), where a run that went as asked says nothing.
 run "$R" -q vp8.webm -o quiet.mkv 2>err2q

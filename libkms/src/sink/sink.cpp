@@ -22,6 +22,7 @@
 #include "kms/runtime.hpp"
 #include "media/transcoder.hpp"
 #include "pipeline/element.hpp"
+#include "sink/guard.hpp"
 #include "sink/paths.hpp"
 #include "sink/size_cap.hpp"
 #include "sink/staged.hpp"
@@ -521,7 +522,7 @@ struct SinkCore : Element::Core {
                 throw Error(ErrorCode::Runtime, "the " + container + " muxer refused " + media);
             }
             gst::PadPtr inner(GST_PAD(gst_proxy_pad_get_internal(GST_PROXY_PAD(in))));
-            add_guard(inner.get());
+            add_guard(inner.get(), kind);
             return in;
         }
         GstElement* guard = make_bin(desc);
@@ -536,119 +537,19 @@ struct SinkCore : Element::Core {
             throw Error(ErrorCode::Runtime, "the " + container + " muxer refused " + media + " (" +
                                                 gst_pad_link_get_name(r) + ")");
         }
-        add_guard(out.get());
+        add_guard(out.get(), kind);
         return ghost(in.get(), pad_name);
     }
 
-    // The caps and time guard (guard_caps) on the source pad that feeds the muxer.
-    void add_guard(GstPad* src) {
-        auto* state = new GuardState;
-        state->core = std::static_pointer_cast<SinkCore>(shared_from_this());
-        gst_pad_add_probe(
-            src,
-            GstPadProbeType(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_BUFFER |
-                            GST_PAD_PROBE_TYPE_BUFFER_LIST),
-            guard_caps, state, [](gpointer d) { delete static_cast<GuardState*>(d); });
-    }
-
-    struct GuardState {
-        std::weak_ptr<SinkCore> core;
-        gst::CapsPtr given;       // what the muxer was given (streaming thread only)
-        gst::CapsPtr seen;        // the caps last judged, and whether they went through: a dropped
-        bool seen_passed = true;  // sticky event is offered again before every buffer
-        std::string size;         // the size last seen, given or not
-        GstClockTime last = GST_CLOCK_TIME_NONE;  // where the last frame ended
-    };
-
-    // Streaming thread. A frame without a time (1.22's h264parse gives one out of RTP at a key
-    // frame now and then) takes its decode time, or starts where the frame before ended: mp4mux
-    // stops the whole recording on such a frame, and a frame dropped there would cost the GOP.
-    static GstPadProbeReturn guard_time(GuardState* g, GstPadProbeInfo* info) {
-        if (!(GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST)) {
-            GST_PAD_PROBE_INFO_DATA(info) = timed(g, GST_PAD_PROBE_INFO_BUFFER(info));
-            return GST_PAD_PROBE_OK;
-        }
-        // A list (a proxy pad passes them on whole): each frame as above, the list copied only
-        // when one needs a time.
-        GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
-        bool untimed = false;
-        for (guint i = 0; i < gst_buffer_list_length(list); ++i)
-            untimed = untimed || !GST_BUFFER_PTS_IS_VALID(gst_buffer_list_get(list, i));
-        if (untimed) list = gst_buffer_list_make_writable(list);
-        gst_buffer_list_foreach(
-            list,
-            [](GstBuffer** buf, guint, gpointer d) -> gboolean {
-                *buf = timed(static_cast<GuardState*>(d), *buf);
-                return TRUE;
-            },
-            g);
-        GST_PAD_PROBE_INFO_DATA(info) = list;
-        return GST_PAD_PROBE_OK;
-    }
-
-    // The frame as it goes on (buf, or a writable copy given its time); takes buf.
-    static GstBuffer* timed(GuardState* g, GstBuffer* buf) {
-        if (GST_BUFFER_PTS_IS_VALID(buf)) {
-            // Where the next frame starts: this one's end, or a millisecond on.
-            g->last = GST_BUFFER_PTS(buf) +
-                      (GST_BUFFER_DURATION_IS_VALID(buf) && GST_BUFFER_DURATION(buf) > 0
-                           ? GST_BUFFER_DURATION(buf)
-                           : GST_MSECOND);
-            return buf;
-        }
-        const GstClockTime t = GST_BUFFER_DTS_IS_VALID(buf) ? GST_BUFFER_DTS(buf) : g->last;
-        if (!GST_CLOCK_TIME_IS_VALID(t)) return buf;
-        buf = gst_buffer_make_writable(buf);
-        GST_BUFFER_PTS(buf) = t;
-        g->last = t + GST_MSECOND;  // a second frame without a time comes after this one
-        return buf;
-    }
-
-    static std::string size_of(const GstCaps* caps) {
-        int w = 0, h = 0;
-        const GstStructure* st = gst_caps_get_structure(caps, 0);
-        gst_structure_get_int(st, "width", &w);
-        gst_structure_get_int(st, "height", &h);
-        return std::to_string(w) + "x" + std::to_string(h);
-    }
-
-    // Streaming thread. The first caps go through, and so do they when the stream comes back to
-    // them; other caps of the same codec are dropped (a dropped sticky event is offered again
-    // before each buffer: each offer is dropped alike). Each change of size is reported once.
-    static GstPadProbeReturn guard_caps(GstPad*, GstPadProbeInfo* info, gpointer d) {
-        auto* g = static_cast<GuardState*>(d);
-        if (GST_PAD_PROBE_INFO_TYPE(info) &
-            (GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST))
-            return guard_time(g, info);
-        GstEvent* ev = GST_PAD_PROBE_INFO_EVENT(info);
-        if (GST_EVENT_TYPE(ev) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
-        GstCaps* caps = nullptr;
-        gst_event_parse_caps(ev, &caps);
-        if (caps == g->seen.get()) return g->seen_passed ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
-        g->seen.reset(gst_caps_ref(caps));
-        g->seen_passed = true;
-        if (!g->given || gst_caps_get_size(caps) == 0 ||
-            !gst_structure_has_name(
-                gst_caps_get_structure(caps, 0),
-                gst_structure_get_name(gst_caps_get_structure(g->given.get(), 0)))) {
-            g->given.reset(gst_caps_ref(caps));
-            g->size = size_of(caps);
-            return GST_PAD_PROBE_OK;
-        }
-        const bool first = gst_caps_is_equal(caps, g->given.get());
-        const std::string to = size_of(caps);
-        if (to != g->size) {
-            const std::string from = g->size;
-            g->size = to;
-            KMS_LOG(sink, INFO, "video size %s -> %s, in the same file", from.c_str(), to.c_str());
-            std::weak_ptr<SinkCore> weak = g->core;
+    // The guard (sink/guard.hpp) on the source pad that feeds a muxer input.
+    void add_guard(GstPad* src, const std::string& kind) {
+        std::weak_ptr<SinkCore> weak = std::static_pointer_cast<SinkCore>(shared_from_this());
+        sink::add_guard(src, kind, [weak](const std::string& from, const std::string& to) {
             post_to_main([weak, from, to] {
                 if (auto self = weak.lock())
                     if (self->size_changed) self->size_changed("video", from, to);
             });
-        }
-        g->seen_passed = first;
-        return first ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+        });
     }
 
     GstPad* request_sink(const std::string& kind) override {
@@ -689,7 +590,12 @@ struct SinkCore : Element::Core {
             owned.reset(gst_element_get_static_pad(end, "sink"));
             target = owned.get();
         }
-        return ghost(target, kind + "_in_" + std::to_string(made++));
+        GstPad* in = ghost(target, kind + "_in_" + std::to_string(made++));
+        if (in && (split || mux)) {
+            gst::PadPtr inner(GST_PAD(gst_proxy_pad_get_internal(GST_PROXY_PAD(in))));
+            add_guard(inner.get(), kind);
+        }
+        return in;
     }
 
     bool is_sink() const override { return true; }
