@@ -241,7 +241,7 @@ void parse_port_range(const std::string& text, unsigned& lo, unsigned& hi) {
 }
 
 // "500k", "10M", "2G" or plain bytes (powers of 1000, as df -H and disk makers count).
-unsigned long long parse_size(const std::string& text, const char* option) {
+unsigned long long parse_size(const std::string& text, const char* option, bool zero_ok) {
     size_t used = 0;
     double v = 0;
     try {
@@ -255,7 +255,7 @@ unsigned long long parse_size(const std::string& text, const char* option) {
                   : unit == "M" || unit == "MB"                ? 1e6
                   : unit == "G" || unit == "GB"                ? 1e9
                                                                : -1;
-    if (used == 0 || mult < 0 || v <= 0)
+    if (used == 0 || mult < 0 || v < 0 || (v == 0 && !zero_ok))
         throw Error(ErrorCode::InvalidArgument,
                     std::string(option) + " " + text + ": expected a size such as 500k, 10M or 2G");
     return static_cast<unsigned long long>(v * mult);

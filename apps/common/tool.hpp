@@ -108,7 +108,7 @@ CLI::Validator seconds_check(bool zero_ok);
 void parse_port_range(const std::string& text, unsigned& lo, unsigned& hi);
 
 /// "500k", "10M", "2G" or plain bytes, in powers of 1000; throws Error(InvalidArgument) naming
-/// option.
-unsigned long long parse_size(const std::string& text, const char* option);
+/// option. Zero ("0", "0k") only when zero_ok.
+unsigned long long parse_size(const std::string& text, const char* option, bool zero_ok = false);
 
 }  // namespace kms::app

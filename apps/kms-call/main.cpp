@@ -237,7 +237,7 @@ int call(Tool& tool, const CallOptions& o, Role role) {
     }
     WebRtcOptions wopt = to_webrtc(o, role);
     CallMedia media = parse_call_media(o.send, o.output, wopt);
-    media.min_free = o.min_free == "0" ? 0 : parse_size(o.min_free, "--min-free");
+    media.min_free = parse_size(o.min_free, "--min-free", true);
     check_stdio(o, media);
     const bool stdout_free = o.output != "-";
     // stdin carries media (--send -): the peer's data channel gets none of it.
@@ -428,6 +428,7 @@ int call(Tool& tool, const CallOptions& o, Role role) {
         // --min-free: the file's streams have ended where the muxer writes; the call ends
         // with status 7, and the stop finishes the file.
         media.sink->on_disk_low([&](unsigned long long free_bytes) {
+            if (result || stop_began) return;  // the call is ending, finishing the file already
             ep->abort(Error(ErrorCode::Io, "-o " + media.output.redacted() +
                                                ": the disk is nearly full (" +
                                                human_bytes(static_cast<long long>(free_bytes)) +

@@ -201,7 +201,7 @@ int record(Tool& tool, const RecordOptions& o) {
         throw Error(ErrorCode::InvalidArgument,
                     "--max-files and --max-total-size need --segment, or a file name with a "
                     "date field (-o 'cam-%Y%m%d-%H.mkv') that names each run's file");
-    kopt.min_free = o.min_free == "0" ? 0 : parse_size(o.min_free, "--min-free");
+    kopt.min_free = parse_size(o.min_free, "--min-free", true);
     std::optional<Sink> made_sink;
     try {
         made_sink.emplace(out, kopt);
@@ -454,6 +454,8 @@ int record(Tool& tool, const RecordOptions& o) {
     std::optional<std::string> disk_low;
     sink.on_disk_low([&](unsigned long long free_bytes) {
         events.emit("limit", Json{{"minFree", kopt.min_free}, {"free", free_bytes}});
+        // A stop already finishing the file (-t, a signal) keeps its own status.
+        if (stop_requested) return;
         disk_low = (segmented ? sink.segment_pattern() : where) + ": the disk is nearly full (" +
                    human_bytes(static_cast<long long>(free_bytes)) + " free, --min-free " +
                    human_bytes(static_cast<long long>(kopt.min_free)) + "): stopped, " +

@@ -65,6 +65,18 @@ read -r back n < <(steps stepped.mkv a:0)
 (( n >= n_src - 16 && n < n_src )) || fail "audio stepping back: $n of $n_src audio frames kept"
 [[ $(video_md5s stepped.mkv) == "$(video_md5s step.mkv)" ]] || fail "audio stepping back: the video changed"
 pass "audio stepping back 300 ms is written going forward ($n of $n_src frames), the video untouched"
+# ... and video stepping back: left out up to the next key frame past where it was, so the file's
+# video decodes without error.
+"$BUILD/tests/ts-step" vstep.mkv video
+read -r back n_src < <(steps vstep.mkv v:0)
+(( back > 0 )) || fail "ts-step video: the source's video does not step back"
+run "$R" -q vstep.mkv -o vstepped.mkv
+expect_rc 0 "video stepping back"
+read -r back n < <(steps vstepped.mkv v:0)
+(( back == 0 )) || fail "video stepping back: the file's video steps back $back times"
+(( n == n_src - 16 )) || fail "video stepping back: $n of $n_src video frames kept (16 up to the key frame left out)"
+[[ -z $(ffmpeg -v error -i vstepped.mkv -map 0:v -f null - 2>&1) ]] || fail "video stepping back: decoding errors"
+pass "video stepping back 300 ms is written from the next key frame ($n of $n_src frames)"
 
 # 2. H.264/AAC into WebM: both transcoded, each with an event naming both codecs and a line on
 #    stderr, even with -q (cron's mail must say it), where a run that went as asked says nothing.

@@ -1,15 +1,17 @@
-/* ts-step FILE: three seconds of VP8 video and Opus audio in Matroska, whose audio times step
- * back 300 ms at its 100th frame and go on from there, as a lip-sync correction or a camera
- * whose clock jumped leaves them. matroskamux writes such times as they come; kms's Sink must
- * not (tests/integration/record_basic.sh). */
+/* ts-step FILE [audio|video]: three seconds of VP8 video (a key frame every 30 frames) and Opus
+ * audio in Matroska, whose audio times step back 300 ms at its 100th frame, or whose video
+ * times do at its 45th, and go on from there, as a lip-sync correction or a sender that
+ * restarted leaves them. matroskamux writes such times as they come; kms's Sink must not
+ * (tests/integration/record_basic.sh). */
 #include <gst/gst.h>
 #include <stdio.h>
 
 static guint frames;
+static guint step_at = 100;
 
 static GstPadProbeReturn step_back(GstPad* pad, GstPadProbeInfo* info, gpointer data) {
     GstBuffer* buf = gst_buffer_make_writable(GST_PAD_PROBE_INFO_BUFFER(info));
-    if (++frames >= 100 && GST_BUFFER_PTS(buf) >= 300 * GST_MSECOND) {
+    if (++frames >= step_at && GST_BUFFER_PTS(buf) >= 300 * GST_MSECOND) {
         GST_BUFFER_PTS(buf) -= 300 * GST_MSECOND;
         if (GST_BUFFER_DTS_IS_VALID(buf)) GST_BUFFER_DTS(buf) -= 300 * GST_MSECOND;
     }
@@ -19,15 +21,18 @@ static GstPadProbeReturn step_back(GstPad* pad, GstPadProbeInfo* info, gpointer 
 
 int main(int argc, char** argv) {
     gst_init(&argc, &argv);
-    if (argc != 2) {
-        fprintf(stderr, "usage: ts-step FILE\n");
+    const gboolean video = argc == 3 && g_str_equal(argv[2], "video");
+    if (argc < 2 || argc > 3 || (argc == 3 && !video && !g_str_equal(argv[2], "audio"))) {
+        fprintf(stderr, "usage: ts-step FILE [audio|video]\n");
         return 2;
     }
+    if (video) step_at = 45;
     gchar* desc = g_strdup_printf(
         "videotestsrc num-buffers=90 ! video/x-raw,width=320,height=240,framerate=30/1 "
-        "! vp8enc deadline=1 ! matroskamux name=m ! filesink location=%s "
-        "audiotestsrc num-buffers=150 samplesperbuffer=960 ! opusenc ! identity name=step ! m.",
-        argv[1]);
+        "! vp8enc deadline=1 keyframe-max-dist=30 ! identity name=%s ! matroskamux name=m "
+        "! filesink location=%s "
+        "audiotestsrc num-buffers=150 samplesperbuffer=960 ! opusenc ! identity name=%s ! m.",
+        video ? "step" : "v", argv[1], video ? "a" : "step");
     GError* err = NULL;
     GstElement* pipeline = gst_parse_launch(desc, &err);
     g_free(desc);

@@ -25,9 +25,10 @@ struct SinkOptions {
     unsigned long long max_bytes = 0;
     /// Files and segments: the disk guard. A recording is refused when the disk holding its
     /// folder has less than this many bytes free (Error(Io)); once started, it looks as the
-    /// muxer writes (every 64 kB or second), and when the free space falls below this plus
-    /// 16 bytes a frame written (room for the index), every stream ends there and the file is
-    /// finished, whole and seekable, where a full disk would cut it mid-write. 0: no guard.
+    /// muxer writes (every second, sooner as the disk fills), and when the free space falls
+    /// below this plus 32 bytes a second of the file being written (room for its index), every
+    /// stream ends there and the file is finished, whole and seekable, where a full disk would
+    /// cut it mid-write. 0: no guard.
     unsigned long long min_free = 0;
 };
 

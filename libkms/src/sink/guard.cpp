@@ -18,9 +18,13 @@ struct GuardState {
     bool seen_passed = true;  // sticky event is offered again before every buffer
     std::string size;         // the size last seen, given or not
     bool in_order = false;    // frames decode in the order of their times (audio, VP8, VP9)
-    GstClockTime last = GST_CLOCK_TIME_NONE;     // where the last frame ended
-    GstClockTime decoded = GST_CLOCK_TIME_NONE;  // the decode time of the last frame passed
-    bool stepped = false;                        // a step back was logged
+    GstClockTime last = GST_CLOCK_TIME_NONE;  // where the last frame ended (an untimed frame's)
+    // Since the last segment event: the decode time of the last frame passed, and where it
+    // ended; and whether video is left out until a key frame past it.
+    GstClockTime decoded = GST_CLOCK_TIME_NONE;
+    GstClockTime ended = GST_CLOCK_TIME_NONE;
+    bool skipping = false;
+    bool stepped = false;  // a step back was logged
 };
 
 // When a frame is decoded, if that is known: its DTS, or its PTS in a stream that does not
@@ -30,9 +34,23 @@ GstClockTime decode_time(const GuardState& g, GstBuffer* b) {
     return g.in_order ? GST_BUFFER_PTS(b) : GST_CLOCK_TIME_NONE;
 }
 
-bool steps_back(const GuardState& g, GstBuffer* b) {
+// A step back larger than this is a new timeline (a camera's clock set back an hour), not a
+// correction: its frames go on as they come, as leaving them out would lose the recording.
+constexpr GstClockTime kLargestStep = 2 * GST_SECOND;
+
+GstClockTime half_duration(GstBuffer* b) {
+    return GST_BUFFER_DURATION_IS_VALID(b) ? GST_BUFFER_DURATION(b) / 2 : 0;
+}
+
+// How far a frame's time lies before what was written: audio against where the last frame
+// ended (an overlap of less than half a frame is jitter), video against the last decode time.
+// 0 when it does not.
+GstClockTime step_of(const GuardState& g, GstBuffer* b) {
     const GstClockTime t = decode_time(g, b);
-    return GST_CLOCK_TIME_IS_VALID(t) && GST_CLOCK_TIME_IS_VALID(g.decoded) && t < g.decoded;
+    if (!GST_CLOCK_TIME_IS_VALID(t)) return 0;
+    if (g.audio)
+        return GST_CLOCK_TIME_IS_VALID(g.ended) && t + half_duration(b) < g.ended ? g.ended - t : 0;
+    return GST_CLOCK_TIME_IS_VALID(g.decoded) && t < g.decoded ? g.decoded - t : 0;
 }
 
 void log_step(GuardState* g, GstClockTime back) {
@@ -41,7 +59,27 @@ void log_step(GuardState* g, GstClockTime back) {
             "%s times stepped back %" GST_TIME_FORMAT "; %s, so the file's times go forward",
             g->audio ? "audio" : "video", GST_TIME_ARGS(back),
             g->audio ? "its frames up to where it was are left out"
-                     : "its frames are moved after the last one");
+                     : "its frames up to a key frame past where it was are left out");
+}
+
+// Whether the frame is left out: its time is already in the file. Video, whose frames need
+// those before them, is left out up to a key frame past where it was.
+bool left_out(GuardState* g, GstBuffer* buf) {
+    const GstClockTime back = step_of(*g, buf);
+    if (back > kLargestStep) {
+        g->decoded = g->ended = GST_CLOCK_TIME_NONE;
+        g->skipping = false;
+        return false;
+    }
+    if (back > 0) log_step(g, back);
+    if (g->audio) return back > 0;
+    if (back > 0) g->skipping = true;
+    if (!g->skipping) return false;
+    if (back == 0 && !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT)) {
+        g->skipping = false;
+        return false;
+    }
+    return true;
 }
 
 // The frame as it goes on (buf, or a writable copy given its time), or nullptr when it is left
@@ -57,19 +95,15 @@ GstBuffer* timed(GuardState* g, GstBuffer* buf) {
         g->last = t + GST_MSECOND;  // a second frame without a time comes after this one
         return buf;
     }
-    if (steps_back(*g, buf)) {
-        const GstClockTime t = decode_time(*g, buf);
-        log_step(g, g->decoded - t);
-        if (g->audio) {
-            gst_buffer_unref(buf);
-            return nullptr;
-        }
-        const GstClockTime shift = g->decoded + GST_MSECOND - t;
-        buf = gst_buffer_make_writable(buf);
-        GST_BUFFER_PTS(buf) += shift;
-        if (GST_BUFFER_DTS_IS_VALID(buf)) GST_BUFFER_DTS(buf) += shift;
+    if (left_out(g, buf)) {
+        gst_buffer_unref(buf);
+        return nullptr;
     }
     if (GstClockTime t = decode_time(*g, buf); GST_CLOCK_TIME_IS_VALID(t)) g->decoded = t;
+    if (GST_BUFFER_DURATION_IS_VALID(buf))
+        g->ended = GST_BUFFER_PTS(buf) + GST_BUFFER_DURATION(buf);
+    else
+        g->ended = GST_BUFFER_PTS(buf);
     // Where the next frame starts: this one's end, or a millisecond on.
     g->last =
         GST_BUFFER_PTS(buf) + (GST_BUFFER_DURATION_IS_VALID(buf) && GST_BUFFER_DURATION(buf) > 0
@@ -87,14 +121,22 @@ GstPadProbeReturn guard_time(GuardState* g, GstPadProbeInfo* info) {
     // A list (a proxy pad passes them on whole): each frame as above, the list copied only
     // when one needs a time or steps back.
     GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+    // A dry run on a copy of the state says whether any frame would change.
     bool fix = false;
-    GstClockTime decoded = g->decoded;
+    GuardState probe_state;
+    probe_state.audio = g->audio;
+    probe_state.in_order = g->in_order;
+    probe_state.decoded = g->decoded;
+    probe_state.ended = g->ended;
+    probe_state.skipping = g->skipping;
+    probe_state.stepped = true;  // the dry run logs nothing
     for (guint i = 0; i < gst_buffer_list_length(list) && !fix; ++i) {
         GstBuffer* b = gst_buffer_list_get(list, i);
-        const GstClockTime t = decode_time(*g, b);
-        fix = !GST_BUFFER_PTS_IS_VALID(b) ||
-              (GST_CLOCK_TIME_IS_VALID(t) && GST_CLOCK_TIME_IS_VALID(decoded) && t < decoded);
-        if (GST_CLOCK_TIME_IS_VALID(t)) decoded = t;
+        fix = !GST_BUFFER_PTS_IS_VALID(b) || left_out(&probe_state, b);
+        if (GstClockTime t = decode_time(probe_state, b); GST_CLOCK_TIME_IS_VALID(t))
+            probe_state.decoded = t;
+        probe_state.ended =
+            GST_BUFFER_PTS(b) + (GST_BUFFER_DURATION_IS_VALID(b) ? GST_BUFFER_DURATION(b) : 0);
     }
     if (fix) list = gst_buffer_list_make_writable(list);
     // A frame set to nullptr here is taken out of the (writable) list.
@@ -130,7 +172,10 @@ GstPadProbeReturn guard_caps(GstPad*, GstPadProbeInfo* info, gpointer d) {
         return guard_time(g, info);
     GstEvent* ev = GST_PAD_PROBE_INFO_EVENT(info);
     // A new segment may start its times anywhere: they are judged afresh.
-    if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT) g->decoded = GST_CLOCK_TIME_NONE;
+    if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT) {
+        g->decoded = g->ended = GST_CLOCK_TIME_NONE;
+        g->skipping = false;
+    }
     if (GST_EVENT_TYPE(ev) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
     GstCaps* caps = nullptr;
     gst_event_parse_caps(ev, &caps);

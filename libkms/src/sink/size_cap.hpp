@@ -19,11 +19,11 @@ class SizeCap {
     SizeCap(unsigned long long bytes, std::string folder, unsigned long long min_free);
 
     /// Counts the bytes that go out of this pad (the muxer's source pad, or the file sink's
-    /// sink pad), and looks at the free space every 64 kB or second written.
+    /// sink pad), and looks at the free space as they are written (every second, and sooner as
+    /// the disk fills). A stream start on it begins a new file (segments).
     void watch_output(GstPad* pad);
     /// Once a limit is reached, this muxer input takes no more buffers: its stream gets an end
-    /// of stream, so the muxer finishes the file with what it has. Its frames are counted: the
-    /// index that finishes a file grows with them.
+    /// of stream, so the muxer finishes the file with what it has.
     void watch_input(GstPad* mux_sink);
     /// Runs once on the main loop when the cap is reached. Set before the media starts.
     void on_reached(std::function<void()> fn);
@@ -33,9 +33,10 @@ class SizeCap {
     /// Bytes free for an unprivileged writer on the file system holding folder; -1 when it
     /// cannot be read.
     static long long free_space(const std::string& folder);
-    /// What the guard keeps free once frames are in the file: min_free, and 16 bytes a frame
-    /// for the index written at the end (an MP4 sample table entry; a Matroska cue is less).
-    static unsigned long long reserve(unsigned long long min_free, unsigned long long frames);
+    /// What the guard keeps free for a file begun seconds ago: min_free, and 32 bytes a second
+    /// for the index its muxer writes at the end, which grows with the file's length (a
+    /// Matroska cue per key frame or cluster, an MP4 mfra entry per fragment and track).
+    static unsigned long long reserve(unsigned long long min_free, unsigned long long seconds);
 
     struct State;
 

@@ -23,8 +23,10 @@ std::string human_bytes(long long n) {
         std::snprintf(buf, sizeof buf, "%lld B", n);
     else if (n < 1000 * 1000)
         std::snprintf(buf, sizeof buf, "%.1f kB", n / 1e3);
-    else
+    else if (n < 1000LL * 1000 * 1000)
         std::snprintf(buf, sizeof buf, "%.1f MB", n / 1e6);
+    else
+        std::snprintf(buf, sizeof buf, "%.1f GB", n / 1e9);
     return buf;
 }
 
