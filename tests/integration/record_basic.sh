@@ -53,29 +53,29 @@ pass "-t 1 --no-audio on a stdin left open: 1 s of video, exit 0"
 # 1c. Audio whose times step back 300 ms (a lip-sync correction, a camera's clock that jumped):
 # the file's times only go forward, the frames whose time was already covered left out; the
 # video, whose frames are all needed, untouched.
-"$BUILD/tests/ts-step" step.mkv
 steps() { ffprobe -v error -select_streams "$2" -show_entries packet=pts_time -of csv=p=0 "$1" |
   grep -E '^[0-9]' | tr -d , | awk 'NR > 1 && $1 + 0 < p { n++ } { p = $1 + 0 } END { print n + 0, NR }'; }
-read -r back n_src < <(steps step.mkv a:0)
-(( back > 0 )) || fail "ts-step: the source's audio does not step back"
-run "$R" -q step.mkv -o stepped.mkv
-expect_rc 0 "audio stepping back"
-read -r back n < <(steps stepped.mkv a:0)
-(( back == 0 )) || fail "audio stepping back: the file's audio steps back $back times"
+# step_case KIND SEL: a file whose KIND steps back, recorded; n and n_src are then the frames of
+# SEL in the recording and in the source.
+step_case() {
+  local back
+  "$BUILD/tests/ts-step" "step-$1.mkv" "$1"
+  read -r back n_src < <(steps "step-$1.mkv" "$2")
+  (( back > 0 )) || fail "ts-step $1: the source does not step back"
+  run "$R" -q "step-$1.mkv" -o "stepped-$1.mkv"
+  expect_rc 0 "$1 stepping back"
+  read -r back n < <(steps "stepped-$1.mkv" "$2")
+  (( back == 0 )) || fail "$1 stepping back: the file steps back $back times"
+}
+step_case audio a:0
 (( n >= n_src - 16 && n < n_src )) || fail "audio stepping back: $n of $n_src audio frames kept"
-[[ $(video_md5s stepped.mkv) == "$(video_md5s step.mkv)" ]] || fail "audio stepping back: the video changed"
+[[ $(video_md5s stepped-audio.mkv) == "$(video_md5s step-audio.mkv)" ]] || fail "audio stepping back: the video changed"
 pass "audio stepping back 300 ms is written going forward ($n of $n_src frames), the video untouched"
 # ... and video stepping back: left out up to the next key frame past where it was, so the file's
 # video decodes without error.
-"$BUILD/tests/ts-step" vstep.mkv video
-read -r back n_src < <(steps vstep.mkv v:0)
-(( back > 0 )) || fail "ts-step video: the source's video does not step back"
-run "$R" -q vstep.mkv -o vstepped.mkv
-expect_rc 0 "video stepping back"
-read -r back n < <(steps vstepped.mkv v:0)
-(( back == 0 )) || fail "video stepping back: the file's video steps back $back times"
+step_case video v:0
 (( n == n_src - 16 )) || fail "video stepping back: $n of $n_src video frames kept (16 up to the key frame left out)"
-[[ -z $(ffmpeg -v error -i vstepped.mkv -map 0:v -f null - 2>&1) ]] || fail "video stepping back: decoding errors"
+[[ -z $(ffmpeg -v error -i stepped-video.mkv -map 0:v -f null - 2>&1) ]] || fail "video stepping back: decoding errors"
 pass "video stepping back 300 ms is written from the next key frame ($n of $n_src frames)"
 
 # 2. H.264/AAC into WebM: both transcoded, each with an event naming both codecs and a line on
