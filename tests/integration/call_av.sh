@@ -52,8 +52,10 @@ echo "$probe" | jq -e '[.streams[] | select(.codec_name=="opus") | .nb_read_fram
 # Times only go forward in each track: lip sync, once the first sender report came, stepped
 # the audio back by up to 400 ms at once.
 for sel in a:0 v:0; do
+  # (A packet with side data prints a trailing comma and an empty line: numbers only.)
   back=$(ffprobe -v error -select_streams "$sel" -show_entries packet=pts_time -of csv=p=0 rec.webm |
-    awk 'NR > 1 && $1 < p { n++; if (!w) w = p " then " $1 } { p = $1 } END { print n + 0, w }')
+    grep -E '^[0-9]' | tr -d , |
+    awk 'NR > 1 && $1 + 0 < p { n++; if (!w) w = p " then " $1 } { p = $1 + 0 } END { print n + 0, w }')
   [[ $back == 0* ]] || fail "recording: its $sel steps back in time (times, first): $back"
 done
 pass "audio and video both ways, recorded, their times only going forward"
