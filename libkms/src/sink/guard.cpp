@@ -82,6 +82,14 @@ bool left_out(GuardState* g, GstBuffer* buf) {
     return true;
 }
 
+// A frame went on: the times the next are judged against. The dry run over a buffer list
+// (guard_time) takes the same steps, so its verdict is the pass's.
+void passed(GuardState* g, GstBuffer* buf) {
+    if (GstClockTime t = decode_time(*g, buf); GST_CLOCK_TIME_IS_VALID(t)) g->decoded = t;
+    g->ended =
+        GST_BUFFER_PTS(buf) + (GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 0);
+}
+
 // The frame as it goes on (buf, or a writable copy given its time), or nullptr when it is left
 // out; takes buf. A frame without a time (1.22's h264parse gives one out of RTP at a key frame
 // now and then) takes its decode time, or starts where the frame before ended: mp4mux stops
@@ -99,11 +107,7 @@ GstBuffer* timed(GuardState* g, GstBuffer* buf) {
         gst_buffer_unref(buf);
         return nullptr;
     }
-    if (GstClockTime t = decode_time(*g, buf); GST_CLOCK_TIME_IS_VALID(t)) g->decoded = t;
-    if (GST_BUFFER_DURATION_IS_VALID(buf))
-        g->ended = GST_BUFFER_PTS(buf) + GST_BUFFER_DURATION(buf);
-    else
-        g->ended = GST_BUFFER_PTS(buf);
+    passed(g, buf);
     // Where the next frame starts: this one's end, or a millisecond on.
     g->last =
         GST_BUFFER_PTS(buf) + (GST_BUFFER_DURATION_IS_VALID(buf) && GST_BUFFER_DURATION(buf) > 0
@@ -133,10 +137,7 @@ GstPadProbeReturn guard_time(GuardState* g, GstPadProbeInfo* info) {
     for (guint i = 0; i < gst_buffer_list_length(list) && !fix; ++i) {
         GstBuffer* b = gst_buffer_list_get(list, i);
         fix = !GST_BUFFER_PTS_IS_VALID(b) || left_out(&probe_state, b);
-        if (GstClockTime t = decode_time(probe_state, b); GST_CLOCK_TIME_IS_VALID(t))
-            probe_state.decoded = t;
-        probe_state.ended =
-            GST_BUFFER_PTS(b) + (GST_BUFFER_DURATION_IS_VALID(b) ? GST_BUFFER_DURATION(b) : 0);
+        passed(&probe_state, b);
     }
     if (fix) list = gst_buffer_list_make_writable(list);
     // A frame set to nullptr here is taken out of the (writable) list.
